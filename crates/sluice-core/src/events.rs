@@ -1,0 +1,341 @@
+//! Run events: everything that happens in a run, with Dagster's event type names.
+//!
+//! The executor emits events to an [`EventSink`]; instance storage appends them to the
+//! event log, and run status follows from the run lifecycle events stored there.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::run::RunStatus;
+
+/// The kind of a run event, named as in Dagster's `DagsterEventType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventType {
+    RunEnqueued,
+    RunDequeued,
+    RunStarting,
+    RunStart,
+    RunSuccess,
+    RunFailure,
+    RunCanceling,
+    RunCanceled,
+    StepStart,
+    StepOutput,
+    StepSuccess,
+    StepFailure,
+    StepUpForRetry,
+    StepRestarted,
+    StepSkipped,
+    EngineEvent,
+    /// A message logged by user code through its context.
+    Log,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 17] = [
+        Self::RunEnqueued,
+        Self::RunDequeued,
+        Self::RunStarting,
+        Self::RunStart,
+        Self::RunSuccess,
+        Self::RunFailure,
+        Self::RunCanceling,
+        Self::RunCanceled,
+        Self::StepStart,
+        Self::StepOutput,
+        Self::StepSuccess,
+        Self::StepFailure,
+        Self::StepUpForRetry,
+        Self::StepRestarted,
+        Self::StepSkipped,
+        Self::EngineEvent,
+        Self::Log,
+    ];
+
+    /// The Dagster name, e.g. `STEP_SUCCESS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RunEnqueued => "RUN_ENQUEUED",
+            Self::RunDequeued => "RUN_DEQUEUED",
+            Self::RunStarting => "RUN_STARTING",
+            Self::RunStart => "RUN_START",
+            Self::RunSuccess => "RUN_SUCCESS",
+            Self::RunFailure => "RUN_FAILURE",
+            Self::RunCanceling => "RUN_CANCELING",
+            Self::RunCanceled => "RUN_CANCELED",
+            Self::StepStart => "STEP_START",
+            Self::StepOutput => "STEP_OUTPUT",
+            Self::StepSuccess => "STEP_SUCCESS",
+            Self::StepFailure => "STEP_FAILURE",
+            Self::StepUpForRetry => "STEP_UP_FOR_RETRY",
+            Self::StepRestarted => "STEP_RESTARTED",
+            Self::StepSkipped => "STEP_SKIPPED",
+            Self::EngineEvent => "ENGINE_EVENT",
+            Self::Log => "LOG",
+        }
+    }
+
+    /// Parse a Dagster event type name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// The run status that storing this event moves its run to, if it is a lifecycle event.
+    pub fn run_status(self) -> Option<RunStatus> {
+        Some(match self {
+            Self::RunEnqueued => RunStatus::Queued,
+            Self::RunStarting => RunStatus::Starting,
+            Self::RunStart => RunStatus::Started,
+            Self::RunSuccess => RunStatus::Success,
+            Self::RunFailure => RunStatus::Failure,
+            Self::RunCanceling => RunStatus::Canceling,
+            Self::RunCanceled => RunStatus::Canceled,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Severity of an event, as Python's logging levels that Dagster uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "DEBUG",
+            Self::Info => "INFO",
+            Self::Warning => "WARNING",
+            Self::Error => "ERROR",
+            Self::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// An error as it is recorded in events: message, kind and the chain of causes,
+/// like Dagster's `SerializableErrorInfo`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub message: String,
+    /// What kind of error this is (`OpError`, `Timeout`, `Panic`, ...).
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Box<ErrorInfo>>,
+}
+
+impl ErrorInfo {
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            kind: kind.into(),
+            cause: None,
+        }
+    }
+
+    /// Capture an error and its `source()` chain.
+    pub fn from_error(kind: &str, err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = Vec::new();
+        let mut cur = err.source();
+        while let Some(e) = cur {
+            chain.push(e.to_string());
+            cur = e.source();
+        }
+        let cause = chain.into_iter().rev().fold(None, |inner, message| {
+            Some(Box::new(ErrorInfo {
+                message,
+                kind: "Cause".to_owned(),
+                cause: inner,
+            }))
+        });
+        Self {
+            message: err.to_string(),
+            kind: kind.to_owned(),
+            cause,
+        }
+    }
+
+    /// The causes, outermost first.
+    pub fn chain(&self) -> impl Iterator<Item = &ErrorInfo> {
+        std::iter::successors(Some(self), |e| e.cause.as_deref())
+    }
+}
+
+impl fmt::Display for ErrorInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)?;
+        for cause in self.chain().skip(1) {
+            write!(f, "\n  caused by: {}", cause.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// What an event carries beyond its type and message.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventData {
+    #[default]
+    None,
+    /// A step produced an output.
+    Output { output_name: String },
+    /// A step or run failed.
+    Failure { error: ErrorInfo },
+    /// A step failed and will run again after `delay_seconds`.
+    Retry {
+        error: ErrorInfo,
+        attempt: u32,
+        max_retries: u32,
+        delay_seconds: f64,
+    },
+    /// A step attempt began again.
+    Restarted { attempt: u32 },
+    /// A step finished; how long its successful attempt took.
+    Success { duration_ms: f64, attempts: u32 },
+    /// A step did not run.
+    Skipped { reason: String },
+    /// Free-form metadata of an engine event.
+    Engine { metadata: serde_json::Value },
+}
+
+/// One event of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEvent {
+    pub run_id: String,
+    /// Seconds since the Unix epoch.
+    pub timestamp: f64,
+    pub event_type: EventType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_key: Option<String>,
+    pub level: LogLevel,
+    pub message: String,
+    #[serde(default)]
+    pub data: EventData,
+}
+
+impl RunEvent {
+    pub fn new(run_id: &str, event_type: EventType, message: impl Into<String>) -> Self {
+        let level = match event_type {
+            EventType::RunFailure | EventType::StepFailure => LogLevel::Error,
+            _ => LogLevel::Debug,
+        };
+        Self {
+            run_id: run_id.to_owned(),
+            timestamp: now_timestamp(),
+            event_type,
+            step_key: None,
+            level,
+            message: message.into(),
+            data: EventData::None,
+        }
+    }
+
+    pub fn step(mut self, step_key: impl Into<String>) -> Self {
+        self.step_key = Some(step_key.into());
+        self
+    }
+
+    pub fn level(mut self, level: LogLevel) -> Self {
+        self.level = level;
+        self
+    }
+
+    pub fn data(mut self, data: EventData) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+/// An event as stored: its position in the global event log is its cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub storage_id: i64,
+    pub event: RunEvent,
+}
+
+/// The current time as seconds since the Unix epoch.
+pub fn now_timestamp() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Where the executor sends events. Emitting never blocks and never fails: a sink that
+/// writes to storage buffers and batches, and reports write errors when it is flushed.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: RunEvent);
+}
+
+/// A sink that forwards every event to several sinks.
+pub struct FanoutSink(pub Vec<Arc<dyn EventSink>>);
+
+impl EventSink for FanoutSink {
+    fn emit(&self, event: RunEvent) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for sink in rest {
+                sink.emit(event.clone());
+            }
+            last.emit(event);
+        }
+    }
+}
+
+/// A sink that keeps events in memory; useful in tests and for short-lived evaluations.
+#[derive(Default)]
+pub struct MemorySink(Mutex<Vec<RunEvent>>);
+
+impl MemorySink {
+    pub fn events(&self) -> Vec<RunEvent> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl EventSink for MemorySink {
+    fn emit(&self, event: RunEvent) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_names_round_trip() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+        }
+    }
+
+    #[test]
+    fn error_info_keeps_the_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other("inner"));
+        let info = ErrorInfo::from_error("OpError", &e);
+        let msgs: Vec<&str> = info.chain().map(|e| e.message.as_str()).collect();
+        assert_eq!(msgs, ["outer", "inner"]);
+        assert!(info.to_string().contains("caused by: inner"));
+    }
+}

@@ -1,0 +1,611 @@
+//! The in-process executor: runs a plan's steps on tokio, every ready step at once up to
+//! `max_concurrent`, passing outputs to downstream inputs, retrying per policy, enforcing
+//! timeouts, skipping what depends on a failure, and stopping on cancellation. Every
+//! transition is an event.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use serde_json::Value;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent};
+use crate::op::{ContextInner, Inputs, OpContext, OpDefinition, OpError, StepValue};
+use crate::plan::ExecutionPlan;
+use crate::resource::Resources;
+use crate::run::RunStatus;
+use crate::run_config::ResolvedRunConfig;
+
+/// What a run needs besides its plan and config.
+#[derive(Clone)]
+pub struct RunContext {
+    pub run_id: String,
+    pub tags: BTreeMap<String, String>,
+    pub events: Arc<dyn EventSink>,
+    /// Cancel it to terminate the run: running steps stop at their next await.
+    pub cancel: CancellationToken,
+}
+
+/// The default step concurrency: the number of cores.
+pub fn default_max_concurrent() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Execute `plan` with `config`, emitting every event to `run.events`, and return the
+/// run's final status (SUCCESS, FAILURE or CANCELED).
+pub async fn execute(
+    plan: &ExecutionPlan,
+    config: ResolvedRunConfig,
+    run: RunContext,
+) -> RunStatus {
+    let job_name = plan.job().name().to_owned();
+    let emit = |e: RunEvent| run.events.emit(e);
+    emit(RunEvent::new(
+        &run.run_id,
+        EventType::RunStart,
+        format!("Started execution of run for \"{job_name}\"."),
+    ));
+
+    let resources = match Resources::setup(config.resources, Some(&run.run_id)).await {
+        Ok(r) => Arc::new(r),
+        Err((key, err)) => {
+            let error = ErrorInfo::from_error("ResourceError", &err);
+            emit(
+                RunEvent::new(
+                    &run.run_id,
+                    EventType::EngineEvent,
+                    format!("Resource \"{key}\" failed to set up: {err}"),
+                )
+                .level(LogLevel::Error)
+                .data(EventData::Failure {
+                    error: error.clone(),
+                }),
+            );
+            emit(
+                RunEvent::new(
+                    &run.run_id,
+                    EventType::RunFailure,
+                    format!("Execution of run for \"{job_name}\" failed: resource \"{key}\" failed to set up."),
+                )
+                .data(EventData::Failure { error }),
+            );
+            return RunStatus::Failure;
+        }
+    };
+
+    let max_concurrent = config
+        .max_concurrent
+        .unwrap_or_else(default_max_concurrent)
+        .max(1);
+    let mut executor = Executor {
+        plan,
+        run: &run,
+        op_configs: config.op_configs,
+        resources: Arc::clone(&resources),
+        tags: Arc::new(run.tags.clone()),
+        state: vec![StepState::Waiting; plan.steps().len()],
+        remaining: plan.steps().iter().map(|s| s.upstream.len()).collect(),
+        outputs: HashMap::new(),
+        ready: VecDeque::new(),
+    };
+    let summary = executor.run(max_concurrent).await;
+
+    for (key, err) in resources.teardown().await {
+        emit(
+            RunEvent::new(
+                &run.run_id,
+                EventType::EngineEvent,
+                format!("Resource \"{key}\" failed to tear down: {err}"),
+            )
+            .level(LogLevel::Error)
+            .data(EventData::Failure {
+                error: ErrorInfo::from_error("ResourceError", &err),
+            }),
+        );
+    }
+
+    let (status, event) = if summary.interrupted {
+        (
+            RunStatus::Canceled,
+            RunEvent::new(
+                &run.run_id,
+                EventType::RunCanceled,
+                format!("Execution of run for \"{job_name}\" canceled."),
+            ),
+        )
+    } else if summary.failed.is_empty() {
+        (
+            RunStatus::Success,
+            RunEvent::new(
+                &run.run_id,
+                EventType::RunSuccess,
+                format!("Finished execution of run for \"{job_name}\"."),
+            ),
+        )
+    } else {
+        let steps = summary.failed.join("\", \"");
+        let message =
+            format!("Execution of run for \"{job_name}\" failed. Steps failed: [\"{steps}\"].");
+        let error = ErrorInfo::new("StepFailures", message.clone());
+        (
+            RunStatus::Failure,
+            RunEvent::new(&run.run_id, EventType::RunFailure, message)
+                .data(EventData::Failure { error }),
+        )
+    };
+    emit(event);
+    status
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepState {
+    Waiting,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Interrupted,
+}
+
+enum StepOutcome {
+    Success(Vec<(String, StepValue)>),
+    Failure,
+    Interrupted,
+}
+
+struct Summary {
+    failed: Vec<String>,
+    interrupted: bool,
+}
+
+struct Executor<'a> {
+    plan: &'a ExecutionPlan,
+    run: &'a RunContext,
+    op_configs: HashMap<String, Value>,
+    resources: Arc<Resources>,
+    tags: Arc<BTreeMap<String, String>>,
+    state: Vec<StepState>,
+    /// Upstream steps each step still waits for.
+    remaining: Vec<usize>,
+    outputs: HashMap<(usize, String), StepValue>,
+    ready: VecDeque<usize>,
+}
+
+impl Executor<'_> {
+    async fn run(&mut self, max_concurrent: usize) -> Summary {
+        self.ready = (0..self.state.len())
+            .filter(|i| self.remaining[*i] == 0)
+            .collect();
+        let mut running: JoinSet<StepOutcome> = JoinSet::new();
+        let mut task_steps: HashMap<tokio::task::Id, usize> = HashMap::new();
+        let mut canceled = self.run.cancel.is_cancelled();
+        loop {
+            while !canceled && running.len() < max_concurrent {
+                let Some(i) = self.ready.pop_front() else {
+                    break;
+                };
+                match self.gather_inputs(i) {
+                    Ok(inputs) => {
+                        self.state[i] = StepState::Running;
+                        let handle = running.spawn(self.step_run(i, inputs).run());
+                        task_steps.insert(handle.id(), i);
+                    }
+                    Err(reason) => self.finish(i, StepState::Skipped, Some(reason)),
+                }
+            }
+            if running.is_empty() && (canceled || self.ready.is_empty()) {
+                break;
+            }
+            tokio::select! {
+                biased;
+                joined = running.join_next_with_id() => {
+                    let Some(joined) = joined else { continue };
+                    let (id, outcome) = match joined {
+                        Ok((id, outcome)) => (id, outcome),
+                        // Step tasks catch panics of user code; a task that still died is
+                        // a failure of that step.
+                        Err(e) => (e.id(), StepOutcome::Failure),
+                    };
+                    let Some(i) = task_steps.remove(&id) else { continue };
+                    match outcome {
+                        StepOutcome::Success(values) => {
+                            for (name, value) in values {
+                                self.outputs.insert((i, name), value);
+                            }
+                            self.finish(i, StepState::Succeeded, None);
+                        }
+                        StepOutcome::Failure => self.finish(i, StepState::Failed, None),
+                        StepOutcome::Interrupted => self.state[i] = StepState::Interrupted,
+                    }
+                }
+                _ = self.run.cancel.cancelled(), if !canceled => {
+                    canceled = true;
+                    self.run.events.emit(RunEvent::new(
+                        &self.run.run_id,
+                        EventType::EngineEvent,
+                        "Run termination requested: stopping running steps; no new step will start.",
+                    ).level(LogLevel::Warning));
+                }
+            }
+        }
+        let steps = self.plan.steps();
+        Summary {
+            failed: (0..steps.len())
+                .filter(|i| self.state[*i] == StepState::Failed)
+                .map(|i| steps[i].key.clone())
+                .collect(),
+            interrupted: canceled || self.state.contains(&StepState::Interrupted),
+        }
+    }
+
+    /// Record that step `i` is done, and release or skip what waits on it.
+    fn finish(&mut self, i: usize, state: StepState, skip_reason: Option<String>) {
+        let steps = self.plan.steps();
+        let mut work = vec![(i, state, skip_reason)];
+        while let Some((i, state, reason)) = work.pop() {
+            self.state[i] = state;
+            if state == StepState::Skipped {
+                let reason = reason.unwrap_or_default();
+                self.run.events.emit(
+                    RunEvent::new(
+                        &self.run.run_id,
+                        EventType::StepSkipped,
+                        format!("Skipped execution of step \"{}\": {reason}", steps[i].key),
+                    )
+                    .step(steps[i].key.clone())
+                    .level(LogLevel::Info)
+                    .data(EventData::Skipped { reason }),
+                );
+            }
+            for &d in &steps[i].downstream {
+                self.remaining[d] -= 1;
+                if self.remaining[d] > 0 {
+                    continue;
+                }
+                let not_ok: Vec<&str> = steps[d]
+                    .upstream
+                    .iter()
+                    .filter(|u| self.state[**u] != StepState::Succeeded)
+                    .map(|u| steps[*u].key.as_str())
+                    .collect();
+                if not_ok.is_empty() {
+                    self.ready.push_back(d);
+                } else {
+                    let reason = format!(
+                        "dependencies did not succeed: [\"{}\"]. Not executing.",
+                        not_ok.join("\", \"")
+                    );
+                    work.push((d, StepState::Skipped, Some(reason)));
+                }
+            }
+        }
+    }
+
+    /// The input values of step `i`, or why it cannot run (an optional upstream output
+    /// was not yielded).
+    fn gather_inputs(&self, i: usize) -> Result<HashMap<String, StepValue>, String> {
+        let steps = self.plan.steps();
+        let step = &steps[i];
+        let mut values = HashMap::with_capacity(step.inputs.len());
+        for input in &step.inputs {
+            let mut present = Vec::with_capacity(input.sources.len());
+            for (src, output) in &input.sources {
+                match self.outputs.get(&(*src, output.clone())) {
+                    Some(v) => present.push(Arc::clone(v)),
+                    None if !input.fan_in => {
+                        return Err(format!(
+                            "output \"{output}\" of step \"{}\" was not yielded, and input \"{}\" needs it.",
+                            steps[*src].key, input.name
+                        ));
+                    }
+                    None => {}
+                }
+            }
+            let value = if input.fan_in {
+                if present.is_empty() && !input.sources.is_empty() {
+                    return Err(format!(
+                        "no upstream output for fan-in input \"{}\" was yielded.",
+                        input.name
+                    ));
+                }
+                step.op
+                    .collect_fan_in(&input.name, present)
+                    .map_err(|e| e.to_string())?
+            } else {
+                present
+                    .pop()
+                    .ok_or_else(|| format!("input \"{}\" has no source.", input.name))?
+            };
+            values.insert(input.name.clone(), value);
+        }
+        Ok(values)
+    }
+
+    fn step_run(&self, i: usize, inputs: HashMap<String, StepValue>) -> StepRun {
+        let step = &self.plan.steps()[i];
+        StepRun {
+            run_id: self.run.run_id.clone(),
+            step_key: step.key.clone(),
+            op: step.op.clone(),
+            config: self
+                .op_configs
+                .get(&step.key)
+                .cloned()
+                .unwrap_or(Value::Null),
+            inputs,
+            resources: Arc::clone(&self.resources),
+            tags: Arc::clone(&self.tags),
+            events: Arc::clone(&self.run.events),
+            cancel: self.run.cancel.clone(),
+        }
+    }
+}
+
+/// One step, executed with its retries in its own task.
+struct StepRun {
+    run_id: String,
+    step_key: String,
+    op: OpDefinition,
+    config: Value,
+    inputs: HashMap<String, StepValue>,
+    resources: Arc<Resources>,
+    tags: Arc<BTreeMap<String, String>>,
+    events: Arc<dyn EventSink>,
+    cancel: CancellationToken,
+}
+
+enum Attempt {
+    Done(Vec<(String, StepValue)>),
+    Failed {
+        error: ErrorInfo,
+        /// (max retries, delay before the next one), when the failure may be retried.
+        retry: Option<(u32, Duration)>,
+    },
+    Interrupted,
+}
+
+impl StepRun {
+    fn event(&self, event_type: EventType, message: String) -> RunEvent {
+        RunEvent::new(&self.run_id, event_type, message).step(self.step_key.clone())
+    }
+
+    async fn run(self) -> StepOutcome {
+        let key = self.step_key.clone();
+        self.events.emit(self.event(
+            EventType::StepStart,
+            format!("Started execution of step \"{key}\"."),
+        ));
+        let mut attempt = 0u32;
+        loop {
+            let started = Instant::now();
+            match self.attempt(attempt).await {
+                Attempt::Done(values) => {
+                    for (name, value) in &values {
+                        self.events.emit(
+                            self.event(
+                                EventType::StepOutput,
+                                format!(
+                                    "Yielded output \"{name}\" of type \"{}\".",
+                                    type_name_of(value, &self.op, name)
+                                ),
+                            )
+                            .data(EventData::Output {
+                                output_name: name.clone(),
+                            }),
+                        );
+                    }
+                    let ms = started.elapsed().as_secs_f64() * 1000.0;
+                    self.events.emit(
+                        self.event(
+                            EventType::StepSuccess,
+                            format!("Finished execution of step \"{key}\" in {}.", human_ms(ms)),
+                        )
+                        .data(EventData::Success {
+                            duration_ms: ms,
+                            attempts: attempt + 1,
+                        }),
+                    );
+                    return StepOutcome::Success(values);
+                }
+                Attempt::Failed { error, retry } => match retry {
+                    Some((max_retries, delay)) if attempt < max_retries => {
+                        self.events.emit(
+                            self.event(
+                                EventType::StepUpForRetry,
+                                format!(
+                                    "Execution of step \"{key}\" failed and has requested a retry in {:.3}s (attempt {} of {}).",
+                                    delay.as_secs_f64(),
+                                    attempt + 1,
+                                    max_retries + 1
+                                ),
+                            )
+                            .level(LogLevel::Warning)
+                            .data(EventData::Retry {
+                                error,
+                                attempt: attempt + 1,
+                                max_retries,
+                                delay_seconds: delay.as_secs_f64(),
+                            }),
+                        );
+                        tokio::select! {
+                            biased;
+                            _ = self.cancel.cancelled() => return self.interrupted(),
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        attempt += 1;
+                        self.events.emit(
+                            self.event(
+                                EventType::StepRestarted,
+                                format!(
+                                    "Started re-execution (attempt # {}) of step \"{key}\".",
+                                    attempt + 1
+                                ),
+                            )
+                            .data(EventData::Restarted {
+                                attempt: attempt + 1,
+                            }),
+                        );
+                    }
+                    _ => {
+                        self.events.emit(
+                            self.event(
+                                EventType::StepFailure,
+                                format!("Execution of step \"{key}\" failed: {}", error.message),
+                            )
+                            .data(EventData::Failure { error }),
+                        );
+                        return StepOutcome::Failure;
+                    }
+                },
+                Attempt::Interrupted => return self.interrupted(),
+            }
+        }
+    }
+
+    fn interrupted(&self) -> StepOutcome {
+        let message = format!(
+            "Execution of step \"{}\" was interrupted: the run was terminated.",
+            self.step_key
+        );
+        self.events
+            .emit(
+                self.event(EventType::StepFailure, message.clone())
+                    .data(EventData::Failure {
+                        error: ErrorInfo::new("Interrupted", message),
+                    }),
+            );
+        StepOutcome::Interrupted
+    }
+
+    async fn attempt(&self, attempt: u32) -> Attempt {
+        let ctx = OpContext::new(ContextInner {
+            run_id: self.run_id.clone(),
+            step_key: self.step_key.clone(),
+            op_name: self.op.name().to_owned(),
+            attempt,
+            config: self.config.clone(),
+            resources: Arc::clone(&self.resources),
+            run_tags: Arc::clone(&self.tags),
+            events: Arc::clone(&self.events),
+            cancel: self.cancel.clone(),
+        });
+        let compute = (self.op.0.compute)(ctx, Inputs::new(self.inputs.clone()));
+        let guarded = AssertUnwindSafe(compute).catch_unwind();
+        let timeout = self.op.timeout();
+        let result = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return Attempt::Interrupted,
+            r = async {
+                match timeout {
+                    Some(t) => tokio::time::timeout(t, guarded).await.ok(),
+                    None => Some(guarded.await),
+                }
+            } => r,
+        };
+        let policy_retry = || {
+            self.op
+                .retry_policy()
+                .map(|p| (p.max_retries, p.delay_for(attempt + 1)))
+        };
+        match result {
+            None => Attempt::Failed {
+                error: ErrorInfo::new(
+                    "Timeout",
+                    format!(
+                        "step \"{}\" timed out after {:.3}s",
+                        self.step_key,
+                        timeout.unwrap_or_default().as_secs_f64()
+                    ),
+                ),
+                retry: policy_retry(),
+            },
+            Some(Err(panic)) => Attempt::Failed {
+                error: ErrorInfo::new("Panic", format!("op panicked: {}", panic_message(&*panic))),
+                retry: policy_retry(),
+            },
+            Some(Ok(Err(err))) => {
+                let retry = match &err {
+                    OpError::Fatal { .. } => None,
+                    OpError::RetryRequested {
+                        max_retries, delay, ..
+                    } => Some((*max_retries, *delay)),
+                    _ => policy_retry(),
+                };
+                Attempt::Failed {
+                    error: err.info(),
+                    retry,
+                }
+            }
+            Some(Ok(Ok(outputs))) => match check_outputs(&self.op, outputs.into_values()) {
+                Ok(values) => Attempt::Done(values),
+                Err(message) => Attempt::Failed {
+                    error: ErrorInfo::new("OutputError", message),
+                    retry: None,
+                },
+            },
+        }
+    }
+}
+
+/// Check returned outputs against the op's declarations: each declared, of the declared
+/// type, and every required output present.
+fn check_outputs(
+    op: &OpDefinition,
+    values: Vec<(String, StepValue)>,
+) -> Result<Vec<(String, StepValue)>, String> {
+    for (name, value) in &values {
+        let Some(def) = op.output(name) else {
+            return Err(format!(
+                "op \"{}\" yielded output \"{name}\", which it does not declare",
+                op.name()
+            ));
+        };
+        if Any::type_id(&**value) != def.data_type.rust_type_id() {
+            return Err(format!(
+                "output \"{name}\" of op \"{}\" must be {}, but another type was yielded",
+                op.name(),
+                def.data_type.name()
+            ));
+        }
+    }
+    for def in op.outputs().iter().filter(|d| d.is_required) {
+        if !values.iter().any(|(n, _)| *n == def.name) {
+            return Err(format!(
+                "op \"{}\" did not yield its required output \"{}\"",
+                op.name(),
+                def.name
+            ));
+        }
+    }
+    Ok(values)
+}
+
+fn type_name_of<'a>(_: &StepValue, op: &'a OpDefinition, name: &str) -> &'a str {
+    op.output(name).map_or("?", |d| d.data_type.name())
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_owned()
+    }
+}
+
+/// A duration in milliseconds as a person reads it: `850µs`, `12ms`, `3.2s`.
+pub fn human_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.0}µs", ms * 1000.0)
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{:.2}s", ms / 1000.0)
+    }
+}

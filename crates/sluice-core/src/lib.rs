@@ -1,0 +1,36 @@
+//! # sluice-core
+//!
+//! The Sluice model, in Dagster's words: ops, jobs, resources, run config, runs and
+//! events, and the in-process executor that turns a job and its config into events.
+//!
+//! The path of a run through this crate:
+//! [`Definitions`] (validated) → [`run_config::resolve`] (config checked, every error
+//! with its path) → [`plan::ExecutionPlan`] → [`executor::execute`] → [`events::RunEvent`]s
+//! sent to an [`events::EventSink`].
+
+pub mod config;
+pub mod definitions;
+pub mod events;
+pub mod executor;
+pub mod job;
+pub mod op;
+pub mod plan;
+pub mod resource;
+pub mod run;
+pub mod run_config;
+
+pub use definitions::{DefinitionError, DefinitionProblem, Definitions};
+
+/// The names a code location uses, in one import.
+pub mod prelude {
+    pub use crate::config::ConfigType;
+    pub use crate::definitions::{DefinitionError, Definitions};
+    pub use crate::events::LogLevel;
+    pub use crate::job::{JobDefinition, NodeHandle, OutputRef};
+    pub use crate::op::{
+        Backoff, Inputs, Jitter, OpContext, OpDefinition, OpError, Outputs, ResultExt, RetryPolicy,
+    };
+    pub use crate::resource::{
+        ConfigurableResource, InitResourceContext, ResourceDefinition, ResourceError,
+    };
+}

@@ -1,0 +1,115 @@
+//! Runs: one execution of a job, with its config, tags and status.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The status of a run, with Dagster's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    Queued,
+    NotStarted,
+    Starting,
+    Started,
+    Success,
+    Failure,
+    Canceling,
+    Canceled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 8] = [
+        Self::Queued,
+        Self::NotStarted,
+        Self::Starting,
+        Self::Started,
+        Self::Success,
+        Self::Failure,
+        Self::Canceling,
+        Self::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "QUEUED",
+            Self::NotStarted => "NOT_STARTED",
+            Self::Starting => "STARTING",
+            Self::Started => "STARTED",
+            Self::Success => "SUCCESS",
+            Self::Failure => "FAILURE",
+            Self::Canceling => "CANCELING",
+            Self::Canceled => "CANCELED",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// A run in a finished state never changes status again.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Success | Self::Failure | Self::Canceled)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run as it is created: what to run and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewRun {
+    pub run_id: String,
+    pub job_name: String,
+    /// The code location that defines the job, when known.
+    pub location_name: Option<String>,
+    pub status: RunStatus,
+    /// The run config as the user gave it (secrets by name only).
+    pub run_config: Value,
+    pub tags: BTreeMap<String, String>,
+    pub parent_run_id: Option<String>,
+    pub root_run_id: Option<String>,
+}
+
+impl NewRun {
+    /// A new run of `job_name` with a fresh id, not yet started.
+    pub fn new(job_name: impl Into<String>) -> Self {
+        Self {
+            run_id: new_run_id(),
+            job_name: job_name.into(),
+            location_name: None,
+            status: RunStatus::NotStarted,
+            run_config: Value::Object(Default::default()),
+            tags: BTreeMap::new(),
+            parent_run_id: None,
+            root_run_id: None,
+        }
+    }
+}
+
+/// A run as stored, with its timestamps (seconds since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub run_id: String,
+    pub job_name: String,
+    pub location_name: Option<String>,
+    pub status: RunStatus,
+    pub run_config: Value,
+    pub tags: BTreeMap<String, String>,
+    pub parent_run_id: Option<String>,
+    pub root_run_id: Option<String>,
+    pub create_time: f64,
+    pub update_time: f64,
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+}
+
+/// A fresh run id (a UUID, as Dagster's).
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
