@@ -261,6 +261,45 @@ impl RunEvent {
     }
 }
 
+impl fmt::Display for RunEvent {
+    /// One readable line: `02:01:02.123 INFO  step_0 STEP_SUCCESS - Finished ...`, with
+    /// the error chain of a failure on the lines that follow.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:<7} {}{} - {}",
+            clock_time(self.timestamp),
+            self.level.as_str(),
+            self.step_key
+                .as_deref()
+                .map_or(String::new(), |s| format!("{s} ")),
+            self.event_type,
+            self.message
+        )?;
+        let error = match &self.data {
+            EventData::Failure { error } | EventData::Retry { error, .. } => error,
+            _ => return Ok(()),
+        };
+        for cause in error.chain().skip(1) {
+            write!(f, "\n    caused by: {}", cause.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// `HH:MM:SS.mmm` (UTC) of a Unix timestamp.
+pub fn clock_time(timestamp: f64) -> String {
+    let millis = (timestamp * 1000.0).round() as u64;
+    let (secs, ms) = (millis / 1000, millis % 1000);
+    let day = secs % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{ms:03}",
+        day / 3600,
+        day % 3600 / 60,
+        day % 60
+    )
+}
+
 /// An event as stored: its position in the global event log is its cursor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -325,6 +364,28 @@ mod tests {
             let json = serde_json::to_string(&t).unwrap();
             assert_eq!(json, format!("\"{}\"", t.as_str()));
         }
+    }
+
+    #[test]
+    fn events_render_as_one_readable_line() {
+        let mut e = RunEvent::new(
+            "r",
+            EventType::StepFailure,
+            "Execution of step \"boom\" failed: boom",
+        )
+        .step("boom")
+        .data(EventData::Failure {
+            error: ErrorInfo {
+                message: "boom".into(),
+                kind: "Failure".into(),
+                cause: Some(Box::new(ErrorInfo::new("Cause", "disk full"))),
+            },
+        });
+        e.timestamp = 3_723.456; // 01:02:03.456
+        assert_eq!(
+            e.to_string(),
+            "01:02:03.456 ERROR   boom STEP_FAILURE - Execution of step \"boom\" failed: boom\n    caused by: disk full"
+        );
     }
 
     #[test]

@@ -310,21 +310,21 @@ impl Inputs {
         })
     }
 
-    /// The shared value of input `name`.
+    /// The shared value of input `name`, without cloning what it holds.
     pub fn get_arc<T: Send + Sync + 'static>(&self, name: &str) -> Result<Arc<T>, OpError> {
-        self.get_ref::<T>(name)?;
-        let v = self
-            .values
-            .get(name)
-            .cloned()
-            .ok_or_else(|| OpError::Input {
-                name: name.to_owned(),
-                problem: "this op has no such input".to_owned(),
-            })?;
-        v.downcast::<T>().map_err(|_| OpError::Input {
+        let value = self.values.get(name).ok_or_else(|| OpError::Input {
             name: name.to_owned(),
-            problem: "type changed".to_owned(),
-        })
+            problem: "this op has no such input".to_owned(),
+        })?;
+        Arc::clone(value)
+            .downcast::<T>()
+            .map_err(|_| OpError::Input {
+                name: name.to_owned(),
+                problem: format!(
+                    "asked for {}, but the input has another type",
+                    std::any::type_name::<T>()
+                ),
+            })
     }
 }
 

@@ -53,11 +53,20 @@ pub fn parse_document(text: &str, origin: &str) -> Result<Value, ConfigParseErro
     } else {
         serde_norway::from_str::<Value>(text).map_err(|e| {
             let loc = e.location();
+            let mut message = e.to_string();
+            // The location is reported separately; do not repeat it in the message.
+            if let Some(l) = &loc {
+                message = message.replacen(
+                    &format!(" at line {} column {}", l.line(), l.column()),
+                    "",
+                    1,
+                );
+            }
             ConfigParseError::Syntax {
                 origin: origin.to_owned(),
                 line: loc.as_ref().map(|l| l.line()),
                 column: loc.as_ref().map(|l| l.column()),
-                message: e.to_string(),
+                message,
             }
         })?
     };

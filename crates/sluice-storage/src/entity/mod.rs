@@ -1,0 +1,5 @@
+//! sea-orm entities of the instance tables (schema: `sluice-migrations`).
+
+pub mod event_logs;
+pub mod run_tags;
+pub mod runs;

@@ -1,0 +1,118 @@
+//! # sluice-storage
+//!
+//! Instance storage for Sluice: runs, their tags and the event log, on an embedded
+//! SQLite database (the default, under `$SLUICE_HOME`) or on Postgres.
+//!
+//! - [`Storage`] is what the rest of Sluice talks to; [`SqlStorage`] implements it on
+//!   sea-orm for both backends and applies the schema migrations of
+//!   `sluice-migrations` when it opens a database.
+//! - [`EventWriter`] is the [`EventSink`](sluice_core::events::EventSink) that a run
+//!   worker hands to the executor: emitting never blocks, and events are written in
+//!   batches by a background task.
+//! - [`StorageConfig`] says which database an instance uses (`$SLUICE_HOME`,
+//!   `sluice.yaml`, `$SLUICE_POSTGRES_URL`); [`open`] opens it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sluice_storage::StorageError> {
+//! use std::sync::Arc;
+//! use sluice_core::events::{EventSink, EventType, RunEvent};
+//! use sluice_core::run::NewRun;
+//! use sluice_storage::{EventWriter, Storage, StorageConfig};
+//!
+//! let storage = sluice_storage::open(&StorageConfig::from_env()?).await?;
+//! let run = storage.create_run(&NewRun::new("my_job")).await?;
+//! let writer = EventWriter::spawn(storage.clone());
+//! writer.emit(RunEvent::new(&run.run_id, EventType::RunStart, "started"));
+//! writer.close().await?;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sluice_core::events::{EventRecord, RunEvent};
+use sluice_core::run::{NewRun, Run, RunStatus};
+
+mod config;
+pub mod entity;
+mod error;
+mod sql;
+mod writer;
+
+pub use config::{
+    DEFAULT_HOME, HOME_ENV, INSTANCE_FILE, POSTGRES_URL_ENV, SQLITE_FILE, StorageConfig, redact_url,
+};
+pub use error::{Result, StorageError};
+pub use sql::SqlStorage;
+pub use writer::EventWriter;
+
+/// Which runs to list or count. Every field that is set must match; an empty list or
+/// map does not filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunsFilter {
+    /// Only these runs.
+    pub run_ids: Vec<String>,
+    /// Only runs of this job.
+    pub job_name: Option<String>,
+    /// Only runs in one of these statuses.
+    pub statuses: Vec<RunStatus>,
+    /// Only runs that have all of these tags with exactly these values.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The instance's runs and event log.
+///
+/// Every method that writes does so in one transaction: it happens completely or not
+/// at all.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Store a new run with its tags. Fails with [`StorageError::DuplicateRun`], writing
+    /// nothing, if a run with this id exists.
+    async fn create_run(&self, run: &NewRun) -> Result<Run>;
+
+    /// The run with this id, if any.
+    async fn get_run(&self, run_id: &str) -> Result<Option<Run>>;
+
+    /// Runs matching `filter`, newest first. With a `cursor` (a run id), the page holds
+    /// the runs created before that run; an unknown cursor is
+    /// [`StorageError::UnknownCursor`]. `limit` caps the page size.
+    async fn list_runs(
+        &self,
+        filter: &RunsFilter,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Run>>;
+
+    /// How many runs match `filter`.
+    async fn count_runs(&self, filter: &RunsFilter) -> Result<u64>;
+
+    /// Delete a run with its tags and events. Returns whether the run existed.
+    async fn delete_run(&self, run_id: &str) -> Result<bool>;
+
+    /// Append events to the event log and return their storage ids (in the order given,
+    /// strictly increasing). Run lifecycle events (see
+    /// [`EventType::run_status`](sluice_core::events::EventType::run_status)) move their
+    /// run's status and set its update time, its start time (`RUN_START`) and end time
+    /// (`RUN_SUCCESS`, `RUN_FAILURE`, `RUN_CANCELED`); a finished run keeps its status.
+    /// Events of runs that are not stored are kept too.
+    async fn store_events(&self, events: &[RunEvent]) -> Result<Vec<i64>>;
+
+    /// Events of a run in log order, after storage id `after` (exclusive), at most `limit`.
+    async fn events_for_run(
+        &self,
+        run_id: &str,
+        after: Option<i64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<EventRecord>>;
+
+    /// The storage id of the newest event of the whole log, if any.
+    async fn latest_event_id(&self) -> Result<Option<i64>>;
+}
+
+/// Open the instance storage `config` describes, applying pending migrations.
+pub async fn open(config: &StorageConfig) -> Result<Arc<SqlStorage>> {
+    Ok(Arc::new(SqlStorage::open(config).await?))
+}

@@ -1,0 +1,665 @@
+//! [`SqlStorage`]: the [`Storage`] implementation on sea-orm, for SQLite and Postgres.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr,
+    SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
+    TransactionTrait,
+};
+use sluice_core::events::{EventRecord, EventType, RunEvent, now_timestamp};
+use sluice_core::run::{NewRun, Run, RunStatus};
+use sluice_migrations::Migrator;
+use sluice_migrations::sea_orm_migration::MigratorTrait;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::config::{StorageConfig, redact_url};
+use crate::entity::{event_logs, run_tags, runs};
+use crate::error::{Result, StorageError};
+use crate::{RunsFilter, Storage};
+
+/// Rows per multi-row INSERT: well under SQLite's and Postgres's bind parameter limits.
+const INSERT_CHUNK: usize = 500;
+/// Values per `IN (...)` list when loading tags of many runs.
+const IN_CHUNK: usize = 500;
+/// How long to wait for a Postgres server to accept the first connection.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Key of the Postgres advisory lock held while migrating ("sluice" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x736c_7569_6365;
+const FINISHED: [RunStatus; 3] = [RunStatus::Success, RunStatus::Failure, RunStatus::Canceled];
+
+/// Instance storage on a SQL database through sea-orm: SQLite (WAL, one file) or
+/// Postgres. Opening it applies pending migrations.
+pub struct SqlStorage {
+    db: DatabaseConnection,
+    /// The database as shown in messages: a path, or a URL without its password.
+    target: String,
+    /// SQLite allows one writer at a time; writers of this process take turns here
+    /// instead of spinning in SQLite's busy handler. `None` on Postgres.
+    write_lock: Option<Mutex<()>>,
+}
+
+impl fmt::Debug for SqlStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStorage")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlStorage {
+    /// Open the database `config` describes and apply pending migrations.
+    pub async fn open(config: &StorageConfig) -> Result<Self> {
+        match config {
+            StorageConfig::Sqlite { path } => Self::open_sqlite(path).await,
+            StorageConfig::Postgres { url } => Self::open_postgres(url).await,
+        }
+    }
+
+    /// Open (creating it and its directory if missing) the SQLite database file at
+    /// `path` and apply pending migrations. Several processes may open the same file
+    /// at once.
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        let target = format!("sqlite:{}", path.display());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
+                action: "create database directory".into(),
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|e| StorageError::Connect {
+                target: target.clone(),
+                reason: e.to_string(),
+            })?;
+        let storage = Self {
+            db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+            target,
+            write_lock: Some(Mutex::new(())),
+        };
+        storage.migrate().await?;
+        Ok(storage)
+    }
+
+    /// Connect to Postgres at `url` (`postgres://user:password@host:port/db`) and
+    /// apply pending migrations (under an advisory lock, so that several processes
+    /// may start at once).
+    pub async fn open_postgres(url: &str) -> Result<Self> {
+        let target = redact_url(url);
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StorageError::InvalidUrl {
+                url: target,
+                reason: "expected postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
+            });
+        }
+        let options = PgConnectOptions::from_str(url).map_err(|e| StorageError::InvalidUrl {
+            url: target.clone(),
+            reason: e.to_string(),
+        })?;
+        // One direct attempt first: the pool would retry a refused connection until its
+        // acquire timeout, and an unreachable server should be reported promptly.
+        let probe = tokio::time::timeout(PG_CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| StorageError::Connect {
+                target: target.clone(),
+                reason: format!("no answer within {} s", PG_CONNECT_TIMEOUT.as_secs()),
+            })?
+            .map_err(|e| StorageError::Connect {
+                target: target.clone(),
+                reason: e.to_string(),
+            })?;
+        let _ = probe.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(options);
+        let storage = Self {
+            db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+            target,
+            write_lock: None,
+        };
+        storage.migrate().await?;
+        Ok(storage)
+    }
+
+    /// The sea-orm connection (a pool), for storage features built on the same schema.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Which database this is: a SQLite path or a Postgres URL without its password.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Close all connections. Later calls fail.
+    pub async fn close(&self) -> Result<()> {
+        self.db
+            .close_by_ref()
+            .await
+            .map_err(StorageError::db("close the connection pool"))
+    }
+
+    fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Apply pending migrations; refuse a database migrated by a newer Sluice.
+    ///
+    /// The usual case, an up-to-date database, costs one query. Otherwise the check is
+    /// repeated and the migrations applied in one transaction that excludes other
+    /// migrating processes: `BEGIN IMMEDIATE` on SQLite, an advisory lock on Postgres.
+    async fn migrate(&self) -> Result<()> {
+        let known = sluice_migrations::known_migrations();
+        if let Ok(applied) = applied_migrations(&self.db).await {
+            self.refuse_unknown(&applied, &known)?;
+            if known.iter().all(|k| applied.contains(k)) {
+                return Ok(());
+            }
+        }
+        let err = |source| StorageError::Migration {
+            target: self.target.clone(),
+            source,
+        };
+        let txn = match self.backend() {
+            DbBackend::Sqlite => self
+                .db
+                .begin_with_options(TransactionOptions {
+                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                    ..Default::default()
+                })
+                .await
+                .map_err(err)?,
+            _ => {
+                let txn = self.db.begin().await.map_err(err)?;
+                txn.execute_unprepared(&format!(
+                    "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                ))
+                .await
+                .map_err(err)?;
+                txn
+            }
+        };
+        Migrator::install(&txn).await.map_err(err)?;
+        let applied = applied_migrations(&txn).await.map_err(err)?;
+        self.refuse_unknown(&applied, &known)?;
+        let pending: Vec<&String> = known.iter().filter(|k| !applied.contains(k)).collect();
+        if !pending.is_empty() {
+            tracing::info!(target = %self.target, ?pending, "applying instance storage migrations");
+            Migrator::up(&txn, None).await.map_err(err)?;
+        }
+        txn.commit().await.map_err(err)
+    }
+
+    fn refuse_unknown(&self, applied: &[String], known: &[String]) -> Result<()> {
+        let unknown: Vec<String> = applied
+            .iter()
+            .filter(|a| !known.contains(a))
+            .cloned()
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(StorageError::DatabaseTooNew {
+                target: self.target.clone(),
+                unknown,
+            })
+        }
+    }
+
+    /// Begin a write transaction. On SQLite the caller must hold the write lock
+    /// ([`lock_writes`](Self::lock_writes)); the transaction takes the database's write
+    /// lock at once (`BEGIN IMMEDIATE`, waiting through the busy handler), so it never
+    /// fails half-way for lack of it.
+    async fn begin_write(&self, action: &str) -> Result<DatabaseTransaction> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend() == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        self.db
+            .begin_with_options(options)
+            .await
+            .map_err(StorageError::db(format!("begin a transaction to {action}")))
+    }
+
+    async fn lock_writes(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+
+    /// Tags of these runs, by run id.
+    async fn tags_of(
+        &self,
+        run_ids: &[String],
+    ) -> Result<HashMap<String, BTreeMap<String, String>>> {
+        let mut tags: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        for chunk in run_ids.chunks(IN_CHUNK) {
+            let rows: Vec<(String, String, String)> = run_tags::Entity::find()
+                .select_only()
+                .columns([
+                    run_tags::Column::RunId,
+                    run_tags::Column::Key,
+                    run_tags::Column::Value,
+                ])
+                .filter(run_tags::Column::RunId.is_in(chunk.iter().map(String::as_str)))
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(StorageError::db("load run tags"))?;
+            for (run_id, key, value) in rows {
+                tags.entry(run_id).or_default().insert(key, value);
+            }
+        }
+        Ok(tags)
+    }
+}
+
+/// Versions recorded in `seaql_migrations` (an error if the table does not exist).
+async fn applied_migrations<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, sea_orm::DbErr> {
+    let stmt = Query::select()
+        .column("version")
+        .from(Migrator::migration_table_name())
+        .to_owned();
+    db.query_all(&stmt)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "version"))
+        .collect()
+}
+
+fn filter_condition(filter: &RunsFilter) -> Condition {
+    let mut cond = Condition::all();
+    if !filter.run_ids.is_empty() {
+        cond = cond.add(runs::Column::RunId.is_in(filter.run_ids.iter().map(String::as_str)));
+    }
+    if let Some(job) = &filter.job_name {
+        cond = cond.add(runs::Column::JobName.eq(job.as_str()));
+    }
+    if !filter.statuses.is_empty() {
+        cond = cond.add(runs::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+    }
+    for (key, value) in &filter.tags {
+        let tagged = Query::select()
+            .expr(Expr::val(1))
+            .from(run_tags::Entity)
+            .and_where(
+                Expr::col((run_tags::Entity, run_tags::Column::RunId))
+                    .equals((runs::Entity, runs::Column::RunId)),
+            )
+            .and_where(Expr::col((run_tags::Entity, run_tags::Column::Key)).eq(key.as_str()))
+            .and_where(Expr::col((run_tags::Entity, run_tags::Column::Value)).eq(value.as_str()))
+            .to_owned();
+        cond = cond.add(Expr::exists(tagged));
+    }
+    cond
+}
+
+fn to_run(model: runs::Model, tags: BTreeMap<String, String>) -> Result<Run> {
+    let corrupt = |reason: String| StorageError::Corrupt {
+        what: format!("run {}", model.run_id),
+        reason,
+    };
+    let status = RunStatus::parse(&model.status)
+        .ok_or_else(|| corrupt(format!("unknown status `{}`", model.status)))?;
+    let run_config = serde_json::from_str(&model.run_config)
+        .map_err(|e| corrupt(format!("run_config is not JSON: {e}")))?;
+    Ok(Run {
+        run_id: model.run_id,
+        job_name: model.job_name,
+        location_name: model.location_name,
+        status,
+        run_config,
+        tags,
+        parent_run_id: model.parent_run_id,
+        root_run_id: model.root_run_id,
+        create_time: model.create_time,
+        update_time: model.update_time,
+        start_time: model.start_time,
+        end_time: model.end_time,
+    })
+}
+
+/// Postgres text cannot hold NUL; the indexed copy of a field replaces it (the JSON
+/// body keeps the exact value, escaped).
+fn column_text(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn event_row(event: &RunEvent) -> Result<event_logs::ActiveModel> {
+    let serialize = |e: &RunEvent| {
+        serde_json::to_string(e).map_err(|source| StorageError::Serialize {
+            what: format!("{} event of run {}", e.event_type, e.run_id),
+            source,
+        })
+    };
+    // A NaN or infinite timestamp cannot be stored (SQLite turns NaN into NULL) nor
+    // read back from JSON; such an event is stored with the time it was stored.
+    let (timestamp, body) = if event.timestamp.is_finite() {
+        (event.timestamp, serialize(event)?)
+    } else {
+        let mut fixed = event.clone();
+        fixed.timestamp = now_timestamp();
+        (fixed.timestamp, serialize(&fixed)?)
+    };
+    Ok(event_logs::ActiveModel {
+        id: NotSet,
+        run_id: Set(column_text(&event.run_id)),
+        event_type: Set(event.event_type.as_str().to_owned()),
+        step_key: Set(event.step_key.as_deref().map(column_text)),
+        level: Set(event.level.as_str().to_owned()),
+        timestamp: Set(timestamp),
+        message: Set(column_text(&event.message)),
+        body: Set(body),
+    })
+}
+
+#[async_trait]
+impl Storage for SqlStorage {
+    async fn create_run(&self, run: &NewRun) -> Result<Run> {
+        let run_config =
+            serde_json::to_string(&run.run_config).map_err(|source| StorageError::Serialize {
+                what: format!("run config of run {}", run.run_id),
+                source,
+            })?;
+        let now = now_timestamp();
+        let row = runs::ActiveModel {
+            id: NotSet,
+            run_id: Set(run.run_id.clone()),
+            job_name: Set(run.job_name.clone()),
+            location_name: Set(run.location_name.clone()),
+            status: Set(run.status.as_str().to_owned()),
+            run_config: Set(run_config),
+            parent_run_id: Set(run.parent_run_id.clone()),
+            root_run_id: Set(run.root_run_id.clone()),
+            create_time: Set(now),
+            update_time: Set(now),
+            start_time: Set(None),
+            end_time: Set(None),
+        };
+        let action = || format!("create run {}", run.run_id);
+        let _guard = self.lock_writes().await;
+        let txn = self.begin_write(&action()).await?;
+        if let Err(e) = runs::Entity::insert(row).exec_without_returning(&txn).await {
+            return Err(match e.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => StorageError::DuplicateRun {
+                    run_id: run.run_id.clone(),
+                },
+                _ => StorageError::db(action())(e),
+            });
+        }
+        let tags: Vec<run_tags::ActiveModel> = run
+            .tags
+            .iter()
+            .map(|(key, value)| run_tags::ActiveModel {
+                id: NotSet,
+                run_id: Set(run.run_id.clone()),
+                key: Set(key.clone()),
+                value: Set(value.clone()),
+            })
+            .collect();
+        for chunk in tags.chunks(INSERT_CHUNK) {
+            run_tags::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await
+                .map_err(StorageError::db(action()))?;
+        }
+        txn.commit().await.map_err(StorageError::db(action()))?;
+        Ok(Run {
+            run_id: run.run_id.clone(),
+            job_name: run.job_name.clone(),
+            location_name: run.location_name.clone(),
+            status: run.status,
+            run_config: run.run_config.clone(),
+            tags: run.tags.clone(),
+            parent_run_id: run.parent_run_id.clone(),
+            root_run_id: run.root_run_id.clone(),
+            create_time: now,
+            update_time: now,
+            start_time: None,
+            end_time: None,
+        })
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Option<Run>> {
+        let model = runs::Entity::find()
+            .filter(runs::Column::RunId.eq(run_id))
+            .one(&self.db)
+            .await
+            .map_err(StorageError::db(format!("load run {run_id}")))?;
+        let Some(model) = model else {
+            return Ok(None);
+        };
+        let mut tags = self.tags_of(std::slice::from_ref(&model.run_id)).await?;
+        let tags = tags.remove(&model.run_id).unwrap_or_default();
+        to_run(model, tags).map(Some)
+    }
+
+    async fn list_runs(
+        &self,
+        filter: &RunsFilter,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Run>> {
+        let mut select = runs::Entity::find().filter(filter_condition(filter));
+        if let Some(cursor) = cursor {
+            let cursor_id: Option<i64> = runs::Entity::find()
+                .select_only()
+                .column(runs::Column::Id)
+                .filter(runs::Column::RunId.eq(cursor))
+                .into_tuple()
+                .one(&self.db)
+                .await
+                .map_err(StorageError::db(format!("look up cursor run {cursor}")))?;
+            let cursor_id = cursor_id.ok_or_else(|| StorageError::UnknownCursor {
+                run_id: cursor.to_owned(),
+            })?;
+            select = select.filter(runs::Column::Id.lt(cursor_id));
+        }
+        select = select.order_by_desc(runs::Column::Id);
+        if let Some(limit) = limit {
+            select = select.limit(u64::try_from(limit).unwrap_or(u64::MAX));
+        }
+        let models = select
+            .all(&self.db)
+            .await
+            .map_err(StorageError::db("list runs"))?;
+        let ids: Vec<String> = models.iter().map(|m| m.run_id.clone()).collect();
+        let mut tags = self.tags_of(&ids).await?;
+        models
+            .into_iter()
+            .map(|m| {
+                let t = tags.remove(&m.run_id).unwrap_or_default();
+                to_run(m, t)
+            })
+            .collect()
+    }
+
+    async fn count_runs(&self, filter: &RunsFilter) -> Result<u64> {
+        runs::Entity::find()
+            .filter(filter_condition(filter))
+            .count(&self.db)
+            .await
+            .map_err(StorageError::db("count runs"))
+    }
+
+    async fn delete_run(&self, run_id: &str) -> Result<bool> {
+        let action = format!("delete run {run_id}");
+        let _guard = self.lock_writes().await;
+        let txn = self.begin_write(&action).await?;
+        event_logs::Entity::delete_many()
+            .filter(event_logs::Column::RunId.eq(run_id))
+            .exec(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+        run_tags::Entity::delete_many()
+            .filter(run_tags::Column::RunId.eq(run_id))
+            .exec(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+        let deleted = runs::Entity::delete_many()
+            .filter(runs::Column::RunId.eq(run_id))
+            .exec(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+        txn.commit().await.map_err(StorageError::db(action))?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    async fn store_events(&self, events: &[RunEvent]) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = events.iter().map(event_row).collect::<Result<Vec<_>>>()?;
+        let action = || format!("store {} events", events.len());
+        let _guard = self.lock_writes().await;
+        let txn = self.begin_write(&action()).await?;
+        let mut ids = Vec::with_capacity(events.len());
+        let mut rows = rows.into_iter();
+        loop {
+            let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let mut insert = event_logs::Entity::insert_many(chunk).into_query();
+            insert.returning_col(event_logs::Column::Id);
+            let returned = txn
+                .query_all(&insert)
+                .await
+                .map_err(StorageError::db(action()))?;
+            let mut chunk_ids = returned
+                .iter()
+                .map(|row| row.try_get::<i64>("", "id"))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(StorageError::db(action()))?;
+            // RETURNING does not promise row order; ids of one statement are assigned
+            // in VALUES order.
+            chunk_ids.sort_unstable();
+            ids.extend(chunk_ids);
+        }
+        for event in events {
+            if let Some(status) = event.event_type.run_status() {
+                update_run_status(&txn, event, status)
+                    .await
+                    .map_err(StorageError::db(format!(
+                        "move run {} to {status}",
+                        event.run_id
+                    )))?;
+            }
+        }
+        txn.commit().await.map_err(StorageError::db(action()))?;
+        Ok(ids)
+    }
+
+    async fn events_for_run(
+        &self,
+        run_id: &str,
+        after: Option<i64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<EventRecord>> {
+        let mut select = event_logs::Entity::find()
+            .select_only()
+            .columns([
+                event_logs::Column::Id,
+                event_logs::Column::Timestamp,
+                event_logs::Column::Body,
+            ])
+            .filter(event_logs::Column::RunId.eq(run_id));
+        if let Some(after) = after {
+            select = select.filter(event_logs::Column::Id.gt(after));
+        }
+        select = select.order_by_asc(event_logs::Column::Id);
+        if let Some(limit) = limit {
+            select = select.limit(u64::try_from(limit).unwrap_or(u64::MAX));
+        }
+        let rows: Vec<(i64, f64, String)> = select
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(StorageError::db(format!("load events of run {run_id}")))?;
+        rows.into_iter()
+            .map(|(storage_id, timestamp, body)| {
+                let mut event: RunEvent =
+                    serde_json::from_str(&body).map_err(|e| StorageError::Corrupt {
+                        what: format!("event {storage_id}"),
+                        reason: format!("body is not a run event: {e}"),
+                    })?;
+                // serde_json (without `float_roundtrip`) may parse a float one ulp off;
+                // the column holds the exact value.
+                event.timestamp = timestamp;
+                Ok(EventRecord { storage_id, event })
+            })
+            .collect()
+    }
+
+    async fn latest_event_id(&self) -> Result<Option<i64>> {
+        let stmt = Query::select()
+            .expr_as(Func::max(Expr::col(event_logs::Column::Id)), "max_id")
+            .from(event_logs::Entity)
+            .to_owned();
+        let row = self
+            .db
+            .query_one(&stmt)
+            .await
+            .map_err(StorageError::db("read the latest event id"))?;
+        match row {
+            Some(row) => row
+                .try_get::<Option<i64>>("", "max_id")
+                .map_err(StorageError::db("read the latest event id")),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Move the event's run to `status`, unless the run has finished.
+async fn update_run_status(
+    txn: &DatabaseTransaction,
+    event: &RunEvent,
+    status: RunStatus,
+) -> Result<(), sea_orm::DbErr> {
+    let mut update = runs::Entity::update_many()
+        .col_expr(runs::Column::Status, Expr::val(status.as_str()))
+        .col_expr(runs::Column::UpdateTime, Expr::val(event.timestamp));
+    if event.event_type == EventType::RunStart {
+        update = update.col_expr(runs::Column::StartTime, Expr::val(event.timestamp));
+    }
+    if status.is_finished() {
+        update = update.col_expr(runs::Column::EndTime, Expr::val(event.timestamp));
+    }
+    update
+        .filter(runs::Column::RunId.eq(event.run_id.as_str()))
+        .filter(runs::Column::Status.is_not_in(FINISHED.iter().map(|s| s.as_str())))
+        .exec(txn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! [`EventWriter`]: the batching event sink in front of [`Storage`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sluice_core::events::{EventSink, RunEvent};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::Storage;
+use crate::error::{Result, StorageError};
+
+/// Most messages taken from the channel per batch.
+const MAX_BATCH: usize = 1024;
+/// Pauses before retrying a failed batch.
+const RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_millis(20),
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+];
+/// When salvaging a failed batch event by event, give up after this many failures in a
+/// row (the database is down, not one event bad).
+const SALVAGE_MAX_CONSECUTIVE_FAILURES: usize = 3;
+
+enum Msg {
+    Event(RunEvent),
+    Flush(oneshot::Sender<()>),
+    Close(oneshot::Sender<()>),
+}
+
+#[derive(Default)]
+struct Losses {
+    lost: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Losses {
+    fn record(&self, count: usize, error: &str) {
+        if count == 0 {
+            return;
+        }
+        self.lost.fetch_add(count as u64, Ordering::SeqCst);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(error.to_owned());
+        }
+        tracing::error!(
+            lost = count,
+            error,
+            "run events could not be stored and are lost"
+        );
+    }
+
+    fn check(&self) -> Result<()> {
+        let lost = self.lost.load(Ordering::SeqCst);
+        if lost == 0 {
+            return Ok(());
+        }
+        let last_error = self
+            .last_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+            .unwrap_or_default();
+        Err(StorageError::EventsLost { lost, last_error })
+    }
+}
+
+struct Shared {
+    tx: mpsc::UnboundedSender<Msg>,
+    losses: Arc<Losses>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The [`EventSink`] that writes to instance storage.
+///
+/// [`emit`](EventSink::emit) never blocks: it queues the event on an unbounded channel.
+/// A background task takes whatever has queued up and stores it with one
+/// [`Storage::store_events`] call, so that a busy run costs few transactions. A batch
+/// that fails is retried a few times with short pauses; events that still cannot be
+/// stored are logged, counted, and reported by [`flush`](Self::flush) and
+/// [`close`](Self::close).
+///
+/// Clones share the same queue and task; emitting from many tasks at once is the normal
+/// case. Events of one emitter are stored in emission order.
+#[derive(Clone)]
+pub struct EventWriter {
+    shared: Arc<Shared>,
+}
+
+impl EventWriter {
+    /// Start the background task (on the current tokio runtime) writing to `storage`.
+    pub fn spawn(storage: Arc<dyn Storage>) -> EventWriter {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let losses = Arc::new(Losses::default());
+        let task = tokio::spawn(drain(storage, rx, losses.clone()));
+        EventWriter {
+            shared: Arc::new(Shared {
+                tx,
+                losses,
+                task: Mutex::new(Some(task)),
+            }),
+        }
+    }
+
+    /// Wait until every event emitted before this call is stored (or given up on).
+    /// Fails with [`StorageError::EventsLost`] if any event of this writer has been lost
+    /// since it started, and with [`StorageError::WriterStopped`] after
+    /// [`close`](Self::close).
+    pub async fn flush(&self) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        self.shared
+            .tx
+            .send(Msg::Flush(ack))
+            .map_err(|_| StorageError::WriterStopped)?;
+        done.await.map_err(|_| StorageError::WriterStopped)?;
+        self.shared.losses.check()
+    }
+
+    /// Store everything emitted so far, then stop the background task. Events emitted
+    /// afterwards (through clones) are lost and logged. Fails with
+    /// [`StorageError::EventsLost`] if any event was lost.
+    pub async fn close(self) -> Result<(), StorageError> {
+        let (ack, done) = oneshot::channel();
+        if self.shared.tx.send(Msg::Close(ack)).is_ok() {
+            let _ = done.await;
+        }
+        let task = self.shared.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task
+            && task.await.is_err()
+        {
+            return Err(StorageError::WriterStopped);
+        }
+        self.shared.losses.check()
+    }
+
+    /// How many events could not be stored since the writer started.
+    pub fn lost_events(&self) -> u64 {
+        self.shared.losses.lost.load(Ordering::SeqCst)
+    }
+}
+
+impl EventSink for EventWriter {
+    fn emit(&self, event: RunEvent) {
+        if let Err(mpsc::error::SendError(msg)) = self.shared.tx.send(Msg::Event(event)) {
+            if let Msg::Event(event) = msg {
+                tracing::error!(
+                    run_id = %event.run_id,
+                    event_type = %event.event_type,
+                    "event emitted after the event writer was closed"
+                );
+            }
+            self.shared
+                .losses
+                .record(1, "event emitted after the event writer was closed");
+        }
+    }
+}
+
+async fn drain(
+    storage: Arc<dyn Storage>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    losses: Arc<Losses>,
+) {
+    let mut messages = Vec::with_capacity(MAX_BATCH);
+    let mut events = Vec::with_capacity(MAX_BATCH);
+    let mut close_acks = Vec::new();
+    while rx.recv_many(&mut messages, MAX_BATCH).await > 0 {
+        for msg in messages.drain(..) {
+            match msg {
+                Msg::Event(event) => events.push(event),
+                Msg::Flush(ack) => {
+                    write(storage.as_ref(), &mut events, &losses).await;
+                    let _ = ack.send(());
+                }
+                Msg::Close(ack) => {
+                    // Refuse new messages; what is queued is still drained below.
+                    rx.close();
+                    close_acks.push(ack);
+                }
+            }
+        }
+        write(storage.as_ref(), &mut events, &losses).await;
+    }
+    for ack in close_acks {
+        let _ = ack.send(());
+    }
+}
+
+/// Store `events` (and clear it), retrying, then salvaging event by event.
+async fn write(storage: &dyn Storage, events: &mut Vec<RunEvent>, losses: &Losses) {
+    if events.is_empty() {
+        return;
+    }
+    let mut attempt = 0;
+    let error = loop {
+        match storage.store_events(events).await {
+            Ok(_) => {
+                events.clear();
+                return;
+            }
+            Err(e) if attempt < RETRY_DELAYS.len() => {
+                tracing::warn!(
+                    events = events.len(),
+                    attempt = attempt + 1,
+                    error = %e,
+                    "storing run events failed; retrying"
+                );
+                tokio::time::sleep(RETRY_DELAYS[attempt]).await;
+                attempt += 1;
+            }
+            Err(e) => break e.to_string(),
+        }
+    };
+    if events.len() == 1 {
+        losses.record(1, &error);
+        events.clear();
+        return;
+    }
+    // One event the database refuses should not take its whole batch with it.
+    let mut failures_in_a_row = 0;
+    let mut pending = events.drain(..);
+    for event in pending.by_ref() {
+        match storage.store_events(std::slice::from_ref(&event)).await {
+            Ok(_) => failures_in_a_row = 0,
+            Err(e) => {
+                losses.record(1, &e.to_string());
+                failures_in_a_row += 1;
+                if failures_in_a_row >= SALVAGE_MAX_CONSECUTIVE_FAILURES {
+                    break;
+                }
+            }
+        }
+    }
+    let rest = pending.count();
+    losses.record(rest, &error);
+}

@@ -1,0 +1,1607 @@
+//! Instance storage behaviour, one suite run against SQLite and against Postgres.
+//!
+//! Postgres tests need a server where the role may `CREATE DATABASE`: by default
+//! `postgres://sluice:sluice@127.0.0.1:5432/sluice_test` (provisioned by
+//! `tests/services/postgres.sh`), or `$SLUICE_TEST_POSTGRES_URL`. Every test gets a
+//! fresh database and drops it afterwards. Without a server they fail; they never skip.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sluice_storage::{SqlStorage, Storage, StorageConfig, StorageError, redact_url};
+
+const DEFAULT_POSTGRES_URL: &str = "postgres://sluice:sluice@127.0.0.1:5432/sluice_test";
+
+// ---------------------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------------------
+
+fn admin_url() -> String {
+    std::env::var("SLUICE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+/// `url` with its database replaced by `db`.
+fn with_database(url: &str, db: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let (head, query) = match url[start..].find('?') {
+        Some(q) => url.split_at(start + q),
+        None => (url, ""),
+    };
+    let base = match head[start..].find('/') {
+        Some(slash) => &head[..start + slash],
+        None => head,
+    };
+    format!("{base}/{db}{query}")
+}
+
+async fn admin_connection() -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let url = admin_url();
+    match sqlx::PgConnection::connect(&url).await {
+        Ok(conn) => conn,
+        Err(e) => panic!(
+            "Postgres is not reachable at {} ({e}). Start it with `tests/services/postgres.sh` \
+             (as root), or set SLUICE_TEST_POSTGRES_URL to a server where the role may \
+             CREATE DATABASE. Postgres tests fail rather than skip.",
+            redact_url(&url)
+        ),
+    }
+}
+
+/// A fresh Postgres database, dropped by [`PgDb::drop`].
+struct PgDb {
+    name: String,
+    url: String,
+}
+
+impl PgDb {
+    async fn create() -> PgDb {
+        let mut conn = admin_connection().await;
+        let name = format!("sluice_t_{}", uuid::Uuid::new_v4().simple());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let url = with_database(&admin_url(), &name);
+        PgDb { name, url }
+    }
+
+    async fn drop(self) {
+        let mut conn = admin_connection().await;
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+        {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// Opens the test's database again, as another process would.
+#[derive(Clone)]
+pub enum Opener {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Opener {
+    pub async fn open(&self) -> Result<SqlStorage, StorageError> {
+        match self {
+            Opener::Sqlite(path) => SqlStorage::open_sqlite(path).await,
+            Opener::Postgres(url) => SqlStorage::open_postgres(url).await,
+        }
+    }
+}
+
+/// Run `test` on a fresh Postgres database, drop the database, then fail if the test did.
+async fn on_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Arc<SqlStorage>, Opener) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let db = PgDb::create().await;
+    let storage = match SqlStorage::open_postgres(&db.url).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            db.drop().await;
+            panic!("cannot open Postgres storage: {e}");
+        }
+    };
+    let result = tokio::spawn(test(storage.clone(), Opener::Postgres(db.url.clone()))).await;
+    let _ = storage.close().await;
+    db.drop().await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Run `test` on a fresh SQLite file in a temporary directory.
+async fn on_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Arc<SqlStorage>, Opener) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("sluice.db");
+    let storage = Arc::new(
+        SqlStorage::open_sqlite(&path)
+            .await
+            .expect("open SQLite storage"),
+    );
+    let result = tokio::spawn(test(storage.clone(), Opener::Sqlite(path))).await;
+    let _ = storage.close().await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// One test per suite function and backend: `sqlite::NAME` and `postgres::NAME`.
+/// Functions under `reopening` also get an [`Opener`] for the same database.
+macro_rules! shared_suite {
+    (plain: [$($name:ident),* $(,)?], reopening: [$($rname:ident),* $(,)?] $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    on_sqlite(|storage, _| suite::$name(storage)).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $rname() {
+                    on_sqlite(suite::$rname).await;
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    on_postgres(|storage, _| suite::$name(storage)).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $rname() {
+                    on_postgres(suite::$rname).await;
+                }
+            )*
+        }
+    };
+}
+
+shared_suite!(
+    plain: [
+        create_and_get,
+        duplicate_run_is_refused_and_nothing_changes,
+        pagination_with_cursor,
+        filters_and_counts,
+        lifecycle_events_move_status_and_times,
+        finished_run_is_not_moved_back,
+        events_for_run_after_cursor_and_with_limit,
+        large_batches_and_awkward_text,
+        delete_run_removes_run_tags_and_events,
+        concurrent_event_writers_lose_nothing,
+        event_writer_flush_and_close,
+        event_writer_reports_lost_events,
+    ],
+    reopening: [
+        reopening_keeps_data,
+        database_migrated_by_newer_sluice_is_refused,
+    ],
+);
+
+// ---------------------------------------------------------------------------------------
+// The shared suite
+// ---------------------------------------------------------------------------------------
+
+mod suite {
+    use std::collections::{BTreeMap, HashSet};
+    use std::sync::Arc;
+
+    use sea_orm::ConnectionTrait;
+    use serde_json::json;
+    use sluice_core::events::{
+        ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent, now_timestamp,
+    };
+    use sluice_core::run::{NewRun, RunStatus};
+    use sluice_storage::{EventWriter, RunsFilter, SqlStorage, Storage, StorageError};
+
+    use super::Opener;
+
+    fn new_run(job: &str) -> NewRun {
+        NewRun::new(job)
+    }
+
+    fn event(run_id: &str, event_type: EventType, timestamp: f64) -> RunEvent {
+        let mut e = RunEvent::new(run_id, event_type, format!("{event_type} at {timestamp}"));
+        e.timestamp = timestamp;
+        e
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn ids(runs: &[sluice_core::run::Run]) -> Vec<String> {
+        runs.iter().map(|r| r.run_id.clone()).collect()
+    }
+
+    pub async fn create_and_get(storage: Arc<dyn Storage>) {
+        let mut run = new_run("etl");
+        run.location_name = Some("demo".into());
+        run.status = RunStatus::Queued;
+        run.run_config = json!({"ops": {"load": {"config": {"rows": 3, "name": "x"}}}});
+        run.tags = tags(&[("team", "data"), ("dagster/priority", "5")]);
+        run.parent_run_id = Some("parent".into());
+        run.root_run_id = Some("root".into());
+
+        let before = now_timestamp();
+        let created = storage.create_run(&run).await.expect("create");
+        let after = now_timestamp();
+        assert!(created.create_time >= before && created.create_time <= after);
+        assert_eq!(created.update_time, created.create_time);
+        assert_eq!(created.start_time, None);
+        assert_eq!(created.end_time, None);
+
+        let got = storage
+            .get_run(&run.run_id)
+            .await
+            .expect("get")
+            .expect("run exists");
+        assert_eq!(got, created);
+        assert_eq!(got.job_name, "etl");
+        assert_eq!(got.location_name.as_deref(), Some("demo"));
+        assert_eq!(got.status, RunStatus::Queued);
+        assert_eq!(got.run_config, run.run_config);
+        assert_eq!(got.tags, run.tags);
+        assert_eq!(got.parent_run_id.as_deref(), Some("parent"));
+        assert_eq!(got.root_run_id.as_deref(), Some("root"));
+
+        // A run without tags or optional fields.
+        let bare = new_run("bare");
+        storage.create_run(&bare).await.expect("create bare");
+        let got = storage
+            .get_run(&bare.run_id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert!(got.tags.is_empty());
+        assert_eq!(got.status, RunStatus::NotStarted);
+        assert_eq!(got.location_name, None);
+
+        assert_eq!(storage.get_run("no-such-run").await.expect("get"), None);
+    }
+
+    pub async fn duplicate_run_is_refused_and_nothing_changes(storage: Arc<dyn Storage>) {
+        let mut first = new_run("first_job");
+        first.tags = tags(&[("a", "1")]);
+        storage.create_run(&first).await.expect("create");
+
+        let mut second = new_run("second_job");
+        second.run_id = first.run_id.clone();
+        second.tags = tags(&[("b", "2"), ("a", "changed")]);
+        let err = storage
+            .create_run(&second)
+            .await
+            .expect_err("duplicate refused");
+        match &err {
+            StorageError::DuplicateRun { run_id } => assert_eq!(run_id, &first.run_id),
+            other => panic!("expected DuplicateRun, got {other:?}"),
+        }
+        assert!(err.to_string().contains(&first.run_id), "{err}");
+
+        let got = storage
+            .get_run(&first.run_id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(got.job_name, "first_job");
+        assert_eq!(got.tags, first.tags);
+        assert_eq!(
+            storage
+                .count_runs(&RunsFilter::default())
+                .await
+                .expect("count"),
+            1
+        );
+        let by_new_tag = RunsFilter {
+            tags: tags(&[("b", "2")]),
+            ..Default::default()
+        };
+        assert_eq!(storage.count_runs(&by_new_tag).await.expect("count"), 0);
+
+        // The storage is still usable afterwards.
+        storage
+            .create_run(&new_run("third"))
+            .await
+            .expect("create after refusal");
+        assert_eq!(
+            storage
+                .count_runs(&RunsFilter::default())
+                .await
+                .expect("count"),
+            2
+        );
+    }
+
+    pub async fn pagination_with_cursor(storage: Arc<dyn Storage>) {
+        let mut created = Vec::new();
+        for i in 0..25 {
+            let mut run = new_run("paged");
+            run.tags = tags(&[("i", &i.to_string())]);
+            storage.create_run(&run).await.expect("create");
+            created.push(run.run_id);
+        }
+        let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+        let all = RunsFilter::default();
+
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut sizes = Vec::new();
+        loop {
+            let page = storage
+                .list_runs(&all, cursor.as_deref(), Some(10))
+                .await
+                .expect("page");
+            if page.is_empty() {
+                break;
+            }
+            sizes.push(page.len());
+            cursor = page.last().map(|r| r.run_id.clone());
+            seen.extend(ids(&page));
+            assert!(sizes.len() <= 3, "too many pages: {sizes:?}");
+        }
+        assert_eq!(sizes, [10, 10, 5]);
+        assert_eq!(seen, newest_first);
+
+        // Tags come with listed runs.
+        let first_page = storage.list_runs(&all, None, Some(10)).await.expect("page");
+        assert_eq!(first_page[0].tags, tags(&[("i", "24")]));
+
+        let everything = storage.list_runs(&all, None, None).await.expect("all");
+        assert_eq!(ids(&everything), newest_first);
+        assert!(
+            storage
+                .list_runs(&all, None, Some(0))
+                .await
+                .expect("empty")
+                .is_empty()
+        );
+        let after_oldest = storage
+            .list_runs(&all, Some(&created[0]), None)
+            .await
+            .expect("after oldest");
+        assert!(after_oldest.is_empty());
+
+        let err = storage
+            .list_runs(&all, Some("not-a-run"), Some(10))
+            .await
+            .expect_err("unknown cursor");
+        assert!(matches!(&err, StorageError::UnknownCursor { run_id } if run_id == "not-a-run"));
+        assert!(err.to_string().contains("not-a-run"), "{err}");
+    }
+
+    pub async fn filters_and_counts(storage: Arc<dyn Storage>) {
+        type Spec<'a> = (&'a str, RunStatus, &'a [(&'a str, &'a str)]);
+        let spec: [Spec; 5] = [
+            (
+                "etl",
+                RunStatus::Queued,
+                &[("team", "data"), ("env", "prod")],
+            ),
+            (
+                "etl",
+                RunStatus::Success,
+                &[("team", "data"), ("env", "dev")],
+            ),
+            (
+                "report",
+                RunStatus::Success,
+                &[("team", "bi"), ("env", "prod")],
+            ),
+            ("report", RunStatus::Failure, &[]),
+            (
+                "etl",
+                RunStatus::Failure,
+                &[("team", "data"), ("env", "prod"), ("priority", "high")],
+            ),
+        ];
+        let mut r = Vec::new();
+        for (job, status, t) in spec {
+            let mut run = new_run(job);
+            run.status = status;
+            run.tags = tags(t);
+            storage.create_run(&run).await.expect("create");
+            r.push(run.run_id);
+        }
+
+        let cases: Vec<(RunsFilter, Vec<&String>)> = vec![
+            (
+                RunsFilter::default(),
+                vec![&r[4], &r[3], &r[2], &r[1], &r[0]],
+            ),
+            (
+                RunsFilter {
+                    statuses: vec![RunStatus::Success],
+                    ..Default::default()
+                },
+                vec![&r[2], &r[1]],
+            ),
+            (
+                RunsFilter {
+                    statuses: vec![RunStatus::Success, RunStatus::Failure],
+                    ..Default::default()
+                },
+                vec![&r[4], &r[3], &r[2], &r[1]],
+            ),
+            (
+                RunsFilter {
+                    statuses: vec![RunStatus::Started],
+                    ..Default::default()
+                },
+                vec![],
+            ),
+            (
+                RunsFilter {
+                    job_name: Some("etl".into()),
+                    ..Default::default()
+                },
+                vec![&r[4], &r[1], &r[0]],
+            ),
+            (
+                RunsFilter {
+                    tags: tags(&[("team", "data")]),
+                    ..Default::default()
+                },
+                vec![&r[4], &r[1], &r[0]],
+            ),
+            (
+                RunsFilter {
+                    tags: tags(&[("team", "data"), ("env", "prod")]),
+                    ..Default::default()
+                },
+                vec![&r[4], &r[0]],
+            ),
+            (
+                RunsFilter {
+                    tags: tags(&[("env", "prod"), ("team", "bi")]),
+                    ..Default::default()
+                },
+                vec![&r[2]],
+            ),
+            (
+                RunsFilter {
+                    tags: tags(&[("priority", "low")]),
+                    ..Default::default()
+                },
+                vec![],
+            ),
+            (
+                // A value of another key does not match.
+                RunsFilter {
+                    tags: tags(&[("env", "data")]),
+                    ..Default::default()
+                },
+                vec![],
+            ),
+            (
+                RunsFilter {
+                    run_ids: vec![r[0].clone(), r[3].clone(), "unknown".into()],
+                    ..Default::default()
+                },
+                vec![&r[3], &r[0]],
+            ),
+            (
+                RunsFilter {
+                    job_name: Some("etl".into()),
+                    statuses: vec![RunStatus::Failure],
+                    ..Default::default()
+                },
+                vec![&r[4]],
+            ),
+            (
+                RunsFilter {
+                    job_name: Some("etl".into()),
+                    statuses: vec![RunStatus::Queued],
+                    tags: tags(&[("env", "prod")]),
+                    ..Default::default()
+                },
+                vec![&r[0]],
+            ),
+            (
+                RunsFilter {
+                    run_ids: vec![r[0].clone(), r[1].clone(), r[2].clone()],
+                    job_name: Some("report".into()),
+                    ..Default::default()
+                },
+                vec![&r[2]],
+            ),
+            (
+                RunsFilter {
+                    job_name: Some("nope".into()),
+                    ..Default::default()
+                },
+                vec![],
+            ),
+        ];
+        for (filter, expected) in cases {
+            let listed = storage.list_runs(&filter, None, None).await.expect("list");
+            let expected: Vec<String> = expected.into_iter().cloned().collect();
+            assert_eq!(ids(&listed), expected, "filter {filter:?}");
+            let count = storage.count_runs(&filter).await.expect("count");
+            assert_eq!(count, expected.len() as u64, "count of {filter:?}");
+        }
+
+        // Filters combine with the cursor and the limit.
+        let etl = RunsFilter {
+            job_name: Some("etl".into()),
+            ..Default::default()
+        };
+        let page = storage
+            .list_runs(&etl, Some(&r[4]), None)
+            .await
+            .expect("page");
+        assert_eq!(ids(&page), [r[1].clone(), r[0].clone()]);
+        let page = storage
+            .list_runs(&etl, Some(&r[4]), Some(1))
+            .await
+            .expect("page");
+        assert_eq!(ids(&page), [r[1].clone()]);
+    }
+
+    pub async fn lifecycle_events_move_status_and_times(storage: Arc<dyn Storage>) {
+        let run = new_run("life");
+        storage.create_run(&run).await.expect("create");
+        let id = &run.run_id;
+
+        storage
+            .store_events(&[
+                event(id, EventType::RunEnqueued, 1000.0),
+                event(id, EventType::RunStarting, 1001.0),
+            ])
+            .await
+            .expect("store");
+        let got = storage.get_run(id).await.expect("get").expect("exists");
+        assert_eq!(got.status, RunStatus::Starting);
+        assert_eq!(got.update_time, 1001.0);
+        assert_eq!(got.start_time, None);
+
+        storage
+            .store_events(&[event(id, EventType::RunStart, 1002.5)])
+            .await
+            .expect("store");
+        let got = storage.get_run(id).await.expect("get").expect("exists");
+        assert_eq!(got.status, RunStatus::Started);
+        assert_eq!(got.start_time, Some(1002.5));
+        assert_eq!(got.end_time, None);
+
+        // Step events do not touch the run.
+        storage
+            .store_events(&[
+                event(id, EventType::StepStart, 1003.0).step("a"),
+                event(id, EventType::StepSuccess, 1004.0).step("a"),
+                event(id, EventType::Log, 1004.5),
+            ])
+            .await
+            .expect("store");
+        let got = storage.get_run(id).await.expect("get").expect("exists");
+        assert_eq!(got.status, RunStatus::Started);
+        assert_eq!(got.update_time, 1002.5);
+
+        storage
+            .store_events(&[event(id, EventType::RunSuccess, 1010.0)])
+            .await
+            .expect("store");
+        let got = storage.get_run(id).await.expect("get").expect("exists");
+        assert_eq!(got.status, RunStatus::Success);
+        assert_eq!(got.start_time, Some(1002.5));
+        assert_eq!(got.end_time, Some(1010.0));
+        assert_eq!(got.update_time, 1010.0);
+
+        // Failure and cancellation set the end time too; a whole lifecycle in one batch
+        // ends in its last status.
+        for (end, status) in [
+            (EventType::RunFailure, RunStatus::Failure),
+            (EventType::RunCanceled, RunStatus::Canceled),
+        ] {
+            let run = new_run("life");
+            storage.create_run(&run).await.expect("create");
+            let id = &run.run_id;
+            storage
+                .store_events(&[
+                    event(id, EventType::RunStarting, 2000.0),
+                    event(id, EventType::RunStart, 2001.0),
+                    event(id, EventType::StepStart, 2002.0).step("x"),
+                    event(id, EventType::RunCanceling, 2003.0),
+                    event(id, end, 2004.0),
+                ])
+                .await
+                .expect("store");
+            let got = storage.get_run(id).await.expect("get").expect("exists");
+            assert_eq!(got.status, status);
+            assert_eq!(got.start_time, Some(2001.0));
+            assert_eq!(got.end_time, Some(2004.0));
+        }
+
+        let success = RunsFilter {
+            statuses: vec![RunStatus::Success],
+            ..Default::default()
+        };
+        assert_eq!(storage.count_runs(&success).await.expect("count"), 1);
+    }
+
+    pub async fn finished_run_is_not_moved_back(storage: Arc<dyn Storage>) {
+        let run = new_run("done");
+        storage.create_run(&run).await.expect("create");
+        let id = &run.run_id;
+        storage
+            .store_events(&[
+                event(id, EventType::RunStart, 10.0),
+                event(id, EventType::RunFailure, 20.0),
+            ])
+            .await
+            .expect("store");
+
+        // Late lifecycle events, one per batch and all in one batch.
+        for late in [
+            EventType::RunStart,
+            EventType::RunStarting,
+            EventType::RunEnqueued,
+            EventType::RunCanceling,
+            EventType::RunSuccess,
+        ] {
+            storage
+                .store_events(&[event(id, late, 30.0)])
+                .await
+                .expect("store late event");
+        }
+        storage
+            .store_events(&[
+                event(id, EventType::RunStart, 40.0),
+                event(id, EventType::RunCanceling, 41.0),
+            ])
+            .await
+            .expect("store late batch");
+
+        let got = storage.get_run(id).await.expect("get").expect("exists");
+        assert_eq!(got.status, RunStatus::Failure);
+        assert_eq!(got.start_time, Some(10.0));
+        assert_eq!(got.end_time, Some(20.0));
+        assert_eq!(got.update_time, 20.0);
+        // The late events are still in the log.
+        let events = storage
+            .events_for_run(id, None, None)
+            .await
+            .expect("events");
+        assert_eq!(events.len(), 9);
+    }
+
+    pub async fn events_for_run_after_cursor_and_with_limit(storage: Arc<dyn Storage>) {
+        assert_eq!(storage.latest_event_id().await.expect("latest"), None);
+        let a = new_run("a");
+        let b = new_run("b");
+        storage.create_run(&a).await.expect("create");
+        storage.create_run(&b).await.expect("create");
+
+        let mut a_events = Vec::new();
+        let mut batch = Vec::new();
+        for i in 0..20 {
+            let e = RunEvent::new(&a.run_id, EventType::Log, format!("a{i}"))
+                .step(format!("step_{}", i % 3))
+                .level(LogLevel::Info)
+                .data(match i % 4 {
+                    0 => EventData::Output {
+                        output_name: "result".into(),
+                    },
+                    1 => EventData::Failure {
+                        error: ErrorInfo {
+                            message: "outer".into(),
+                            kind: "OpError".into(),
+                            cause: Some(Box::new(ErrorInfo::new("Cause", "inner"))),
+                        },
+                    },
+                    2 => EventData::Retry {
+                        error: ErrorInfo::new("OpError", "flaky"),
+                        attempt: 1,
+                        max_retries: 3,
+                        delay_seconds: 0.25,
+                    },
+                    _ => EventData::Engine {
+                        metadata: json!({"pid": 42, "nested": {"list": [1, 2.5, "x"]}}),
+                    },
+                });
+            a_events.push(e.clone());
+            batch.push(e);
+            batch.push(RunEvent::new(&b.run_id, EventType::Log, format!("b{i}")));
+        }
+        // Events of runs that are not stored are kept as well.
+        batch.push(RunEvent::new("ghost-run", EventType::EngineEvent, "orphan"));
+        let stored_ids = storage.store_events(&batch).await.expect("store");
+        assert_eq!(stored_ids.len(), batch.len());
+        assert!(stored_ids.windows(2).all(|w| w[0] < w[1]), "{stored_ids:?}");
+        assert_eq!(
+            storage.latest_event_id().await.expect("latest"),
+            stored_ids.last().copied()
+        );
+
+        let all = storage
+            .events_for_run(&a.run_id, None, None)
+            .await
+            .expect("events");
+        assert_eq!(all.len(), 20);
+        let events: Vec<RunEvent> = all.iter().map(|r| r.event.clone()).collect();
+        assert_eq!(events, a_events, "events come back exactly as stored");
+        let a_ids: Vec<i64> = all.iter().map(|r| r.storage_id).collect();
+        let expected_a_ids: Vec<i64> = stored_ids.iter().step_by(2).take(20).copied().collect();
+        assert_eq!(
+            a_ids, expected_a_ids,
+            "storage ids are the ones store_events returned"
+        );
+
+        let after = storage
+            .events_for_run(&a.run_id, Some(a_ids[4]), None)
+            .await
+            .expect("after");
+        assert_eq!(after.len(), 15);
+        assert_eq!(after[0].storage_id, a_ids[5]);
+        assert_eq!(after[0].event.message, "a5");
+
+        let limited = storage
+            .events_for_run(&a.run_id, None, Some(3))
+            .await
+            .expect("limit");
+        let messages: Vec<&str> = limited.iter().map(|r| r.event.message.as_str()).collect();
+        assert_eq!(messages, ["a0", "a1", "a2"]);
+
+        let window = storage
+            .events_for_run(&a.run_id, Some(a_ids[9]), Some(4))
+            .await
+            .expect("window");
+        let messages: Vec<&str> = window.iter().map(|r| r.event.message.as_str()).collect();
+        assert_eq!(messages, ["a10", "a11", "a12", "a13"]);
+
+        let past_end = storage
+            .events_for_run(&a.run_id, Some(a_ids[19]), None)
+            .await
+            .expect("past end");
+        assert!(past_end.is_empty());
+
+        let ghost = storage
+            .events_for_run("ghost-run", None, None)
+            .await
+            .expect("ghost");
+        assert_eq!(ghost.len(), 1);
+        assert_eq!(ghost[0].event.message, "orphan");
+        assert!(storage.get_run("ghost-run").await.expect("get").is_none());
+        assert!(
+            storage
+                .events_for_run("nobody", None, None)
+                .await
+                .expect("none")
+                .is_empty()
+        );
+        assert!(
+            storage
+                .store_events(&[])
+                .await
+                .expect("empty batch")
+                .is_empty()
+        );
+    }
+
+    pub async fn large_batches_and_awkward_text(storage: Arc<dyn Storage>) {
+        let run = new_run("big");
+        storage.create_run(&run).await.expect("create");
+        // More rows than one INSERT statement carries.
+        let events: Vec<RunEvent> = (0..1234)
+            .map(|i| {
+                RunEvent::new(&run.run_id, EventType::StepOutput, format!("output {i}"))
+                    .step(format!("op_{i}"))
+            })
+            .collect();
+        let stored = storage.store_events(&events).await.expect("store");
+        assert_eq!(stored.len(), 1234);
+        assert!(stored.windows(2).all(|w| w[0] < w[1]));
+        let back = storage
+            .events_for_run(&run.run_id, None, None)
+            .await
+            .expect("events");
+        let back_ids: Vec<i64> = back.iter().map(|r| r.storage_id).collect();
+        assert_eq!(back_ids, stored);
+        assert!(back.iter().zip(&events).all(|(r, e)| &r.event == e));
+
+        // NUL, quotes, non-ASCII and SQL-looking text survive exactly.
+        let awkward = RunEvent::new(
+            &run.run_id,
+            EventType::Log,
+            "nul:\0 quote:' dq:\" emoji:🚰 sql:'); DROP TABLE runs; --",
+        )
+        .step("step\0key");
+        storage
+            .store_events(std::slice::from_ref(&awkward))
+            .await
+            .expect("store awkward text");
+        let last = storage
+            .events_for_run(&run.run_id, stored.last().copied(), None)
+            .await
+            .expect("events");
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].event, awkward);
+
+        // A timestamp that is not a number is replaced by the time of storing.
+        let mut nan = RunEvent::new(&run.run_id, EventType::Log, "no time");
+        nan.timestamp = f64::NAN;
+        let before = now_timestamp();
+        let nan_ids = storage
+            .store_events(&[nan])
+            .await
+            .expect("store NaN timestamp");
+        let back = storage
+            .events_for_run(&run.run_id, Some(nan_ids[0] - 1), None)
+            .await
+            .expect("events");
+        assert_eq!(back[0].event.message, "no time");
+        assert!(
+            back[0].event.timestamp >= before,
+            "{}",
+            back[0].event.timestamp
+        );
+
+        let mut weird = new_run("job with 'quotes'");
+        weird.tags = tags(&[("k'ey", "va\"lue 🚰"), ("empty", "")]);
+        weird.run_config = json!({"s": "x'y", "n": null, "list": [true, 1.5]});
+        storage.create_run(&weird).await.expect("create");
+        let got = storage
+            .get_run(&weird.run_id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(got.tags, weird.tags);
+        assert_eq!(got.run_config, weird.run_config);
+        let by_tag = RunsFilter {
+            tags: tags(&[("k'ey", "va\"lue 🚰")]),
+            ..Default::default()
+        };
+        assert_eq!(storage.count_runs(&by_tag).await.expect("count"), 1);
+    }
+
+    pub async fn delete_run_removes_run_tags_and_events(storage: Arc<dyn Storage>) {
+        let mut doomed = new_run("doomed");
+        doomed.tags = tags(&[("keep", "no")]);
+        let mut kept = new_run("kept");
+        kept.tags = tags(&[("keep", "yes")]);
+        storage.create_run(&doomed).await.expect("create");
+        storage.create_run(&kept).await.expect("create");
+        storage
+            .store_events(&[
+                event(&doomed.run_id, EventType::RunStart, 1.0),
+                event(&kept.run_id, EventType::RunStart, 1.0),
+                event(&doomed.run_id, EventType::RunSuccess, 2.0),
+            ])
+            .await
+            .expect("store");
+
+        assert!(storage.delete_run(&doomed.run_id).await.expect("delete"));
+        assert_eq!(storage.get_run(&doomed.run_id).await.expect("get"), None);
+        assert!(
+            storage
+                .events_for_run(&doomed.run_id, None, None)
+                .await
+                .expect("events")
+                .is_empty()
+        );
+        let tagged = RunsFilter {
+            tags: tags(&[("keep", "no")]),
+            ..Default::default()
+        };
+        assert_eq!(storage.count_runs(&tagged).await.expect("count"), 0);
+        assert_eq!(
+            storage
+                .count_runs(&RunsFilter::default())
+                .await
+                .expect("count"),
+            1
+        );
+
+        let other = storage
+            .get_run(&kept.run_id)
+            .await
+            .expect("get")
+            .expect("kept");
+        assert_eq!(other.tags, kept.tags);
+        assert_eq!(other.status, RunStatus::Started);
+        assert_eq!(
+            storage
+                .events_for_run(&kept.run_id, None, None)
+                .await
+                .expect("events")
+                .len(),
+            1
+        );
+
+        assert!(
+            !storage
+                .delete_run(&doomed.run_id)
+                .await
+                .expect("delete again")
+        );
+        // The id can be used again, and new events get new ids.
+        let latest = storage.latest_event_id().await.expect("latest");
+        storage.create_run(&doomed).await.expect("re-create");
+        let new_ids = storage
+            .store_events(&[event(&doomed.run_id, EventType::RunStart, 3.0)])
+            .await
+            .expect("store");
+        assert!(Some(new_ids[0]) > latest);
+    }
+
+    pub async fn concurrent_event_writers_lose_nothing(storage: Arc<dyn Storage>) {
+        const RUNS: usize = 8;
+        const EVENTS: usize = 500;
+        let mut run_ids = Vec::new();
+        for _ in 0..RUNS {
+            let run = new_run("concurrent");
+            storage.create_run(&run).await.expect("create");
+            run_ids.push(run.run_id);
+        }
+
+        // One writer per run, as run workers have, all at once.
+        let mut tasks = Vec::new();
+        for run_id in run_ids.clone() {
+            let storage = storage.clone();
+            tasks.push(tokio::spawn(async move {
+                let writer = EventWriter::spawn(storage);
+                for i in 0..EVENTS {
+                    let event_type = match i {
+                        0 => EventType::RunStart,
+                        i if i == EVENTS - 1 => EventType::RunSuccess,
+                        _ => EventType::StepOutput,
+                    };
+                    writer.emit(RunEvent::new(&run_id, event_type, format!("seq {i}")));
+                    if i % 50 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                writer.close().await
+            }));
+        }
+        for task in tasks {
+            task.await.expect("writer task").expect("no events lost");
+        }
+        for run_id in &run_ids {
+            let events = storage
+                .events_for_run(run_id, None, None)
+                .await
+                .expect("events");
+            assert_eq!(events.len(), EVENTS, "run {run_id}");
+            assert!(events.windows(2).all(|w| w[0].storage_id < w[1].storage_id));
+            for (i, record) in events.iter().enumerate() {
+                assert_eq!(record.event.message, format!("seq {i}"), "run {run_id}");
+            }
+            let run = storage.get_run(run_id).await.expect("get").expect("exists");
+            assert_eq!(run.status, RunStatus::Success);
+        }
+
+        // One writer shared by many emitting tasks.
+        let shared = EventWriter::spawn(storage.clone());
+        let mut tasks = Vec::new();
+        for (t, run_id) in run_ids.iter().enumerate() {
+            let sink: Arc<dyn EventSink> = Arc::new(shared.clone());
+            let run_id = run_id.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..100 {
+                    sink.emit(RunEvent::new(&run_id, EventType::Log, format!("t{t} {i}")));
+                    if i % 10 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.expect("emitting task");
+        }
+        shared.flush().await.expect("flush");
+        let mut all_ids = HashSet::new();
+        for (t, run_id) in run_ids.iter().enumerate() {
+            let logs: Vec<_> = storage
+                .events_for_run(run_id, None, None)
+                .await
+                .expect("events")
+                .into_iter()
+                .filter(|r| r.event.event_type == EventType::Log)
+                .collect();
+            let messages: Vec<String> = logs.iter().map(|r| r.event.message.clone()).collect();
+            let expected: Vec<String> = (0..100).map(|i| format!("t{t} {i}")).collect();
+            assert_eq!(messages, expected);
+            all_ids.extend(logs.iter().map(|r| r.storage_id));
+        }
+        assert_eq!(all_ids.len(), RUNS * 100, "storage ids are unique");
+        shared.close().await.expect("close");
+    }
+
+    pub async fn event_writer_flush_and_close(storage: Arc<dyn Storage>) {
+        let run = new_run("flushed");
+        storage.create_run(&run).await.expect("create");
+        let writer = EventWriter::spawn(storage.clone());
+        let sink: Arc<dyn EventSink> = Arc::new(writer.clone());
+        for i in 0..10 {
+            sink.emit(RunEvent::new(&run.run_id, EventType::Log, format!("{i}")));
+        }
+        writer.flush().await.expect("flush");
+        let stored = storage
+            .events_for_run(&run.run_id, None, None)
+            .await
+            .expect("events");
+        assert_eq!(
+            stored.len(),
+            10,
+            "flush waits for everything emitted before it"
+        );
+
+        sink.emit(RunEvent::new(&run.run_id, EventType::RunStart, "start"));
+        writer.close().await.expect("close");
+        let got = storage
+            .get_run(&run.run_id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(got.status, RunStatus::Started, "close drains the queue");
+
+        // A clone emitting after close cannot be stored: the loss is counted, not hidden.
+        sink.emit(RunEvent::new(&run.run_id, EventType::Log, "too late"));
+        let stored = storage
+            .events_for_run(&run.run_id, None, None)
+            .await
+            .expect("events");
+        assert_eq!(stored.len(), 11);
+    }
+
+    pub async fn event_writer_reports_lost_events(storage: Arc<SqlStorage>) {
+        let run = new_run("doomed writer");
+        storage.create_run(&run).await.expect("create");
+        let writer = EventWriter::spawn(storage.clone());
+        writer.emit(RunEvent::new(&run.run_id, EventType::Log, "stored"));
+        writer.flush().await.expect("first flush");
+        assert_eq!(
+            storage
+                .events_for_run(&run.run_id, None, None)
+                .await
+                .expect("events")
+                .len(),
+            1
+        );
+
+        // The database goes away under the writer.
+        storage.close().await.expect("close pool");
+        for i in 0..5 {
+            writer.emit(RunEvent::new(
+                &run.run_id,
+                EventType::Log,
+                format!("lost {i}"),
+            ));
+        }
+        let err = writer.flush().await.expect_err("flush reports the loss");
+        assert!(
+            matches!(err, StorageError::EventsLost { lost: 5, .. }),
+            "{err:?}"
+        );
+        assert_eq!(writer.lost_events(), 5);
+        let err = writer.close().await.expect_err("close reports the loss");
+        assert!(
+            err.to_string().contains("5 event(s) could not be stored"),
+            "{err}"
+        );
+    }
+
+    pub async fn reopening_keeps_data(storage: Arc<SqlStorage>, opener: Opener) {
+        let mut run = new_run("persisted");
+        run.tags = tags(&[("k", "v")]);
+        storage.create_run(&run).await.expect("create");
+        let event_ids = storage
+            .store_events(&[event(&run.run_id, EventType::RunStart, 5.0)])
+            .await
+            .expect("store");
+        storage.close().await.expect("close");
+
+        let reopened = opener.open().await.expect("reopen");
+        let got = reopened
+            .get_run(&run.run_id)
+            .await
+            .expect("get")
+            .expect("kept");
+        assert_eq!(got.tags, run.tags);
+        assert_eq!(got.status, RunStatus::Started);
+        assert_eq!(got.start_time, Some(5.0));
+        let events = reopened
+            .events_for_run(&run.run_id, None, None)
+            .await
+            .expect("events");
+        let ids: Vec<i64> = events.iter().map(|e| e.storage_id).collect();
+        assert_eq!(ids, event_ids);
+        // Ids keep growing after a reopen: the log is a cursor.
+        let more = reopened
+            .store_events(&[event(&run.run_id, EventType::Log, 6.0)])
+            .await
+            .expect("store");
+        assert!(more[0] > event_ids[0]);
+        reopened.close().await.expect("close");
+    }
+
+    /// Open a database that nobody has migrated yet from several tasks at once.
+    pub async fn fresh_database_opened_many_times_at_once(opener: Opener) {
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let opener = opener.clone();
+                tokio::spawn(async move { opener.open().await })
+            })
+            .collect();
+        let mut opened = Vec::new();
+        let mut errors = Vec::new();
+        for open in opens {
+            match open.await.expect("task") {
+                Ok(storage) => opened.push(storage),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let shared = async {
+            let run = new_run("shared");
+            opened[0].create_run(&run).await.expect("create");
+            for other in &opened {
+                assert!(other.get_run(&run.run_id).await.expect("get").is_some());
+            }
+        };
+        if errors.is_empty() {
+            shared.await;
+        }
+        for storage in &opened {
+            let _ = storage.close().await;
+        }
+        assert!(errors.is_empty(), "concurrent opens failed: {errors:?}");
+    }
+
+    pub async fn database_migrated_by_newer_sluice_is_refused(
+        storage: Arc<SqlStorage>,
+        opener: Opener,
+    ) {
+        // Pretend a newer Sluice applied a migration this binary does not know.
+        storage
+            .connection()
+            .execute_unprepared(
+                "INSERT INTO seaql_migrations (version, applied_at) \
+                 VALUES ('m29990101_000001_from_the_future', 0)",
+            )
+            .await
+            .expect("record a future migration");
+        let err = opener
+            .open()
+            .await
+            .expect_err("a newer database is refused");
+        assert!(
+            matches!(&err, StorageError::DatabaseTooNew { unknown, .. }
+                if unknown == &["m29990101_000001_from_the_future".to_owned()]),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("migrated by a newer Sluice"), "{message}");
+        assert!(
+            message.contains("m29990101_000001_from_the_future"),
+            "{message}"
+        );
+        assert!(!message.contains(":sluice@"), "password shown: {message}");
+        // Nothing was changed: the known migrations are still there, the data usable.
+        assert_eq!(
+            storage
+                .count_runs(&RunsFilter::default())
+                .await
+                .expect("count"),
+            0
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// SQLite only
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_fresh_file_opened_many_times_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sluice.db");
+    suite::fresh_database_opened_many_times_at_once(Opener::Sqlite(path)).await;
+}
+
+/// Helper process of `sqlite_two_processes_open_a_fresh_file_at_once`.
+#[tokio::test]
+#[ignore = "run as a child process by sqlite_two_processes_open_a_fresh_file_at_once"]
+async fn child_process_opens_sqlite() {
+    let path = std::env::var("SLUICE_TEST_CHILD_DB").expect("SLUICE_TEST_CHILD_DB is set");
+    let run_id = std::env::var("SLUICE_TEST_CHILD_RUN").expect("SLUICE_TEST_CHILD_RUN is set");
+    let storage = SqlStorage::open_sqlite(Path::new(&path))
+        .await
+        .unwrap_or_else(|e| panic!("child could not open {path}: {e}"));
+    let mut run = sluice_core::run::NewRun::new("child");
+    run.run_id = run_id;
+    storage
+        .create_run(&run)
+        .await
+        .expect("child creates its run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_two_processes_open_a_fresh_file_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sluice.db");
+    let exe = std::env::current_exe().expect("test binary");
+    let children: Vec<(String, std::process::Child)> = (0..4)
+        .map(|i| {
+            let run_id = format!("child-{i}");
+            let child = std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "child_process_opens_sqlite",
+                    "--ignored",
+                    "--quiet",
+                ])
+                .env("SLUICE_TEST_CHILD_DB", &path)
+                .env("SLUICE_TEST_CHILD_RUN", &run_id)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn child");
+            (run_id, child)
+        })
+        .collect();
+    for (run_id, child) in children {
+        let out = child.wait_with_output().expect("child output");
+        assert!(
+            out.status.success(),
+            "child {run_id} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("1 passed"),
+            "child {run_id} ran no test: {stdout}"
+        );
+    }
+    let storage = SqlStorage::open_sqlite(&path).await.expect("open");
+    let all = storage
+        .list_runs(&Default::default(), None, None)
+        .await
+        .expect("list");
+    let mut ids: Vec<String> = all.into_iter().map(|r| r.run_id).collect();
+    ids.sort();
+    assert_eq!(ids, ["child-0", "child-1", "child-2", "child-3"]);
+}
+
+#[tokio::test]
+async fn sqlite_unusable_path_is_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").expect("write");
+    let err = SqlStorage::open_sqlite(&file.join("sluice.db"))
+        .await
+        .expect_err("a file is not a directory");
+    assert!(err.to_string().contains("a-file"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Postgres only
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_fresh_database_opened_many_times_at_once() {
+    let db = PgDb::create().await;
+    let result = tokio::spawn(suite::fresh_database_opened_many_times_at_once(
+        Opener::Postgres(db.url.clone()),
+    ))
+    .await;
+    db.drop().await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn postgres_unreachable_server_is_reported_without_password() {
+    // Nothing listens on port 1 of the loopback interface.
+    let url = "postgres://sluice:hunter2@127.0.0.1:1/sluice";
+    let started = std::time::Instant::now();
+    let err = SqlStorage::open_postgres(url)
+        .await
+        .expect_err("nothing listens there");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "reported promptly"
+    );
+    assert!(matches!(err, StorageError::Connect { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("postgres://sluice:***@127.0.0.1:1/sluice"),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(!format!("{err:?}").contains("hunter2"));
+
+    for malformed in [
+        "postgres://u:hunter2@db:notaport/x",
+        "postgres://u:hunter2@db/x?sslmode=sometimes",
+        "postgres://u:hunter2@[::1/x",
+    ] {
+        let err = SqlStorage::open_postgres(malformed)
+            .await
+            .expect_err("malformed URL");
+        assert!(matches!(err, StorageError::InvalidUrl { .. }), "{err:?}");
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+    }
+    let err = SqlStorage::open_postgres("mysql://root:hunter2@localhost/x")
+        .await
+        .expect_err("not a postgres URL");
+    assert!(matches!(err, StorageError::InvalidUrl { .. }), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn postgres_wrong_password_is_reported_without_password() {
+    let url = with_database(&admin_url(), "sluice_test");
+    let Some(at) = url.rfind('@') else {
+        panic!(
+            "SLUICE_TEST_POSTGRES_URL has no user info: {}",
+            redact_url(&url)
+        );
+    };
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let user = url[start..at].split(':').next().unwrap_or("sluice");
+    let bad = format!("postgres://{user}:wrong-secret{}", &url[at..]);
+    let err = SqlStorage::open_postgres(&bad)
+        .await
+        .expect_err("bad password");
+    let message = err.to_string();
+    assert!(
+        message.contains("password authentication failed"),
+        "{message}"
+    );
+    assert!(!message.contains("wrong-secret"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Instance config
+// ---------------------------------------------------------------------------------------
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name: &str| map.get(name).cloned()
+}
+
+fn home_with(file: Option<&str>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    if let Some(text) = file {
+        std::fs::write(home.join("sluice.yaml"), text).expect("write sluice.yaml");
+    }
+    (dir, home)
+}
+
+fn load(home: &Path, extra: &[(&str, &str)]) -> Result<StorageConfig, StorageError> {
+    let home_str = home.to_string_lossy().into_owned();
+    let mut pairs = vec![("SLUICE_HOME", home_str.as_str())];
+    pairs.extend_from_slice(extra);
+    StorageConfig::load(&env_of(&pairs))
+}
+
+#[test]
+fn config_defaults_to_sqlite_in_sluice_home() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("not").join("yet");
+    let config = load(&home, &[]).expect("config");
+    assert_eq!(
+        config,
+        StorageConfig::Sqlite {
+            path: home.join("sluice.db")
+        }
+    );
+    assert!(home.is_dir(), "SLUICE_HOME is created");
+
+    // A file without a storage section (or empty) changes nothing.
+    let (_d, home) = home_with(Some("# nothing yet\n"));
+    assert_eq!(
+        load(&home, &[]).expect("config"),
+        StorageConfig::Sqlite {
+            path: home.join("sluice.db")
+        }
+    );
+}
+
+#[test]
+fn config_sqlite_base_dir() {
+    let (_d, home) = home_with(Some("storage:\n  sqlite:\n    base_dir: data\n"));
+    assert_eq!(
+        load(&home, &[]).expect("config"),
+        StorageConfig::Sqlite {
+            path: home.join("data").join("sluice.db")
+        }
+    );
+    let (_d, home) = home_with(Some("storage:\n  sqlite:\n    base_dir: ${DATA_DIR}/x\n"));
+    assert_eq!(
+        load(&home, &[("DATA_DIR", "/srv/sluice")]).expect("config"),
+        StorageConfig::Sqlite {
+            path: PathBuf::from("/srv/sluice/x/sluice.db")
+        }
+    );
+}
+
+#[test]
+fn config_postgres_url_with_env_interpolation() {
+    let (_d, home) = home_with(Some(
+        "storage:\n  postgres:\n    postgres_url: \"postgres://sluice:${PG_PASSWORD}@db:5432/sluice\"\n",
+    ));
+    let config = load(&home, &[("PG_PASSWORD", "s3cr3t")]).expect("config");
+    assert_eq!(
+        config,
+        StorageConfig::Postgres {
+            url: "postgres://sluice:s3cr3t@db:5432/sluice".into()
+        }
+    );
+    let shown = format!("{config} {config:?}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(
+        shown.contains("postgres://sluice:***@db:5432/sluice"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn config_postgres_db_parts() {
+    let (_d, home) = home_with(Some(
+        "storage:\n  postgres:\n    postgres_db:\n      username: ${PG_USER}\n      password: \"p@ss:word\"\n      hostname: db.internal\n      db_name: sluice\n      port: 6543\n",
+    ));
+    let config = load(&home, &[("PG_USER", "app")]).expect("config");
+    assert_eq!(
+        config,
+        StorageConfig::Postgres {
+            url: "postgres://app:p%40ss%3Aword@db.internal:6543/sluice".into()
+        }
+    );
+    assert!(!format!("{config:?}").contains("p%40ss"));
+
+    // Port from the environment, and the default port.
+    let (_d, home) = home_with(Some(
+        "storage:\n  postgres:\n    postgres_db: {username: u, hostname: h, db_name: d, port: \"${PGPORT}\"}\n",
+    ));
+    assert_eq!(
+        load(&home, &[("PGPORT", "5433")]).expect("config"),
+        StorageConfig::Postgres {
+            url: "postgres://u@h:5433/d".into()
+        }
+    );
+    let (_d, home) = home_with(Some(
+        "storage:\n  postgres:\n    postgres_db: {username: u, password: pw, hostname: h, db_name: d}\n",
+    ));
+    assert_eq!(
+        load(&home, &[]).expect("config"),
+        StorageConfig::Postgres {
+            url: "postgres://u:pw@h:5432/d".into()
+        }
+    );
+}
+
+#[test]
+fn config_env_url_overrides_the_file() {
+    let (_d, home) = home_with(Some("storage:\n  sqlite:\n    base_dir: data\n"));
+    let config = load(&home, &[("SLUICE_POSTGRES_URL", "postgres://u:pw@h/d")]).expect("config");
+    assert_eq!(
+        config,
+        StorageConfig::Postgres {
+            url: "postgres://u:pw@h/d".into()
+        }
+    );
+    // Without a file too.
+    let (_d, home) = home_with(None);
+    let config = load(&home, &[("SLUICE_POSTGRES_URL", "postgres://u@h/d")]).expect("config");
+    assert!(matches!(config, StorageConfig::Postgres { .. }));
+}
+
+#[test]
+fn config_bad_yaml_reports_file_line_and_column() {
+    let (_d, home) = home_with(Some("storage:\n  sqlite:\n    base_dir: [unclosed\n"));
+    let err = load(&home, &[]).expect_err("bad yaml");
+    let file = home.join("sluice.yaml");
+    match &err {
+        StorageError::ConfigSyntax { path, line, .. } => {
+            assert_eq!(path, &file);
+            assert!(*line >= 3, "line {line}");
+        }
+        other => panic!("expected ConfigSyntax, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!("{}:", file.display())),
+        "{message}"
+    );
+
+    let (_d, home) = home_with(Some("storage:\n  sqlite:\n  base_dir: x\n   bad: indent\n"));
+    let err = load(&home, &[]).expect_err("bad indentation");
+    assert!(matches!(err, StorageError::ConfigSyntax { .. }), "{err:?}");
+}
+
+#[test]
+fn config_unknown_key_is_an_error() {
+    let (_d, home) = home_with(Some(
+        "storage:\n  postgres:\n    postgres_url: postgres://h/d\n    pool_size: 3\n",
+    ));
+    let err = load(&home, &[]).expect_err("unknown key");
+    let message = err.to_string();
+    assert!(
+        matches!(err, StorageError::ConfigSyntax { line: 4, .. }),
+        "{message}"
+    );
+    assert!(message.contains("pool_size"), "{message}");
+    assert!(message.contains(":4:"), "{message}");
+
+    let (_d, home) = home_with(Some(
+        "storage:\n  sqlite:\n    base_dir: x\nrun_queue: {}\n",
+    ));
+    let err = load(&home, &[]).expect_err("unknown top-level key");
+    assert!(err.to_string().contains("run_queue"), "{err}");
+
+    let (_d, home) = home_with(Some("storage:\n  mysql:\n    url: x\n"));
+    let err = load(&home, &[]).expect_err("unknown backend");
+    assert!(err.to_string().contains("mysql"), "{err}");
+
+    let (_d, home) = home_with(Some(
+        "storage:\n  sqlite: {base_dir: a}\n  postgres: {postgres_url: postgres://h/d}\n",
+    ));
+    let err = load(&home, &[]).expect_err("two backends");
+    assert!(err.to_string().contains("not both"), "{err}");
+}
+
+#[test]
+fn config_missing_env_var_is_named() {
+    let (_d, home) = home_with(Some(
+        "storage:\n  postgres:\n    postgres_url: \"postgres://u:${PG_SECRET_PASSWORD}@h/d\"\n",
+    ));
+    let err = load(&home, &[]).expect_err("missing variable");
+    match &err {
+        StorageError::MissingEnvVar { path, var, key } => {
+            assert_eq!(path, &home.join("sluice.yaml"));
+            assert_eq!(var, "PG_SECRET_PASSWORD");
+            assert_eq!(key, "storage.postgres.postgres_url");
+        }
+        other => panic!("expected MissingEnvVar, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains("PG_SECRET_PASSWORD"), "{message}");
+    assert!(message.contains("sluice.yaml"), "{message}");
+}
+
+#[test]
+fn storage_error_messages_are_actionable() {
+    let err = StorageError::DuplicateRun {
+        run_id: "abc".into(),
+    };
+    assert!(err.to_string().contains("abc"));
+    let config = StorageConfig::Postgres {
+        url: "postgresql://admin:topsecret@db/sluice?sslmode=require".into(),
+    };
+    assert_eq!(
+        config.to_string(),
+        "postgresql://admin:***@db/sluice?sslmode=require"
+    );
+    assert!(!format!("{config:?}").contains("topsecret"));
+}
