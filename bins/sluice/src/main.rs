@@ -1,0 +1,130 @@
+//! `sluice`: the Sluice command line. Instance administration and run inspection today;
+//! `sluice dev` joins it with the webserver and daemon.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use sluice::core::run::RunStatus;
+use sluice_storage::{RunsFilter, Storage, StorageConfig};
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "The Sluice command line")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage the instance ($SLUICE_HOME, default ./.sluice).
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+    /// Inspect runs stored in the instance.
+    #[command(subcommand)]
+    Run(RunCommand),
+}
+
+#[derive(Subcommand)]
+enum InstanceCommand {
+    /// Bring the instance storage schema up to date.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum RunCommand {
+    /// List runs, newest first.
+    List {
+        /// Only runs with this status (QUEUED, STARTED, SUCCESS, FAILURE, ...). Repeatable.
+        #[arg(long, value_parser = parse_status)]
+        status: Vec<RunStatus>,
+        /// Only runs of this job.
+        #[arg(long)]
+        job: Option<String>,
+        /// Only runs with this tag, as KEY=VALUE. Repeatable; all must match.
+        #[arg(long = "tag", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+        /// Runs older than this run id (for paging).
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Print a run's event log.
+    Logs { run_id: String },
+    /// Delete a run and its events.
+    Delete { run_id: String },
+}
+
+fn parse_status(s: &str) -> Result<RunStatus, String> {
+    RunStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
+        let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+        format!(
+            "unknown run status \"{s}\"; expected one of {}",
+            all.join(", ")
+        )
+    })
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got \"{s}\"")),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    sluice::logging::init("warn");
+    let config = StorageConfig::from_env().context("reading the instance config")?;
+    let storage = sluice_storage::open(&config)
+        .await
+        .context("opening instance storage")?;
+    match cli.command {
+        Command::Instance(InstanceCommand::Migrate) => {
+            println!("Instance storage is up to date.");
+        }
+        Command::Run(RunCommand::List {
+            status,
+            job,
+            tags,
+            cursor,
+            limit,
+        }) => {
+            let filter = RunsFilter {
+                statuses: status,
+                job_name: job,
+                tags: tags.into_iter().collect::<BTreeMap<_, _>>(),
+                ..RunsFilter::default()
+            };
+            let runs = storage
+                .list_runs(&filter, cursor.as_deref(), Some(limit))
+                .await?;
+            for run in runs {
+                println!(
+                    "{}  {:<10} {}  {}",
+                    run.run_id,
+                    run.status.as_str(),
+                    sluice::core::events::clock_time(run.create_time),
+                    run.job_name
+                );
+            }
+        }
+        Command::Run(RunCommand::Logs { run_id }) => {
+            if storage.get_run(&run_id).await?.is_none() {
+                bail!("run {run_id} not found");
+            }
+            for record in storage.events_for_run(&run_id, None, None).await? {
+                println!("{}", record.event);
+            }
+        }
+        Command::Run(RunCommand::Delete { run_id }) => {
+            if !storage.delete_run(&run_id).await? {
+                bail!("run {run_id} not found");
+            }
+            println!("Deleted run {run_id}.");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! `sluice-bench`: prints performance numbers. Never asserts; compare with the issue's
+//! targets and with Dagster measured in the same run (`--dagster`).
+//!
+//! ```text
+//! cargo build --release --bins && target/release/sluice-bench execute [--dagster]
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use sluice_core::run::{NewRun, RunStatus};
+use sluice_storage::{Storage, StorageConfig};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice-bench",
+    about = "Sluice benchmarks (numbers, not assertions)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Executor and `job execute` costs on a durable SQLite instance.
+    Execute {
+        /// Repetitions per measurement (the median is reported).
+        #[arg(long, default_value_t = 7)]
+        repeat: usize,
+        /// Also run Dagster's `dagster job execute` reference now and print ratios.
+        #[arg(long)]
+        dagster: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Bench::Execute { repeat, dagster } => execute_bench(repeat.max(1), dagster),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct ProcessFigures {
+    wall_ms: f64,
+    peak_rss_kb: i64,
+}
+
+fn execute_bench(repeat: usize, dagster: bool) -> Result<()> {
+    let home = tempfile::tempdir()?;
+    let db = home.path().join("sluice.db");
+    println!(
+        "# sluice-bench execute: durable SQLite at {}, median of {repeat}",
+        db.display()
+    );
+
+    // Whole processes first. Linux carries a parent's peak RSS into a child's ru_maxrss
+    // across fork and exec, so children are measured while this process is still small;
+    // its own peak so far is printed as the floor of what can be seen.
+    let user_code = sibling_binary("sluice-user-code")?;
+    let mut process = Vec::new();
+    for job in ["one_op_job", "chain_100", "fanout_500"] {
+        let f = job_execute_process(&user_code, home.path(), job, repeat)?;
+        println!(
+            "{job:<12} `sluice-user-code job execute` wall={:.2} ms  peak RSS={:.1} MB",
+            f.wall_ms,
+            f.peak_rss_kb as f64 / 1024.0
+        );
+        process.push((job, f));
+    }
+    println!(
+        "# (the benchmark's own peak RSS so far, a floor for the figures above: {:.1} MB)",
+        own_peak_rss_kb() as f64 / 1024.0
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    for (job, steps) in [("chain_100", 100usize), ("fanout_500", 501)] {
+        let ms = runtime.block_on(in_process_ms(&db, job, repeat))?;
+        println!(
+            "{job:<12} in-process wall={ms:.2} ms  steps={steps}  per-step overhead={:.1} µs",
+            ms / steps as f64 * 1000.0
+        );
+    }
+
+    if dagster {
+        println!("# Dagster 1.13 `dagster job execute`, measured now on this machine");
+        for (job, wall_s, rss_kb) in dagster_reference()? {
+            if let Some((_, ours)) = process.iter().find(|(j, _)| *j == job) {
+                println!(
+                    "{job:<12} dagster wall={:.2} s  maxrss={:.1} MB  → Sluice is {:.0}× faster, {:.1}× less memory",
+                    wall_s,
+                    rss_kb as f64 / 1024.0,
+                    wall_s * 1000.0 / ours.wall_ms,
+                    rss_kb as f64 / ours.peak_rss_kb as f64
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// This process's peak resident set size so far, in KB.
+fn own_peak_rss_kb() -> i64 {
+    // SAFETY: getrusage fills in a plain-data struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss
+}
+
+/// Median wall time of executing `job` in this process, from run creation to the last
+/// event stored.
+async fn in_process_ms(db: &Path, job: &str, repeat: usize) -> Result<f64> {
+    let storage: Arc<dyn Storage> = sluice_storage::open(&StorageConfig::Sqlite {
+        path: db.to_owned(),
+    })
+    .await?;
+    let defs = sluice_location_demo::definitions()?;
+    let mut times = Vec::with_capacity(repeat);
+    for _ in 0..repeat + 1 {
+        let started = Instant::now();
+        let run = storage.create_run(&NewRun::new(job)).await?;
+        let status = sluice_codeserver::execute_run(
+            &defs,
+            Arc::clone(&storage),
+            &run,
+            CancellationToken::new(),
+            None,
+        )
+        .await?;
+        if status != RunStatus::Success {
+            bail!("{job} ended {status}");
+        }
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.remove(0); // warm-up
+    Ok(median(times))
+}
+
+fn sibling_binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name(name);
+    if !path.is_file() {
+        bail!(
+            "{} not found; build it in the same profile first: cargo build --release --bins",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Median wall time and the peak RSS of `sluice-user-code job execute -j JOB` as a whole
+/// process.
+fn job_execute_process(
+    bin: &Path,
+    home: &Path,
+    job: &str,
+    repeat: usize,
+) -> Result<ProcessFigures> {
+    let mut walls = Vec::with_capacity(repeat);
+    let mut peak = 0i64;
+    for i in 0..repeat + 1 {
+        let started = Instant::now();
+        let mut child = Command::new(bin)
+            .args(["job", "execute", "-j", job])
+            .env("SLUICE_HOME", home)
+            .env_remove("SLUICE_POSTGRES_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let pid = child.id() as libc::pid_t;
+        let (status, rss_kb) = wait_with_rusage(pid)?;
+        let wall = started.elapsed().as_secs_f64() * 1000.0;
+        // The child was reaped by wait4; let std forget it.
+        drop(child.try_wait());
+        if status != 0 {
+            bail!("job execute -j {job} exited with {status}");
+        }
+        if i > 0 {
+            walls.push(wall);
+            peak = peak.max(rss_kb);
+        }
+    }
+    Ok(ProcessFigures {
+        wall_ms: median(walls),
+        peak_rss_kb: peak,
+    })
+}
+
+/// Wait for `pid` and return its exit status and peak resident set size in KB.
+fn wait_with_rusage(pid: libc::pid_t) -> Result<(i32, i64)> {
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills in; `pid` is our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r < 0 {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok((code, usage.ru_maxrss))
+}
+
+/// Run `../shared/reference/dagster/job_execute_bench.sh` and parse its lines
+/// `JOB wall=SECONDS s maxrss=KB KB`.
+fn dagster_reference() -> Result<Vec<(String, f64, i64)>> {
+    let script = [
+        "../shared/reference/dagster/job_execute_bench.sh",
+        "/work/shared/reference/dagster/job_execute_bench.sh",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+    .context("Dagster reference script not found (../shared/reference/dagster)")?;
+    let out = Command::new("bash").arg(&script).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(job), Some(wall), Some(_), Some(rss)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let wall = wall
+            .strip_prefix("wall=")
+            .and_then(|w| w.parse::<f64>().ok());
+        let rss = rss
+            .strip_prefix("maxrss=")
+            .and_then(|r| r.parse::<i64>().ok());
+        if let (Some(wall), Some(rss)) = (wall, rss) {
+            rows.push((job.to_owned(), wall, rss));
+        }
+    }
+    if rows.is_empty() {
+        bail!(
+            "the Dagster reference printed no figures:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(rows)
+}

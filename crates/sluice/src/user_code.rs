@@ -1,0 +1,297 @@
+//! The user-code entry point: the command line of a code location's binary.
+//!
+//! ```text
+//! sluice-user-code [--location NAME] job list
+//! sluice-user-code [--location NAME] job execute -j JOB [-c CONFIG]... [--tag KEY=VALUE]...
+//! sluice-user-code [--location NAME] definitions validate
+//! ```
+//!
+//! Exit codes: 0 success; 1 a failed run or an unusable instance or location; 2 bad
+//! input (unknown location or job, invalid config or tags), with nothing created;
+//! 130 a run terminated by Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+use sluice_codeserver::WorkerError;
+use sluice_core::config::{self, ConfigParseError};
+use sluice_core::events::{EventSink, RunEvent};
+use sluice_core::executor::human_ms;
+use sluice_core::run::{NewRun, RunStatus};
+use sluice_core::run_config::{self, RunConfigError};
+use sluice_core::{DefinitionError, Definitions};
+use sluice_storage::{Storage, StorageConfig, StorageError};
+use tokio_util::sync::CancellationToken;
+
+/// A code location compiled into a user-code binary: a name and the function that
+/// builds its definitions.
+#[derive(Clone)]
+pub struct CodeLocation {
+    name: String,
+    load: fn() -> Result<Definitions, DefinitionError>,
+}
+
+impl CodeLocation {
+    pub fn new(
+        name: impl Into<String>,
+        load: fn() -> Result<Definitions, DefinitionError>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            load,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Build and validate the location's definitions.
+    pub fn load(&self) -> Result<Definitions, UserCodeError> {
+        (self.load)().map_err(|source| UserCodeError::Definitions {
+            location: self.name.clone(),
+            source,
+        })
+    }
+}
+
+/// What can go wrong in a user-code command, each with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum UserCodeError {
+    #[error("no code location named \"{name}\"; this binary has: {available}")]
+    UnknownLocation { name: String, available: String },
+    #[error("this binary has several code locations ({available}); choose one with --location")]
+    LocationRequired { available: String },
+    #[error("code location \"{location}\" failed to load: {source}")]
+    Definitions {
+        location: String,
+        #[source]
+        source: DefinitionError,
+    },
+    #[error("job \"{job}\" not found in code location \"{location}\"; its jobs are: {available}")]
+    JobNotFound {
+        job: String,
+        location: String,
+        available: String,
+    },
+    #[error("invalid run config: {0}")]
+    ConfigParse(#[from] ConfigParseError),
+    #[error("{0}")]
+    RunConfig(RunConfigError),
+    #[error("instance storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("run worker: {0}")]
+    Worker(#[from] WorkerError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl UserCodeError {
+    /// 2 for bad input (nothing was created), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::UnknownLocation { .. }
+            | Self::LocationRequired { .. }
+            | Self::JobNotFound { .. }
+            | Self::ConfigParse(_)
+            | Self::RunConfig(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "sluice-user-code",
+    version,
+    about = "Run the Sluice code locations compiled into this binary"
+)]
+struct Cli {
+    /// The code location to use (optional when the binary has only one).
+    #[arg(long, short = 'l', global = true, env = "SLUICE_LOCATION")]
+    location: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List and execute jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Check the location's definitions.
+    #[command(subcommand)]
+    Definitions(DefinitionsCommand),
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// List the location's jobs.
+    List,
+    /// Execute a job in this process against the instance storage ($SLUICE_HOME).
+    Execute {
+        /// The job to run.
+        #[arg(short = 'j', long = "job")]
+        job: String,
+        /// Run config: a YAML or JSON file path, or YAML/JSON text. Repeat to merge
+        /// several documents, later ones winning.
+        #[arg(short = 'c', long = "config")]
+        config: Vec<String>,
+        /// A tag for the run, as KEY=VALUE. Repeatable.
+        #[arg(long = "tag", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DefinitionsCommand {
+    /// Load the definitions and report every problem.
+    Validate,
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got \"{s}\"")),
+    }
+}
+
+/// Run the user-code command line over `locations`; call it from the binary's `main`.
+pub fn main(locations: Vec<CodeLocation>) -> ExitCode {
+    let cli = Cli::parse();
+    crate::logging::init("warn");
+    match run(cli, &locations) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn choose<'a>(
+    locations: &'a [CodeLocation],
+    name: Option<&str>,
+) -> Result<&'a CodeLocation, UserCodeError> {
+    let available = || {
+        locations
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (name, locations) {
+        (Some(name), _) => locations.iter().find(|l| l.name == name).ok_or_else(|| {
+            UserCodeError::UnknownLocation {
+                name: name.to_owned(),
+                available: available(),
+            }
+        }),
+        (None, [only]) => Ok(only),
+        (None, _) => Err(UserCodeError::LocationRequired {
+            available: available(),
+        }),
+    }
+}
+
+fn run(cli: Cli, locations: &[CodeLocation]) -> Result<ExitCode, UserCodeError> {
+    let location = choose(locations, cli.location.as_deref())?;
+    match cli.command {
+        Command::Definitions(DefinitionsCommand::Validate) => {
+            let defs = location.load()?;
+            println!(
+                "Code location \"{}\" is valid: {} jobs, {} resources.",
+                location.name,
+                defs.jobs().count(),
+                defs.resources().len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Job(JobCommand::List) => {
+            let defs = location.load()?;
+            for job in defs.jobs() {
+                match job.description() {
+                    Some(d) => println!("{}\t{d}", job.name()),
+                    None => println!("{}", job.name()),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Job(JobCommand::Execute { job, config, tags }) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(UserCodeError::Runtime)?;
+            runtime.block_on(execute(location, &job, &config, tags))
+        }
+    }
+}
+
+/// Prints each event as it happens, for a person watching a run.
+struct ConsoleSink;
+
+impl EventSink for ConsoleSink {
+    fn emit(&self, event: RunEvent) {
+        eprintln!("{event}");
+    }
+}
+
+async fn execute(
+    location: &CodeLocation,
+    job_name: &str,
+    config_args: &[String],
+    tags: Vec<(String, String)>,
+) -> Result<ExitCode, UserCodeError> {
+    let started = Instant::now();
+    let defs = location.load()?;
+    let job = defs
+        .job(job_name)
+        .ok_or_else(|| UserCodeError::JobNotFound {
+            job: job_name.to_owned(),
+            location: location.name.clone(),
+            available: defs.jobs().map(|j| j.name()).collect::<Vec<_>>().join(", "),
+        })?;
+    let mut run_config = Value::Object(Default::default());
+    for arg in config_args {
+        config::merge(&mut run_config, config::load_document(arg)?);
+    }
+    // Refuse invalid config before anything is stored.
+    run_config::resolve(&defs, job, &run_config).map_err(UserCodeError::RunConfig)?;
+
+    let storage: Arc<dyn Storage> = sluice_storage::open(&StorageConfig::from_env()?).await?;
+    let mut run_tags: BTreeMap<String, String> = job.tags().clone();
+    run_tags.extend(tags);
+    let new_run = NewRun {
+        location_name: Some(location.name.clone()),
+        run_config,
+        tags: run_tags,
+        ..NewRun::new(job_name)
+    };
+    let run = storage.create_run(&new_run).await?;
+
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Terminating the run (Ctrl-C)...");
+            on_signal.cancel();
+        }
+    });
+    let status =
+        sluice_codeserver::execute_run(&defs, storage, &run, cancel, Some(Arc::new(ConsoleSink)))
+            .await?;
+    eprintln!(
+        "Run {} of job \"{job_name}\": {status} in {}.",
+        run.run_id,
+        human_ms(started.elapsed().as_secs_f64() * 1000.0)
+    );
+    Ok(match status {
+        RunStatus::Success => ExitCode::SUCCESS,
+        RunStatus::Canceled => ExitCode::from(130),
+        _ => ExitCode::FAILURE,
+    })
+}

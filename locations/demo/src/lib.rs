@@ -1,0 +1,184 @@
+//! The `demo` code location. Benchmarks and end-to-end tests name these jobs, and the
+//! op names match the Dagster twin in `../shared/reference/dagster/` so that the same
+//! run config works against both:
+//!
+//! | job | what it does |
+//! | --- | --- |
+//! | `one_op_job` | one op, `noop`, returning 1 |
+//! | `chain_100` | `start` then `step_0` … `step_98`: 100 ops in a line, each adding 1 |
+//! | `fanout_500` | `src` feeding `leaf_0` … `leaf_499` |
+//! | `config_job` | `use_config` with required `n: Int` and optional `label: String` |
+//! | `flaky_job` | `flaky` fails its first two attempts and succeeds on the third |
+//! | `sleepy_job` | `sleeper` sleeps `seconds` (default 1.0); terminating the run stops it |
+//! | `failing_job` | `boom` fails; `after`, downstream of it, is skipped |
+
+use std::time::Duration;
+
+use sluice::prelude::*;
+
+/// The location's definitions.
+pub fn definitions() -> Result<Definitions, DefinitionError> {
+    Definitions::builder()
+        .jobs([
+            one_op_job(),
+            chain_100(),
+            fanout_500(),
+            config_job(),
+            flaky_job(),
+            sleepy_job(),
+            failing_job(),
+        ])
+        .build()
+}
+
+fn one_op_job() -> JobDefinition {
+    let noop = OpDefinition::builder("noop")
+        .output::<i64>("result")
+        .compute(|_, _| async { Ok(1) });
+    let mut job = JobDefinition::builder("one_op_job").description("A single op that returns 1.");
+    job.add(&noop);
+    job.build()
+}
+
+fn chain_100() -> JobDefinition {
+    let start = OpDefinition::builder("start")
+        .output::<i64>("result")
+        .compute(|_, _| async { Ok(0) });
+    let step = OpDefinition::builder("step")
+        .input::<i64>("x")
+        .output::<i64>("result")
+        .compute(|_, inputs| async move { Ok(inputs.get::<i64>("x")? + 1) });
+    let mut job = JobDefinition::builder("chain_100")
+        .description("100 ops in a line, each adding 1 to its input.");
+    let mut prev = job.add(&start);
+    for i in 0..99 {
+        prev = job
+            .node(&step)
+            .alias(format!("step_{i}"))
+            .input("x", prev.output("result"))
+            .add();
+    }
+    job.build()
+}
+
+fn fanout_500() -> JobDefinition {
+    let src = OpDefinition::builder("src")
+        .output::<i64>("result")
+        .compute(|_, _| async { Ok(1) });
+    let leaf = OpDefinition::builder("leaf")
+        .input::<i64>("x")
+        .output::<i64>("result")
+        .compute(|_, inputs| async move { inputs.get::<i64>("x") });
+    let mut job =
+        JobDefinition::builder("fanout_500").description("One source op feeding 500 leaf ops.");
+    let s = job.add(&src);
+    for i in 0..500 {
+        job.node(&leaf)
+            .alias(format!("leaf_{i}"))
+            .input("x", s.output("result"))
+            .add();
+    }
+    job.build()
+}
+
+/// Config of `use_config`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NConfig {
+    /// A number the op returns.
+    n: i64,
+    /// An optional label to log.
+    label: Option<String>,
+}
+
+fn config_job() -> JobDefinition {
+    let use_config = OpDefinition::builder("use_config")
+        .config::<NConfig>()
+        .output::<i64>("result")
+        .compute(|ctx, _| async move {
+            let config: NConfig = ctx.config()?;
+            if let Some(label) = &config.label {
+                ctx.info(format!("label: {label}"));
+            }
+            Ok(config.n)
+        });
+    let mut job = JobDefinition::builder("config_job")
+        .description("An op with required config `n` and optional `label`.");
+    job.add(&use_config);
+    job.build()
+}
+
+fn flaky_job() -> JobDefinition {
+    let flaky = OpDefinition::builder("flaky")
+        .retry_policy(RetryPolicy::new(2).with_delay(Duration::from_millis(10)))
+        .output::<u32>("result")
+        .compute(|ctx, _| async move {
+            let attempt = ctx.retry_number() + 1;
+            if attempt < 3 {
+                return Err(OpError::msg(format!("flaky failure on attempt {attempt}")));
+            }
+            ctx.info(format!("succeeded on attempt {attempt}"));
+            Ok(attempt)
+        });
+    let mut job = JobDefinition::builder("flaky_job")
+        .description("Fails twice, then succeeds under a RetryPolicy.");
+    job.add(&flaky);
+    job.build()
+}
+
+/// Config of `sleeper`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SleepConfig {
+    /// How long to sleep, in seconds.
+    #[serde(default = "one_second")]
+    seconds: f64,
+}
+
+fn one_second() -> f64 {
+    1.0
+}
+
+fn sleepy_job() -> JobDefinition {
+    let sleeper = OpDefinition::builder("sleeper")
+        .config::<SleepConfig>()
+        .compute(|ctx, _| async move {
+            let config: SleepConfig = ctx.config()?;
+            let seconds = Duration::try_from_secs_f64(config.seconds).map_err(|e| {
+                OpError::fatal(format!("seconds must be a non-negative number: {e}"))
+            })?;
+            ctx.info(format!("sleeping for {}s", config.seconds));
+            tokio::time::sleep(seconds).await;
+            Ok(())
+        });
+    let mut job = JobDefinition::builder("sleepy_job")
+        .description("Sleeps `seconds`; terminate it to stop it early.");
+    job.add(&sleeper);
+    job.build()
+}
+
+fn failing_job() -> JobDefinition {
+    let boom = OpDefinition::builder("boom")
+        .output::<i64>("result")
+        .compute(|_, _| async { Err::<i64, _>(OpError::msg("boom")) });
+    let after = OpDefinition::builder("after")
+        .input::<i64>("x")
+        .output::<i64>("result")
+        .compute(|_, inputs| async move { inputs.get::<i64>("x") });
+    let mut job =
+        JobDefinition::builder("failing_job").description("`boom` fails; `after` is skipped.");
+    let b = job.add(&boom);
+    job.node(&after).input("x", b.output("result")).add();
+    job.build()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn definitions_are_valid() {
+        let defs = super::definitions().expect("demo definitions are valid");
+        assert_eq!(defs.jobs().count(), 7);
+        assert_eq!(defs.job("chain_100").map(|j| j.nodes().len()), Some(100));
+        assert_eq!(defs.job("fanout_500").map(|j| j.nodes().len()), Some(501));
+    }
+}

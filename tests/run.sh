@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole Sluice test suite, from a fresh machine: installs and starts what the tests
+# need (idempotently), builds the binaries the end-to-end tests drive, and runs every test.
+#
+#   tests/run.sh            # everything
+#   tests/run.sh -p sluice-core   # extra arguments go to `cargo test`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# Debian packages the tests need (Postgres 15 is on the image, but say so if it is not).
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    log "installing PostgreSQL 15"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+fi
+
+log "starting Postgres and provisioning the test role"
+bash tests/services/postgres.sh
+export SLUICE_TEST_POSTGRES_URL="${SLUICE_TEST_POSTGRES_URL:-postgres://sluice:sluice@127.0.0.1:5432/sluice_test}"
+
+# Databases that earlier, interrupted test runs left behind.
+stale=$(runuser -u postgres -- psql -qAt -c \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'sluice\_e2e\_%' OR datname LIKE 'sluice\_t\_%'" || true)
+for db in $stale; do
+    runuser -u postgres -- psql -qAt -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null || true
+done
+
+log "building the binaries"
+cargo build --workspace --bins
+
+log "running the tests"
+cargo test --workspace "$@"

@@ -1,0 +1,114 @@
+//! Support for end-to-end tests: the built binaries, and instances (SQLite in a
+//! temporary directory, or a fresh Postgres database) to run them against.
+//!
+//! The binaries must be built first (`cargo build --bins`); `tests/run.sh` does that.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use sluice_storage::{SqlStorage, StorageConfig};
+use sqlx::Connection;
+
+/// The path of a workspace binary next to this test executable.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the binaries first with `cargo build --bins` (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// The Postgres server the tests use: `SLUICE_TEST_POSTGRES_URL`, or the role and
+/// database that `tests/services/postgres.sh` creates.
+pub fn postgres_admin_url() -> String {
+    std::env::var("SLUICE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://sluice:sluice@127.0.0.1:5432/sluice_test".to_owned())
+}
+
+/// A Sluice instance for one test: its home directory, and a Postgres database of its own
+/// when the test asks for Postgres.
+pub struct Instance {
+    pub home: tempfile::TempDir,
+    pub postgres_url: Option<String>,
+}
+
+impl Instance {
+    /// An instance on SQLite in a fresh temporary directory.
+    pub fn sqlite() -> Self {
+        Self {
+            home: tempfile::tempdir().expect("temporary directory"),
+            postgres_url: None,
+        }
+    }
+
+    /// An instance on a freshly created Postgres database. Fails (never skips) when the
+    /// server is unreachable.
+    pub async fn postgres() -> Self {
+        let admin = postgres_admin_url();
+        let name = format!("sluice_e2e_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!(
+                "Postgres is not reachable at {admin} ({e}); start it with tests/services/postgres.sh"
+            )
+        });
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("SLUICE_TEST_POSTGRES_URL must end with /DATABASE"),
+        };
+        Self {
+            home: tempfile::tempdir().expect("temporary directory"),
+            postgres_url: Some(url),
+        }
+    }
+
+    /// A command for binary `name` running against this instance.
+    pub fn command(&self, name: &str) -> Command {
+        let mut cmd = Command::new(bin(name));
+        cmd.env("SLUICE_HOME", self.home.path())
+            .env_remove("SLUICE_POSTGRES_URL")
+            .env_remove("SLUICE_LOCATION");
+        if let Some(url) = &self.postgres_url {
+            cmd.env("SLUICE_POSTGRES_URL", url);
+        }
+        cmd
+    }
+
+    /// Run `sluice-user-code` with `args` and wait for it.
+    pub fn user_code(&self, args: &[&str]) -> Output {
+        self.command("sluice-user-code")
+            .args(args)
+            .output()
+            .expect("run sluice-user-code")
+    }
+
+    /// The instance's storage, opened from this test.
+    pub async fn storage(&self) -> Arc<SqlStorage> {
+        let config = match &self.postgres_url {
+            Some(url) => StorageConfig::Postgres { url: url.clone() },
+            None => StorageConfig::Sqlite {
+                path: self.home.path().join("sluice.db"),
+            },
+        };
+        sluice_storage::open(&config)
+            .await
+            .expect("open instance storage")
+    }
+}
+
+/// Standard error of a finished command, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,0 +1,355 @@
+//! `sluice-user-code` as a user runs it: each demo job, exit codes, invalid input, and
+//! what ends up in instance storage (SQLite and Postgres).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sluice_core::events::EventType;
+use sluice_core::run::{Run, RunStatus};
+use sluice_e2e::{Instance, stderr};
+use sluice_storage::{RunsFilter, Storage};
+
+async fn only_run(instance: &Instance) -> Run {
+    let runs = instance
+        .storage()
+        .await
+        .list_runs(&RunsFilter::default(), None, None)
+        .await
+        .expect("list runs");
+    assert_eq!(runs.len(), 1, "expected exactly one run, got {runs:?}");
+    runs.into_iter().next().unwrap()
+}
+
+async fn event_types(instance: &Instance, run_id: &str) -> Vec<(Option<String>, EventType)> {
+    instance
+        .storage()
+        .await
+        .events_for_run(run_id, None, None)
+        .await
+        .expect("read events")
+        .into_iter()
+        .map(|r| (r.event.step_key, r.event.event_type))
+        .collect()
+}
+
+/// Assert that step `step` has an event of type `t`.
+fn assert_event(events: &[(Option<String>, EventType)], step: &str, t: EventType) {
+    assert!(
+        events
+            .iter()
+            .any(|(s, e)| s.as_deref() == Some(step) && *e == t),
+        "no {t} for step {step} in {events:?}"
+    );
+}
+
+fn count(events: &[(Option<String>, EventType)], t: EventType) -> usize {
+    events.iter().filter(|(_, e)| *e == t).count()
+}
+
+/// Execute `job` with `args` on a fresh instance; check the exit code and stored status.
+async fn execute(
+    instance: &Instance,
+    job: &str,
+    args: &[&str],
+    exit: i32,
+    status: RunStatus,
+) -> Run {
+    let mut all = vec!["job", "execute", "-j", job];
+    all.extend_from_slice(args);
+    let out = instance.user_code(&all);
+    assert_eq!(out.status.code(), Some(exit), "{job}: {}", stderr(&out));
+    let run = only_run(instance).await;
+    assert_eq!(run.status, status, "{job}");
+    assert_eq!(run.location_name.as_deref(), Some("demo"));
+    assert!(
+        run.start_time.is_some() && run.end_time.is_some(),
+        "{run:?}"
+    );
+    run
+}
+
+#[tokio::test]
+async fn demo_jobs_run_to_their_expected_ends() {
+    let i = Instance::sqlite();
+    let run = execute(&i, "one_op_job", &[], 0, RunStatus::Success).await;
+    let events = event_types(&i, &run.run_id).await;
+    let lifecycle: Vec<EventType> = events
+        .iter()
+        .filter(|(s, _)| s.is_none())
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(
+        lifecycle,
+        [
+            EventType::RunStarting,
+            EventType::RunStart,
+            EventType::RunSuccess
+        ]
+    );
+
+    let i = Instance::sqlite();
+    let run = execute(&i, "chain_100", &[], 0, RunStatus::Success).await;
+    assert_eq!(
+        count(&event_types(&i, &run.run_id).await, EventType::StepSuccess),
+        100
+    );
+
+    let i = Instance::sqlite();
+    let run = execute(&i, "fanout_500", &[], 0, RunStatus::Success).await;
+    assert_eq!(
+        count(&event_types(&i, &run.run_id).await, EventType::StepSuccess),
+        501
+    );
+
+    let i = Instance::sqlite();
+    let run = execute(&i, "flaky_job", &[], 0, RunStatus::Success).await;
+    let events = event_types(&i, &run.run_id).await;
+    assert_eq!(count(&events, EventType::StepUpForRetry), 2);
+    assert_eq!(count(&events, EventType::StepRestarted), 2);
+
+    let i = Instance::sqlite();
+    let run = execute(
+        &i,
+        "sleepy_job",
+        &["-c", "ops: {sleeper: {config: {seconds: 0.05}}}"],
+        0,
+        RunStatus::Success,
+    )
+    .await;
+    assert_eq!(
+        run.run_config,
+        json!({"ops": {"sleeper": {"config": {"seconds": 0.05}}}})
+    );
+
+    let i = Instance::sqlite();
+    let run = execute(&i, "failing_job", &[], 1, RunStatus::Failure).await;
+    let events = event_types(&i, &run.run_id).await;
+    assert_event(&events, "boom", EventType::StepFailure);
+    assert_event(&events, "after", EventType::StepSkipped);
+    assert_eq!(events.last().map(|e| e.1), Some(EventType::RunFailure));
+}
+
+#[tokio::test]
+async fn invalid_config_is_refused_with_every_error_and_nothing_is_stored() {
+    let i = Instance::sqlite();
+    let out = i.user_code(&["job", "execute", "-j", "config_job"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("root:ops:use_config:config (MISSING_REQUIRED_FIELD)"),
+        "{err}"
+    );
+
+    let out = i.user_code(&[
+        "job",
+        "execute",
+        "-j",
+        "config_job",
+        "-c",
+        r#"{"ops": {"use_config": {"config": {"n": "seven", "colour": "red"}}}, "resources": {"db": {}}}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    for expected in [
+        "root:ops:use_config:config:n (RUNTIME_TYPE_MISMATCH)",
+        "root:ops:use_config:config:colour (FIELD_NOT_DEFINED)",
+        "root:resources:db (FIELD_NOT_DEFINED)",
+        "(3 errors)",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+
+    let out = i.user_code(&["job", "execute", "-j", "config_job", "-c", "ops: [unclosed"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("invalid run config: inline config, line 2, column 1: did not find expected"),
+        "{}",
+        stderr(&out)
+    );
+
+    let storage = i.storage().await;
+    assert_eq!(storage.count_runs(&RunsFilter::default()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn unknown_job_location_and_bad_tags_are_input_errors() {
+    let i = Instance::sqlite();
+    let out = i.user_code(&["job", "execute", "-j", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("job \"nope\" not found in code location \"demo\""),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("one_op_job"));
+
+    let out = i.user_code(&["--location", "elsewhere", "job", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("this binary has: demo"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = i.user_code(&[
+        "job",
+        "execute",
+        "-j",
+        "one_op_job",
+        "--tag",
+        "no-equals-sign",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("expected KEY=VALUE"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn config_files_merge_and_tags_are_stored() {
+    let i = Instance::sqlite();
+    let file = i.home.path().join("run.yaml");
+    std::fs::write(&file, "ops:\n  use_config:\n    config:\n      n: 41\n").unwrap();
+    let out = i.user_code(&[
+        "job",
+        "execute",
+        "-j",
+        "config_job",
+        "-c",
+        file.to_str().unwrap(),
+        "-c",
+        r#"{"ops": {"use_config": {"config": {"label": "from json"}}}}"#,
+        "--tag",
+        "team=billing",
+        "--tag",
+        "dagster/priority=5",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("LOG - label: from json"),
+        "{}",
+        stderr(&out)
+    );
+    let run = only_run(&i).await;
+    assert_eq!(
+        run.run_config,
+        json!({"ops": {"use_config": {"config": {"n": 41, "label": "from json"}}}})
+    );
+    let filter = RunsFilter {
+        tags: [("team".to_owned(), "billing".to_owned())].into(),
+        ..RunsFilter::default()
+    };
+    let found = i
+        .storage()
+        .await
+        .list_runs(&filter, None, None)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].tags["dagster/priority"], "5");
+}
+
+#[tokio::test]
+async fn ctrl_c_cancels_the_run_and_keeps_its_events() {
+    let i = Instance::sqlite();
+    let child = i
+        .command("sluice-user-code")
+        .args([
+            "job",
+            "execute",
+            "-j",
+            "sleepy_job",
+            "-c",
+            "ops: {sleeper: {config: {seconds: 30}}}",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until the step is running, as stored.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let storage = i.storage().await;
+        let runs = storage
+            .list_runs(&RunsFilter::default(), None, None)
+            .await
+            .unwrap();
+        if let Some(run) = runs.first() {
+            let events = event_types(&i, &run.run_id).await;
+            if events.iter().any(|(_, t)| *t == EventType::StepStart) {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let interrupted = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("send SIGINT");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(interrupted.elapsed() < Duration::from_secs(5));
+    let run = only_run(&i).await;
+    assert_eq!(run.status, RunStatus::Canceled);
+    let events = event_types(&i, &run.run_id).await;
+    assert_event(&events, "sleeper", EventType::StepFailure);
+    assert_eq!(events.last().map(|e| e.1), Some(EventType::RunCanceled));
+}
+
+#[tokio::test]
+async fn job_execute_stores_runs_in_postgres() {
+    let i = Instance::postgres().await;
+    let out = i.user_code(&["job", "execute", "-j", "one_op_job"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = i.user_code(&["job", "execute", "-j", "failing_job"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let storage = i.storage().await;
+    let runs = storage
+        .list_runs(&RunsFilter::default(), None, None)
+        .await
+        .unwrap();
+    let statuses: Vec<(&str, RunStatus)> = runs
+        .iter()
+        .map(|r| (r.job_name.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("failing_job", RunStatus::Failure),
+            ("one_op_job", RunStatus::Success)
+        ]
+    );
+    let events = event_types(&i, &runs[0].run_id).await;
+    assert_event(&events, "after", EventType::StepSkipped);
+}
+
+#[tokio::test]
+async fn definitions_validate_and_job_list() {
+    let i = Instance::sqlite();
+    let out = i.user_code(&["definitions", "validate"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"demo\" is valid: 7 jobs"));
+    let out = i.user_code(&["job", "list"]);
+    let jobs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            "chain_100",
+            "config_job",
+            "failing_job",
+            "fanout_500",
+            "flaky_job",
+            "one_op_job",
+            "sleepy_job"
+        ]
+    );
+}
