@@ -85,7 +85,9 @@ pub fn parse_document(text: &str, origin: &str) -> Result<Value, ConfigParseErro
 pub fn load_document(arg: &str) -> Result<Value, ConfigParseError> {
     let path = Path::new(arg);
     let looks_like_document = arg.contains('\n') || arg.trim_start().starts_with('{');
-    if !looks_like_document && path.is_file() {
+    // A one-line argument with neither `:` nor `{` cannot be a mapping: it is a path.
+    let must_be_path = !looks_like_document && !arg.contains(':');
+    if !looks_like_document && (path.is_file() || must_be_path) {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigParseError::Read {
             path: arg.to_owned(),
             source,
@@ -146,8 +148,18 @@ mod tests {
         let v = load_document(file.to_str().unwrap()).unwrap();
         assert_eq!(v["ops"]["a"]["config"]["n"], json!(2));
         std::fs::remove_dir_all(&dir).unwrap();
-        // A path that does not exist is parsed as YAML text: a bare string is not a mapping.
-        assert!(load_document("/no/such/file.yaml").is_err());
+        // A path that does not exist says so.
+        let err = load_document("/no/such/file.yaml").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot read config file /no/such/file.yaml: "),
+            "{err}"
+        );
+        // Inline YAML with a colon is still text.
+        assert_eq!(
+            load_document("ops: {}").unwrap(),
+            serde_json::json!({"ops": {}})
+        );
     }
 
     #[test]
