@@ -108,6 +108,47 @@ impl Instance {
     }
 }
 
+/// A process started by a test, killed when dropped.
+pub struct Running {
+    pub child: std::process::Child,
+    /// The `http://host:port` it announced.
+    pub url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Instance {
+    /// Start `sluice-user-code serve` on a free port and wait until it listens.
+    pub fn code_server(&self) -> Running {
+        use std::io::BufRead;
+        let mut child = self
+            .command("sluice-user-code")
+            .args(["serve", "--port", "0"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the code server");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the code server exited before listening")
+                .expect("read stderr");
+            if let Some(at) = line.find("listening on ") {
+                break line[at + "listening on ".len()..].trim().to_owned();
+            }
+        };
+        // Keep draining its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Running { child, url }
+    }
+}
+
 /// Standard error of a finished command, as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod resource;
 pub mod run;
 pub mod run_config;
+pub mod snapshot;
 
 pub use definitions::{DefinitionError, DefinitionProblem, Definitions};
 

@@ -380,3 +380,58 @@ fn resources_and_execution_config_resolve() {
     assert_eq!(ok.resources[0].0, "db");
     assert_eq!(ok.max_concurrent, Some(3));
 }
+
+#[test]
+fn snapshots_round_trip_and_validate_like_live_definitions() {
+    use sluice_core::run_config::ConfigShape;
+    use sluice_core::snapshot::LocationSnapshot;
+    let defs = billing_defs();
+    let snapshot = defs.snapshot("billing_location");
+    let json = serde_json::to_string(&snapshot).unwrap();
+    let back: LocationSnapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, snapshot);
+    let job = back.job("billing").unwrap();
+    assert_eq!(job.nodes.len(), 4);
+    assert_eq!(
+        job.op("limited").unwrap().config_schema,
+        defs.job("billing")
+            .unwrap()
+            .node("limited")
+            .unwrap()
+            .op
+            .config_schema()
+            .cloned()
+    );
+
+    let live = ConfigShape::of_job(&defs, defs.job("billing").unwrap());
+    let from_snapshot = ConfigShape::of_snapshot(&back, job);
+    for config in [
+        json!({}),
+        json!({"ops": {"*": {"config": {"target_date": "d"}}, "limited": {"config": {"limit": 2}}}}),
+        json!({"ops": {"bill_compute": {"config": {"target_date": 1}}, "ghost": {}}, "loggers": {}}),
+    ] {
+        assert_eq!(
+            live.validate(&config),
+            from_snapshot.validate(&config),
+            "{config}"
+        );
+    }
+    // Without the Rust type at hand, a snapshot cannot see range errors; live definitions do.
+    let over = json!({"ops": {"*": {"config": {"target_date": "d"}}, "limited": {"config": {"limit": 300}}}});
+    assert!(live.validate(&over).is_err());
+    assert!(from_snapshot.validate(&over).is_ok());
+
+    // The document schema names every op and the execution section.
+    let ConfigType::Shape { fields, .. } = live.schema() else {
+        panic!("root is a shape")
+    };
+    let ConfigType::Shape { fields: ops, .. } = &fields["ops"].ty else {
+        panic!("ops is a shape")
+    };
+    assert_eq!(
+        ops.keys().collect::<Vec<_>>(),
+        ["bill_compute", "bill_storage_credits", "limited", "plain"]
+    );
+    assert!(fields["ops"].required);
+    assert!(!fields["execution"].required);
+}

@@ -4,11 +4,16 @@
 //! sluice-user-code [--location NAME] job list
 //! sluice-user-code [--location NAME] job execute -j JOB [-c CONFIG]... [--tag KEY=VALUE]...
 //! sluice-user-code [--location NAME] definitions validate
+//! sluice-user-code [--location NAME] serve [--host H] [--port P]
+//! sluice-user-code [--location NAME] execute-run --run-id ID
 //! ```
+//!
+//! `serve` is the location's code server; `execute-run` is the run worker it starts for
+//! each launched run (one process per run).
 //!
 //! Exit codes: 0 success; 1 a failed run or an unusable instance or location; 2 bad
 //! input (unknown location or job, invalid config or tags), with nothing created;
-//! 130 a run terminated by Ctrl-C.
+//! 130 a run terminated by Ctrl-C or SIGTERM.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -17,7 +22,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
-use sluice_codeserver::WorkerError;
+use sluice_codeserver::{CodeServer, WorkerCommand, WorkerError};
 use sluice_core::config::{self, ConfigParseError};
 use sluice_core::events::{EventSink, RunEvent};
 use sluice_core::executor::human_ms;
@@ -86,6 +91,14 @@ pub enum UserCodeError {
     Storage(#[from] StorageError),
     #[error("run worker: {0}")]
     Worker(#[from] WorkerError),
+    #[error("run {0} does not exist in the instance")]
+    RunNotFound(String),
+    #[error("cannot serve on {address}: {source}")]
+    Serve {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -98,7 +111,8 @@ impl UserCodeError {
             | Self::LocationRequired { .. }
             | Self::JobNotFound { .. }
             | Self::ConfigParse(_)
-            | Self::RunConfig(_) => 2,
+            | Self::RunConfig(_)
+            | Self::RunNotFound(_) => 2,
             _ => 1,
         }
     }
@@ -126,6 +140,19 @@ enum Command {
     /// Check the location's definitions.
     #[command(subcommand)]
     Definitions(DefinitionsCommand),
+    /// Serve the code-location protocol (snapshot, launch and terminate runs).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The port to listen on; 0 picks a free one (the address is printed).
+        #[arg(long, short = 'p', default_value_t = 4000)]
+        port: u16,
+    },
+    /// Execute a stored run in this process (what the code server starts per run).
+    ExecuteRun {
+        #[arg(long)]
+        run_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,13 +249,100 @@ fn run(cli: Cli, locations: &[CodeLocation]) -> Result<ExitCode, UserCodeError> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Job(JobCommand::Execute { job, config, tags }) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(UserCodeError::Runtime)?;
-            runtime.block_on(execute(location, &job, &config, tags))
+            runtime()?.block_on(execute(location, &job, &config, tags))
         }
+        Command::Serve { host, port } => runtime()?.block_on(serve(location, &host, port)),
+        Command::ExecuteRun { run_id } => runtime()?.block_on(execute_run(location, &run_id)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, UserCodeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(UserCodeError::Runtime)
+}
+
+/// A token cancelled on the first Ctrl-C or SIGTERM.
+fn cancel_on_signals(what: &'static str) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut sig) => {
+                    sig.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        eprintln!("{what}...");
+        token.cancel();
+    });
+    cancel
+}
+
+async fn open_storage() -> Result<Arc<dyn Storage>, UserCodeError> {
+    Ok(sluice_storage::open(&StorageConfig::from_env()?).await?)
+}
+
+fn exit_code(status: RunStatus) -> ExitCode {
+    match status {
+        RunStatus::Success => ExitCode::SUCCESS,
+        RunStatus::Canceled => ExitCode::from(130),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+async fn serve(location: &CodeLocation, host: &str, port: u16) -> Result<ExitCode, UserCodeError> {
+    let defs = location.load()?;
+    let storage = open_storage().await?;
+    let program = std::env::current_exe().map_err(UserCodeError::Runtime)?;
+    let worker = WorkerCommand {
+        program,
+        args: vec!["--location".to_owned(), location.name.clone()],
+    };
+    let address = format!("{host}:{port}");
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|source| UserCodeError::Serve {
+            address: address.clone(),
+            source,
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| UserCodeError::Serve { address, source })?;
+    eprintln!(
+        "Code server for location \"{}\" listening on http://{bound}",
+        location.name
+    );
+    let server = CodeServer::new(&location.name, &defs, storage, worker);
+    let shutdown = cancel_on_signals("Stopping the code server");
+    sluice_codeserver::server::serve(listener, server, shutdown)
+        .await
+        .map_err(|source| UserCodeError::Serve {
+            address: bound.to_string(),
+            source,
+        })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn execute_run(location: &CodeLocation, run_id: &str) -> Result<ExitCode, UserCodeError> {
+    let defs = location.load()?;
+    let storage = open_storage().await?;
+    let run = storage
+        .get_run(run_id)
+        .await?
+        .ok_or_else(|| UserCodeError::RunNotFound(run_id.to_owned()))?;
+    let cancel = cancel_on_signals("Terminating the run");
+    let status =
+        sluice_codeserver::execute_run(&defs, storage, &run, cancel, Some(Arc::new(ConsoleSink)))
+            .await?;
+    Ok(exit_code(status))
 }
 
 /// Prints each event as it happens, for a person watching a run.
@@ -262,7 +376,7 @@ async fn execute(
     // Refuse invalid config before anything is stored.
     run_config::resolve(&defs, job, &run_config).map_err(UserCodeError::RunConfig)?;
 
-    let storage: Arc<dyn Storage> = sluice_storage::open(&StorageConfig::from_env()?).await?;
+    let storage = open_storage().await?;
     let mut run_tags: BTreeMap<String, String> = job.tags().clone();
     run_tags.extend(tags);
     let new_run = NewRun {
@@ -273,14 +387,7 @@ async fn execute(
     };
     let run = storage.create_run(&new_run).await?;
 
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("Terminating the run (Ctrl-C)...");
-            on_signal.cancel();
-        }
-    });
+    let cancel = cancel_on_signals("Terminating the run");
     let status =
         sluice_codeserver::execute_run(&defs, storage, &run, cancel, Some(Arc::new(ConsoleSink)))
             .await?;
@@ -289,9 +396,5 @@ async fn execute(
         run.run_id,
         human_ms(started.elapsed().as_secs_f64() * 1000.0)
     );
-    Ok(match status {
-        RunStatus::Success => ExitCode::SUCCESS,
-        RunStatus::Canceled => ExitCode::from(130),
-        _ => ExitCode::FAILURE,
-    })
+    Ok(exit_code(status))
 }

@@ -1,0 +1,155 @@
+//! The client of the code-location protocol, used by the webserver and the daemon.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sluice_core::snapshot::LocationSnapshot;
+
+use crate::protocol::{ErrorBody, Health, LaunchRun, RunLaunched, TerminateResult, TerminateRun};
+
+/// A request to a code server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("code server at {url} is unreachable: {source}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("code server at {url} refused the request ({status}, {kind}): {message}")]
+    Refused {
+        url: String,
+        status: u16,
+        kind: String,
+        message: String,
+    },
+    #[error("code server at {url} answered something that is not the Sluice protocol: {detail}")]
+    Garbage { url: String, detail: String },
+}
+
+impl ClientError {
+    /// The failure's kind as the code server named it, if it answered at all.
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            Self::Refused { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+}
+
+/// A client for one code server.
+#[derive(Debug, Clone)]
+pub struct CodeServerClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl CodeServerClient {
+    /// A client for the code server at `host:port`.
+    pub fn new(host: &str, port: u16) -> Self {
+        Self::from_url(&format!("http://{host}:{port}"))
+    }
+
+    /// A client for the code server at `url` (e.g. `http://127.0.0.1:4000`).
+    pub fn from_url(url: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self {
+            base: url.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        self.call(self.http.get(self.endpoint("/v1/health"))).await
+    }
+
+    pub async fn snapshot(&self) -> Result<LocationSnapshot, ClientError> {
+        self.call(self.http.get(self.endpoint("/v1/snapshot")))
+            .await
+    }
+
+    pub async fn launch_run(&self, run_id: &str) -> Result<RunLaunched, ClientError> {
+        self.post(
+            "/v1/runs/launch",
+            &LaunchRun {
+                run_id: run_id.to_owned(),
+            },
+        )
+        .await
+    }
+
+    pub async fn terminate_run(&self, run_id: &str) -> Result<TerminateResult, ClientError> {
+        self.post(
+            "/v1/runs/terminate",
+            &TerminateRun {
+                run_id: run_id.to_owned(),
+            },
+        )
+        .await
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.call(self.http.post(self.endpoint(path)).json(body))
+            .await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let url = self.base.clone();
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Garbage {
+                url,
+                detail: format!("{e} (in a {status} answer of {} bytes)", bytes.len()),
+            });
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ClientError::Refused {
+                url,
+                status: status.as_u16(),
+                kind: body.kind,
+                message: body.message,
+            }),
+            Err(_) => Err(ClientError::Garbage {
+                url,
+                detail: format!(
+                    "status {status} with body {:?}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                ),
+            }),
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The code server: serves a location's snapshot and launches and terminates run
+//! workers (one process per run: this same binary with `execute-run --run-id ID`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sluice_core::Definitions;
+use sluice_core::events::{ErrorInfo, EventData, EventType, LogLevel, RunEvent};
+use sluice_core::snapshot::LocationSnapshot;
+use sluice_storage::Storage;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{
+    ErrorBody, Health, LaunchRun, PROTOCOL_VERSION, RunLaunched, TerminateResult, TerminateRun,
+};
+
+/// How to start a run worker: a program and the arguments that come before
+/// `execute-run --run-id ID` (e.g. `--location NAME`).
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+/// A code server for one location.
+pub struct CodeServer {
+    location_name: String,
+    snapshot: LocationSnapshot,
+    storage: Arc<dyn Storage>,
+    worker: WorkerCommand,
+    /// Workers started here and still running: run id → process id.
+    running: Mutex<HashMap<String, u32>>,
+}
+
+/// A request the code server refuses, answered as an [`ErrorBody`].
+#[derive(Debug)]
+pub struct ServerError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ServerError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            kind: self.kind.to_owned(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ServerError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", rejection.body_text())
+    }
+}
+
+impl CodeServer {
+    /// A code server for `defs`, known as `location_name`.
+    pub fn new(
+        location_name: &str,
+        defs: &Definitions,
+        storage: Arc<dyn Storage>,
+        worker: WorkerCommand,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            location_name: location_name.to_owned(),
+            snapshot: defs.snapshot(location_name),
+            storage,
+            worker,
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The HTTP routes of the protocol.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/v1/health", get(health))
+            .route("/v1/snapshot", get(snapshot))
+            .route("/v1/runs/launch", post(launch))
+            .route("/v1/runs/terminate", post(terminate))
+            .fallback(|| async {
+                ServerError::new(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!(
+                        "no such endpoint; this code server speaks protocol v{PROTOCOL_VERSION}"
+                    ),
+                )
+            })
+            .with_state(self)
+    }
+
+    fn running_pid(&self, run_id: &str) -> Option<u32> {
+        self.running.lock().ok()?.get(run_id).copied()
+    }
+
+    fn running_count(&self) -> usize {
+        self.running.lock().map_or(0, |m| m.len())
+    }
+
+    async fn launch(self: &Arc<Self>, run_id: &str) -> Result<RunLaunched, ServerError> {
+        let run = self
+            .storage
+            .get_run(run_id)
+            .await
+            .map_err(|e| {
+                ServerError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "StorageError",
+                    e.to_string(),
+                )
+            })?
+            .ok_or_else(|| {
+                ServerError::new(
+                    StatusCode::NOT_FOUND,
+                    "RunNotFound",
+                    format!("run {run_id} does not exist"),
+                )
+            })?;
+        if run.status.is_finished() {
+            return Err(ServerError::new(
+                StatusCode::CONFLICT,
+                "RunFinished",
+                format!("run {run_id} already finished ({})", run.status),
+            ));
+        }
+        if self.snapshot.job(&run.job_name).is_none() {
+            return Err(ServerError::new(
+                StatusCode::NOT_FOUND,
+                "JobNotFound",
+                format!(
+                    "job \"{}\" of run {run_id} is not defined in location \"{}\"",
+                    run.job_name, self.location_name
+                ),
+            ));
+        }
+        if self.running_pid(run_id).is_some() {
+            return Err(ServerError::new(
+                StatusCode::CONFLICT,
+                "RunAlreadyLaunched",
+                format!("run {run_id} already has a worker"),
+            ));
+        }
+        let mut child = tokio::process::Command::new(&self.worker.program)
+            .args(&self.worker.args)
+            .args(["execute-run", "--run-id", run_id])
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                ServerError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "WorkerSpawnFailed",
+                    format!("cannot start {}: {e}", self.worker.program.display()),
+                )
+            })?;
+        let pid = child.id().unwrap_or_default();
+        if let Ok(mut running) = self.running.lock() {
+            running.insert(run_id.to_owned(), pid);
+        }
+        let server = Arc::clone(self);
+        let run_id_owned = run_id.to_owned();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            if let Ok(mut running) = server.running.lock() {
+                running.remove(&run_id_owned);
+            }
+            server.after_worker_exit(&run_id_owned, status).await;
+        });
+        Ok(RunLaunched {
+            run_id: run_id.to_owned(),
+            pid,
+        })
+    }
+
+    /// A worker that died without finishing its run (killed, crashed) leaves the run
+    /// unfinished: record the failure, so that nobody waits for it.
+    async fn after_worker_exit(
+        &self,
+        run_id: &str,
+        status: std::io::Result<std::process::ExitStatus>,
+    ) {
+        let how = match &status {
+            Ok(s) if matches!(s.code(), Some(0 | 1 | 130)) => return,
+            Ok(s) => s.to_string(),
+            Err(e) => format!("could not be waited for: {e}"),
+        };
+        let Ok(Some(run)) = self.storage.get_run(run_id).await else {
+            return;
+        };
+        if run.status.is_finished() {
+            return;
+        }
+        let message = format!("Run worker for run {run_id} exited unexpectedly ({how}).");
+        tracing::warn!(run_id, "{message}");
+        let error = ErrorInfo::new("RunWorkerDied", message.clone());
+        let events = [
+            RunEvent::new(run_id, EventType::EngineEvent, message.clone())
+                .level(LogLevel::Error)
+                .data(EventData::Failure {
+                    error: error.clone(),
+                }),
+            RunEvent::new(run_id, EventType::RunFailure, message)
+                .data(EventData::Failure { error }),
+        ];
+        if let Err(e) = self.storage.store_events(&events).await {
+            tracing::error!(run_id, "cannot record the failure of a dead worker: {e}");
+        }
+    }
+
+    fn terminate(&self, run_id: &str) -> TerminateResult {
+        let Some(pid) = self.running_pid(run_id) else {
+            return TerminateResult {
+                run_id: run_id.to_owned(),
+                signalled: false,
+                message: Some("no worker for this run is running in this code server".to_owned()),
+            };
+        };
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return TerminateResult {
+                run_id: run_id.to_owned(),
+                signalled: false,
+                message: Some(format!("worker pid {pid} is out of range")),
+            };
+        };
+        // SAFETY: kill(2) with a pid of a child we started and still track.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        TerminateResult {
+            run_id: run_id.to_owned(),
+            signalled: rc == 0,
+            message: (rc != 0).then(|| std::io::Error::last_os_error().to_string()),
+        }
+    }
+}
+
+async fn health(State(server): State<Arc<CodeServer>>) -> Json<Health> {
+    Json(Health {
+        version: PROTOCOL_VERSION,
+        location_name: server.location_name.clone(),
+        running_runs: server.running_count(),
+    })
+}
+
+async fn snapshot(State(server): State<Arc<CodeServer>>) -> Json<LocationSnapshot> {
+    Json(server.snapshot.clone())
+}
+
+async fn launch(
+    State(server): State<Arc<CodeServer>>,
+    body: Result<Json<LaunchRun>, JsonRejection>,
+) -> Result<Json<RunLaunched>, ServerError> {
+    let Json(request) = body?;
+    server.launch(&request.run_id).await.map(Json)
+}
+
+async fn terminate(
+    State(server): State<Arc<CodeServer>>,
+    body: Result<Json<TerminateRun>, JsonRejection>,
+) -> Result<Json<TerminateResult>, ServerError> {
+    let Json(request) = body?;
+    Ok(Json(server.terminate(&request.run_id)))
+}
+
+/// Serve `server` on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    server: Arc<CodeServer>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, server.router())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

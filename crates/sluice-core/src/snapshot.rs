@@ -1,0 +1,216 @@
+//! Snapshots: what a code location exposes, as data. The webserver and the daemon learn
+//! a location from its snapshot (served by the location's code server) and never run
+//! user code themselves; run config is validated against a snapshot exactly as it is
+//! against live definitions.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::ConfigType;
+use crate::definitions::Definitions;
+use crate::op::{InputKind, OpDefinition};
+
+/// The protocol version of snapshots and code-server messages.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Dagster's name for the single repository each location exposes.
+pub const REPOSITORY_NAME: &str = "__repository__";
+
+/// Everything a code location defines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationSnapshot {
+    pub version: u32,
+    pub location_name: String,
+    pub jobs: Vec<JobSnapshot>,
+    pub resources: Vec<ResourceSnapshot>,
+}
+
+/// A job: its graph, config schema and tags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSnapshot {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub nodes: Vec<NodeSnapshot>,
+    /// The ops the nodes invoke, each once, by name.
+    pub ops: Vec<OpSnapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_run_config: Option<Value>,
+}
+
+/// One invocation of an op in a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSnapshot {
+    pub alias: String,
+    pub op_name: String,
+    /// `(input, upstream node, upstream output)`, in declaration order.
+    pub inputs: Vec<InputSource>,
+    pub after: Vec<String>,
+}
+
+/// Where an input of a node takes a value from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSource {
+    pub input: String,
+    pub node: String,
+    pub output: String,
+}
+
+/// An op's declaration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpSnapshot {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_schema: Option<ConfigType>,
+    pub inputs: Vec<IoSnapshot>,
+    pub outputs: Vec<IoSnapshot>,
+    pub required_resource_keys: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An input or output of an op.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IoSnapshot {
+    pub name: String,
+    /// The Rust type (the element type, for a fan-in input).
+    pub type_name: String,
+    #[serde(default)]
+    pub fan_in: bool,
+    /// False for an optional output.
+    #[serde(default = "yes")]
+    pub is_required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A bound resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSnapshot {
+    pub key: String,
+    pub type_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_schema: Option<ConfigType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_config: Option<Value>,
+}
+
+impl LocationSnapshot {
+    pub fn job(&self, name: &str) -> Option<&JobSnapshot> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+
+    pub fn resource(&self, key: &str) -> Option<&ResourceSnapshot> {
+        self.resources.iter().find(|r| r.key == key)
+    }
+}
+
+impl JobSnapshot {
+    pub fn op(&self, name: &str) -> Option<&OpSnapshot> {
+        self.ops.iter().find(|o| o.name == name)
+    }
+}
+
+fn op_snapshot(op: &OpDefinition) -> OpSnapshot {
+    OpSnapshot {
+        name: op.name().to_owned(),
+        description: op.description().map(str::to_owned),
+        config_schema: op.config_schema().cloned(),
+        inputs: op
+            .inputs()
+            .iter()
+            .map(|i| IoSnapshot {
+                name: i.name.clone(),
+                type_name: i.data_type.name().to_owned(),
+                fan_in: matches!(i.kind, InputKind::FanIn),
+                is_required: true,
+            })
+            .collect(),
+        outputs: op
+            .outputs()
+            .iter()
+            .map(|o| IoSnapshot {
+                name: o.name.clone(),
+                type_name: o.data_type.name().to_owned(),
+                fan_in: false,
+                is_required: o.is_required,
+            })
+            .collect(),
+        required_resource_keys: op.required_resource_keys().iter().cloned().collect(),
+        tags: op.tags().clone(),
+    }
+}
+
+impl Definitions {
+    /// The snapshot of these definitions, as code location `location_name`.
+    pub fn snapshot(&self, location_name: &str) -> LocationSnapshot {
+        let jobs = self
+            .jobs()
+            .map(|job| {
+                let mut ops: Vec<OpSnapshot> = Vec::new();
+                for node in job.nodes() {
+                    if !ops.iter().any(|o| o.name == node.op.name()) {
+                        ops.push(op_snapshot(&node.op));
+                    }
+                }
+                JobSnapshot {
+                    name: job.name().to_owned(),
+                    description: job.description().map(str::to_owned),
+                    tags: job.tags().clone(),
+                    nodes: job
+                        .nodes()
+                        .iter()
+                        .map(|n| NodeSnapshot {
+                            alias: n.alias.clone(),
+                            op_name: n.op.name().to_owned(),
+                            inputs: n
+                                .inputs
+                                .iter()
+                                .map(|(input, r)| InputSource {
+                                    input: input.clone(),
+                                    node: r.node.clone(),
+                                    output: r.output.clone(),
+                                })
+                                .collect(),
+                            after: n.after.clone(),
+                        })
+                        .collect(),
+                    ops,
+                    default_run_config: job.default_run_config().cloned(),
+                }
+            })
+            .collect();
+        let resources = self
+            .resources()
+            .iter()
+            .map(|(key, r)| ResourceSnapshot {
+                key: key.clone(),
+                type_name: r.type_name().to_owned(),
+                description: r.description().map(str::to_owned),
+                config_schema: r.config_schema().cloned(),
+                default_config: r.default_config().cloned(),
+            })
+            .collect();
+        LocationSnapshot {
+            version: SNAPSHOT_VERSION,
+            location_name: location_name.to_owned(),
+            jobs,
+            resources,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The code server as the webserver and daemon see it: through the protocol client,
+//! with real run worker processes.
+
+use std::time::{Duration, Instant};
+
+use sluice_codeserver::protocol::RunLaunched;
+use sluice_codeserver::{ClientError, CodeServerClient};
+use sluice_core::events::EventType;
+use sluice_core::run::{NewRun, Run, RunStatus};
+use sluice_e2e::Instance;
+use sluice_storage::Storage;
+
+async fn wait_for(instance: &Instance, run_id: &str, done: impl Fn(&Run) -> bool) -> Run {
+    let storage = instance.storage().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let run = storage.get_run(run_id).await.unwrap().expect("run exists");
+        if done(&run) {
+            return run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {run_id} stuck in {}",
+            run.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn new_run(instance: &Instance, job: &str, config: serde_json::Value) -> Run {
+    let run = NewRun {
+        run_config: config,
+        ..NewRun::new(job)
+    };
+    instance.storage().await.create_run(&run).await.unwrap()
+}
+
+/// Launch a `sleepy_job` run that sleeps a minute, and wait until it has started.
+async fn start_sleeping_run(i: &Instance, client: &CodeServerClient) -> (Run, RunLaunched) {
+    let config = serde_json::json!({"ops": {"sleeper": {"config": {"seconds": 60}}}});
+    let run = new_run(i, "sleepy_job", config).await;
+    let launched = client.launch_run(&run.run_id).await.unwrap();
+    wait_for(i, &run.run_id, |r| r.status == RunStatus::Started).await;
+    (run, launched)
+}
+
+#[tokio::test]
+async fn serves_the_snapshot_and_runs_launched_runs_in_workers() {
+    let i = Instance::sqlite();
+    let server = i.code_server();
+    let client = CodeServerClient::from_url(&server.url);
+    let health = client.health().await.unwrap();
+    assert_eq!(
+        (health.location_name.as_str(), health.running_runs),
+        ("demo", 0)
+    );
+    let snapshot = client.snapshot().await.unwrap();
+    assert_eq!(snapshot.jobs.len(), 7);
+    assert_eq!(snapshot.job("chain_100").unwrap().nodes.len(), 100);
+
+    let run = new_run(
+        &i,
+        "config_job",
+        serde_json::json!({"ops": {"use_config": {"config": {"n": 2}}}}),
+    )
+    .await;
+    let launched = client.launch_run(&run.run_id).await.unwrap();
+    assert!(launched.pid > 0);
+    let done = wait_for(&i, &run.run_id, |r| r.status.is_finished()).await;
+    assert_eq!(done.status, RunStatus::Success);
+
+    // A finished run is not launched again.
+    let err = client.launch_run(&run.run_id).await.unwrap_err();
+    assert_eq!(err.kind(), Some("RunFinished"), "{err}");
+}
+
+#[tokio::test]
+async fn terminate_cancels_a_running_run() {
+    let i = Instance::sqlite();
+    let server = i.code_server();
+    let client = CodeServerClient::from_url(&server.url);
+    let (run, _) = start_sleeping_run(&i, &client).await;
+    let asked = Instant::now();
+    let result = client.terminate_run(&run.run_id).await.unwrap();
+    assert!(result.signalled, "{result:?}");
+    let done = wait_for(&i, &run.run_id, |r| r.status.is_finished()).await;
+    assert_eq!(done.status, RunStatus::Canceled);
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    // Once the worker has exited, the code server forgets it: nothing to terminate.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.health().await.unwrap().running_runs > 0 {
+        assert!(Instant::now() < deadline, "the worker never exited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let again = client.terminate_run(&run.run_id).await.unwrap();
+    assert!(!again.signalled);
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_fails_its_run_with_an_engine_event() {
+    let i = Instance::sqlite();
+    let server = i.code_server();
+    let client = CodeServerClient::from_url(&server.url);
+    let (run, launched) = start_sleeping_run(&i, &client).await;
+    // SAFETY: killing the worker process the code server just started for this test.
+    assert_eq!(
+        unsafe { libc::kill(launched.pid as libc::pid_t, libc::SIGKILL) },
+        0
+    );
+    let done = wait_for(&i, &run.run_id, |r| r.status.is_finished()).await;
+    assert_eq!(done.status, RunStatus::Failure);
+    let events = i
+        .storage()
+        .await
+        .events_for_run(&run.run_id, None, None)
+        .await
+        .unwrap();
+    let engine = events
+        .iter()
+        .find(|e| {
+            e.event.event_type == EventType::EngineEvent
+                && e.event.message.contains("exited unexpectedly")
+        })
+        .expect("an engine event says why the run failed");
+    assert!(
+        engine.event.message.contains("signal: 9"),
+        "{}",
+        engine.event.message
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_their_kind() {
+    let i = Instance::sqlite();
+    let server = i.code_server();
+    let client = CodeServerClient::from_url(&server.url);
+    let err = client.launch_run("no-such-run").await.unwrap_err();
+    assert_eq!(err.kind(), Some("RunNotFound"), "{err}");
+    let ghost = new_run(&i, "ghost_job", serde_json::json!({})).await;
+    let err = client.launch_run(&ghost.run_id).await.unwrap_err();
+    assert_eq!(err.kind(), Some("JobNotFound"), "{err}");
+    assert!(err.to_string().contains("\"ghost_job\""), "{err}");
+}
+
+#[tokio::test]
+async fn a_down_or_foreign_server_is_a_clear_error() {
+    // Nothing listens on a port we just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = CodeServerClient::new("127.0.0.1", port)
+        .health()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains("is unreachable"), "{err}");
+
+    // A server that answers, but not in the protocol.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async { "<html>hello</html>" });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let err = CodeServerClient::from_url(&url)
+        .snapshot()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Garbage { .. }), "{err}");
+    assert!(err.to_string().contains("not the Sluice protocol"), "{err}");
+}
