@@ -16,6 +16,7 @@ pub use sea_orm_migration;
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_runs_and_event_logs;
+mod m20261122_000002_heartbeats;
 
 /// All migrations of the instance storage, oldest first.
 pub struct Migrator;
@@ -23,9 +24,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261122_000001_create_runs_and_event_logs::Migration,
-        )]
+        vec![
+            Box::new(m20261122_000001_create_runs_and_event_logs::Migration),
+            Box::new(m20261122_000002_heartbeats::Migration),
+        ]
     }
 }
 

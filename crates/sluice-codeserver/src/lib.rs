@@ -3,13 +3,16 @@
 //! The code-location side of Sluice. A location's binary serves the code-location
 //! protocol ([`protocol`]) with [`server`]: its snapshot, and launching and terminating
 //! run workers. The webserver and the daemon talk to it with [`client`]. A run worker
-//! ([`worker`]) executes one stored run and writes its events.
+//! ([`worker`]) executes one stored run and writes its events. [`workspace`] reads
+//! `workspace.yaml`, starts the code servers it names, and keeps their snapshots.
 
 pub mod client;
 pub mod protocol;
 pub mod server;
 pub mod worker;
+pub mod workspace;
 
 pub use client::{ClientError, CodeServerClient};
 pub use server::{CodeServer, WorkerCommand};
 pub use worker::{WorkerError, execute_run};
+pub use workspace::{Location, LocationState, StartedCodeServers, Workspace, WorkspaceFile};

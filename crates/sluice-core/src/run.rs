@@ -107,6 +107,8 @@ pub struct Run {
     pub update_time: f64,
     pub start_time: Option<f64>,
     pub end_time: Option<f64>,
+    /// When the run's worker last said it is alive.
+    pub heartbeat_time: Option<f64>,
 }
 
 /// A fresh run id (a UUID, as Dagster's).

@@ -40,6 +40,7 @@ mod config;
 pub mod entity;
 mod error;
 mod sql;
+mod wakeup;
 mod writer;
 
 pub use config::{
@@ -47,7 +48,22 @@ pub use config::{
 };
 pub use error::{Result, StorageError};
 pub use sql::SqlStorage;
+pub use wakeup::{Wakeup, WakeupListener, instance_home};
 pub use writer::EventWriter;
+
+/// The latest sign of life of one daemon loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonHeartbeat {
+    /// The loop, with Dagster's names: `QUEUED_RUN_COORDINATOR`, `MONITORING`, `SCHEDULER`,
+    /// `SENSOR`, `BACKFILL`.
+    pub daemon_type: String,
+    /// The daemon process.
+    pub daemon_id: String,
+    /// Unix seconds.
+    pub timestamp: f64,
+    /// The loop's recent errors, newest first.
+    pub errors: Vec<String>,
+}
 
 /// Which runs to list or count. Every field that is set must match; an empty list or
 /// map does not filter.
@@ -110,6 +126,15 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The storage id of the newest event of the whole log, if any.
     async fn latest_event_id(&self) -> Result<Option<i64>>;
+
+    /// Record that the worker of run `run_id` is alive at `timestamp`.
+    async fn record_run_heartbeat(&self, run_id: &str, timestamp: f64) -> Result<()>;
+
+    /// Record a daemon loop's heartbeat, replacing its previous one.
+    async fn record_daemon_heartbeat(&self, heartbeat: &DaemonHeartbeat) -> Result<()>;
+
+    /// The latest heartbeat of each daemon loop, by type.
+    async fn daemon_heartbeats(&self) -> Result<Vec<DaemonHeartbeat>>;
 }
 
 /// Open the instance storage `config` describes, applying pending migrations.

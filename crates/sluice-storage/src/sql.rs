@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
@@ -25,9 +25,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::config::{StorageConfig, redact_url};
-use crate::entity::{event_logs, run_tags, runs};
+use crate::entity::{daemon_heartbeats, event_logs, run_tags, runs};
 use crate::error::{Result, StorageError};
-use crate::{RunsFilter, Storage};
+use crate::{DaemonHeartbeat, RunsFilter, Storage};
 
 /// Rows per multi-row INSERT: well under SQLite's and Postgres's bind parameter limits.
 const INSERT_CHUNK: usize = 500;
@@ -343,6 +343,7 @@ fn to_run(model: runs::Model, tags: BTreeMap<String, String>) -> Result<Run> {
         update_time: model.update_time,
         start_time: model.start_time,
         end_time: model.end_time,
+        heartbeat_time: model.heartbeat_time,
     })
 }
 
@@ -406,6 +407,7 @@ impl Storage for SqlStorage {
             update_time: Set(now),
             start_time: Set(None),
             end_time: Set(None),
+            heartbeat_time: Set(None),
         };
         let action = || format!("create run {}", run.run_id);
         let _guard = self.lock_writes().await;
@@ -448,6 +450,7 @@ impl Storage for SqlStorage {
             update_time: now,
             start_time: None,
             end_time: None,
+            heartbeat_time: None,
         })
     }
 
@@ -618,6 +621,71 @@ impl Storage for SqlStorage {
                 // the column holds the exact value.
                 event.timestamp = timestamp;
                 Ok(EventRecord { storage_id, event })
+            })
+            .collect()
+    }
+
+    async fn record_run_heartbeat(&self, run_id: &str, timestamp: f64) -> Result<()> {
+        let action = format!("record a heartbeat of run {run_id}");
+        let _guard = self.lock_writes().await;
+        runs::Entity::update_many()
+            .col_expr(runs::Column::HeartbeatTime, Expr::val(timestamp))
+            .filter(runs::Column::RunId.eq(run_id))
+            .exec(&self.db)
+            .await
+            .map_err(StorageError::db(action))?;
+        Ok(())
+    }
+
+    async fn record_daemon_heartbeat(&self, heartbeat: &DaemonHeartbeat) -> Result<()> {
+        let action = format!("record a heartbeat of {}", heartbeat.daemon_type);
+        let errors =
+            serde_json::to_string(&heartbeat.errors).map_err(|source| StorageError::Serialize {
+                what: format!("errors of {}", heartbeat.daemon_type),
+                source,
+            })?;
+        let row = daemon_heartbeats::ActiveModel {
+            daemon_type: Set(heartbeat.daemon_type.clone()),
+            daemon_id: Set(heartbeat.daemon_id.clone()),
+            timestamp: Set(heartbeat.timestamp),
+            errors: Set(errors),
+        };
+        let _guard = self.lock_writes().await;
+        daemon_heartbeats::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(daemon_heartbeats::Column::DaemonType)
+                    .update_columns([
+                        daemon_heartbeats::Column::DaemonId,
+                        daemon_heartbeats::Column::Timestamp,
+                        daemon_heartbeats::Column::Errors,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(StorageError::db(action))?;
+        Ok(())
+    }
+
+    async fn daemon_heartbeats(&self) -> Result<Vec<DaemonHeartbeat>> {
+        let rows = daemon_heartbeats::Entity::find()
+            .order_by_asc(daemon_heartbeats::Column::DaemonType)
+            .all(&self.db)
+            .await
+            .map_err(StorageError::db("read daemon heartbeats"))?;
+        rows.into_iter()
+            .map(|row| {
+                let errors =
+                    serde_json::from_str(&row.errors).map_err(|e| StorageError::Corrupt {
+                        what: format!("heartbeat of {}", row.daemon_type),
+                        reason: e.to_string(),
+                    })?;
+                Ok(DaemonHeartbeat {
+                    daemon_type: row.daemon_type,
+                    daemon_id: row.daemon_id,
+                    timestamp: row.timestamp,
+                    errors,
+                })
             })
             .collect()
     }

@@ -191,6 +191,7 @@ shared_suite!(
         concurrent_event_writers_lose_nothing,
         event_writer_flush_and_close,
         event_writer_reports_lost_events,
+        run_and_daemon_heartbeats,
     ],
     reopening: [
         reopening_keeps_data,
@@ -237,6 +238,48 @@ mod suite {
         runs.iter().map(|r| r.run_id.clone()).collect()
     }
 
+    pub async fn run_and_daemon_heartbeats(storage: Arc<dyn Storage>) {
+        let run = storage.create_run(&new_run("etl")).await.unwrap();
+        assert_eq!(run.heartbeat_time, None);
+        storage
+            .record_run_heartbeat(&run.run_id, 1234.5)
+            .await
+            .unwrap();
+        let got = storage.get_run(&run.run_id).await.unwrap().unwrap();
+        assert_eq!(got.heartbeat_time, Some(1234.5));
+        // A heartbeat of an unknown run changes nothing and is not an error.
+        storage.record_run_heartbeat("ghost", 1.0).await.unwrap();
+
+        assert!(storage.daemon_heartbeats().await.unwrap().is_empty());
+        let beat = |t: &str, ts: f64, errors: &[&str]| sluice_storage::DaemonHeartbeat {
+            daemon_type: t.into(),
+            daemon_id: "d1".into(),
+            timestamp: ts,
+            errors: errors.iter().map(|e| e.to_string()).collect(),
+        };
+        storage
+            .record_daemon_heartbeat(&beat("SCHEDULER", 10.0, &[]))
+            .await
+            .unwrap();
+        storage
+            .record_daemon_heartbeat(&beat("QUEUED_RUN_COORDINATOR", 11.0, &["boom"]))
+            .await
+            .unwrap();
+        // The newest heartbeat of a loop replaces the older one.
+        storage
+            .record_daemon_heartbeat(&beat("SCHEDULER", 12.0, &["late"]))
+            .await
+            .unwrap();
+        let all = storage.daemon_heartbeats().await.unwrap();
+        assert_eq!(
+            all,
+            vec![
+                beat("QUEUED_RUN_COORDINATOR", 11.0, &["boom"]),
+                beat("SCHEDULER", 12.0, &["late"])
+            ]
+        );
+    }
+
     pub async fn create_and_get(storage: Arc<dyn Storage>) {
         let mut run = new_run("etl");
         run.location_name = Some("demo".into());
@@ -253,6 +296,7 @@ mod suite {
         assert_eq!(created.update_time, created.create_time);
         assert_eq!(created.start_time, None);
         assert_eq!(created.end_time, None);
+        assert_eq!(created.heartbeat_time, None);
 
         let got = storage
             .get_run(&run.run_id)

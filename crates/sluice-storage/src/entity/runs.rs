@@ -37,6 +37,9 @@ pub struct Model {
     /// Unix seconds of the run's end.
     #[sea_orm(column_type = "Double", nullable)]
     pub end_time: Option<f64>,
+    /// Unix seconds of the run worker's last heartbeat.
+    #[sea_orm(column_type = "Double", nullable)]
+    pub heartbeat_time: Option<f64>,
 }
 
 /// No declared relations: tags and events refer to runs by `run_id`, without foreign keys.
