@@ -1,17 +1,54 @@
-//! The Sluice daemon. Its loops (run queue, schedules, sensors, backfills, run
-//! monitoring) arrive with the process work that follows the foundation; until then it
-//! only describes itself.
+//! `sluice-daemon`: runs the daemon's loops over one instance and workspace.
 
-use clap::Parser;
+use std::path::PathBuf;
 
-/// The Sluice daemon: launches queued runs, evaluates schedules and sensors, drives
-/// backfills and monitors runs.
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use sluice_codeserver::open_workspace;
+use sluice_daemon::Daemon;
+use sluice_storage::{DaemonSettings, StorageConfig, Wakeup, instance_home};
+
+/// The Sluice daemon: launches queued runs and monitors running ones.
 #[derive(Parser)]
 #[command(name = "sluice-daemon", version)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
-    eprintln!("sluice-daemon is not available in this build yet; run `sluice-daemon --help`.");
-    std::process::exit(2);
+#[derive(Subcommand)]
+enum Command {
+    /// Run until SIGTERM or Ctrl-C, logging to stdout (suits systemd).
+    Run {
+        /// The workspace file naming the code locations.
+        #[arg(short = 'w', long, default_value = "workspace.yaml")]
+        workspace: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let Command::Run { workspace } = Cli::parse().command;
+    sluice::logging::init_stdout("info");
+    let storage = sluice_storage::open(&StorageConfig::from_env()?)
+        .await
+        .context("opening instance storage")?;
+    let home = instance_home();
+    let settings = DaemonSettings::load(&home).context("reading the instance config")?;
+    let (started, workspace) = open_workspace(&workspace)
+        .await
+        .with_context(|| format!("loading workspace {}", workspace.display()))?;
+    let wakeups = Wakeup::run_queue(&home)
+        .listen()
+        .with_context(|| format!("listening for run queue wake-ups in {}", home.display()))?;
+    let shutdown = sluice::signals::shutdown_on_signals("Stopping the daemon");
+    tracing::info!(
+        max_concurrent_runs = settings.run_coordinator.max_concurrent_runs,
+        "sluice-daemon running"
+    );
+    Daemon::new(storage, workspace, settings)
+        .run(wakeups, shutdown)
+        .await;
+    started.stop().await;
+    Ok(())
 }

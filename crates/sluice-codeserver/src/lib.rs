@@ -15,4 +15,6 @@ pub mod workspace;
 pub use client::{ClientError, CodeServerClient};
 pub use server::{CodeServer, WorkerCommand};
 pub use worker::{WorkerError, execute_run};
-pub use workspace::{Location, LocationState, StartedCodeServers, Workspace, WorkspaceFile};
+pub use workspace::{
+    Location, LocationState, StartedCodeServers, Workspace, WorkspaceFile, open_workspace,
+};

@@ -1,13 +1,16 @@
 //! The run worker: executes one stored run in this process and writes its events.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use sluice_core::events::{ErrorInfo, EventData, EventSink, EventType, FanoutSink, RunEvent};
+use sluice_core::events::{
+    ErrorInfo, EventData, EventSink, EventType, FanoutSink, RunEvent, now_timestamp,
+};
 use sluice_core::executor::{self, RunContext};
 use sluice_core::plan::ExecutionPlan;
 use sluice_core::run::{Run, RunStatus};
 use sluice_core::{Definitions, run_config};
-use sluice_storage::{EventWriter, Storage, StorageError};
+use sluice_storage::{EventWriter, Storage, StorageError, Wakeup, instance_home};
 use tokio_util::sync::CancellationToken;
 
 /// A run could not be executed, or its events could not all be stored.
@@ -19,8 +22,16 @@ pub enum WorkerError {
     Storage(#[from] StorageError),
 }
 
+/// How often a running worker records its heartbeat and checks whether its run was
+/// asked to terminate.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Execute `run` with the job and resources of `defs`, storing every event. Events also
 /// go to `observer` (e.g. a console printer). Returns the run's final status.
+///
+/// While it runs, the worker beats every [`HEARTBEAT_INTERVAL`] (the daemon fails runs
+/// whose worker stops beating) and cancels the run once storage says it is CANCELING,
+/// whoever asked. When it ends, it wakes the instance's run queue: a slot is free.
 ///
 /// A job the definitions do not have, or config that no longer validates, fails the run
 /// with a RUN_FAILURE event that says why: the run exists, so its failure is recorded.
@@ -56,6 +67,11 @@ pub async fn execute_run(
             ),
         ));
     }
+    let watcher = tokio::spawn(watch_run(
+        Arc::clone(&storage),
+        run.run_id.clone(),
+        cancel.clone(),
+    ));
     let status = match prepare(defs, run) {
         Ok((plan, config)) => {
             let ctx = RunContext {
@@ -74,9 +90,31 @@ pub async fn execute_run(
             RunStatus::Failure
         }
     };
+    watcher.abort();
     // Every event is stored before the worker reports the run's end.
     writer.flush().await?;
+    Wakeup::run_queue(&instance_home()).notify();
     Ok(status)
+}
+
+/// Beat, and cancel the run when it is marked CANCELING, until aborted. The first beat
+/// comes after one interval: the run's start time is its first sign of life, and short
+/// runs pay nothing.
+async fn watch_run(storage: Arc<dyn Storage>, run_id: String, cancel: CancellationToken) {
+    loop {
+        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+        if let Err(e) = storage.record_run_heartbeat(&run_id, now_timestamp()).await {
+            tracing::warn!(run_id, "cannot record the run's heartbeat: {e}");
+        }
+        match storage.get_run(&run_id).await {
+            Ok(Some(run)) if run.status == RunStatus::Canceling => {
+                cancel.cancel();
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(run_id, "cannot read the run's status: {e}"),
+        }
+    }
 }
 
 fn prepare(

@@ -301,6 +301,21 @@ impl Workspace {
     }
 }
 
+/// Read `workspace.yaml` at `path`, start the code servers of its `command` entries, and
+/// connect to every location. The started servers stop when the returned value is
+/// dropped or stopped.
+pub async fn open_workspace(
+    path: &Path,
+) -> Result<(StartedCodeServers, Workspace), WorkspaceError> {
+    let file = WorkspaceFile::load(path)?;
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (started, urls) = StartedCodeServers::start(&file, base_dir).await?;
+    Ok((started, Workspace::connect(urls).await))
+}
+
 async fn load(name: String, client: CodeServerClient) -> Location {
     let state = match client.snapshot().await {
         Ok(snapshot) if snapshot.location_name == name => LocationState::Loaded(Arc::new(snapshot)),

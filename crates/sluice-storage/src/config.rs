@@ -185,6 +185,127 @@ impl StorageConfig {
 struct InstanceFile {
     #[serde(default)]
     storage: Option<StorageSection>,
+    #[serde(default)]
+    run_coordinator: Option<RunCoordinatorConfig>,
+    #[serde(default)]
+    run_monitoring: Option<RunMonitoringConfig>,
+}
+
+/// How the daemon's queued run coordinator admits runs (`run_coordinator:` in
+/// `sluice.yaml`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunCoordinatorConfig {
+    /// At most this many runs are STARTING, STARTED or CANCELING at once.
+    #[serde(default = "default_max_concurrent_runs")]
+    pub max_concurrent_runs: usize,
+    /// Further limits for runs carrying a tag.
+    #[serde(default)]
+    pub tag_concurrency_limits: Vec<TagConcurrencyLimit>,
+}
+
+fn default_max_concurrent_runs() -> usize {
+    10
+}
+
+impl Default for RunCoordinatorConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_runs: default_max_concurrent_runs(),
+            tag_concurrency_limits: Vec::new(),
+        }
+    }
+}
+
+/// At most `limit` in-progress runs with tag `key` (equal to `value`, when given).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagConcurrencyLimit {
+    /// The tag's key.
+    pub key: String,
+    /// The tag's value; without it, every run with the key counts.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// How many such runs may be in progress at once.
+    pub limit: usize,
+}
+
+/// How the daemon watches in-progress runs (`run_monitoring:` in `sluice.yaml`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunMonitoringConfig {
+    /// Seconds between checks.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_seconds: f64,
+    /// A STARTED run whose worker has not beaten for this long is failed.
+    #[serde(default = "default_heartbeat_timeout")]
+    pub heartbeat_timeout_seconds: f64,
+    /// A run STARTING for this long is failed (its worker never started).
+    #[serde(default = "default_start_timeout")]
+    pub start_timeout_seconds: f64,
+    /// A run CANCELING for this long is marked CANCELED.
+    #[serde(default = "default_cancel_timeout")]
+    pub cancel_timeout_seconds: f64,
+}
+
+fn default_poll_interval() -> f64 {
+    5.0
+}
+fn default_heartbeat_timeout() -> f64 {
+    30.0
+}
+fn default_start_timeout() -> f64 {
+    60.0
+}
+fn default_cancel_timeout() -> f64 {
+    60.0
+}
+
+impl Default for RunMonitoringConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_seconds: default_poll_interval(),
+            heartbeat_timeout_seconds: default_heartbeat_timeout(),
+            start_timeout_seconds: default_start_timeout(),
+            cancel_timeout_seconds: default_cancel_timeout(),
+        }
+    }
+}
+
+/// The daemon's settings from `$SLUICE_HOME/sluice.yaml`; defaults without a file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DaemonSettings {
+    /// `run_coordinator:`.
+    pub run_coordinator: RunCoordinatorConfig,
+    /// `run_monitoring:`.
+    pub run_monitoring: RunMonitoringConfig,
+}
+
+impl DaemonSettings {
+    /// Read the settings of the instance at `home`.
+    pub fn load(home: &Path) -> Result<Self> {
+        let file = home.join(INSTANCE_FILE);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(StorageError::Io {
+                    action: "read instance config".into(),
+                    path: file,
+                    source,
+                });
+            }
+        };
+        let parsed: InstanceFile = if text.trim().is_empty() {
+            InstanceFile::default()
+        } else {
+            serde_norway::from_str(&text).map_err(|e| yaml_error(&file, &e))?
+        };
+        Ok(Self {
+            run_coordinator: parsed.run_coordinator.unwrap_or_default(),
+            run_monitoring: parsed.run_monitoring.unwrap_or_default(),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]

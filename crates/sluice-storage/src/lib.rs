@@ -44,7 +44,8 @@ mod wakeup;
 mod writer;
 
 pub use config::{
-    DEFAULT_HOME, HOME_ENV, INSTANCE_FILE, POSTGRES_URL_ENV, SQLITE_FILE, StorageConfig, redact_url,
+    DEFAULT_HOME, DaemonSettings, HOME_ENV, INSTANCE_FILE, POSTGRES_URL_ENV, RunCoordinatorConfig,
+    RunMonitoringConfig, SQLITE_FILE, StorageConfig, TagConcurrencyLimit, redact_url,
 };
 pub use error::{Result, StorageError};
 pub use sql::SqlStorage;

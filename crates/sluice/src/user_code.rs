@@ -30,7 +30,6 @@ use sluice_core::run::{NewRun, RunStatus};
 use sluice_core::run_config::{self, RunConfigError};
 use sluice_core::{DefinitionError, Definitions};
 use sluice_storage::{Storage, StorageConfig, StorageError};
-use tokio_util::sync::CancellationToken;
 
 /// A code location compiled into a user-code binary: a name and the function that
 /// builds its definitions.
@@ -263,29 +262,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, UserCodeError> {
         .map_err(UserCodeError::Runtime)
 }
 
-/// A token cancelled on the first Ctrl-C or SIGTERM.
-fn cancel_on_signals(what: &'static str) -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let token = cancel.clone();
-    tokio::spawn(async move {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut sig) => {
-                    sig.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate => {}
-        }
-        eprintln!("{what}...");
-        token.cancel();
-    });
-    cancel
-}
-
 async fn open_storage() -> Result<Arc<dyn Storage>, UserCodeError> {
     Ok(sluice_storage::open(&StorageConfig::from_env()?).await?)
 }
@@ -321,7 +297,7 @@ async fn serve(location: &CodeLocation, host: &str, port: u16) -> Result<ExitCod
         location.name
     );
     let server = CodeServer::new(&location.name, &defs, storage, worker);
-    let shutdown = cancel_on_signals("Stopping the code server");
+    let shutdown = crate::signals::shutdown_on_signals("Stopping the code server");
     sluice_codeserver::server::serve(listener, server, shutdown)
         .await
         .map_err(|source| UserCodeError::Serve {
@@ -338,7 +314,7 @@ async fn execute_run(location: &CodeLocation, run_id: &str) -> Result<ExitCode, 
         .get_run(run_id)
         .await?
         .ok_or_else(|| UserCodeError::RunNotFound(run_id.to_owned()))?;
-    let cancel = cancel_on_signals("Terminating the run");
+    let cancel = crate::signals::shutdown_on_signals("Terminating the run");
     let status =
         sluice_codeserver::execute_run(&defs, storage, &run, cancel, Some(Arc::new(ConsoleSink)))
             .await?;
@@ -387,7 +363,7 @@ async fn execute(
     };
     let run = storage.create_run(&new_run).await?;
 
-    let cancel = cancel_on_signals("Terminating the run");
+    let cancel = crate::signals::shutdown_on_signals("Terminating the run");
     let status =
         sluice_codeserver::execute_run(&defs, storage, &run, cancel, Some(Arc::new(ConsoleSink)))
             .await?;

@@ -1,0 +1,140 @@
+//! # sluice-daemon
+//!
+//! The only Sluice process that acts on time. Its loops:
+//!
+//! - [`run_queue`]: the queued run coordinator. It launches QUEUED runs through their
+//!   location's code server, within `max_concurrent_runs` and the tag concurrency limits,
+//!   highest `dagster/priority` first, then oldest first. It is woken when a run is queued
+//!   or a run ends, and checks storage every few seconds in case a wake-up was lost.
+//! - [`monitoring`]: fails runs whose worker stopped beating, or that stayed STARTING,
+//!   and ends runs stuck CANCELING.
+//!
+//! Each loop records a heartbeat that `instance.daemonHealth` reports.
+
+pub mod monitoring;
+pub mod run_queue;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_codeserver::Workspace;
+use sluice_core::events::{ErrorInfo, EventData, EventType, LogLevel, RunEvent, now_timestamp};
+use sluice_storage::{DaemonHeartbeat, DaemonSettings, Storage, StorageError, WakeupListener};
+use tokio_util::sync::CancellationToken;
+
+pub use monitoring::RunMonitor;
+pub use run_queue::RunQueue;
+
+/// A daemon loop failed in a way it cannot go on from.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("instance storage: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// How often each loop records its heartbeat, at most.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+
+/// Records one loop's heartbeats, at most every few seconds, with its recent errors.
+pub(crate) struct Heartbeat {
+    storage: Arc<dyn Storage>,
+    daemon_type: &'static str,
+    daemon_id: String,
+    last: Option<std::time::Instant>,
+    errors: Vec<String>,
+}
+
+impl Heartbeat {
+    pub(crate) fn new(
+        storage: Arc<dyn Storage>,
+        daemon_type: &'static str,
+        daemon_id: &str,
+    ) -> Self {
+        Self {
+            storage,
+            daemon_type,
+            daemon_id: daemon_id.to_owned(),
+            last: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Note the outcome of one iteration, and beat if it is time (or something failed).
+    pub(crate) async fn beat(&mut self, error: Option<String>) {
+        let failed = error.is_some();
+        if let Some(e) = error {
+            tracing::error!(daemon = self.daemon_type, "{e}");
+            self.errors.insert(0, e);
+            self.errors.truncate(5);
+        }
+        if !failed && self.last.is_some_and(|t| t.elapsed() < HEARTBEAT_EVERY) {
+            return;
+        }
+        let heartbeat = DaemonHeartbeat {
+            daemon_type: self.daemon_type.to_owned(),
+            daemon_id: self.daemon_id.clone(),
+            timestamp: now_timestamp(),
+            errors: self.errors.clone(),
+        };
+        match self.storage.record_daemon_heartbeat(&heartbeat).await {
+            Ok(()) => self.last = Some(std::time::Instant::now()),
+            Err(e) => tracing::warn!(daemon = self.daemon_type, "cannot record heartbeat: {e}"),
+        }
+    }
+}
+
+/// End a run that will not finish by itself: an engine event saying why, then
+/// RUN_FAILURE (or RUN_CANCELED).
+pub(crate) async fn end_run(
+    storage: &dyn Storage,
+    run_id: &str,
+    end: EventType,
+    message: String,
+) -> Result<(), StorageError> {
+    let error = ErrorInfo::new("RunMonitoring", message.clone());
+    let engine = RunEvent::new(run_id, EventType::EngineEvent, message.clone())
+        .level(LogLevel::Error)
+        .data(EventData::Failure {
+            error: error.clone(),
+        });
+    let last = RunEvent::new(run_id, end, message).data(EventData::Failure { error });
+    storage.store_events(&[engine, last]).await.map(|_| ())
+}
+
+/// The daemon: its loops over one instance and workspace.
+pub struct Daemon {
+    pub storage: Arc<dyn Storage>,
+    pub workspace: Workspace,
+    pub settings: DaemonSettings,
+    /// Identifies this daemon process in heartbeats.
+    pub daemon_id: String,
+}
+
+impl Daemon {
+    pub fn new(storage: Arc<dyn Storage>, workspace: Workspace, settings: DaemonSettings) -> Self {
+        Self {
+            storage,
+            workspace,
+            settings,
+            daemon_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Run every loop until `shutdown`; each finishes what it holds before returning.
+    pub async fn run(self, queue_wakeups: WakeupListener, shutdown: CancellationToken) {
+        let queue = RunQueue::new(
+            Arc::clone(&self.storage),
+            self.workspace.clone(),
+            self.settings.run_coordinator.clone(),
+        );
+        let monitor = RunMonitor::new(
+            Arc::clone(&self.storage),
+            self.settings.run_monitoring.clone(),
+        );
+        let id = self.daemon_id.clone();
+        tokio::join!(
+            queue.run(queue_wakeups, &id, shutdown.clone()),
+            monitor.run(&id, shutdown.clone()),
+        );
+    }
+}

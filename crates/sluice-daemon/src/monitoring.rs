@@ -1,0 +1,92 @@
+//! Run monitoring: runs whose worker is gone do not stay in progress forever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_core::events::{EventType, now_timestamp};
+use sluice_core::run::RunStatus;
+use sluice_storage::{RunMonitoringConfig, RunsFilter, Storage};
+use tokio_util::sync::CancellationToken;
+
+use crate::{DaemonError, Heartbeat, end_run};
+
+/// Watches STARTING, STARTED and CANCELING runs.
+pub struct RunMonitor {
+    storage: Arc<dyn Storage>,
+    config: RunMonitoringConfig,
+}
+
+impl RunMonitor {
+    pub fn new(storage: Arc<dyn Storage>, config: RunMonitoringConfig) -> Self {
+        Self { storage, config }
+    }
+
+    /// Resolve every run that is past its limit; returns how many were resolved.
+    pub async fn check(&self) -> Result<usize, DaemonError> {
+        let filter = RunsFilter {
+            statuses: vec![
+                RunStatus::Starting,
+                RunStatus::Started,
+                RunStatus::Canceling,
+            ],
+            ..RunsFilter::default()
+        };
+        let now = now_timestamp();
+        let mut resolved = 0;
+        for run in self.storage.list_runs(&filter, None, None).await? {
+            let since_change = now - run.update_time;
+            let (end, message) = match run.status {
+                RunStatus::Started => {
+                    let last_sign = run
+                        .heartbeat_time
+                        .or(run.start_time)
+                        .unwrap_or(run.update_time);
+                    let silent = now - last_sign;
+                    if silent <= self.config.heartbeat_timeout_seconds {
+                        continue;
+                    }
+                    (
+                        EventType::RunFailure,
+                        format!(
+                            "Run worker stopped heartbeating: nothing for {silent:.0}s (limit {}s). The run is marked failed.",
+                            self.config.heartbeat_timeout_seconds
+                        ),
+                    )
+                }
+                RunStatus::Starting if since_change > self.config.start_timeout_seconds => (
+                    EventType::RunFailure,
+                    format!(
+                        "Run stayed STARTING for {since_change:.0}s (limit {}s): its worker never started.",
+                        self.config.start_timeout_seconds
+                    ),
+                ),
+                RunStatus::Canceling if since_change > self.config.cancel_timeout_seconds => (
+                    EventType::RunCanceled,
+                    format!(
+                        "Run stayed CANCELING for {since_change:.0}s (limit {}s): marked canceled.",
+                        self.config.cancel_timeout_seconds
+                    ),
+                ),
+                _ => continue,
+            };
+            tracing::warn!(run_id = %run.run_id, "{message}");
+            end_run(self.storage.as_ref(), &run.run_id, end, message).await?;
+            resolved += 1;
+        }
+        Ok(resolved)
+    }
+
+    /// Check every `poll_interval_seconds` until `shutdown`.
+    pub async fn run(&self, daemon_id: &str, shutdown: CancellationToken) {
+        let mut heartbeat = Heartbeat::new(Arc::clone(&self.storage), "MONITORING", daemon_id);
+        let interval = Duration::from_secs_f64(self.config.poll_interval_seconds.max(0.05));
+        loop {
+            let error = self.check().await.err().map(|e| e.to_string());
+            heartbeat.beat(error).await;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}

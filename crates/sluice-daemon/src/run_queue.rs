@@ -1,0 +1,169 @@
+//! The queued run coordinator: launches QUEUED runs within the instance's limits.
+
+use std::cmp::Reverse;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_codeserver::{LocationState, Workspace};
+use sluice_core::events::{EventType, RunEvent};
+use sluice_core::run::{Run, RunStatus};
+use sluice_storage::{RunCoordinatorConfig, RunsFilter, Storage, WakeupListener};
+use tokio_util::sync::CancellationToken;
+
+use crate::{DaemonError, Heartbeat, end_run};
+
+/// The tag whose integer value orders queued runs, highest first.
+pub const PRIORITY_TAG: &str = "dagster/priority";
+
+/// How long the queue waits for a wake-up before it looks at storage anyway.
+const FALLBACK_CHECK: Duration = Duration::from_secs(2);
+
+/// The queued run coordinator.
+pub struct RunQueue {
+    storage: Arc<dyn Storage>,
+    workspace: Workspace,
+    config: RunCoordinatorConfig,
+}
+
+fn priority(run: &Run) -> i64 {
+    run.tags
+        .get(PRIORITY_TAG)
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl RunQueue {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        workspace: Workspace,
+        config: RunCoordinatorConfig,
+    ) -> Self {
+        Self {
+            storage,
+            workspace,
+            config,
+        }
+    }
+
+    /// Launch every queued run that the limits admit now; returns how many were launched
+    /// (runs whose launch failed are failed, and counted too).
+    pub async fn dequeue(&self) -> Result<usize, DaemonError> {
+        let in_progress = RunsFilter {
+            statuses: vec![
+                RunStatus::Starting,
+                RunStatus::Started,
+                RunStatus::Canceling,
+            ],
+            ..RunsFilter::default()
+        };
+        let queued = RunsFilter {
+            statuses: vec![RunStatus::Queued],
+            ..RunsFilter::default()
+        };
+        let mut queued = self.storage.list_runs(&queued, None, None).await?;
+        if queued.is_empty() {
+            return Ok(0);
+        }
+        let active = self.storage.list_runs(&in_progress, None, None).await?;
+        let limits = &self.config.tag_concurrency_limits;
+        let matches = |run: &Run, i: usize| {
+            let limit = &limits[i];
+            run.tags
+                .get(&limit.key)
+                .is_some_and(|v| limit.value.as_ref().is_none_or(|want| want == v))
+        };
+        let mut running = active.len();
+        let mut tag_counts: Vec<usize> = (0..limits.len())
+            .map(|i| active.iter().filter(|r| matches(r, i)).count())
+            .collect();
+        // Highest priority first, then oldest first (storage lists newest first).
+        queued.reverse();
+        queued.sort_by_key(|r| Reverse(priority(r)));
+        let mut launched = 0;
+        for run in queued {
+            if running >= self.config.max_concurrent_runs {
+                break;
+            }
+            let applicable: Vec<usize> = (0..limits.len()).filter(|i| matches(&run, *i)).collect();
+            if applicable
+                .iter()
+                .any(|i| tag_counts[*i] >= limits[*i].limit)
+            {
+                continue;
+            }
+            self.launch(&run).await?;
+            running += 1;
+            for i in applicable {
+                tag_counts[i] += 1;
+            }
+            launched += 1;
+        }
+        Ok(launched)
+    }
+
+    async fn launch(&self, run: &Run) -> Result<(), DaemonError> {
+        let location_name = run.location_name.as_deref().unwrap_or_default();
+        let starting = [
+            RunEvent::new(
+                &run.run_id,
+                EventType::RunDequeued,
+                "Run dequeued by the run coordinator.",
+            ),
+            RunEvent::new(
+                &run.run_id,
+                EventType::RunStarting,
+                format!("Launching run in code location \"{location_name}\"."),
+            ),
+        ];
+        self.storage.store_events(&starting).await?;
+        let client = match self.workspace.location(location_name).await {
+            Some(location) => match location.state {
+                LocationState::Loaded(_) => Ok(location.client),
+                LocationState::Failed(error) => Err(format!(
+                    "code location \"{location_name}\" is not loaded: {error}"
+                )),
+            },
+            None => Err(format!(
+                "code location \"{location_name}\" is not in the daemon's workspace"
+            )),
+        };
+        let outcome = match client {
+            Ok(client) => client
+                .launch_run(&run.run_id)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        if let Err(reason) = outcome {
+            let message = format!("Run {} could not be launched: {reason}", run.run_id);
+            tracing::warn!(run_id = %run.run_id, "{message}");
+            end_run(
+                self.storage.as_ref(),
+                &run.run_id,
+                EventType::RunFailure,
+                message,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Dequeue whenever woken (a run was queued or ended), and every few seconds anyway,
+    /// until `shutdown`.
+    pub async fn run(&self, wakeups: WakeupListener, daemon_id: &str, shutdown: CancellationToken) {
+        let mut heartbeat = Heartbeat::new(
+            Arc::clone(&self.storage),
+            "QUEUED_RUN_COORDINATOR",
+            daemon_id,
+        );
+        loop {
+            let error = self.dequeue().await.err().map(|e| e.to_string());
+            heartbeat.beat(error).await;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wakeups.wait(FALLBACK_CHECK) => {}
+            }
+        }
+    }
+}
