@@ -1,7 +1,10 @@
-//! `sluice`: the Sluice command line. Instance administration and run inspection today;
-//! `sluice dev` joins it with the webserver and daemon.
+//! `sluice`: the Sluice command line. `sluice dev` for local work, instance
+//! administration, and run inspection.
+
+mod dev;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -17,6 +20,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start the workspace's code servers, the webserver (UI and GraphQL) and the daemon.
+    Dev {
+        /// The workspace file naming the code locations.
+        #[arg(short = 'w', long, default_value = "workspace.yaml")]
+        workspace: PathBuf,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(short = 'p', long, default_value_t = 3000)]
+        port: u16,
+    },
     /// Manage the instance ($SLUICE_HOME, default ./.sluice).
     #[command(subcommand)]
     Instance(InstanceCommand),
@@ -73,25 +86,49 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     sluice::logging::init("warn");
-    let config = StorageConfig::from_env().context("reading the instance config")?;
-    let storage = sluice_storage::open(&config)
-        .await
-        .context("opening instance storage")?;
     match cli.command {
-        Command::Instance(InstanceCommand::Migrate) => {
+        Command::Dev {
+            workspace,
+            host,
+            port,
+        } => dev::run(&workspace, &host, port).await,
+        Command::Instance(command) => instance(command).await,
+        Command::Run(command) => run_command(command).await,
+    }
+}
+
+async fn open_storage() -> Result<std::sync::Arc<sluice_storage::SqlStorage>> {
+    let config = StorageConfig::from_env().context("reading the instance config")?;
+    sluice_storage::open(&config)
+        .await
+        .context("opening instance storage")
+}
+
+async fn instance(command: InstanceCommand) -> Result<()> {
+    match command {
+        InstanceCommand::Migrate => {
+            // Opening the storage applies any pending migration.
+            open_storage().await?;
             println!("Instance storage is up to date.");
         }
-        Command::Run(RunCommand::List {
+    }
+    Ok(())
+}
+
+async fn run_command(command: RunCommand) -> Result<()> {
+    let storage = open_storage().await?;
+    match command {
+        RunCommand::List {
             status,
             job,
             tags,
             cursor,
             limit,
-        }) => {
+        } => {
             let filter = RunsFilter {
                 statuses: status,
                 job_name: job,
@@ -111,7 +148,7 @@ async fn main() -> Result<()> {
                 );
             }
         }
-        Command::Run(RunCommand::Logs { run_id }) => {
+        RunCommand::Logs { run_id } => {
             if storage.get_run(&run_id).await?.is_none() {
                 bail!("run {run_id} not found");
             }
@@ -119,7 +156,7 @@ async fn main() -> Result<()> {
                 println!("{}", record.event);
             }
         }
-        Command::Run(RunCommand::Delete { run_id }) => {
+        RunCommand::Delete { run_id } => {
             if !storage.delete_run(&run_id).await? {
                 bail!("run {run_id} not found");
             }
