@@ -27,6 +27,13 @@ for db in $stale; do
     runuser -u postgres -- psql -qAt -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null || true
 done
 
+log "validating the compose file"
+if ! command -v docker-compose >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+fi
+docker-compose -f docker/compose.yaml config --quiet
+
 log "building the binaries"
 cargo build --workspace --bins
 
