@@ -3,12 +3,16 @@
 //!
 //! ```text
 //! cargo build --release --bins && target/release/sluice-bench execute [--dagster]
+//! cargo build --release --bins && target/release/sluice-bench processes [--dagster]
 //! ```
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
+
+mod processes;
+mod queue;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -37,15 +41,49 @@ enum Bench {
         #[arg(long)]
         dagster: bool,
     },
+    /// The daemon's run queue and worker processes alone: runs queued straight into
+    /// storage, timed until all finished.
+    Queue {
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
+        /// The run coordinator's max_concurrent_runs.
+        #[arg(long, default_value_t = 10)]
+        max_concurrent: usize,
+    },
+    /// `sluice dev` over real HTTP: launch latency, a burst of runs, memory.
+    Processes {
+        /// Runs in the burst.
+        #[arg(long, default_value_t = 1000)]
+        burst: usize,
+        /// Runs stored in total before memory is measured again.
+        #[arg(long, default_value_t = 10_000)]
+        total: usize,
+        /// The workspace `sluice dev` loads.
+        #[arg(long, default_value = "workspace.yaml")]
+        workspace: PathBuf,
+        /// Also run Dagster's `dagster dev` reference now and print ratios.
+        #[arg(long)]
+        dagster: bool,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Bench::Execute { repeat, dagster } => execute_bench(repeat.max(1), dagster),
+        Bench::Queue {
+            runs,
+            max_concurrent,
+        } => queue::bench(runs, max_concurrent),
+        Bench::Processes {
+            burst,
+            total,
+            workspace,
+            dagster,
+        } => processes::bench(burst, total, &workspace, dagster),
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -147,7 +185,7 @@ async fn in_process_ms(db: &Path, job: &str, repeat: usize) -> Result<f64> {
     Ok(median(times))
 }
 
-fn sibling_binary(name: &str) -> Result<PathBuf> {
+pub(crate) fn sibling_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.with_file_name(name);
     if !path.is_file() {
@@ -227,6 +265,10 @@ fn dagster_reference() -> Result<Vec<(String, f64, i64)>> {
     .find(|p| p.is_file())
     .context("Dagster reference script not found (../shared/reference/dagster)")?;
     let out = Command::new("bash").arg(&script).output()?;
+    parse_dagster_rows(&out)
+}
+
+fn parse_dagster_rows(out: &std::process::Output) -> Result<Vec<(String, f64, i64)>> {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut rows = Vec::new();
     for line in text.lines() {

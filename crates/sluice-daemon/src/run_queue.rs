@@ -79,7 +79,7 @@ impl RunQueue {
         // Highest priority first, then oldest first (storage lists newest first).
         queued.reverse();
         queued.sort_by_key(|r| Reverse(priority(r)));
-        let mut launched = 0;
+        let mut admitted = Vec::new();
         for run in queued {
             if running >= self.config.max_concurrent_runs {
                 break;
@@ -91,62 +91,79 @@ impl RunQueue {
             {
                 continue;
             }
-            self.launch(&run).await?;
             running += 1;
             for i in applicable {
                 tag_counts[i] += 1;
             }
-            launched += 1;
+            admitted.push(run);
         }
-        Ok(launched)
+        self.launch_all(&admitted).await?;
+        Ok(admitted.len())
     }
 
-    async fn launch(&self, run: &Run) -> Result<(), DaemonError> {
-        let location_name = run.location_name.as_deref().unwrap_or_default();
-        let starting = [
-            RunEvent::new(
-                &run.run_id,
-                EventType::RunDequeued,
-                "Run dequeued by the run coordinator.",
-            ),
-            RunEvent::new(
-                &run.run_id,
-                EventType::RunStarting,
-                format!("Launching run in code location \"{location_name}\"."),
-            ),
-        ];
+    /// Mark `runs` STARTING in one write, then ask their code servers to launch them, all
+    /// at once. A run that cannot be launched is failed with the reason.
+    async fn launch_all(&self, runs: &[Run]) -> Result<(), DaemonError> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let starting: Vec<RunEvent> = runs
+            .iter()
+            .flat_map(|run| {
+                let location = run.location_name.as_deref().unwrap_or_default();
+                [
+                    RunEvent::new(
+                        &run.run_id,
+                        EventType::RunDequeued,
+                        "Run dequeued by the run coordinator.",
+                    ),
+                    RunEvent::new(
+                        &run.run_id,
+                        EventType::RunStarting,
+                        format!("Launching run in code location \"{location}\"."),
+                    ),
+                ]
+            })
+            .collect();
         self.storage.store_events(&starting).await?;
-        let client = match self.workspace.location(location_name).await {
-            Some(location) => match location.state {
-                LocationState::Loaded(_) => Ok(location.client),
-                LocationState::Failed(error) => Err(format!(
-                    "code location \"{location_name}\" is not loaded: {error}"
-                )),
-            },
-            None => Err(format!(
-                "code location \"{location_name}\" is not in the daemon's workspace"
-            )),
-        };
-        let outcome = match client {
-            Ok(client) => client
+        let outcomes = futures::future::join_all(runs.iter().map(|run| self.launch(run))).await;
+        for (run, outcome) in runs.iter().zip(outcomes) {
+            if let Err(reason) = outcome {
+                let message = format!("Run {} could not be launched: {reason}", run.run_id);
+                tracing::warn!(run_id = %run.run_id, "{message}");
+                end_run(
+                    self.storage.as_ref(),
+                    &run.run_id,
+                    EventType::RunFailure,
+                    message,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ask the code server of `run`'s location to launch it.
+    async fn launch(&self, run: &Run) -> Result<(), String> {
+        let location_name = run.location_name.as_deref().unwrap_or_default();
+        let location = self
+            .workspace
+            .location(location_name)
+            .await
+            .ok_or_else(|| {
+                format!("code location \"{location_name}\" is not in the daemon's workspace")
+            })?;
+        match location.state {
+            LocationState::Loaded(_) => location
+                .client
                 .launch_run(&run.run_id)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
-        if let Err(reason) = outcome {
-            let message = format!("Run {} could not be launched: {reason}", run.run_id);
-            tracing::warn!(run_id = %run.run_id, "{message}");
-            end_run(
-                self.storage.as_ref(),
-                &run.run_id,
-                EventType::RunFailure,
-                message,
-            )
-            .await?;
+            LocationState::Failed(error) => Err(format!(
+                "code location \"{location_name}\" is not loaded: {error}"
+            )),
         }
-        Ok(())
     }
 
     /// Dequeue whenever woken (a run was queued or ended), and every few seconds anyway,

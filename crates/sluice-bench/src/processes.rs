@@ -1,0 +1,305 @@
+//! `sluice-bench processes`: `sluice dev` measured from outside, over real HTTP, with
+//! the GraphQL documents Dagster's official client sends.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::{median, sibling_binary};
+
+const LAUNCH: &str = "mutation L($p: ExecutionParams!) { launchPipelineExecution(executionParams: $p) { __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } ... on RunConfigValidationInvalid { errors { message } } ... on PipelineNotFoundError { message } } }";
+const STATUS: &str = "query S($id: ID!) { pipelineRunOrError(runId: $id) { __typename ... on PipelineRun { status } } }";
+const FINISHED: &str = "query { runsOrError(filter: {statuses: [SUCCESS, FAILURE, CANCELED]}) { __typename ... on Runs { count } } }";
+
+struct Graphql {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Graphql {
+    async fn call(&self, query: &str, variables: Value) -> Result<Value> {
+        let body = json!({"query": query, "variables": variables});
+        let answer: Value = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if let Some(errors) = answer.get("errors") {
+            bail!("GraphQL errors: {errors}");
+        }
+        Ok(answer["data"].clone())
+    }
+
+    async fn launch(&self, job: &str) -> Result<String> {
+        let params = json!({"p": {
+            "selector": {"repositoryLocationName": "demo", "repositoryName": "__repository__", "pipelineName": job},
+            "runConfigData": {},
+        }});
+        let data = self.call(LAUNCH, params).await?;
+        data["launchPipelineExecution"]["run"]["runId"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("launch failed: {data}"))
+    }
+
+    async fn status(&self, run_id: &str) -> Result<String> {
+        let data = self.call(STATUS, json!({"id": run_id})).await?;
+        Ok(data["pipelineRunOrError"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    async fn finished_count(&self) -> Result<u64> {
+        let data = self.call(FINISHED, json!({})).await?;
+        data["runsOrError"]["count"]
+            .as_u64()
+            .with_context(|| format!("no count in {data}"))
+    }
+}
+
+/// Resident memory of every process in process group `pgid`, in KB.
+fn group_rss_kb(pgid: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name (which may contain spaces): state ppid pgrp ...
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let group = rest
+            .split_whitespace()
+            .nth(2)
+            .and_then(|g| g.parse::<u32>().ok());
+        if group != Some(pgid) {
+            continue;
+        }
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            total += status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub fn bench(burst: usize, total: usize, workspace: &Path, dagster: bool) -> Result<()> {
+    let sluice = sibling_binary("sluice")?;
+    let home = tempfile::tempdir()?;
+    let port = free_port()?;
+    let mut dev = Command::new(&sluice)
+        .args(["dev", "-p", &port.to_string(), "-w"])
+        .arg(workspace)
+        .env("SLUICE_HOME", home.path())
+        .env_remove("SLUICE_POSTGRES_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("starting sluice dev")?;
+    let pgid = dev.id();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(measure(port, pgid, burst, total));
+    // SAFETY: signalling the process group we created for `sluice dev`.
+    unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGTERM) };
+    let _ = dev.wait();
+    let figures = result?;
+    if dagster {
+        dagster_reference(&figures)?;
+    }
+    Ok(())
+}
+
+struct Figures {
+    launch_to_success_ms: f64,
+    runs_per_second: f64,
+    idle_rss_kb: u64,
+}
+
+async fn measure(port: u16, pgid: u32, burst: usize, total: usize) -> Result<Figures> {
+    let gql = Graphql {
+        http: reqwest::Client::new(),
+        url: format!("http://127.0.0.1:{port}/graphql"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while gql.call("{ version }", json!({})).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("sluice dev did not come up on port {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_rss_kb = group_rss_kb(pgid);
+    println!(
+        "# sluice-bench processes: `sluice dev` on 127.0.0.1:{port}, SQLite, one worker process per run"
+    );
+    println!(
+        "idle RSS (all processes)      {:.1} MB",
+        idle_rss_kb as f64 / 1024.0
+    );
+
+    // Launch → SUCCESS, one run at a time, polling the status as the official client does.
+    let mut latencies = Vec::new();
+    let mut mutation = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        let run_id = gql.launch("one_op_job").await?;
+        mutation.push(started.elapsed().as_secs_f64() * 1000.0);
+        loop {
+            match gql.status(&run_id).await?.as_str() {
+                "SUCCESS" => break,
+                "FAILURE" | "CANCELED" => bail!("run {run_id} did not succeed"),
+                _ => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let launch_to_success_ms = median(latencies);
+    println!("launch → SUCCESS (median/50)  {launch_to_success_ms:.1} ms");
+    println!(
+        "launch mutation (median/50)   {:.2} ms",
+        median(mutation.clone())
+    );
+
+    // A burst, submitted from 4 connections at once; timed until every run is finished.
+    let before = gql.finished_count().await?;
+    let started = Instant::now();
+    let mut submitters = Vec::new();
+    for k in 0..4 {
+        let gql = Graphql {
+            http: reqwest::Client::new(),
+            url: gql.url.clone(),
+        };
+        let n = burst / 4 + usize::from(k < burst % 4);
+        submitters.push(tokio::spawn(async move {
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                gql.launch("one_op_job").await?;
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            anyhow::Ok(times)
+        }));
+    }
+    let mut burst_mutations = Vec::new();
+    for s in submitters {
+        burst_mutations.extend(s.await??);
+    }
+    let submitted = started.elapsed();
+    let target = before + burst as u64;
+    while gql.finished_count().await? < target {
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("the burst did not finish in 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let runs_per_second = burst as f64 / elapsed;
+    println!(
+        "burst of {burst}: submitted in {:.2}s, all finished in {elapsed:.2}s → {runs_per_second:.0} runs/s (mutation median {:.2} ms under load)",
+        submitted.as_secs_f64(),
+        median(burst_mutations)
+    );
+
+    // Memory with `total` runs stored, once idle again.
+    let mut stored = before as usize + burst + 50;
+    while stored < total {
+        let n = (total - stored).min(1000);
+        for _ in 0..n {
+            gql.launch("one_op_job").await?;
+        }
+        stored += n;
+        while (gql.finished_count().await? as usize) < stored - 50 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!(
+        "idle RSS after {} runs        {:.1} MB",
+        gql.finished_count().await?,
+        group_rss_kb(pgid) as f64 / 1024.0
+    );
+    Ok(Figures {
+        launch_to_success_ms,
+        runs_per_second,
+        idle_rss_kb,
+    })
+}
+
+/// Run Dagster's `dagster dev` reference now and print ratios against `ours`.
+fn dagster_reference(ours: &Figures) -> Result<()> {
+    let script = [
+        "../shared/reference/dagster/dagster_bench.sh",
+        "/work/shared/reference/dagster/dagster_bench.sh",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.is_file())
+    .context("Dagster reference script not found (../shared/reference/dagster)")?;
+    println!("# Dagster 1.13 under `dagster dev`, measured now on this machine");
+    let out = Command::new("bash").arg(&script).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    for line in text.lines() {
+        if let Some(kb) = line
+            .strip_prefix("idle RSS KB: ")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+        {
+            println!(
+                "→ idle memory: Sluice uses {:.1}× less",
+                kb / ours.idle_rss_kb as f64
+            );
+        }
+        if let Some(ms) = line
+            .strip_prefix("median launch->terminal ")
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.trim_end_matches('s').parse::<f64>().ok())
+        {
+            println!(
+                "→ launch → SUCCESS: Sluice is {:.0}× faster",
+                ms * 1000.0 / ours.launch_to_success_ms
+            );
+        }
+        if let Some(rate) = line
+            .split("=> ")
+            .nth(1)
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            println!(
+                "→ burst throughput: Sluice is {:.0}× higher",
+                ours.runs_per_second / rate
+            );
+        }
+    }
+    Ok(())
+}
