@@ -34,6 +34,22 @@ if ! command -v docker-compose >/dev/null 2>&1; then
 fi
 docker-compose -f docker/compose.yaml config --quiet
 
+log "installing Dagster's Python GraphQL client (the compatibility oracle)"
+venv="${CARGO_TARGET_DIR:-target}/py-venv"
+if [ ! -x "$venv/bin/python" ]; then
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+    fi
+fi
+if ! "$venv/bin/python" -c "import dagster_graphql" 2>/dev/null; then
+    "$venv/bin/python" -m pip install -q dagster-graphql
+fi
+SLUICE_TEST_PYTHON="$(cd "$venv/bin" && pwd)/python"
+export SLUICE_TEST_PYTHON
+
 log "building the binaries"
 cargo build --workspace --bins
 

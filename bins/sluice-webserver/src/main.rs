@@ -1,17 +1,78 @@
-//! The Sluice webserver. Its GraphQL API and UI arrive with the process work that
-//! follows the foundation; until then it only describes itself.
+//! `sluice-webserver`: the GraphQL API (Dagster-compatible) over one instance and the
+//! code locations of a workspace file.
 
-use clap::Parser;
+use std::future::IntoFuture;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The Sluice webserver: GraphQL at /graphql and the UI at /, on port 3000 by default.
+use anyhow::{Context, Result};
+use clap::{ArgAction, Parser};
+use sluice_codeserver::open_workspace;
+use sluice_graphql::{Service, build_schema, router};
+use sluice_storage::{StorageConfig, instance_home};
+
+/// How long requests in flight may take to finish once asked to stop.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// The Sluice webserver: GraphQL at /graphql (GraphiQL in a browser), on port 3000 by
+/// default.
 #[derive(Parser)]
-#[command(name = "sluice-webserver", version)]
-struct Cli {}
+#[command(name = "sluice-webserver", version, disable_help_flag = true)]
+struct Cli {
+    /// The workspace file naming the code locations.
+    #[arg(short = 'w', long, default_value = "workspace.yaml")]
+    workspace: PathBuf,
+    /// The address to listen on.
+    #[arg(short = 'h', long, default_value = "127.0.0.1")]
+    host: String,
+    /// The port to listen on.
+    #[arg(short = 'p', long, default_value_t = 3000)]
+    port: u16,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+}
 
-fn main() {
-    let _ = Cli::parse();
-    eprintln!(
-        "sluice-webserver is not available in this build yet; run `sluice-webserver --help`."
-    );
-    std::process::exit(2);
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    sluice::logging::init("info");
+    let storage = sluice_storage::open(&StorageConfig::from_env()?)
+        .await
+        .context("opening instance storage")?;
+    let (started, workspace) = open_workspace(&cli.workspace)
+        .await
+        .with_context(|| format!("loading workspace {}", cli.workspace.display()))?;
+    for location in workspace.locations().await {
+        if let sluice_codeserver::LocationState::Failed(reason) = &location.state {
+            tracing::warn!(location = %location.name, %reason, "code location not loaded");
+        }
+    }
+    let service = Arc::new(Service::new(storage, workspace, instance_home()));
+    let app = router(build_schema(service));
+    let address = format!("{}:{}", cli.host, cli.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("listening on {address}"))?;
+    let local = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    eprintln!("Sluice webserver listening on http://{local}");
+    let shutdown = sluice::signals::shutdown_on_signals("Stopping the webserver");
+    let stopping = shutdown.clone();
+    let serve = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stopping.cancelled().await })
+        .into_future();
+    // Open subscriptions never end by themselves: give requests in flight a moment.
+    let grace = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(GRACE).await;
+    };
+    let served = tokio::select! {
+        served = serve => served.context("serving HTTP"),
+        () = grace => Ok(()),
+    };
+    started.stop().await;
+    served
 }

@@ -1,0 +1,111 @@
+//! The errors of the webserver's operations.
+
+use sluice_codeserver::ClientError;
+use sluice_core::config::ConfigParseError;
+use sluice_storage::StorageError;
+
+use crate::config_errors::ConfigErrorView;
+
+/// What went wrong in an operation of the [`Service`](crate::Service).
+///
+/// The GraphQL layer turns each variant into the matching Dagster result type
+/// (`PipelineNotFoundError`, `RunConfigValidationInvalid`, `RunNotFoundError`, ...), and
+/// anything without a dedicated type into a `PythonError`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No job of this name in this location and repository (or no such location).
+    #[error("Could not find Pipeline {location}.{repository}.{job}")]
+    JobNotFound {
+        /// The location asked for.
+        location: String,
+        /// The repository asked for.
+        repository: String,
+        /// The job asked for.
+        job: String,
+    },
+
+    /// The location exists but its code server could not be loaded.
+    #[error(
+        "code location \"{location}\" is not loaded: {message}. Check that its code server \
+         is running, then reload the location"
+    )]
+    LocationUnavailable {
+        /// The location.
+        location: String,
+        /// Why it could not be loaded.
+        message: String,
+    },
+
+    /// The workspace has no location of this name.
+    #[error("Location {0} does not exist.")]
+    LocationNotFound(String),
+
+    /// The run config does not fit the job; every error is listed.
+    #[error("run config for job \"{job}\" is invalid ({} errors)", errors.len())]
+    InvalidRunConfig {
+        /// The job.
+        job: String,
+        /// Every error, as Dagster reports it.
+        errors: Vec<ConfigErrorView>,
+    },
+
+    /// An op or asset selection that cannot be honoured.
+    #[error("{message}")]
+    InvalidSubset {
+        /// The job.
+        job: String,
+        /// Why.
+        message: String,
+    },
+
+    /// No run has this id.
+    #[error("Pipeline run {0} could not be found.")]
+    RunNotFound(String),
+
+    /// The parent run of a re-execution does not exist.
+    #[error("Could not find parent run with id: {0}")]
+    ParentRunNotFound(String),
+
+    /// A run config document (YAML or JSON text) that cannot be parsed.
+    #[error("invalid run config document: {0}")]
+    RunConfigDocument(#[from] ConfigParseError),
+
+    /// A request that is well-formed but asks for something Sluice does not do (yet).
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// A request argument that cannot be used (a bad cursor, conflicting parameters).
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// Instance storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+
+    /// A code server could not be reached or refused.
+    #[error(transparent)]
+    CodeServer(#[from] ClientError),
+}
+
+impl Error {
+    /// A class name for Dagster's `PythonError.className`.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            Self::JobNotFound { .. } => "JobNotFoundError",
+            Self::LocationUnavailable { .. } => "LocationUnavailableError",
+            Self::LocationNotFound(_) => "LocationNotFoundError",
+            Self::InvalidRunConfig { .. } => "RunConfigError",
+            Self::InvalidSubset { .. } => "InvalidSubsetError",
+            Self::RunNotFound(_) => "RunNotFoundError",
+            Self::ParentRunNotFound(_) => "ParentRunNotFoundError",
+            Self::RunConfigDocument(_) => "ConfigParseError",
+            Self::Unsupported(_) => "UnsupportedOperationError",
+            Self::InvalidArgument(_) => "InvalidArgumentError",
+            Self::Storage(_) => "StorageError",
+            Self::CodeServer(_) => "CodeServerError",
+        }
+    }
+}
+
+/// The result of a service operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,113 @@
+//! The GraphQL schema, mirroring Dagster's names, arguments, nullability, unions and
+//! interfaces for what Sluice implements.
+
+pub mod config;
+pub mod errors;
+pub mod events;
+pub mod inputs;
+pub mod instance;
+pub mod mutation;
+pub mod query;
+pub mod runs;
+pub mod scalars;
+pub mod subscription;
+pub mod workspace;
+
+use std::sync::Arc;
+
+use async_graphql::Context;
+
+use crate::error::Error as ServiceError;
+use crate::service::Service;
+
+/// The schema type.
+pub type SluiceSchema =
+    async_graphql::Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+
+/// Build the schema over `service`.
+pub fn build_schema(service: Arc<Service>) -> SluiceSchema {
+    builder().data(service).finish()
+}
+
+/// The schema in SDL (GraphQL's schema language).
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+fn builder()
+-> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
+    async_graphql::Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        // Interfaces that clients name in fragments though no field returns them.
+        .register_output_type::<errors::ErrorInterface>()
+        .register_output_type::<errors::PipelineRunNotFoundErrorInterface>()
+        .register_output_type::<errors::PipelineRunConflictInterface>()
+        .register_output_type::<config::PipelineConfigValidationInvalidInterface>()
+        .register_output_type::<config::WrappingConfigTypeInterface>()
+        .register_output_type::<mutation::LaunchPipelineRunSuccess>()
+        .register_output_type::<mutation::TerminatePipelineExecutionSuccess>()
+        .register_output_type::<mutation::TerminatePipelineExecutionFailure>()
+        .register_output_type::<runs::PipelineRun>()
+        .register_output_type::<runs::RunsFeedEntry>()
+        .register_output_type::<runs::PipelineRuns>()
+        .register_output_type::<runs::PipelineRunStatsSnapshot>()
+        .register_output_type::<runs::PipelineRunStepStats>()
+        .register_output_type::<events::MessageEvent>()
+        .register_output_type::<events::StepEvent>()
+        .register_output_type::<events::RunEvent>()
+        .register_output_type::<events::ErrorEvent>()
+        .register_output_type::<events::MarkerEvent>()
+        .register_output_type::<events::DisplayableEvent>()
+        .register_output_type::<workspace::SolidContainerInterface>()
+        .register_output_type::<workspace::IPipelineSnapshotInterface>()
+        .register_output_type::<workspace::WrappingDagsterTypeInterface>()
+        .register_output_type::<config::ConfigTypeOrError>()
+}
+
+/// The service behind a resolver.
+pub(crate) fn service<'a>(ctx: &Context<'a>) -> &'a Service {
+    ctx.data_unchecked::<Arc<Service>>()
+}
+
+/// A service error as a GraphQL field error (for fields whose type has no error member).
+pub(crate) fn py_err(e: ServiceError) -> async_graphql::Error {
+    async_graphql::Error::new(e.to_string())
+}
+
+/// A run, or why there is none.
+pub(crate) async fn run_or_error(ctx: &Context<'_>, run_id: &str) -> runs::RunOrError {
+    match service(ctx).run(run_id).await {
+        Ok(run) => runs::RunOrError::Run(runs::Run(run)),
+        Err(ServiceError::RunNotFound(id)) => {
+            runs::RunOrError::RunNotFoundError(errors::RunNotFoundError::new(&id))
+        }
+        Err(e) => runs::RunOrError::PythonError(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_schema_has_dagsters_names_interfaces_and_unions() {
+        let sdl = super::sdl();
+        for line in [
+            "type Run implements PipelineRun & RunsFeedEntry {",
+            "type RunNotFoundError implements Error & PipelineRunNotFoundError {",
+            "type LaunchRunSuccess implements LaunchPipelineRunSuccess {",
+            "type RunConflict implements Error & PipelineRunConflict {",
+            "type RunConfigValidationInvalid implements PipelineConfigValidationInvalid {",
+            "type MissingFieldConfigError implements PipelineConfigValidationError {",
+            "union LaunchRunResult = LaunchRunSuccess | InvalidStepError | InvalidOutputError | RunConfigValidationInvalid | PipelineNotFoundError | RunConflict | UnauthorizedError | PythonError | InvalidSubsetError | PresetNotFoundError | ConflictingExecutionParamsError | NoModeProvidedError",
+            "union TerminateRunResult = TerminateRunSuccess | TerminateRunFailure | RunNotFoundError | UnauthorizedError | PythonError",
+            "\tpipelineRunOrError(runId: ID!): RunOrError!",
+            "\tterminateRun(runId: String!, terminatePolicy: TerminateRunPolicy): TerminateRunResult!",
+            "\tterminateRuns(runIds: [String!]!, terminatePolicy: TerminateRunPolicy): TerminateRunsResultOrError!",
+            "): PipelineRunLogsSubscriptionPayload!",
+            "\tsolidHandle(handleID: String!): SolidHandle",
+            "\tsolidHandleID: String",
+            "scalar RunConfigData",
+            "scalar GenericScalar",
+        ] {
+            assert!(sdl.contains(line), "missing from the schema: {line}");
+        }
+    }
+}

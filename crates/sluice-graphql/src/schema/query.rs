@@ -1,0 +1,373 @@
+//! The query root.
+
+use std::collections::BTreeMap;
+
+use async_graphql::{Context, ID, Object, SimpleObject, Union};
+use sluice_core::snapshot::REPOSITORY_NAME;
+use sluice_storage::RunsFilter;
+
+use crate::error::Error as ServiceError;
+use crate::schema::config::{
+    PipelineConfigValidationResult, RunConfigSchemaOrError, run_config_schema, validation_result,
+};
+use crate::schema::errors::{
+    InvalidPipelineRunsFilterError, PipelineNotFoundError, PythonError, RepositoryNotFoundError,
+    RunNotFoundError,
+};
+use crate::schema::events::EventConnection;
+use crate::schema::inputs::{PipelineSelector, RepositorySelector, RunsFilterInput};
+use crate::schema::instance::Instance;
+use crate::schema::runs::{Run, RunOrError, Runs, RunsOrError};
+use crate::schema::scalars::RunConfigData;
+use crate::schema::workspace::{
+    InvalidSubsetError, JobRef, LoadedLocation, Pipeline, Repository, RepositoryLocationConnection,
+    Workspace, WorkspaceLocationStatusEntries, WorkspaceLocationStatusEntry,
+};
+use crate::schema::{run_or_error, service};
+use crate::service::RunsQuery;
+
+/// Every repository of the workspace's loaded locations.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RepositoryConnection {
+    /// One per loaded location.
+    pub nodes: Vec<Repository>,
+}
+
+/// Repositories, or why there are none.
+#[derive(Union, Clone, Debug)]
+pub enum RepositoriesOrError {
+    /// The repositories.
+    RepositoryConnection(RepositoryConnection),
+    /// Unknown selector.
+    RepositoryNotFoundError(RepositoryNotFoundError),
+    /// Failure.
+    PythonError(PythonError),
+}
+
+/// A repository, or why there is none.
+#[derive(Union, Clone, Debug)]
+pub enum RepositoryOrError {
+    /// Failure.
+    PythonError(PythonError),
+    /// The repository.
+    Repository(Repository),
+    /// Unknown selector.
+    RepositoryNotFoundError(RepositoryNotFoundError),
+}
+
+/// The workspace, or why there is none.
+#[derive(Union, Clone, Debug)]
+pub enum WorkspaceOrError {
+    /// The workspace.
+    Workspace(Workspace),
+    /// Failure.
+    PythonError(PythonError),
+}
+
+/// Location statuses, or why there are none.
+#[derive(Union, Clone, Debug)]
+pub enum WorkspaceLocationStatusEntriesOrError {
+    /// The statuses.
+    WorkspaceLocationStatusEntries(WorkspaceLocationStatusEntries),
+    /// Failure.
+    PythonError(PythonError),
+}
+
+/// Legacy (Dagster 0.11): locations, or why there are none.
+#[derive(Union, Clone, Debug)]
+pub enum RepositoryLocationsOrError {
+    /// The locations.
+    RepositoryLocationConnection(RepositoryLocationConnection),
+    /// Failure.
+    PythonError(PythonError),
+}
+
+/// A job, or why there is none.
+#[derive(Union, Clone, Debug)]
+pub enum PipelineOrError {
+    /// The job.
+    Pipeline(Pipeline),
+    /// Unknown job.
+    PipelineNotFoundError(PipelineNotFoundError),
+    /// Bad selection.
+    InvalidSubsetError(InvalidSubsetError),
+    /// Failure.
+    PythonError(PythonError),
+}
+
+/// A page of events, or why there is none.
+#[derive(Union, Clone, Debug)]
+pub enum EventConnectionOrError {
+    /// The events.
+    EventConnection(EventConnection),
+    /// Unknown run.
+    RunNotFoundError(RunNotFoundError),
+    /// Failure.
+    PythonError(PythonError),
+}
+
+async fn repository(ctx: &Context<'_>, selector: &RepositorySelector) -> Option<Repository> {
+    if selector.repository_name != REPOSITORY_NAME {
+        return None;
+    }
+    let location = service(ctx)
+        .workspace()
+        .location(&selector.repository_location_name)
+        .await?;
+    LoadedLocation::of(&location).map(Repository)
+}
+
+/// The root for all queries to retrieve data from the Sluice instance.
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Retrieve the version of Sluice running in the deployment.
+    async fn version(&self) -> &str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    /// Retrieve all the repositories.
+    async fn repositories_or_error(
+        &self,
+        ctx: &Context<'_>,
+        repository_selector: Option<RepositorySelector>,
+    ) -> RepositoriesOrError {
+        if let Some(selector) = repository_selector {
+            return match repository(ctx, &selector).await {
+                Some(repo) => RepositoriesOrError::RepositoryConnection(RepositoryConnection {
+                    nodes: vec![repo],
+                }),
+                None => RepositoriesOrError::RepositoryNotFoundError(RepositoryNotFoundError::new(
+                    &selector.repository_location_name,
+                    &selector.repository_name,
+                )),
+            };
+        }
+        let nodes = service(ctx)
+            .workspace()
+            .locations()
+            .await
+            .iter()
+            .filter_map(LoadedLocation::of)
+            .map(Repository)
+            .collect();
+        RepositoriesOrError::RepositoryConnection(RepositoryConnection { nodes })
+    }
+
+    /// Retrieve a repository by its location name and repository name.
+    async fn repository_or_error(
+        &self,
+        ctx: &Context<'_>,
+        repository_selector: RepositorySelector,
+    ) -> RepositoryOrError {
+        match repository(ctx, &repository_selector).await {
+            Some(repo) => RepositoryOrError::Repository(repo),
+            None => RepositoryOrError::RepositoryNotFoundError(RepositoryNotFoundError::new(
+                &repository_selector.repository_location_name,
+                &repository_selector.repository_name,
+            )),
+        }
+    }
+
+    /// Retrieve the workspace and its locations.
+    async fn workspace_or_error(&self, ctx: &Context<'_>) -> WorkspaceOrError {
+        WorkspaceOrError::Workspace(Workspace(service(ctx).workspace().locations().await))
+    }
+
+    /// Retrieve location status for workspace locations.
+    async fn location_statuses_or_error(
+        &self,
+        ctx: &Context<'_>,
+    ) -> WorkspaceLocationStatusEntriesOrError {
+        let entries = service(ctx)
+            .workspace()
+            .locations()
+            .await
+            .into_iter()
+            .map(WorkspaceLocationStatusEntry)
+            .collect();
+        WorkspaceLocationStatusEntriesOrError::WorkspaceLocationStatusEntries(
+            WorkspaceLocationStatusEntries { entries },
+        )
+    }
+
+    /// Legacy (Dagster 0.11, replaced by `workspaceOrError`): every location, or its
+    /// load failure.
+    async fn repository_locations_or_error(&self, ctx: &Context<'_>) -> RepositoryLocationsOrError {
+        let locations = service(ctx).workspace().locations().await;
+        RepositoryLocationsOrError::RepositoryLocationConnection(RepositoryLocationConnection::new(
+            &locations,
+        ))
+    }
+
+    /// Retrieve a job by its location name, repository name, and job name.
+    async fn pipeline_or_error(
+        &self,
+        ctx: &Context<'_>,
+        params: PipelineSelector,
+    ) -> PipelineOrError {
+        match service(ctx).find_job(&params.job_selector()).await {
+            Ok(found) => {
+                let job = JobRef::from_found(&found);
+                if params.solid_selection.is_some() || params.asset_selection.is_some() {
+                    return PipelineOrError::InvalidSubsetError(InvalidSubsetError {
+                        message:
+                            "op and asset selections are not supported yet: Sluice runs whole jobs"
+                                .to_owned(),
+                        pipeline: job,
+                    });
+                }
+                PipelineOrError::Pipeline(Pipeline(job))
+            }
+            Err(ServiceError::JobNotFound {
+                location,
+                repository,
+                job,
+            }) => PipelineOrError::PipelineNotFoundError(PipelineNotFoundError::new(
+                &location,
+                &repository,
+                &job,
+            )),
+            Err(e) => PipelineOrError::PythonError(e.into()),
+        }
+    }
+
+    /// Retrieve a run by its run id.
+    async fn pipeline_run_or_error(&self, ctx: &Context<'_>, run_id: ID) -> RunOrError {
+        run_or_error(ctx, &run_id).await
+    }
+
+    /// Retrieve runs after applying a filter, cursor, and limit.
+    async fn runs_or_error(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<RunsFilterInput>,
+        cursor: Option<String>,
+        limit: Option<i32>,
+    ) -> RunsOrError {
+        let filter = filter.unwrap_or_default();
+        if filter.snapshot_id.is_some() {
+            return RunsOrError::InvalidPipelineRunsFilterError(InvalidPipelineRunsFilterError {
+                message: "filtering runs by snapshotId is not supported".to_owned(),
+            });
+        }
+        let mut statuses = Vec::new();
+        for status in filter.statuses.iter().flatten() {
+            match status.to_core() {
+                Some(s) => statuses.push(s),
+                // No run is ever MANAGED or SUSPENDED in Sluice.
+                None if filter.statuses.as_ref().is_some_and(|s| s.len() == 1) => {
+                    return RunsOrError::Runs(Runs {
+                        results: Vec::new(),
+                        count: 0,
+                    });
+                }
+                None => {}
+            }
+        }
+        if filter.mode.as_deref().is_some_and(|m| m != "default") {
+            return RunsOrError::Runs(Runs {
+                results: Vec::new(),
+                count: 0,
+            });
+        }
+        let query = RunsQuery {
+            filter: RunsFilter {
+                run_ids: filter
+                    .run_ids
+                    .unwrap_or_default()
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                job_name: filter.pipeline_name,
+                statuses,
+                tags: filter
+                    .tags
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| (t.key, t.value))
+                    .collect::<BTreeMap<_, _>>(),
+            },
+            created_after: filter.created_after,
+            created_before: filter.created_before,
+            updated_after: filter.updated_after,
+            updated_before: filter.updated_before,
+            cursor,
+            limit: limit.map(|l| usize::try_from(l).unwrap_or(0)),
+        };
+        match service(ctx).runs(&query).await {
+            Ok((runs, count)) => RunsOrError::Runs(Runs {
+                results: runs.into_iter().map(Run).collect(),
+                count: i32::try_from(count).unwrap_or(i32::MAX),
+            }),
+            Err(e) => RunsOrError::PythonError(e.into()),
+        }
+    }
+
+    /// Retrieve a run by its run id.
+    async fn run_or_error(&self, ctx: &Context<'_>, run_id: ID) -> RunOrError {
+        run_or_error(ctx, &run_id).await
+    }
+
+    /// Retrieve whether the run configuration is valid or invalid.
+    async fn is_pipeline_config_valid(
+        &self,
+        ctx: &Context<'_>,
+        pipeline: PipelineSelector,
+        mode: String,
+        run_config_data: Option<RunConfigData>,
+    ) -> PipelineConfigValidationResult {
+        let _ = mode; // As in Dagster, the mode is not checked.
+        match service(ctx).find_job(&pipeline.job_selector()).await {
+            Ok(found) => validation_result(&found, run_config_data.map(|d| d.0)),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Retrieve the run configuration schema for a job.
+    async fn run_config_schema_or_error(
+        &self,
+        ctx: &Context<'_>,
+        selector: PipelineSelector,
+        mode: Option<String>,
+    ) -> RunConfigSchemaOrError {
+        run_config_schema(ctx, selector.job_selector(), mode).await
+    }
+
+    /// Retrieve the instance configuration for the deployment.
+    async fn instance(&self) -> Instance {
+        Instance
+    }
+
+    /// Retrieve event logs after applying a run id filter, cursor, and limit.
+    async fn logs_for_run(
+        &self,
+        ctx: &Context<'_>,
+        run_id: ID,
+        after_cursor: Option<String>,
+        limit: Option<i32>,
+    ) -> EventConnectionOrError {
+        let service = service(ctx);
+        let run = match service.run(&run_id).await {
+            Ok(run) => run,
+            Err(ServiceError::RunNotFound(id)) => {
+                return EventConnectionOrError::RunNotFoundError(RunNotFoundError::new(&id));
+            }
+            Err(e) => return EventConnectionOrError::PythonError(e.into()),
+        };
+        match service
+            .events(
+                &run.run_id,
+                after_cursor.as_deref(),
+                limit.map(|l| usize::try_from(l).unwrap_or(0)),
+            )
+            .await
+        {
+            Ok(page) => {
+                EventConnectionOrError::EventConnection(EventConnection::new(&run.job_name, page))
+            }
+            Err(e) => EventConnectionOrError::PythonError(e.into()),
+        }
+    }
+}

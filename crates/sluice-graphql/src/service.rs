@@ -1,0 +1,759 @@
+//! The webserver's operations in plain Rust, over instance storage and the workspace:
+//! find a job, validate run config, launch, re-execute, terminate and delete runs, read
+//! runs and events, reload locations. The GraphQL schema is a thin layer over this, and
+//! so is the HTML UI: both read and write through the same functions.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::Value;
+use sluice_codeserver::{Location, LocationState, Workspace};
+use sluice_core::config::{ConfigType, parse_document};
+use sluice_core::events::{EventRecord, EventType, LogLevel, RunEvent, now_timestamp};
+use sluice_core::run::{NewRun, Run, RunStatus};
+use sluice_core::run_config::ConfigShape;
+use sluice_core::snapshot::{JobSnapshot, LocationSnapshot, REPOSITORY_NAME};
+use sluice_storage::{DaemonHeartbeat, RunsFilter, Storage, Wakeup};
+
+use crate::config_errors;
+use crate::error::{Error, Result};
+
+/// The tag naming a run's code location, as Dagster sets it.
+pub const CODE_LOCATION_TAG: &str = "dagster/code_location";
+/// The tag naming a re-execution's parent run.
+pub const PARENT_RUN_ID_TAG: &str = "dagster/parent_run_id";
+/// The tag naming a re-execution's root run.
+pub const ROOT_RUN_ID_TAG: &str = "dagster/root_run_id";
+/// Tags that describe one run's place in its run group; a re-execution does not inherit them.
+const RUN_GROUP_TAGS: [&str; 4] = [
+    PARENT_RUN_ID_TAG,
+    ROOT_RUN_ID_TAG,
+    "dagster/is_resume_retry",
+    "dagster/failure_reason",
+];
+
+/// The daemon loops a Sluice deployment needs, with Dagster's names.
+pub const REQUIRED_DAEMONS: [&str; 4] =
+    ["SENSOR", "BACKFILL", "SCHEDULER", "QUEUED_RUN_COORDINATOR"];
+/// A daemon whose last heartbeat is older than this is unhealthy (as Dagster's default).
+pub const DAEMON_HEARTBEAT_TOLERANCE_SECONDS: f64 = 300.0;
+/// How many past events the log subscription sends per message.
+pub const EVENT_CHUNK_SIZE: usize = 1000;
+
+/// Which job: Dagster's `(location, repository, job)` selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSelector {
+    /// The code location.
+    pub location: String,
+    /// The repository; always [`REPOSITORY_NAME`] in Sluice.
+    pub repository: String,
+    /// The job.
+    pub job: String,
+}
+
+/// A job found in the workspace, with the snapshot of its location.
+#[derive(Debug, Clone)]
+pub struct FoundJob {
+    /// The location (its client and state).
+    pub location: Location,
+    /// The location's snapshot.
+    pub snapshot: Arc<LocationSnapshot>,
+    index: usize,
+}
+
+impl FoundJob {
+    /// The job's snapshot.
+    pub fn job(&self) -> &JobSnapshot {
+        &self.snapshot.jobs[self.index]
+    }
+
+    /// The job's whole run config schema.
+    pub fn config_schema(&self) -> ConfigType {
+        ConfigShape::of_snapshot(&self.snapshot, self.job()).schema()
+    }
+
+    /// Validate `config` for this job: every error as Dagster reports it.
+    pub fn validate(&self, config: &Value) -> Result<()> {
+        let shape = ConfigShape::of_snapshot(&self.snapshot, self.job());
+        match shape.validate(config) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::InvalidRunConfig {
+                job: self.job().name.clone(),
+                errors: config_errors::describe(&e.errors, &shape.schema(), config),
+            }),
+        }
+    }
+}
+
+/// What to launch.
+#[derive(Debug, Clone)]
+pub struct LaunchRequest {
+    /// The job.
+    pub selector: JobSelector,
+    /// The run config document (already parsed; see [`parse_run_config`]).
+    pub run_config: Value,
+    /// Tags given with the request; they override the job's tags.
+    pub tags: Vec<(String, String)>,
+    /// The run this one re-executes, if any.
+    pub parent_run_id: Option<String>,
+    /// The first run of this run's group, if any.
+    pub root_run_id: Option<String>,
+    /// Dagster's `solidSelection` (op selection); not supported yet when set.
+    pub op_selection: Option<Vec<String>>,
+    /// Dagster's `assetSelection`; not supported yet when set.
+    pub asset_selection: Option<Vec<Vec<String>>>,
+    /// Step keys to execute; only the whole plan is supported.
+    pub step_keys: Option<Vec<String>>,
+}
+
+impl LaunchRequest {
+    /// A launch of `selector` with `run_config` and nothing else.
+    pub fn new(selector: JobSelector, run_config: Value) -> Self {
+        Self {
+            selector,
+            run_config,
+            tags: Vec::new(),
+            parent_run_id: None,
+            root_run_id: None,
+            op_selection: None,
+            asset_selection: None,
+            step_keys: None,
+        }
+    }
+}
+
+/// Which steps a re-execution runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReexecutionStrategy {
+    /// Every step of the job.
+    AllSteps,
+    /// The steps that failed or did not run (needs step selection: not supported yet).
+    FromFailure,
+    /// The assets that failed (not supported yet).
+    FromAssetFailure,
+}
+
+/// A re-execution of a stored run.
+#[derive(Debug, Clone)]
+pub struct ReexecuteRequest {
+    /// The run to re-execute.
+    pub parent_run_id: String,
+    /// Which steps.
+    pub strategy: ReexecutionStrategy,
+    /// Tags added to (and overriding) the parent's.
+    pub extra_tags: Vec<(String, String)>,
+    /// Whether the new run starts from the parent's tags (default true).
+    pub use_parent_run_tags: bool,
+}
+
+/// How to terminate a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TerminatePolicy {
+    /// Ask the run's worker to stop; only QUEUED and STARTED runs can be terminated.
+    #[default]
+    SafeTerminate,
+    /// Mark any unfinished run CANCELED at once (and ask its worker to stop).
+    MarkAsCanceledImmediately,
+}
+
+/// The outcome of a termination request for an existing run.
+#[derive(Debug, Clone)]
+pub enum TerminateOutcome {
+    /// The run was canceled (QUEUED) or asked to stop (STARTED). The run is as it was
+    /// before, as Dagster returns it.
+    Terminated(Run),
+    /// The run could not be terminated; the message says why.
+    Refused {
+        /// The run as it is.
+        run: Run,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Which runs to list: storage's filter plus the time bounds Dagster's filter has.
+#[derive(Debug, Clone, Default)]
+pub struct RunsQuery {
+    /// Run ids, job, statuses and tags.
+    pub filter: RunsFilter,
+    /// Only runs created after this time (Unix seconds).
+    pub created_after: Option<f64>,
+    /// Only runs created before this time.
+    pub created_before: Option<f64>,
+    /// Only runs updated after this time.
+    pub updated_after: Option<f64>,
+    /// Only runs updated before this time.
+    pub updated_before: Option<f64>,
+    /// A run id: the page starts after it (newest first).
+    pub cursor: Option<String>,
+    /// The page size.
+    pub limit: Option<usize>,
+}
+
+impl RunsQuery {
+    fn has_time_bounds(&self) -> bool {
+        self.created_after.is_some()
+            || self.created_before.is_some()
+            || self.updated_after.is_some()
+            || self.updated_before.is_some()
+    }
+
+    fn admits(&self, run: &Run) -> bool {
+        self.created_after.is_none_or(|t| run.create_time > t)
+            && self.created_before.is_none_or(|t| run.create_time < t)
+            && self.updated_after.is_none_or(|t| run.update_time > t)
+            && self.updated_before.is_none_or(|t| run.update_time < t)
+    }
+}
+
+/// A page of a run's event log.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    /// The events, in log order.
+    pub events: Vec<EventRecord>,
+    /// The cursor after the last event of the page (or the one given, if none).
+    pub cursor: String,
+    /// Whether more events follow.
+    pub has_more: bool,
+}
+
+/// A daemon loop's health, as the instance reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonStatus {
+    /// The loop, e.g. `QUEUED_RUN_COORDINATOR`.
+    pub daemon_type: String,
+    /// Whether a deployment needs it.
+    pub required: bool,
+    /// Whether it sent a heartbeat recently.
+    pub healthy: bool,
+    /// Its last heartbeat (Unix seconds).
+    pub last_heartbeat_time: Option<f64>,
+    /// Its recent errors, newest first.
+    pub errors: Vec<String>,
+}
+
+/// Encode an event storage id as Dagster's log cursor: base64 of
+/// `{"type": "STORAGE_ID", "value": N}`.
+pub fn encode_event_cursor(storage_id: i64) -> String {
+    let json = format!("{{\"type\": \"STORAGE_ID\", \"value\": {storage_id}}}");
+    base64::engine::general_purpose::STANDARD.encode(json)
+}
+
+/// Decode a log cursor made by [`encode_event_cursor`] (a plain storage id is accepted too).
+pub fn decode_event_cursor(cursor: &str) -> Result<i64> {
+    let bad = || {
+        Error::InvalidArgument(format!(
+            "invalid event cursor {cursor:?}: pass back a cursor this API returned"
+        ))
+    };
+    if let Ok(id) = cursor.trim().parse::<i64>() {
+        return Ok(id);
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(cursor.trim())
+        .map_err(|_| bad())?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    value
+        .get("value")
+        .and_then(Value::as_i64)
+        .filter(|_| value.get("type").and_then(Value::as_str) == Some("STORAGE_ID"))
+        .ok_or_else(bad)
+}
+
+/// Turn Dagster's `RunConfigData` into a config document: an object as it is, a string
+/// parsed as YAML or JSON, null as `{}`.
+pub fn parse_run_config(raw: Option<Value>) -> Result<Value> {
+    match raw {
+        None | Some(Value::Null) => Ok(Value::Object(Default::default())),
+        Some(Value::String(text)) => Ok(parse_document(&text, "runConfigData")?),
+        Some(other) => Ok(other),
+    }
+}
+
+/// A run config rendered as YAML, as Dagster's `runConfigYaml` (`{}\n` when empty).
+pub fn run_config_yaml(config: &Value) -> String {
+    if config.as_object().is_some_and(|m| m.is_empty()) || config.is_null() {
+        return "{}\n".to_owned();
+    }
+    serde_norway::to_string(config).unwrap_or_else(|_| format!("{config}\n"))
+}
+
+/// The operations of the webserver over one instance and one workspace. Cheap to share
+/// behind an `Arc`.
+pub struct Service {
+    storage: Arc<dyn Storage>,
+    workspace: Workspace,
+    home: PathBuf,
+}
+
+impl Service {
+    /// Operations over `storage` and `workspace`; `home` is the instance directory,
+    /// where the daemon listens for "a run was queued".
+    pub fn new(storage: Arc<dyn Storage>, workspace: Workspace, home: PathBuf) -> Self {
+        Self {
+            storage,
+            workspace,
+            home,
+        }
+    }
+
+    /// The instance storage.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// The workspace.
+    pub fn workspace(&self) -> &Workspace {
+        &self.workspace
+    }
+
+    /// The instance directory.
+    pub fn home(&self) -> &std::path::Path {
+        &self.home
+    }
+
+    /// Find a job. An unknown location, repository or job is [`Error::JobNotFound`]; a
+    /// location whose code server could not be loaded is [`Error::LocationUnavailable`].
+    pub async fn find_job(&self, selector: &JobSelector) -> Result<FoundJob> {
+        let not_found = || Error::JobNotFound {
+            location: selector.location.clone(),
+            repository: selector.repository.clone(),
+            job: selector.job.clone(),
+        };
+        if selector.repository != REPOSITORY_NAME {
+            return Err(not_found());
+        }
+        let location = self
+            .workspace
+            .location(&selector.location)
+            .await
+            .ok_or_else(not_found)?;
+        let snapshot = match &location.state {
+            LocationState::Loaded(s) => s.clone(),
+            LocationState::Failed(message) => {
+                return Err(Error::LocationUnavailable {
+                    location: selector.location.clone(),
+                    message: message.clone(),
+                });
+            }
+        };
+        let index = snapshot
+            .jobs
+            .iter()
+            .position(|j| j.name == selector.job)
+            .ok_or_else(not_found)?;
+        Ok(FoundJob {
+            location,
+            snapshot,
+            index,
+        })
+    }
+
+    /// The job a stored run belongs to, if its location still defines it.
+    pub async fn job_of_run(&self, run: &Run) -> Option<FoundJob> {
+        match &run.location_name {
+            Some(location) => self
+                .find_job(&JobSelector {
+                    location: location.clone(),
+                    repository: REPOSITORY_NAME.to_owned(),
+                    job: run.job_name.clone(),
+                })
+                .await
+                .ok(),
+            None => {
+                for location in self.workspace.locations().await {
+                    let selector = JobSelector {
+                        location: location.name.clone(),
+                        repository: REPOSITORY_NAME.to_owned(),
+                        job: run.job_name.clone(),
+                    };
+                    if let Ok(found) = self.find_job(&selector).await {
+                        return Some(found);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// Validate a launch and store the run as QUEUED, with a RUN_ENQUEUED event, then
+    /// wake the daemon, which launches it through the location's code server.
+    pub async fn launch_run(&self, request: LaunchRequest) -> Result<Run> {
+        let found = self.find_job(&request.selector).await?;
+        let job = found.job();
+        if let Some(ops) = &request.op_selection {
+            return Err(Error::InvalidSubset {
+                job: job.name.clone(),
+                message: format!(
+                    "op selection {ops:?} cannot be executed: Sluice runs whole jobs only (op selection is not supported yet)"
+                ),
+            });
+        }
+        if request.asset_selection.is_some() {
+            return Err(Error::InvalidSubset {
+                job: job.name.clone(),
+                message: format!(
+                    "job \"{}\" has no assets to select: Sluice runs whole jobs only (asset selection is not supported yet)",
+                    job.name
+                ),
+            });
+        }
+        if let Some(keys) = request.step_keys.as_ref().filter(|k| !k.is_empty()) {
+            if let Some(unknown) = keys
+                .iter()
+                .find(|k| !job.nodes.iter().any(|n| &n.alias == *k))
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "Can not build subset plan from unknown step: {unknown}"
+                )));
+            }
+            if keys.len() < job.nodes.len() {
+                return Err(Error::Unsupported(
+                    "executing a subset of a job's steps is not supported yet; omit stepKeys to run every step".to_owned(),
+                ));
+            }
+        }
+        found.validate(&request.run_config)?;
+
+        let mut tags: BTreeMap<String, String> = job.tags.clone();
+        tags.insert(
+            CODE_LOCATION_TAG.to_owned(),
+            request.selector.location.clone(),
+        );
+        tags.extend(request.tags);
+        let run = NewRun {
+            location_name: Some(request.selector.location.clone()),
+            status: RunStatus::Queued,
+            run_config: request.run_config,
+            tags,
+            parent_run_id: request.parent_run_id,
+            root_run_id: request.root_run_id,
+            ..NewRun::new(job.name.clone())
+        };
+        self.enqueue(run).await
+    }
+
+    async fn enqueue(&self, new_run: NewRun) -> Result<Run> {
+        let run = self.storage.create_run(&new_run).await?;
+        let event = RunEvent::new(&run.run_id, EventType::RunEnqueued, "").level(LogLevel::Info);
+        if let Err(e) = self.storage.store_events(&[event]).await {
+            // Do not leave a queued run without its history behind.
+            let _ = self.storage.delete_run(&run.run_id).await;
+            return Err(e.into());
+        }
+        Wakeup::run_queue(&self.home).notify();
+        tracing::info!(run_id = %run.run_id, job = %run.job_name, "run queued");
+        Ok(run)
+    }
+
+    /// Re-execute a stored run. ALL_STEPS queues a new run of the parent's job with its
+    /// config and tags; the other strategies need step selection, which the executor
+    /// does not have yet.
+    pub async fn reexecute(&self, request: ReexecuteRequest) -> Result<Run> {
+        let parent = self
+            .storage
+            .get_run(&request.parent_run_id)
+            .await?
+            .ok_or_else(|| Error::ParentRunNotFound(request.parent_run_id.clone()))?;
+        match request.strategy {
+            ReexecutionStrategy::AllSteps => {}
+            ReexecutionStrategy::FromFailure | ReexecutionStrategy::FromAssetFailure => {
+                if !matches!(parent.status, RunStatus::Failure | RunStatus::Canceled) {
+                    return Err(Error::InvalidArgument(
+                        "Cannot reexecute from failure a run that is not failed or canceled"
+                            .to_owned(),
+                    ));
+                }
+                return Err(Error::Unsupported(format!(
+                    "re-executing run {} from failure is not available yet: it needs step \
+                     selection, which Sluice's executor does not have. Re-execute with the \
+                     ALL_STEPS strategy instead",
+                    parent.run_id
+                )));
+            }
+        }
+        let found = self
+            .job_of_run(&parent)
+            .await
+            .ok_or_else(|| Error::JobNotFound {
+                location: parent.location_name.clone().unwrap_or_default(),
+                repository: REPOSITORY_NAME.to_owned(),
+                job: parent.job_name.clone(),
+            })?;
+        found.validate(&parent.run_config)?;
+        let root = parent
+            .root_run_id
+            .clone()
+            .unwrap_or_else(|| parent.run_id.clone());
+        let mut tags = if request.use_parent_run_tags {
+            parent.tags.clone()
+        } else {
+            found.job().tags.clone()
+        };
+        tags.retain(|k, _| !RUN_GROUP_TAGS.contains(&k.as_str()));
+        tags.insert(CODE_LOCATION_TAG.to_owned(), found.location.name.clone());
+        tags.insert(PARENT_RUN_ID_TAG.to_owned(), parent.run_id.clone());
+        tags.insert(ROOT_RUN_ID_TAG.to_owned(), root.clone());
+        tags.extend(request.extra_tags);
+        let run = NewRun {
+            location_name: Some(found.location.name.clone()),
+            status: RunStatus::Queued,
+            run_config: parent.run_config.clone(),
+            tags,
+            parent_run_id: Some(parent.run_id.clone()),
+            root_run_id: Some(root),
+            ..NewRun::new(parent.job_name.clone())
+        };
+        self.enqueue(run).await
+    }
+
+    /// A stored run, or [`Error::RunNotFound`].
+    pub async fn run(&self, run_id: &str) -> Result<Run> {
+        self.storage
+            .get_run(run_id)
+            .await?
+            .ok_or_else(|| Error::RunNotFound(run_id.to_owned()))
+    }
+
+    /// Terminate a run, by Dagster's rules: a QUEUED run is canceled at once; a STARTED
+    /// run is marked CANCELING (its worker stops when it sees that) and its code server
+    /// asked to stop the worker now; any other status is refused (unless the policy
+    /// marks the run canceled immediately).
+    pub async fn terminate_run(
+        &self,
+        run_id: &str,
+        policy: TerminatePolicy,
+    ) -> Result<TerminateOutcome> {
+        let run = self.run(run_id).await?;
+        let canceled = |run: &Run| {
+            RunEvent::new(
+                &run.run_id,
+                EventType::RunCanceled,
+                format!("Execution of run for \"{}\" canceled.", run.job_name),
+            )
+            .level(LogLevel::Error)
+        };
+        match (run.status, policy) {
+            (RunStatus::Queued, _) => {
+                self.storage.store_events(&[canceled(&run)]).await?;
+                Ok(TerminateOutcome::Terminated(run))
+            }
+            (RunStatus::Started, TerminatePolicy::SafeTerminate) => {
+                let canceling = RunEvent::new(
+                    &run.run_id,
+                    EventType::RunCanceling,
+                    "Sending run termination request.",
+                )
+                .level(LogLevel::Info);
+                self.storage.store_events(&[canceling]).await?;
+                // The worker stops when it sees its run CANCELING (it checks every
+                // second); the signal through its code server only makes that immediate.
+                if let Err(reason) = self.signal_worker(&run).await {
+                    let event = RunEvent::new(
+                        &run.run_id,
+                        EventType::EngineEvent,
+                        format!(
+                            "Could not signal the run's worker ({reason}); it stops when it next sees the run CANCELING."
+                        ),
+                    )
+                    .level(LogLevel::Warning);
+                    self.storage.store_events(&[event]).await?;
+                }
+                Ok(TerminateOutcome::Terminated(run))
+            }
+            (status, TerminatePolicy::MarkAsCanceledImmediately) if !status.is_finished() => {
+                if status != RunStatus::Queued {
+                    // Best effort: the run is marked canceled whatever the worker does.
+                    if let Err(reason) = self.signal_worker(&run).await {
+                        tracing::warn!(run_id, %reason, "could not signal the run's worker");
+                    }
+                }
+                self.storage.store_events(&[canceled(&run)]).await?;
+                Ok(TerminateOutcome::Terminated(run))
+            }
+            (status, _) => Ok(TerminateOutcome::Refused {
+                message: format!(
+                    "Run {} could not be terminated due to having status {status}.",
+                    run.run_id
+                ),
+                run,
+            }),
+        }
+    }
+
+    /// Ask the code server of the run's location to stop the run's worker.
+    async fn signal_worker(&self, run: &Run) -> std::result::Result<(), String> {
+        let name = run
+            .location_name
+            .as_deref()
+            .ok_or_else(|| "the run has no code location".to_owned())?;
+        let location = self
+            .workspace
+            .location(name)
+            .await
+            .ok_or_else(|| format!("code location \"{name}\" is not in the workspace"))?;
+        match location.client.terminate_run(&run.run_id).await {
+            Ok(result) if result.signalled => Ok(()),
+            Ok(result) => Err(result.message.unwrap_or_else(|| {
+                format!("the code server of \"{name}\" is not running this run")
+            })),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Delete a run with its tags and events.
+    pub async fn delete_run(&self, run_id: &str) -> Result<()> {
+        if self.storage.delete_run(run_id).await? {
+            Ok(())
+        } else {
+            Err(Error::RunNotFound(run_id.to_owned()))
+        }
+    }
+
+    /// Runs matching `query`, newest first, and how many match in all (ignoring the
+    /// cursor and limit).
+    pub async fn runs(&self, query: &RunsQuery) -> Result<(Vec<Run>, u64)> {
+        if !query.has_time_bounds() {
+            let runs = self
+                .storage
+                .list_runs(&query.filter, query.cursor.as_deref(), query.limit)
+                .await?;
+            let count = self.storage.count_runs(&query.filter).await?;
+            return Ok((runs, count));
+        }
+        // Storage filters by ids, job, status and tags; time bounds are applied here.
+        let all = self.storage.list_runs(&query.filter, None, None).await?;
+        let matching: Vec<Run> = all.into_iter().filter(|r| query.admits(r)).collect();
+        let count = matching.len() as u64;
+        let start = match &query.cursor {
+            Some(cursor) => {
+                // The cursor must exist, as storage requires.
+                self.storage
+                    .list_runs(&query.filter, Some(cursor), Some(0))
+                    .await?;
+                matching
+                    .iter()
+                    .position(|r| &r.run_id == cursor)
+                    .map_or(0, |i| i + 1)
+            }
+            None => 0,
+        };
+        let page = matching
+            .into_iter()
+            .skip(start)
+            .take(query.limit.unwrap_or(usize::MAX))
+            .collect();
+        Ok((page, count))
+    }
+
+    /// A page of a run's events after `cursor`, at most `limit`.
+    pub async fn events(
+        &self,
+        run_id: &str,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<EventPage> {
+        let after = cursor.map(decode_event_cursor).transpose()?;
+        let mut events = self
+            .storage
+            .events_for_run(run_id, after, limit.map(|l| l.saturating_add(1)))
+            .await?;
+        let has_more = limit.is_some_and(|l| events.len() > l);
+        if let Some(l) = limit {
+            events.truncate(l);
+        }
+        let last = events.last().map(|e| e.storage_id).or(after).unwrap_or(-1);
+        Ok(EventPage {
+            events,
+            cursor: encode_event_cursor(last),
+            has_more,
+        })
+    }
+
+    /// Fetch a location's snapshot again.
+    pub async fn reload_location(&self, name: &str) -> Result<Location> {
+        self.workspace
+            .reload(name)
+            .await
+            .ok_or_else(|| Error::LocationNotFound(name.to_owned()))
+    }
+
+    /// Fetch every location's snapshot again.
+    pub async fn reload_workspace(&self) -> Vec<Location> {
+        self.workspace.reload_all().await;
+        self.workspace.locations().await
+    }
+
+    /// Daemon health: every required loop, and any other loop that sent a heartbeat.
+    pub async fn daemon_statuses(&self) -> Result<Vec<DaemonStatus>> {
+        let heartbeats = self.storage.daemon_heartbeats().await?;
+        let now = now_timestamp();
+        let status = |daemon_type: &str, beat: Option<&DaemonHeartbeat>| DaemonStatus {
+            daemon_type: daemon_type.to_owned(),
+            required: REQUIRED_DAEMONS.contains(&daemon_type),
+            healthy: beat.is_some_and(|b| now - b.timestamp <= DAEMON_HEARTBEAT_TOLERANCE_SECONDS),
+            last_heartbeat_time: beat.map(|b| b.timestamp),
+            errors: beat.map(|b| b.errors.clone()).unwrap_or_default(),
+        };
+        let mut statuses: Vec<DaemonStatus> = REQUIRED_DAEMONS
+            .iter()
+            .map(|t| status(t, heartbeats.iter().find(|b| b.daemon_type == *t)))
+            .collect();
+        for beat in heartbeats
+            .iter()
+            .filter(|b| !REQUIRED_DAEMONS.contains(&b.daemon_type.as_str()))
+        {
+            statuses.push(status(&beat.daemon_type, Some(beat)));
+        }
+        Ok(statuses)
+    }
+
+    /// One daemon loop's health (unknown loops are reported as not required and unhealthy).
+    pub async fn daemon_status(&self, daemon_type: &str) -> Result<DaemonStatus> {
+        let statuses = self.daemon_statuses().await?;
+        Ok(statuses
+            .into_iter()
+            .find(|s| s.daemon_type == daemon_type)
+            .unwrap_or_else(|| DaemonStatus {
+                daemon_type: daemon_type.to_owned(),
+                required: false,
+                healthy: false,
+                last_heartbeat_time: None,
+                errors: Vec::new(),
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_cursors_are_dagsters() {
+        assert_eq!(
+            encode_event_cursor(16),
+            "eyJ0eXBlIjogIlNUT1JBR0VfSUQiLCAidmFsdWUiOiAxNn0="
+        );
+        assert_eq!(
+            decode_event_cursor("eyJ0eXBlIjogIlNUT1JBR0VfSUQiLCAidmFsdWUiOiAzfQ==").unwrap(),
+            3
+        );
+        assert_eq!(decode_event_cursor("42").unwrap(), 42);
+        assert!(decode_event_cursor("bogus!").is_err());
+    }
+
+    #[test]
+    fn run_config_data_is_an_object_or_a_document() {
+        assert_eq!(parse_run_config(None).unwrap(), serde_json::json!({}));
+        let v = parse_run_config(Some(Value::String(
+            "ops:\n  use_config:\n    config:\n      n: 4\n".into(),
+        )))
+        .unwrap();
+        assert_eq!(v["ops"]["use_config"]["config"]["n"], 4);
+        assert!(parse_run_config(Some(Value::String("a: [".into()))).is_err());
+        assert_eq!(run_config_yaml(&serde_json::json!({})), "{}\n");
+        assert_eq!(run_config_yaml(&serde_json::json!({"a": 1})), "a: 1\n");
+    }
+}
