@@ -28,6 +28,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    sluice::memory::limit_malloc_arenas();
     let Command::Run { workspace } = Cli::parse().command;
     sluice::logging::init_stdout("info");
     let storage = sluice_storage::open(&StorageConfig::from_env()?)

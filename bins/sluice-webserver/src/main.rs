@@ -36,6 +36,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    sluice::memory::limit_malloc_arenas();
     let cli = Cli::parse();
     sluice::logging::init("info");
     let storage = sluice_storage::open(&StorageConfig::from_env()?)

@@ -88,6 +88,7 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    sluice::memory::limit_malloc_arenas();
     let cli = Cli::parse();
     sluice::logging::init("warn");
     match cli.command {

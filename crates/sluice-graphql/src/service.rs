@@ -436,13 +436,13 @@ impl Service {
     }
 
     async fn enqueue(&self, new_run: NewRun) -> Result<Run> {
-        let run = self.storage.create_run(&new_run).await?;
-        let event = RunEvent::new(&run.run_id, EventType::RunEnqueued, "").level(LogLevel::Info);
-        if let Err(e) = self.storage.store_events(&[event]).await {
-            // Do not leave a queued run without its history behind.
-            let _ = self.storage.delete_run(&run.run_id).await;
-            return Err(e.into());
-        }
+        let event =
+            RunEvent::new(&new_run.run_id, EventType::RunEnqueued, "").level(LogLevel::Info);
+        // The run and its first event are stored together, or not at all.
+        let run = self
+            .storage
+            .create_run_with_events(&new_run, &[event])
+            .await?;
         Wakeup::run_queue(&self.home).notify();
         tracing::info!(run_id = %run.run_id, job = %run.job_name, "run queued");
         Ok(run)

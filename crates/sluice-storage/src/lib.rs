@@ -93,6 +93,10 @@ pub trait Storage: Send + Sync + 'static {
     /// The run with this id, if any.
     async fn get_run(&self, run_id: &str) -> Result<Option<Run>>;
 
+    /// Create `run` and store its first `events` in one transaction: either both are
+    /// stored or neither is. The returned run's status follows the events.
+    async fn create_run_with_events(&self, run: &NewRun, events: &[RunEvent]) -> Result<Run>;
+
     /// Runs matching `filter`, newest first. With a `cursor` (a run id), the page holds
     /// the runs created before that run; an unknown cursor is
     /// [`StorageError::UnknownCursor`]. `limit` caps the page size.

@@ -85,7 +85,10 @@ impl SqlStorage {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // SQLite's OS-level cache serves reads well; a small page cache per
+            // connection keeps every process's memory flat.
+            .pragma("cache_size", "-1024");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
@@ -388,6 +391,11 @@ fn event_row(event: &RunEvent) -> Result<event_logs::ActiveModel> {
 #[async_trait]
 impl Storage for SqlStorage {
     async fn create_run(&self, run: &NewRun) -> Result<Run> {
+        self.create_run_with_events(run, &[]).await
+    }
+
+    async fn create_run_with_events(&self, run: &NewRun, events: &[RunEvent]) -> Result<Run> {
+        let event_rows = events.iter().map(event_row).collect::<Result<Vec<_>>>()?;
         let run_config =
             serde_json::to_string(&run.run_config).map_err(|source| StorageError::Serialize {
                 what: format!("run config of run {}", run.run_id),
@@ -436,12 +444,18 @@ impl Storage for SqlStorage {
                 .await
                 .map_err(StorageError::db(action()))?;
         }
+        insert_events(&txn, event_rows, events, &action()).await?;
         txn.commit().await.map_err(StorageError::db(action()))?;
+        let status = events
+            .iter()
+            .filter_map(|e| e.event_type.run_status())
+            .next_back()
+            .unwrap_or(run.status);
         Ok(Run {
             run_id: run.run_id.clone(),
             job_name: run.job_name.clone(),
             location_name: run.location_name.clone(),
-            status: run.status,
+            status,
             run_config: run.run_config.clone(),
             tags: run.tags.clone(),
             parent_run_id: run.parent_run_id.clone(),
@@ -544,43 +558,11 @@ impl Storage for SqlStorage {
             return Ok(Vec::new());
         }
         let rows = events.iter().map(event_row).collect::<Result<Vec<_>>>()?;
-        let action = || format!("store {} events", events.len());
+        let action = format!("store {} events", events.len());
         let _guard = self.lock_writes().await;
-        let txn = self.begin_write(&action()).await?;
-        let mut ids = Vec::with_capacity(events.len());
-        let mut rows = rows.into_iter();
-        loop {
-            let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let mut insert = event_logs::Entity::insert_many(chunk).into_query();
-            insert.returning_col(event_logs::Column::Id);
-            let returned = txn
-                .query_all(&insert)
-                .await
-                .map_err(StorageError::db(action()))?;
-            let mut chunk_ids = returned
-                .iter()
-                .map(|row| row.try_get::<i64>("", "id"))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(StorageError::db(action()))?;
-            // RETURNING does not promise row order; ids of one statement are assigned
-            // in VALUES order.
-            chunk_ids.sort_unstable();
-            ids.extend(chunk_ids);
-        }
-        for event in events {
-            if let Some(status) = event.event_type.run_status() {
-                update_run_status(&txn, event, status)
-                    .await
-                    .map_err(StorageError::db(format!(
-                        "move run {} to {status}",
-                        event.run_id
-                    )))?;
-            }
-        }
-        txn.commit().await.map_err(StorageError::db(action()))?;
+        let txn = self.begin_write(&action).await?;
+        let ids = insert_events(&txn, rows, events, &action).await?;
+        txn.commit().await.map_err(StorageError::db(action))?;
         Ok(ids)
     }
 
@@ -710,6 +692,51 @@ impl Storage for SqlStorage {
 }
 
 /// Move the event's run to `status`, unless the run has finished.
+/// Insert `rows` (the rows of `events`) in `txn`, moving each run as its lifecycle
+/// events say; returns the new event ids in order. Inserts come first, so that SQLite
+/// takes the write lock before anything is read.
+async fn insert_events(
+    txn: &DatabaseTransaction,
+    rows: Vec<event_logs::ActiveModel>,
+    events: &[RunEvent],
+    action: &str,
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut rows = rows.into_iter();
+    loop {
+        let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let mut insert = event_logs::Entity::insert_many(chunk).into_query();
+        insert.returning_col(event_logs::Column::Id);
+        let returned = txn
+            .query_all(&insert)
+            .await
+            .map_err(StorageError::db(action.to_owned()))?;
+        let mut chunk_ids = returned
+            .iter()
+            .map(|row| row.try_get::<i64>("", "id"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StorageError::db(action.to_owned()))?;
+        // RETURNING does not promise row order; ids of one statement are assigned
+        // in VALUES order.
+        chunk_ids.sort_unstable();
+        ids.extend(chunk_ids);
+    }
+    for event in events {
+        if let Some(status) = event.event_type.run_status() {
+            update_run_status(txn, event, status)
+                .await
+                .map_err(StorageError::db(format!(
+                    "move run {} to {status}",
+                    event.run_id
+                )))?;
+        }
+    }
+    Ok(ids)
+}
+
 async fn update_run_status(
     txn: &DatabaseTransaction,
     event: &RunEvent,

@@ -192,6 +192,7 @@ shared_suite!(
         event_writer_flush_and_close,
         event_writer_reports_lost_events,
         run_and_daemon_heartbeats,
+        a_run_and_its_first_events_are_stored_together,
     ],
     reopening: [
         reopening_keeps_data,
@@ -236,6 +237,53 @@ mod suite {
 
     fn ids(runs: &[sluice_core::run::Run]) -> Vec<String> {
         runs.iter().map(|r| r.run_id.clone()).collect()
+    }
+
+    pub async fn a_run_and_its_first_events_are_stored_together(storage: Arc<dyn Storage>) {
+        let mut run = new_run("etl");
+        run.status = RunStatus::Queued;
+        let enqueued = RunEvent::new(&run.run_id, EventType::RunEnqueued, "queued");
+        let created = storage
+            .create_run_with_events(&run, std::slice::from_ref(&enqueued))
+            .await
+            .unwrap();
+        assert_eq!(created.status, RunStatus::Queued);
+        let events = storage
+            .events_for_run(&run.run_id, None, None)
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.event_type, EventType::RunEnqueued);
+
+        // A duplicate run stores neither the run nor its events.
+        let err = storage
+            .create_run_with_events(&run, &[enqueued])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::DuplicateRun { .. }), "{err}");
+        assert_eq!(
+            storage
+                .events_for_run(&run.run_id, None, None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // Lifecycle events among the first ones set the status of the created run.
+        let started = new_run("etl");
+        let events = [
+            RunEvent::new(&started.run_id, EventType::RunStarting, "starting"),
+            RunEvent::new(&started.run_id, EventType::RunStart, "start"),
+        ];
+        let created = storage
+            .create_run_with_events(&started, &events)
+            .await
+            .unwrap();
+        assert_eq!(created.status, RunStatus::Started);
+        let stored = storage.get_run(&started.run_id).await.unwrap().unwrap();
+        assert_eq!(stored.status, RunStatus::Started);
+        assert!(stored.start_time.is_some());
     }
 
     pub async fn run_and_daemon_heartbeats(storage: Arc<dyn Storage>) {

@@ -52,6 +52,7 @@
 //! Then `greetings job execute -j greeting_job -c '{ops: {greet: {config: {name: Ada}}}}'`.
 
 pub mod logging;
+pub mod memory;
 pub mod signals;
 pub mod user_code;
 

@@ -188,6 +188,7 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
 
 /// Run the user-code command line over `locations`; call it from the binary's `main`.
 pub fn main(locations: Vec<CodeLocation>) -> ExitCode {
+    crate::memory::limit_malloc_arenas();
     let cli = Cli::parse();
     crate::logging::init("warn");
     match run(cli, &locations) {
