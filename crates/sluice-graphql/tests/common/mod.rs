@@ -1,11 +1,8 @@
-//! Test support: an instance on SQLite in a temporary directory, the demo location's
-//! code server (the built `sluice-user-code` binary), and the schema over both.
+//! Test support: the schema over an instance and the demo location's code server, both
+//! from the end-to-end support crate (`tests/support`).
 
 #![allow(dead_code)]
 
-use std::io::BufRead;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,8 +10,9 @@ use async_graphql::{Request, Variables};
 use serde_json::Value;
 use sluice_codeserver::Workspace;
 use sluice_core::run::{Run, RunStatus};
+use sluice_e2e::{Instance, Running};
 use sluice_graphql::{Service, SluiceSchema, build_schema};
-use sluice_storage::{SqlStorage, Storage, StorageConfig};
+use sluice_storage::{SqlStorage, Storage};
 
 /// The client's documents, exactly as they go over the wire.
 pub mod client {
@@ -27,61 +25,6 @@ pub mod client {
     pub const SHUTDOWN: &str = include_str!("../fixtures/client/shutdown_code_location.graphql");
 }
 
-/// A built workspace binary next to the test executable (`target/<profile>/<name>`).
-pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable lives in target/<profile>/deps");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build the binaries first with `cargo build --bins`",
-        path.display()
-    );
-    path
-}
-
-/// A code server process, killed when dropped.
-pub struct CodeServer {
-    child: Child,
-    /// Its URL.
-    pub url: String,
-}
-
-impl Drop for CodeServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start the demo location's code server on the instance at `home`.
-pub fn start_code_server(home: &std::path::Path) -> CodeServer {
-    let mut child = Command::new(bin("sluice-user-code"))
-        .args(["serve", "--port", "0"])
-        .env("SLUICE_HOME", home)
-        .env_remove("SLUICE_POSTGRES_URL")
-        .env_remove("SLUICE_LOCATION")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the code server");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the code server exited before listening")
-            .expect("read stderr");
-        if let Some(at) = line.find("listening on ") {
-            break line[at + "listening on ".len()..].trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    CodeServer { child, url }
-}
-
 /// A URL where nothing listens.
 pub fn dead_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -92,11 +35,11 @@ pub fn dead_url() -> String {
 
 /// An instance, a workspace and the schema over them.
 pub struct Harness {
-    pub home: tempfile::TempDir,
+    pub instance: Instance,
     pub storage: Arc<SqlStorage>,
     pub service: Arc<Service>,
     pub schema: SluiceSchema,
-    pub code_server: CodeServer,
+    pub code_server: Running,
 }
 
 impl Harness {
@@ -107,24 +50,20 @@ impl Harness {
 
     /// The demo location plus `extra` (name, URL) locations.
     pub async fn with_extra_locations(extra: Vec<(String, String)>) -> Self {
-        let home = tempfile::tempdir().expect("temporary directory");
-        let storage = sluice_storage::open(&StorageConfig::Sqlite {
-            path: home.path().join("sluice.db"),
-        })
-        .await
-        .expect("open storage");
-        let code_server = start_code_server(home.path());
+        let instance = Instance::sqlite();
+        let storage = instance.storage().await;
+        let code_server = instance.code_server();
         let mut urls = vec![("demo".to_owned(), code_server.url.clone())];
         urls.extend(extra);
         let workspace = Workspace::connect(urls).await;
         let service = Arc::new(Service::new(
             storage.clone(),
             workspace,
-            home.path().to_owned(),
+            instance.home.path().to_owned(),
         ));
         let schema = build_schema(service.clone());
         Self {
-            home,
+            instance,
             storage,
             service,
             schema,
