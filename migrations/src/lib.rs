@@ -17,6 +17,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_runs_and_event_logs;
 mod m20261122_000002_heartbeats;
+mod m20261122_000003_run_priority;
 
 /// All migrations of the instance storage, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_runs_and_event_logs::Migration),
             Box::new(m20261122_000002_heartbeats::Migration),
+            Box::new(m20261122_000003_run_priority::Migration),
         ]
     }
 }

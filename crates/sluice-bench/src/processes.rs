@@ -65,12 +65,20 @@ impl Graphql {
     }
 }
 
-/// Resident memory of every process in process group `pgid`, in KB.
-fn group_rss_kb(pgid: u32) -> u64 {
+/// Memory of one process of the group, in KB.
+struct ProcessMemory {
+    name: String,
+    rss_kb: u64,
+    pss_kb: u64,
+}
+
+/// Memory of every process in process group `pgid`: resident (RSS) and proportional
+/// (PSS, shared pages divided among the processes that map them).
+fn group_memory(pgid: u32) -> Vec<ProcessMemory> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
-    let mut total = 0;
+    let mut processes = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -83,7 +91,7 @@ fn group_rss_kb(pgid: u32) -> u64 {
             continue;
         };
         // Fields after the command name (which may contain spaces): state ppid pgrp ...
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        let Some((head, rest)) = stat.rsplit_once(')') else {
             continue;
         };
         let group = rest
@@ -93,15 +101,43 @@ fn group_rss_kb(pgid: u32) -> u64 {
         if group != Some(pgid) {
             continue;
         }
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            total += status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+        let field = |text: &str, key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
+                .unwrap_or(0)
+        };
+        let Ok(rollup) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("?", |(_, n)| n).to_owned();
+        processes.push(ProcessMemory {
+            name,
+            rss_kb: field(&rollup, "Rss:"),
+            pss_kb: field(&rollup, "Pss:"),
+        });
     }
-    total
+    processes.sort_by(|a, b| a.name.cmp(&b.name));
+    processes
+}
+
+/// Print the group's memory, total and per process; returns the total RSS in KB.
+fn report_memory(label: &str, pgid: u32) -> u64 {
+    let processes = group_memory(pgid);
+    let rss: u64 = processes.iter().map(|p| p.rss_kb).sum();
+    let pss: u64 = processes.iter().map(|p| p.pss_kb).sum();
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    let each: Vec<String> = processes
+        .iter()
+        .map(|p| format!("{} {:.1}", p.name, mb(p.rss_kb)))
+        .collect();
+    println!(
+        "{label:<30}{:.1} MB RSS, {:.1} MB PSS ({})",
+        mb(rss),
+        mb(pss),
+        each.join(", ")
+    );
+    rss
 }
 
 fn free_port() -> Result<u16> {
@@ -158,14 +194,10 @@ async fn measure(port: u16, pgid: u32, burst: usize, total: usize) -> Result<Fig
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle_rss_kb = group_rss_kb(pgid);
     println!(
         "# sluice-bench processes: `sluice dev` on 127.0.0.1:{port}, SQLite, one worker process per run"
     );
-    println!(
-        "idle RSS (all processes)      {:.1} MB",
-        idle_rss_kb as f64 / 1024.0
-    );
+    let idle_rss_kb = report_memory("idle memory (all processes)", pgid);
 
     // Launch → SUCCESS, one run at a time, polling the status as the official client does.
     let mut latencies = Vec::new();
@@ -243,11 +275,8 @@ async fn measure(port: u16, pgid: u32, burst: usize, total: usize) -> Result<Fig
         }
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    println!(
-        "idle RSS after {} runs        {:.1} MB",
-        gql.finished_count().await?,
-        group_rss_kb(pgid) as f64 / 1024.0
-    );
+    let label = format!("idle memory after {} runs", gql.finished_count().await?);
+    report_memory(&label, pgid);
     Ok(Figures {
         launch_to_success_ms,
         runs_per_second,

@@ -76,6 +76,17 @@ pub struct NewRun {
     pub root_run_id: Option<String>,
 }
 
+/// The tag whose integer value orders queued runs, highest first (0 when absent or not
+/// an integer).
+pub const PRIORITY_TAG: &str = "dagster/priority";
+
+/// The queue priority that `tags` give a run.
+pub fn priority_of(tags: &BTreeMap<String, String>) -> i64 {
+    tags.get(PRIORITY_TAG)
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 impl NewRun {
     /// A new run of `job_name` with a fresh id, not yet started.
     pub fn new(job_name: impl Into<String>) -> Self {

@@ -1,6 +1,5 @@
 //! The queued run coordinator: launches QUEUED runs within the instance's limits.
 
-use std::cmp::Reverse;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,24 +11,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{DaemonError, Heartbeat, end_run};
 
-/// The tag whose integer value orders queued runs, highest first.
-pub const PRIORITY_TAG: &str = "dagster/priority";
-
 /// How long the queue waits for a wake-up before it looks at storage anyway.
 const FALLBACK_CHECK: Duration = Duration::from_secs(2);
+
+/// The fewest queued runs read at a time.
+const MIN_PAGE: usize = 32;
 
 /// The queued run coordinator.
 pub struct RunQueue {
     storage: Arc<dyn Storage>,
     workspace: Workspace,
     config: RunCoordinatorConfig,
-}
-
-fn priority(run: &Run) -> i64 {
-    run.tags
-        .get(PRIORITY_TAG)
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 impl RunQueue {
@@ -47,6 +39,9 @@ impl RunQueue {
 
     /// Launch every queued run that the limits admit now; returns how many were launched
     /// (runs whose launch failed are failed, and counted too).
+    ///
+    /// Reads the runs in progress, then only as many queued runs, in launch order, as it
+    /// takes to fill the free slots: a deep queue costs nothing while the instance is busy.
     pub async fn dequeue(&self) -> Result<usize, DaemonError> {
         let in_progress = RunsFilter {
             statuses: vec![
@@ -56,15 +51,11 @@ impl RunQueue {
             ],
             ..RunsFilter::default()
         };
-        let queued = RunsFilter {
-            statuses: vec![RunStatus::Queued],
-            ..RunsFilter::default()
-        };
-        let mut queued = self.storage.list_runs(&queued, None, None).await?;
-        if queued.is_empty() {
+        let active = self.storage.list_runs(&in_progress, None, None).await?;
+        let free = self.config.max_concurrent_runs.saturating_sub(active.len());
+        if free == 0 {
             return Ok(0);
         }
-        let active = self.storage.list_runs(&in_progress, None, None).await?;
         let limits = &self.config.tag_concurrency_limits;
         let matches = |run: &Run, i: usize| {
             let limit = &limits[i];
@@ -72,30 +63,36 @@ impl RunQueue {
                 .get(&limit.key)
                 .is_some_and(|v| limit.value.as_ref().is_none_or(|want| want == v))
         };
-        let mut running = active.len();
         let mut tag_counts: Vec<usize> = (0..limits.len())
             .map(|i| active.iter().filter(|r| matches(r, i)).count())
             .collect();
-        // Highest priority first, then oldest first (storage lists newest first).
-        queued.reverse();
-        queued.sort_by_key(|r| Reverse(priority(r)));
+        let page = (free * 2).max(MIN_PAGE);
         let mut admitted = Vec::new();
-        for run in queued {
-            if running >= self.config.max_concurrent_runs {
+        let mut offset = 0;
+        'pages: loop {
+            let queued = self.storage.queued_runs(offset, page).await?;
+            let exhausted = queued.len() < page;
+            offset += queued.len();
+            for run in queued {
+                let applicable: Vec<usize> =
+                    (0..limits.len()).filter(|i| matches(&run, *i)).collect();
+                if applicable
+                    .iter()
+                    .any(|i| tag_counts[*i] >= limits[*i].limit)
+                {
+                    continue;
+                }
+                for i in applicable {
+                    tag_counts[i] += 1;
+                }
+                admitted.push(run);
+                if admitted.len() == free {
+                    break 'pages;
+                }
+            }
+            if exhausted {
                 break;
             }
-            let applicable: Vec<usize> = (0..limits.len()).filter(|i| matches(&run, *i)).collect();
-            if applicable
-                .iter()
-                .any(|i| tag_counts[*i] >= limits[*i].limit)
-            {
-                continue;
-            }
-            running += 1;
-            for i in applicable {
-                tag_counts[i] += 1;
-            }
-            admitted.push(run);
         }
         self.launch_all(&admitted).await?;
         Ok(admitted.len())

@@ -173,39 +173,15 @@ pub enum TerminateOutcome {
     },
 }
 
-/// Which runs to list: storage's filter plus the time bounds Dagster's filter has.
+/// Which runs to list: storage's filter, and where the page starts and ends.
 #[derive(Debug, Clone, Default)]
 pub struct RunsQuery {
-    /// Run ids, job, statuses and tags.
+    /// Run ids, job, statuses, tags and time bounds.
     pub filter: RunsFilter,
-    /// Only runs created after this time (Unix seconds).
-    pub created_after: Option<f64>,
-    /// Only runs created before this time.
-    pub created_before: Option<f64>,
-    /// Only runs updated after this time.
-    pub updated_after: Option<f64>,
-    /// Only runs updated before this time.
-    pub updated_before: Option<f64>,
     /// A run id: the page starts after it (newest first).
     pub cursor: Option<String>,
     /// The page size.
     pub limit: Option<usize>,
-}
-
-impl RunsQuery {
-    fn has_time_bounds(&self) -> bool {
-        self.created_after.is_some()
-            || self.created_before.is_some()
-            || self.updated_after.is_some()
-            || self.updated_before.is_some()
-    }
-
-    fn admits(&self, run: &Run) -> bool {
-        self.created_after.is_none_or(|t| run.create_time > t)
-            && self.created_before.is_none_or(|t| run.create_time < t)
-            && self.updated_after.is_none_or(|t| run.update_time > t)
-            && self.updated_before.is_none_or(|t| run.update_time < t)
-    }
 }
 
 /// A page of a run's event log.
@@ -612,40 +588,17 @@ impl Service {
         }
     }
 
-    /// Runs matching `query`, newest first, and how many match in all (ignoring the
-    /// cursor and limit).
-    pub async fn runs(&self, query: &RunsQuery) -> Result<(Vec<Run>, u64)> {
-        if !query.has_time_bounds() {
-            let runs = self
-                .storage
-                .list_runs(&query.filter, query.cursor.as_deref(), query.limit)
-                .await?;
-            let count = self.storage.count_runs(&query.filter).await?;
-            return Ok((runs, count));
-        }
-        // Storage filters by ids, job, status and tags; time bounds are applied here.
-        let all = self.storage.list_runs(&query.filter, None, None).await?;
-        let matching: Vec<Run> = all.into_iter().filter(|r| query.admits(r)).collect();
-        let count = matching.len() as u64;
-        let start = match &query.cursor {
-            Some(cursor) => {
-                // The cursor must exist, as storage requires.
-                self.storage
-                    .list_runs(&query.filter, Some(cursor), Some(0))
-                    .await?;
-                matching
-                    .iter()
-                    .position(|r| &r.run_id == cursor)
-                    .map_or(0, |i| i + 1)
-            }
-            None => 0,
-        };
-        let page = matching
-            .into_iter()
-            .skip(start)
-            .take(query.limit.unwrap_or(usize::MAX))
-            .collect();
-        Ok((page, count))
+    /// The page of runs `query` asks for, newest first.
+    pub async fn runs(&self, query: &RunsQuery) -> Result<Vec<Run>> {
+        Ok(self
+            .storage
+            .list_runs(&query.filter, query.cursor.as_deref(), query.limit)
+            .await?)
+    }
+
+    /// How many runs match `filter`.
+    pub async fn count_runs(&self, filter: &RunsFilter) -> Result<u64> {
+        Ok(self.storage.count_runs(filter).await?)
     }
 
     /// A page of a run's events after `cursor`, at most `limit`.

@@ -309,6 +309,22 @@ async fn runs_are_filtered_counted_and_paged_newest_first() {
         .await;
     assert_eq!(data["runsOrError"]["count"], 0);
 
+    // What a document selects through fragments is read, and only that.
+    let data = h
+        .data(
+            "query { runsOrError { ...Counted } } fragment Counted on Runs { count }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["runsOrError"], json!({"count": 3}));
+    let data = h
+        .data(
+            "query { runsOrError(limit: 1) { ... on PipelineRuns { results { runId } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(run_ids(&data), [c.as_str()]);
+
     // An unknown cursor is an error inside the union, not a failed request.
     let data = h.data(RUNS, json!({"cursor": "nope"})).await;
     assert_eq!(data["runsOrError"]["__typename"], "PythonError");

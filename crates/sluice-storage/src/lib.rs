@@ -78,6 +78,14 @@ pub struct RunsFilter {
     pub statuses: Vec<RunStatus>,
     /// Only runs that have all of these tags with exactly these values.
     pub tags: BTreeMap<String, String>,
+    /// Only runs created after this time (Unix seconds, exclusive).
+    pub created_after: Option<f64>,
+    /// Only runs created before this time (exclusive).
+    pub created_before: Option<f64>,
+    /// Only runs last updated after this time (exclusive).
+    pub updated_after: Option<f64>,
+    /// Only runs last updated before this time (exclusive).
+    pub updated_before: Option<f64>,
 }
 
 /// The instance's runs and event log.
@@ -106,6 +114,10 @@ pub trait Storage: Send + Sync + 'static {
         cursor: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Vec<Run>>;
+
+    /// QUEUED runs in the order the run queue launches them: highest `dagster/priority`
+    /// first, then oldest first. `offset` and `limit` page through that order.
+    async fn queued_runs(&self, offset: usize, limit: usize) -> Result<Vec<Run>>;
 
     /// How many runs match `filter`.
     async fn count_runs(&self, filter: &RunsFilter) -> Result<u64>;

@@ -16,7 +16,7 @@ use sea_orm::{
     TransactionTrait,
 };
 use sluice_core::events::{EventRecord, EventType, RunEvent, now_timestamp};
-use sluice_core::run::{NewRun, Run, RunStatus};
+use sluice_core::run::{NewRun, Run, RunStatus, priority_of};
 use sluice_migrations::Migrator;
 use sluice_migrations::sea_orm_migration::MigratorTrait;
 use sqlx::Connection;
@@ -257,6 +257,19 @@ impl SqlStorage {
         }
     }
 
+    /// `models` as runs, with their tags.
+    async fn with_tags(&self, models: Vec<runs::Model>) -> Result<Vec<Run>> {
+        let ids: Vec<String> = models.iter().map(|m| m.run_id.clone()).collect();
+        let mut tags = self.tags_of(&ids).await?;
+        models
+            .into_iter()
+            .map(|m| {
+                let t = tags.remove(&m.run_id).unwrap_or_default();
+                to_run(m, t)
+            })
+            .collect()
+    }
+
     /// Tags of these runs, by run id.
     async fn tags_of(
         &self,
@@ -307,6 +320,17 @@ fn filter_condition(filter: &RunsFilter) -> Condition {
     }
     if !filter.statuses.is_empty() {
         cond = cond.add(runs::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+    }
+    let bounds = [
+        (runs::Column::CreateTime, filter.created_after, true),
+        (runs::Column::CreateTime, filter.created_before, false),
+        (runs::Column::UpdateTime, filter.updated_after, true),
+        (runs::Column::UpdateTime, filter.updated_before, false),
+    ];
+    for (column, bound, after) in bounds {
+        if let Some(t) = bound {
+            cond = cond.add(if after { column.gt(t) } else { column.lt(t) });
+        }
     }
     for (key, value) in &filter.tags {
         let tagged = Query::select()
@@ -416,6 +440,7 @@ impl Storage for SqlStorage {
             start_time: Set(None),
             end_time: Set(None),
             heartbeat_time: Set(None),
+            priority: Set(priority_of(&run.tags)),
         };
         let action = || format!("create run {}", run.run_id);
         let _guard = self.lock_writes().await;
@@ -511,15 +536,20 @@ impl Storage for SqlStorage {
             .all(&self.db)
             .await
             .map_err(StorageError::db("list runs"))?;
-        let ids: Vec<String> = models.iter().map(|m| m.run_id.clone()).collect();
-        let mut tags = self.tags_of(&ids).await?;
-        models
-            .into_iter()
-            .map(|m| {
-                let t = tags.remove(&m.run_id).unwrap_or_default();
-                to_run(m, t)
-            })
-            .collect()
+        self.with_tags(models).await
+    }
+
+    async fn queued_runs(&self, offset: usize, limit: usize) -> Result<Vec<Run>> {
+        let models = runs::Entity::find()
+            .filter(runs::Column::Status.eq(RunStatus::Queued.as_str()))
+            .order_by_desc(runs::Column::Priority)
+            .order_by_asc(runs::Column::Id)
+            .offset(u64::try_from(offset).unwrap_or(u64::MAX))
+            .limit(u64::try_from(limit).unwrap_or(u64::MAX))
+            .all(&self.db)
+            .await
+            .map_err(StorageError::db("list queued runs"))?;
+        self.with_tags(models).await
     }
 
     async fn count_runs(&self, filter: &RunsFilter) -> Result<u64> {

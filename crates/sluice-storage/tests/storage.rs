@@ -183,6 +183,8 @@ shared_suite!(
         duplicate_run_is_refused_and_nothing_changes,
         pagination_with_cursor,
         filters_and_counts,
+        filters_by_creation_and_update_time,
+        queued_runs_in_launch_order,
         lifecycle_events_move_status_and_times,
         finished_run_is_not_moved_back,
         events_for_run_after_cursor_and_with_limit,
@@ -205,7 +207,7 @@ shared_suite!(
 // ---------------------------------------------------------------------------------------
 
 mod suite {
-    use std::collections::{BTreeMap, HashSet};
+    use std::collections::{BTreeMap, HashMap, HashSet};
     use std::sync::Arc;
 
     use sea_orm::ConnectionTrait;
@@ -213,7 +215,7 @@ mod suite {
     use sluice_core::events::{
         ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent, now_timestamp,
     };
-    use sluice_core::run::{NewRun, RunStatus};
+    use sluice_core::run::{NewRun, Run, RunStatus};
     use sluice_storage::{EventWriter, RunsFilter, SqlStorage, Storage, StorageError};
 
     use super::Opener;
@@ -482,6 +484,111 @@ mod suite {
             .expect_err("unknown cursor");
         assert!(matches!(&err, StorageError::UnknownCursor { run_id } if run_id == "not-a-run"));
         assert!(err.to_string().contains("not-a-run"), "{err}");
+    }
+
+    pub async fn filters_by_creation_and_update_time(storage: Arc<dyn Storage>) {
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            runs.push(storage.create_run(&new_run("etl")).await.expect("create"));
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // The oldest run is updated last.
+        let start = RunEvent::new(&runs[0].run_id, EventType::RunStart, "start");
+        storage.store_events(&[start]).await.expect("store");
+        let oldest = storage
+            .get_run(&runs[0].run_id)
+            .await
+            .expect("get")
+            .expect("run");
+        let (t0, t1, t2) = (
+            runs[0].create_time,
+            runs[1].create_time,
+            runs[2].create_time,
+        );
+        assert!(t0 < t1 && t1 < t2 && t2 < oldest.update_time);
+
+        let cases = [
+            (
+                RunsFilter {
+                    created_after: Some(t0),
+                    ..Default::default()
+                },
+                vec![&runs[2], &runs[1]],
+            ),
+            (
+                RunsFilter {
+                    created_before: Some(t2),
+                    ..Default::default()
+                },
+                vec![&runs[1], &runs[0]],
+            ),
+            (
+                RunsFilter {
+                    created_after: Some(t0),
+                    created_before: Some(t2),
+                    ..Default::default()
+                },
+                vec![&runs[1]],
+            ),
+            (
+                RunsFilter {
+                    updated_after: Some(t2),
+                    ..Default::default()
+                },
+                vec![&runs[0]],
+            ),
+            (
+                RunsFilter {
+                    updated_before: Some(t2),
+                    job_name: Some("etl".into()),
+                    ..Default::default()
+                },
+                vec![&runs[1]],
+            ),
+        ];
+        for (filter, expected) in cases {
+            let listed = storage.list_runs(&filter, None, None).await.expect("list");
+            let expected: Vec<String> = expected.iter().map(|r| r.run_id.clone()).collect();
+            assert_eq!(ids(&listed), expected, "filter {filter:?}");
+            let count = storage.count_runs(&filter).await.expect("count");
+            assert_eq!(count, expected.len() as u64, "count of {filter:?}");
+        }
+    }
+
+    pub async fn queued_runs_in_launch_order(storage: Arc<dyn Storage>) {
+        let mut ids = HashMap::new();
+        for (name, status, priority) in [
+            ("old", RunStatus::Queued, None),
+            ("started", RunStatus::Started, Some("9")),
+            ("urgent", RunStatus::Queued, Some("10")),
+            ("garbled", RunStatus::Queued, Some("soon")),
+            ("late", RunStatus::Queued, Some("-1")),
+            ("urgent-too", RunStatus::Queued, Some("10")),
+            ("new", RunStatus::Queued, Some("0")),
+        ] {
+            let mut run = new_run("etl");
+            run.status = status;
+            if let Some(p) = priority {
+                run.tags = tags(&[("dagster/priority", p)]);
+            }
+            storage.create_run(&run).await.expect("create");
+            ids.insert(run.run_id, name);
+        }
+        let names = |runs: Vec<Run>| -> Vec<&str> { runs.iter().map(|r| ids[&r.run_id]).collect() };
+        let all = storage.queued_runs(0, 100).await.expect("queued");
+        assert_eq!(
+            names(all),
+            ["urgent", "urgent-too", "old", "garbled", "new", "late"]
+        );
+        let page = storage.queued_runs(2, 3).await.expect("page");
+        assert_eq!(names(page), ["old", "garbled", "new"]);
+        assert!(
+            storage
+                .queued_runs(6, 3)
+                .await
+                .expect("past the end")
+                .is_empty()
+        );
     }
 
     pub async fn filters_and_counts(storage: Arc<dyn Storage>) {

@@ -288,21 +288,34 @@ impl Query {
                     .into_iter()
                     .map(|t| (t.key, t.value))
                     .collect::<BTreeMap<_, _>>(),
+                created_after: filter.created_after,
+                created_before: filter.created_before,
+                updated_after: filter.updated_after,
+                updated_before: filter.updated_before,
             },
-            created_after: filter.created_after,
-            created_before: filter.created_before,
-            updated_after: filter.updated_after,
-            updated_before: filter.updated_before,
             cursor,
             limit: limit.map(|l| usize::try_from(l).unwrap_or(0)),
         };
-        match service(ctx).runs(&query).await {
-            Ok((runs, count)) => RunsOrError::Runs(Runs {
-                results: runs.into_iter().map(Run).collect(),
-                count: i32::try_from(count).unwrap_or(i32::MAX),
-            }),
-            Err(e) => RunsOrError::PythonError(e.into()),
-        }
+        // Read only what the document selects: a count must not load every run.
+        let wanted = ctx.look_ahead();
+        let service = service(ctx);
+        let results = if wanted.field("results").exists() {
+            match service.runs(&query).await {
+                Ok(runs) => runs.into_iter().map(Run).collect(),
+                Err(e) => return RunsOrError::PythonError(e.into()),
+            }
+        } else {
+            Vec::new()
+        };
+        let count = if wanted.field("count").exists() {
+            match service.count_runs(&query.filter).await {
+                Ok(count) => i32::try_from(count).unwrap_or(i32::MAX),
+                Err(e) => return RunsOrError::PythonError(e.into()),
+            }
+        } else {
+            0
+        };
+        RunsOrError::Runs(Runs { results, count })
     }
 
     /// Retrieve a run by its run id.

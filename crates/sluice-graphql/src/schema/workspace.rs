@@ -383,7 +383,7 @@ impl JobRef {
             ..Default::default()
         };
         query.filter.job_name = Some(self.job().name.clone());
-        let (runs, _) = service(ctx).runs(&query).await.map_err(py_err)?;
+        let runs = service(ctx).runs(&query).await.map_err(py_err)?;
         Ok(runs.into_iter().map(Run).collect())
     }
 }
@@ -807,7 +807,7 @@ impl SolidHandle {
         };
         let service = service(ctx);
         let runs = match service.runs(&query).await {
-            Ok((runs, _)) => runs,
+            Ok(runs) => runs,
             Err(e) => return Some(unavailable(e)),
         };
         let mut nodes = Vec::new();

@@ -40,6 +40,8 @@ pub struct Model {
     /// Unix seconds of the run worker's last heartbeat.
     #[sea_orm(column_type = "Double", nullable)]
     pub heartbeat_time: Option<f64>,
+    /// The queue order from the `dagster/priority` tag, highest first.
+    pub priority: i64,
 }
 
 /// No declared relations: tags and events refer to runs by `run_id`, without foreign keys.
