@@ -4,14 +4,13 @@
 //! The client comes from PyPI in a virtualenv: `$SLUICE_TEST_PYTHON` names its python
 //! (tests/run.sh sets it up), otherwise `target/py-venv` is created here on first use.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sluice_e2e::{Instance, Running, bin};
+use sluice_e2e::{Instance, Running, bin, spawn_announcing};
 
 /// The python of a virtualenv that has `dagster-graphql`.
 fn python() -> &'static Path {
@@ -75,26 +74,9 @@ fn workspace_file(instance: &Instance, url: &str) -> PathBuf {
 
 /// Start `sluice-webserver` on a free port; its `host:port`.
 fn webserver(instance: &Instance, workspace: &Path) -> Running {
-    let mut child = instance
-        .command("sluice-webserver")
-        .args(["-w"])
-        .arg(workspace)
-        .args(["--port", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sluice-webserver");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("sluice-webserver exited before listening")
-            .expect("read stderr");
-        if let Some(at) = line.find("listening on http://") {
-            break line[at + "listening on http://".len()..].trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let mut command = instance.command("sluice-webserver");
+    command.args(["-w"]).arg(workspace).args(["--port", "0"]);
+    let (child, url) = spawn_announcing(&mut command, "listening on http://");
     Running { child, url }
 }
 

@@ -125,28 +125,35 @@ impl Drop for Running {
 impl Instance {
     /// Start `sluice-user-code serve` on a free port and wait until it listens.
     pub fn code_server(&self) -> Running {
-        use std::io::BufRead;
-        let mut child = self
-            .command("sluice-user-code")
-            .args(["serve", "--port", "0"])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the code server");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut lines = std::io::BufReader::new(stderr).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("the code server exited before listening")
-                .expect("read stderr");
-            if let Some(at) = line.find("listening on ") {
-                break line[at + "listening on ".len()..].trim().to_owned();
-            }
-        };
-        // Keep draining its output so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let mut command = self.command("sluice-user-code");
+        command.args(["serve", "--port", "0"]);
+        let (child, url) = spawn_announcing(&mut command, "listening on ");
         Running { child, url }
     }
+}
+
+/// Spawn `command` with its standard error piped, and wait for the line that contains
+/// `marker`; returns the child and the rest of that line after the marker. The child's
+/// later output is drained, so that it never blocks on a full pipe.
+pub fn spawn_announcing(command: &mut Command, marker: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = command
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let announced = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{command:?} exited before printing \"{marker}\""))
+            .expect("read stderr");
+        if let Some(at) = line.find(marker) {
+            break line[at + marker.len()..].trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    (child, announced)
 }
 
 /// Standard error of a finished command, as text.

@@ -1,19 +1,14 @@
 //! `sluice-webserver`: the GraphQL API (Dagster-compatible) over one instance and the
 //! code locations of a workspace file.
 
-use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{ArgAction, Parser};
 use sluice_codeserver::open_workspace;
-use sluice_graphql::{Service, build_schema, router};
+use sluice_graphql::Service;
 use sluice_storage::{StorageConfig, instance_home};
-
-/// How long requests in flight may take to finish once asked to stop.
-const GRACE: Duration = Duration::from_secs(2);
 
 /// The Sluice webserver: GraphQL at /graphql (GraphiQL in a browser), on port 3000 by
 /// default.
@@ -51,7 +46,6 @@ async fn main() -> Result<()> {
         }
     }
     let service = Arc::new(Service::new(storage, workspace, instance_home()));
-    let app = router(build_schema(service));
     let address = format!("{}:{}", cli.host, cli.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -61,19 +55,9 @@ async fn main() -> Result<()> {
         .context("reading the listening address")?;
     eprintln!("Sluice webserver listening on http://{local}");
     let shutdown = sluice::signals::shutdown_on_signals("Stopping the webserver");
-    let stopping = shutdown.clone();
-    let serve = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stopping.cancelled().await })
-        .into_future();
-    // Open subscriptions never end by themselves: give requests in flight a moment.
-    let grace = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(GRACE).await;
-    };
-    let served = tokio::select! {
-        served = serve => served.context("serving HTTP"),
-        () = grace => Ok(()),
-    };
+    let served = sluice_graphql::serve(listener, service, shutdown)
+        .await
+        .context("serving HTTP");
     started.stop().await;
     served
 }

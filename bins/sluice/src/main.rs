@@ -20,7 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the workspace's code servers, the webserver (UI and GraphQL) and the daemon.
+    /// Start the workspace's code servers, and the webserver (UI and GraphQL) and the
+    /// daemon in this process.
     Dev {
         /// The workspace file naming the code locations.
         #[arg(short = 'w', long, default_value = "workspace.yaml")]
@@ -90,7 +91,11 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
 async fn main() -> Result<()> {
     sluice::memory::limit_malloc_arenas();
     let cli = Cli::parse();
-    sluice::logging::init("warn");
+    let level = match cli.command {
+        Command::Dev { .. } => "info",
+        _ => "warn",
+    };
+    sluice::logging::init(level);
     match cli.command {
         Command::Dev {
             workspace,

@@ -11,6 +11,9 @@
 //! documents get a GraphQL error (status 400), never an HTML page.
 
 use std::collections::{HashMap, HashSet};
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::{Request as GqlRequest, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -25,8 +28,14 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt, future};
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
-use crate::schema::SluiceSchema;
+use crate::Service;
+use crate::schema::{SluiceSchema, build_schema};
+
+/// How long requests in flight may take to finish once the webserver is asked to stop.
+const GRACE: Duration = Duration::from_secs(2);
 
 /// The legacy Apollo subprotocol Dagster's webserver and UI use.
 const LEGACY_WS: &str = "graphql-ws";
@@ -42,6 +51,27 @@ pub fn router(schema: SluiceSchema) -> Router {
         .route("/dagit_info", get(server_info))
         .route("/", get(|| async { Redirect::temporary("/graphql") }))
         .with_state(schema)
+}
+
+/// Serve the webserver of `service` on `listener` until `shutdown` is cancelled, then
+/// give requests in flight a moment (open subscriptions never end by themselves).
+pub async fn serve(
+    listener: TcpListener,
+    service: Arc<Service>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let stopping = shutdown.clone();
+    let serve = axum::serve(listener, router(build_schema(service)))
+        .with_graceful_shutdown(async move { stopping.cancelled().await })
+        .into_future();
+    let grace = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(GRACE).await;
+    };
+    tokio::select! {
+        served = serve => served,
+        () = grace => Ok(()),
+    }
 }
 
 async fn server_info() -> Response {

@@ -15,7 +15,7 @@ mod error;
 pub mod schema;
 pub mod service;
 
-pub use app::router;
+pub use app::{router, serve};
 pub use error::{Error, Result};
 pub use schema::{SluiceSchema, build_schema};
 pub use service::Service;
