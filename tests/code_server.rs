@@ -36,6 +36,30 @@ async fn new_run(instance: &Instance, job: &str, config: serde_json::Value) -> R
 }
 
 /// Launch a `sleepy_job` run that sleeps a minute, and wait until it has started.
+/// Each test runs with workers forked by the fork server and executed as commands.
+macro_rules! with_both_start_methods {
+    ($($name:ident),* $(,)?) => {
+        mod forkserver {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name("forkserver").await;
+            })*
+        }
+        mod exec {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name("exec").await;
+            })*
+        }
+    };
+}
+
+with_both_start_methods!(
+    serves_the_snapshot_and_runs_launched_runs_in_workers,
+    terminate_cancels_a_running_run,
+    a_worker_that_dies_fails_its_run_with_an_engine_event,
+);
+
 async fn start_sleeping_run(i: &Instance, client: &CodeServerClient) -> (Run, RunLaunched) {
     let config = serde_json::json!({"ops": {"sleeper": {"config": {"seconds": 60}}}});
     let run = new_run(i, "sleepy_job", config).await;
@@ -44,10 +68,9 @@ async fn start_sleeping_run(i: &Instance, client: &CodeServerClient) -> (Run, Ru
     (run, launched)
 }
 
-#[tokio::test]
-async fn serves_the_snapshot_and_runs_launched_runs_in_workers() {
+async fn serves_the_snapshot_and_runs_launched_runs_in_workers(start_method: &str) {
     let i = Instance::sqlite();
-    let server = i.code_server();
+    let server = i.code_server_with(&["--start-method", start_method]);
     let client = CodeServerClient::from_url(&server.url);
     let health = client.health().await.unwrap();
     assert_eq!(
@@ -74,12 +97,15 @@ async fn serves_the_snapshot_and_runs_launched_runs_in_workers() {
     assert_eq!(err.kind(), Some("RunFinished"), "{err}");
 }
 
-#[tokio::test]
-async fn terminate_cancels_a_running_run() {
+async fn terminate_cancels_a_running_run(start_method: &str) {
     let i = Instance::sqlite();
-    let server = i.code_server();
+    let server = i.code_server_with(&["--start-method", start_method]);
     let client = CodeServerClient::from_url(&server.url);
-    let (run, _) = start_sleeping_run(&i, &client).await;
+    let (run, launched) = start_sleeping_run(&i, &client).await;
+    // A forked worker is a copy of the serving process; an executed one runs execute-run.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", launched.pid)).unwrap();
+    let executed = String::from_utf8_lossy(&cmdline).contains("execute-run");
+    assert_eq!(executed, start_method == "exec", "worker {}", launched.pid);
     let asked = Instant::now();
     let result = client.terminate_run(&run.run_id).await.unwrap();
     assert!(result.signalled, "{result:?}");
@@ -96,10 +122,9 @@ async fn terminate_cancels_a_running_run() {
     assert!(!again.signalled);
 }
 
-#[tokio::test]
-async fn a_worker_that_dies_fails_its_run_with_an_engine_event() {
+async fn a_worker_that_dies_fails_its_run_with_an_engine_event(start_method: &str) {
     let i = Instance::sqlite();
-    let server = i.code_server();
+    let server = i.code_server_with(&["--start-method", start_method]);
     let client = CodeServerClient::from_url(&server.url);
     let (run, launched) = start_sleeping_run(&i, &client).await;
     // SAFETY: killing the worker process the code server just started for this test.

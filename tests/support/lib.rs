@@ -125,8 +125,13 @@ impl Drop for Running {
 impl Instance {
     /// Start `sluice-user-code serve` on a free port and wait until it listens.
     pub fn code_server(&self) -> Running {
+        self.code_server_with(&[])
+    }
+
+    /// [`Instance::code_server`] with more `serve` arguments.
+    pub fn code_server_with(&self, args: &[&str]) -> Running {
         let mut command = self.command("sluice-user-code");
-        command.args(["serve", "--port", "0"]);
+        command.args(["serve", "--port", "0"]).args(args);
         let (child, url) = spawn_announcing(&mut command, "listening on ");
         Running { child, url }
     }

@@ -3,17 +3,20 @@
 //! The code-location side of Sluice. A location's binary serves the code-location
 //! protocol ([`protocol`]) with [`server`]: its snapshot, and launching and terminating
 //! run workers. The webserver and the daemon talk to it with [`client`]. A run worker
-//! ([`worker`]) executes one stored run and writes its events. [`workspace`] reads
+//! ([`worker`]) executes one stored run and writes its events; workers are forked by
+//! the [`fork_server`] (or started as `execute-run` commands). [`workspace`] reads
 //! `workspace.yaml`, starts the code servers it names, and keeps their snapshots.
 
 pub mod client;
+pub mod fork_server;
 pub mod protocol;
 pub mod server;
 pub mod worker;
 pub mod workspace;
 
 pub use client::{ClientError, CodeServerClient};
-pub use server::{CodeServer, WorkerCommand};
+pub use fork_server::{ForkServer, ForkServerClient};
+pub use server::{CodeServer, WorkerCommand, WorkerLauncher};
 pub use worker::{WorkerError, execute_run};
 pub use workspace::{
     Location, LocationState, StartedCodeServers, Workspace, WorkspaceFile, open_workspace,

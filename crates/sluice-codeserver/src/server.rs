@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::pin::Pin;
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -19,6 +20,7 @@ use sluice_storage::Storage;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::fork_server::ForkServerClient;
 use crate::protocol::{
     ErrorBody, Health, LaunchRun, PROTOCOL_VERSION, RunLaunched, TerminateResult, TerminateRun,
 };
@@ -31,12 +33,26 @@ pub struct WorkerCommand {
     pub args: Vec<String>,
 }
 
+/// How a code server starts its run workers: one process per run either way.
+pub enum WorkerLauncher {
+    /// Execute the user-code binary again with `execute-run --run-id ID`.
+    Exec(WorkerCommand),
+    /// Fork a process that has the location loaded already (see [`crate::fork_server`]).
+    Fork(ForkServerClient),
+}
+
+/// A started worker: its pid, and its exit status once it ends.
+type StartedWorker = (
+    u32,
+    Pin<Box<dyn Future<Output = std::io::Result<ExitStatus>> + Send>>,
+);
+
 /// A code server for one location.
 pub struct CodeServer {
     location_name: String,
     snapshot: LocationSnapshot,
     storage: Arc<dyn Storage>,
-    worker: WorkerCommand,
+    launcher: WorkerLauncher,
     /// Workers started here and still running: run id → process id.
     running: Mutex<HashMap<String, u32>>,
 }
@@ -81,13 +97,13 @@ impl CodeServer {
         location_name: &str,
         defs: &Definitions,
         storage: Arc<dyn Storage>,
-        worker: WorkerCommand,
+        launcher: WorkerLauncher,
     ) -> Arc<Self> {
         Arc::new(Self {
             location_name: location_name.to_owned(),
             snapshot: defs.snapshot(location_name),
             storage,
-            worker,
+            launcher,
             running: Mutex::new(HashMap::new()),
         })
     }
@@ -162,26 +178,20 @@ impl CodeServer {
                 format!("run {run_id} already has a worker"),
             ));
         }
-        let mut child = tokio::process::Command::new(&self.worker.program)
-            .args(&self.worker.args)
-            .args(["execute-run", "--run-id", run_id])
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                ServerError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "WorkerSpawnFailed",
-                    format!("cannot start {}: {e}", self.worker.program.display()),
-                )
-            })?;
-        let pid = child.id().unwrap_or_default();
+        let (pid, exited) = self.start_worker(run_id).await.map_err(|reason| {
+            ServerError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "WorkerSpawnFailed",
+                reason,
+            )
+        })?;
         if let Ok(mut running) = self.running.lock() {
             running.insert(run_id.to_owned(), pid);
         }
         let server = Arc::clone(self);
         let run_id_owned = run_id.to_owned();
         tokio::spawn(async move {
-            let status = child.wait().await;
+            let status = exited.await;
             if let Ok(mut running) = server.running.lock() {
                 running.remove(&run_id_owned);
             }
@@ -191,6 +201,34 @@ impl CodeServer {
             run_id: run_id.to_owned(),
             pid,
         })
+    }
+
+    /// Start a worker process for `run_id`, the configured way.
+    async fn start_worker(&self, run_id: &str) -> Result<StartedWorker, String> {
+        match &self.launcher {
+            WorkerLauncher::Exec(command) => {
+                let mut child = tokio::process::Command::new(&command.program)
+                    .args(&command.args)
+                    .args(["execute-run", "--run-id", run_id])
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .map_err(|e| format!("cannot start {}: {e}", command.program.display()))?;
+                let pid = child.id().unwrap_or_default();
+                Ok((pid, Box::pin(async move { child.wait().await })))
+            }
+            WorkerLauncher::Fork(fork_server) => {
+                let worker = fork_server
+                    .launch(run_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let exited = async move {
+                    worker.exited.await.map_err(|_| {
+                        std::io::Error::other("the fork server exited before the worker did")
+                    })
+                };
+                Ok((worker.pid, Box::pin(exited)))
+            }
+        }
     }
 
     /// A worker that died without finishing its run (killed, crashed) leaves the run

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
-use sluice_codeserver::{CodeServer, WorkerCommand, WorkerError};
+use sluice_codeserver::{CodeServer, ForkServer, WorkerCommand, WorkerError, WorkerLauncher};
 use sluice_core::config::{self, ConfigParseError};
 use sluice_core::events::{EventSink, RunEvent};
 use sluice_core::executor::human_ms;
@@ -146,12 +146,24 @@ enum Command {
         /// The port to listen on; 0 picks a free one (the address is printed).
         #[arg(long, short = 'p', default_value_t = 4000)]
         port: u16,
+        /// How run workers start: forked from a process that has the location loaded
+        /// (`forkserver`), or by executing this binary again (`exec`). Either way, each
+        /// run gets a process of its own.
+        #[arg(long, value_enum, default_value_t = StartMethod::Forkserver)]
+        start_method: StartMethod,
     },
     /// Execute a stored run in this process (what the code server starts per run).
     ExecuteRun {
         #[arg(long)]
         run_id: String,
     },
+}
+
+/// How the code server starts run workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StartMethod {
+    Forkserver,
+    Exec,
 }
 
 #[derive(Subcommand)]
@@ -251,8 +263,46 @@ fn run(cli: Cli, locations: &[CodeLocation]) -> Result<ExitCode, UserCodeError> 
         Command::Job(JobCommand::Execute { job, config, tags }) => {
             runtime()?.block_on(execute(location, &job, &config, tags))
         }
-        Command::Serve { host, port } => runtime()?.block_on(serve(location, &host, port)),
-        Command::ExecuteRun { run_id } => runtime()?.block_on(execute_run(location, &run_id)),
+        Command::Serve {
+            host,
+            port,
+            start_method,
+        } => {
+            let defs = location.load()?;
+            // The fork server must be forked before the runtime starts any thread.
+            let fork_server = match start_method {
+                StartMethod::Forkserver => start_fork_server(&defs),
+                StartMethod::Exec => None,
+            };
+            runtime()?.block_on(serve(location, &defs, fork_server, &host, port))
+        }
+        Command::ExecuteRun { run_id } => {
+            let defs = location.load()?;
+            let status = runtime()?.block_on(execute_stored_run(&defs, &run_id))?;
+            Ok(ExitCode::from(status_code(status)))
+        }
+    }
+}
+
+/// Fork the fork server, whose children execute runs of `defs`. `None` (workers are then
+/// executed as commands) if it cannot start, with a warning saying why.
+fn start_fork_server(defs: &Definitions) -> Option<ForkServer> {
+    let worker = |run_id: &str| -> i32 {
+        let outcome = runtime().and_then(|rt| rt.block_on(execute_stored_run(defs, run_id)));
+        match outcome {
+            Ok(status) => i32::from(status_code(status)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                i32::from(e.exit_code())
+            }
+        }
+    };
+    match ForkServer::start(worker) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            tracing::warn!("run workers will be started with exec: {e}");
+            None
+        }
     }
 }
 
@@ -267,21 +317,31 @@ async fn open_storage() -> Result<Arc<dyn Storage>, UserCodeError> {
     Ok(sluice_storage::open(&StorageConfig::from_env()?).await?)
 }
 
-fn exit_code(status: RunStatus) -> ExitCode {
+/// The exit code of a process that executed a run: 0 success, 130 canceled, else 1.
+fn status_code(status: RunStatus) -> u8 {
     match status {
-        RunStatus::Success => ExitCode::SUCCESS,
-        RunStatus::Canceled => ExitCode::from(130),
-        _ => ExitCode::FAILURE,
+        RunStatus::Success => 0,
+        RunStatus::Canceled => 130,
+        _ => 1,
     }
 }
 
-async fn serve(location: &CodeLocation, host: &str, port: u16) -> Result<ExitCode, UserCodeError> {
-    let defs = location.load()?;
+async fn serve(
+    location: &CodeLocation,
+    defs: &Definitions,
+    fork_server: Option<ForkServer>,
+    host: &str,
+    port: u16,
+) -> Result<ExitCode, UserCodeError> {
     let storage = open_storage().await?;
-    let program = std::env::current_exe().map_err(UserCodeError::Runtime)?;
-    let worker = WorkerCommand {
-        program,
-        args: vec!["--location".to_owned(), location.name.clone()],
+    let launcher = match fork_server {
+        Some(fork_server) => {
+            WorkerLauncher::Fork(fork_server.connect().map_err(UserCodeError::Runtime)?)
+        }
+        None => WorkerLauncher::Exec(WorkerCommand {
+            program: std::env::current_exe().map_err(UserCodeError::Runtime)?,
+            args: vec!["--location".to_owned(), location.name.clone()],
+        }),
     };
     let address = format!("{host}:{port}");
     let listener = tokio::net::TcpListener::bind(&address)
@@ -297,7 +357,7 @@ async fn serve(location: &CodeLocation, host: &str, port: u16) -> Result<ExitCod
         "Code server for location \"{}\" listening on http://{bound}",
         location.name
     );
-    let server = CodeServer::new(&location.name, &defs, storage, worker);
+    let server = CodeServer::new(&location.name, defs, storage, launcher);
     let shutdown = crate::signals::shutdown_on_signals("Stopping the code server");
     sluice_codeserver::server::serve(listener, server, shutdown)
         .await
@@ -308,8 +368,8 @@ async fn serve(location: &CodeLocation, host: &str, port: u16) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-async fn execute_run(location: &CodeLocation, run_id: &str) -> Result<ExitCode, UserCodeError> {
-    let defs = location.load()?;
+/// Execute the stored run `run_id` of `defs` in this process: what a run worker does.
+async fn execute_stored_run(defs: &Definitions, run_id: &str) -> Result<RunStatus, UserCodeError> {
     let storage = open_storage().await?;
     let run = storage
         .get_run(run_id)
@@ -317,9 +377,9 @@ async fn execute_run(location: &CodeLocation, run_id: &str) -> Result<ExitCode, 
         .ok_or_else(|| UserCodeError::RunNotFound(run_id.to_owned()))?;
     let cancel = crate::signals::shutdown_on_signals("Terminating the run");
     let status =
-        sluice_codeserver::execute_run(&defs, storage, &run, cancel, Some(Arc::new(ConsoleSink)))
+        sluice_codeserver::execute_run(defs, storage, &run, cancel, Some(Arc::new(ConsoleSink)))
             .await?;
-    Ok(exit_code(status))
+    Ok(status)
 }
 
 /// Prints each event as it happens, for a person watching a run.
@@ -373,5 +433,5 @@ async fn execute(
         run.run_id,
         human_ms(started.elapsed().as_secs_f64() * 1000.0)
     );
-    Ok(exit_code(status))
+    Ok(ExitCode::from(status_code(status)))
 }
