@@ -13,6 +13,9 @@ use crate::error::{Result, StorageError};
 
 /// Most messages taken from the channel per batch.
 const MAX_BATCH: usize = 1024;
+/// How long a batch waits for more events before it is written: a short run's events,
+/// from its start to its end, then cost one transaction. A flush or close does not wait.
+const LINGER: Duration = Duration::from_millis(5);
 /// Pauses before retrying a failed batch.
 const RETRY_DELAYS: [Duration; 3] = [
     Duration::from_millis(20),
@@ -75,8 +78,9 @@ struct Shared {
 /// The [`EventSink`] that writes to instance storage.
 ///
 /// [`emit`](EventSink::emit) never blocks: it queues the event on an unbounded channel.
-/// A background task takes whatever has queued up and stores it with one
-/// [`Storage::store_events`] call, so that a busy run costs few transactions. A batch
+/// A background task takes whatever has queued up, lets more gather for a few
+/// milliseconds, and stores it all with one [`Storage::store_events`] call, so that a
+/// busy run costs few transactions. A batch
 /// that fails is retried a few times with short pauses; events that still cannot be
 /// stored are logged, counted, and reported by [`flush`](Self::flush) and
 /// [`close`](Self::close).
@@ -166,6 +170,7 @@ async fn drain(
     let mut events = Vec::with_capacity(MAX_BATCH);
     let mut close_acks = Vec::new();
     while rx.recv_many(&mut messages, MAX_BATCH).await > 0 {
+        linger(&mut rx, &mut messages).await;
         for msg in messages.drain(..) {
             match msg {
                 Msg::Event(event) => events.push(event),
@@ -184,6 +189,29 @@ async fn drain(
     }
     for ack in close_acks {
         let _ = ack.send(());
+    }
+}
+
+/// Unless `messages` already asks for a flush or close, gather more for up to
+/// [`LINGER`], stopping early at a flush, a close, or a full batch.
+async fn linger(rx: &mut mpsc::UnboundedReceiver<Msg>, messages: &mut Vec<Msg>) {
+    let is_control = |m: &Msg| !matches!(m, Msg::Event(_));
+    if messages.iter().any(is_control) {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while messages.len() < MAX_BATCH {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(msg)) => {
+                let stop = is_control(&msg);
+                messages.push(msg);
+                if stop {
+                    return;
+                }
+            }
+            // The deadline passed, or every sender is gone.
+            Ok(None) | Err(_) => return,
+        }
     }
 }
 

@@ -192,6 +192,7 @@ shared_suite!(
         delete_run_removes_run_tags_and_events,
         concurrent_event_writers_lose_nothing,
         event_writer_flush_and_close,
+        event_writer_stores_without_being_asked,
         event_writer_reports_lost_events,
         run_and_daemon_heartbeats,
         a_run_and_its_first_events_are_stored_together,
@@ -1264,6 +1265,31 @@ mod suite {
             .await
             .expect("events");
         assert_eq!(stored.len(), 11);
+    }
+
+    pub async fn event_writer_stores_without_being_asked(storage: Arc<dyn Storage>) {
+        let run = new_run("unflushed");
+        storage.create_run(&run).await.expect("create");
+        let writer = EventWriter::spawn(storage.clone());
+        writer.emit(RunEvent::new(&run.run_id, EventType::RunStart, "start"));
+        // Nobody flushes: the batch is written once it has lingered a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let got = storage
+                .get_run(&run.run_id)
+                .await
+                .expect("get")
+                .expect("run");
+            if got.status == RunStatus::Started {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the event was never stored"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        writer.close().await.expect("close");
     }
 
     pub async fn event_writer_reports_lost_events(storage: Arc<SqlStorage>) {
