@@ -70,6 +70,9 @@ struct ProcessMemory {
     name: String,
     rss_kb: u64,
     pss_kb: u64,
+    /// CPU seconds used so far by the process, and by its children it has waited for.
+    cpu_s: f64,
+    children_cpu_s: f64,
 }
 
 /// Memory of every process in process group `pgid`: resident (RSS) and proportional
@@ -111,10 +114,25 @@ fn group_memory(pgid: u32) -> Vec<ProcessMemory> {
             continue;
         };
         let name = head.split_once('(').map_or("?", |(_, n)| n).to_owned();
+        // After the command: state is field 3, utime..cstime are fields 14..17.
+        let ticks: Vec<f64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(4)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        // SAFETY: sysconf(3) has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let (cpu_s, children_cpu_s) = match ticks.as_slice() {
+            [u, s, cu, cs] => ((u + s) / hz, (cu + cs) / hz),
+            _ => (0.0, 0.0),
+        };
         processes.push(ProcessMemory {
             name,
             rss_kb: field(&rollup, "Rss:"),
             pss_kb: field(&rollup, "Pss:"),
+            cpu_s,
+            children_cpu_s,
         });
     }
     processes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -129,7 +147,15 @@ fn report_memory(label: &str, pgid: u32) -> u64 {
     let mb = |kb: u64| kb as f64 / 1024.0;
     let each: Vec<String> = processes
         .iter()
-        .map(|p| format!("{} {:.1}", p.name, mb(p.rss_kb)))
+        .map(|p| {
+            format!(
+                "{} {:.1} MB, cpu {:.2}+{:.2} s",
+                p.name,
+                mb(p.rss_kb),
+                p.cpu_s,
+                p.children_cpu_s
+            )
+        })
         .collect();
     println!(
         "{label:<30}{:.1} MB RSS, {:.1} MB PSS ({})",
@@ -138,6 +164,22 @@ fn report_memory(label: &str, pgid: u32) -> u64 {
         each.join(", ")
     );
     rss
+}
+
+/// The machine's (busy, total) CPU time so far, in ticks, from /proc/stat.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().take(8).sum();
+    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some((total - idle, total))
 }
 
 fn free_port() -> Result<u16> {
@@ -224,6 +266,7 @@ async fn measure(port: u16, pgid: u32, burst: usize, total: usize) -> Result<Fig
 
     // A burst, submitted from 4 connections at once; timed until every run is finished.
     let before = gql.finished_count().await?;
+    let cpu_before = cpu_ticks();
     let started = Instant::now();
     let mut submitters = Vec::new();
     for k in 0..4 {
@@ -255,28 +298,40 @@ async fn measure(port: u16, pgid: u32, burst: usize, total: usize) -> Result<Fig
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let busy = match (cpu_before, cpu_ticks()) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => (b1 - b0) as f64 / (t1 - t0) as f64,
+        _ => f64::NAN,
+    };
     let runs_per_second = burst as f64 / elapsed;
     println!(
-        "burst of {burst}: submitted in {:.2}s, all finished in {elapsed:.2}s → {runs_per_second:.0} runs/s (mutation median {:.2} ms under load)",
+        "burst of {burst}: submitted in {:.2}s, all finished in {elapsed:.2}s → {runs_per_second:.0} runs/s (mutation median {:.2} ms under load; CPUs {:.0}% busy)",
         submitted.as_secs_f64(),
-        median(burst_mutations)
+        median(burst_mutations),
+        busy * 100.0
     );
 
-    // Memory with `total` runs stored, once idle again.
-    let mut stored = before as usize + burst + 50;
-    while stored < total {
-        let n = (total - stored).min(1000);
+    // Memory once idle again, after the burst and as runs accumulate up to `total`:
+    // it should level off, not grow with the number of runs.
+    let settle = Duration::from_secs(3);
+    tokio::time::sleep(settle).await;
+    let mut finished = gql.finished_count().await?;
+    report_memory(&format!("idle memory after {finished} runs"), pgid);
+    let mut next_report = finished.div_ceil(2500).max(1) * 2500;
+    while finished < total as u64 {
+        let n = (total as u64 - finished).min(1000);
         for _ in 0..n {
             gql.launch("one_op_job").await?;
         }
-        stored += n;
-        while (gql.finished_count().await? as usize) < stored - 50 {
+        while gql.finished_count().await? < finished + n {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        finished += n;
+        if finished >= next_report || finished >= total as u64 {
+            tokio::time::sleep(settle).await;
+            report_memory(&format!("idle memory after {finished} runs"), pgid);
+            next_report += 2500;
+        }
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let label = format!("idle memory after {} runs", gql.finished_count().await?);
-    report_memory(&label, pgid);
     Ok(Figures {
         launch_to_success_ms,
         runs_per_second,

@@ -7,6 +7,7 @@ use sluice_codeserver::{LocationState, Workspace};
 use sluice_core::events::{EventType, RunEvent};
 use sluice_core::run::{Run, RunStatus};
 use sluice_storage::{RunCoordinatorConfig, RunsFilter, Storage, WakeupListener};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{DaemonError, Heartbeat, end_run};
@@ -37,12 +38,22 @@ impl RunQueue {
         }
     }
 
-    /// Launch every queued run that the limits admit now; returns how many were launched
-    /// (runs whose launch failed are failed, and counted too).
+    /// Launch every queued run that the limits admit now, and wait for the launches;
+    /// returns how many were launched (runs whose launch failed are failed, and counted
+    /// too).
+    pub async fn dequeue(&self) -> Result<usize, DaemonError> {
+        let admitted = self.admit().await?;
+        let count = admitted.len();
+        launch_all(Arc::clone(&self.storage), self.workspace.clone(), admitted).await?;
+        Ok(count)
+    }
+
+    /// Mark STARTING, in one write, every queued run that the limits admit now, and return
+    /// them, to be launched.
     ///
     /// Reads the runs in progress, then only as many queued runs, in launch order, as it
     /// takes to fill the free slots: a deep queue costs nothing while the instance is busy.
-    pub async fn dequeue(&self) -> Result<usize, DaemonError> {
+    async fn admit(&self) -> Result<Vec<Run>, DaemonError> {
         let in_progress = RunsFilter {
             statuses: vec![
                 RunStatus::Starting,
@@ -54,7 +65,7 @@ impl RunQueue {
         let active = self.storage.list_runs(&in_progress, None, None).await?;
         let free = self.config.max_concurrent_runs.saturating_sub(active.len());
         if free == 0 {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let limits = &self.config.tag_concurrency_limits;
         let matches = |run: &Run, i: usize| {
@@ -94,90 +105,118 @@ impl RunQueue {
                 break;
             }
         }
-        self.launch_all(&admitted).await?;
-        Ok(admitted.len())
-    }
-
-    /// Mark `runs` STARTING in one write, then ask their code servers to launch them, all
-    /// at once. A run that cannot be launched is failed with the reason.
-    async fn launch_all(&self, runs: &[Run]) -> Result<(), DaemonError> {
-        if runs.is_empty() {
-            return Ok(());
-        }
-        let starting: Vec<RunEvent> = runs
-            .iter()
-            .flat_map(|run| {
-                let location = run.location_name.as_deref().unwrap_or_default();
-                [
-                    RunEvent::new(
-                        &run.run_id,
-                        EventType::RunDequeued,
-                        "Run dequeued by the run coordinator.",
-                    ),
-                    RunEvent::new(
-                        &run.run_id,
-                        EventType::RunStarting,
-                        format!("Launching run in code location \"{location}\"."),
-                    ),
-                ]
-            })
-            .collect();
-        self.storage.store_events(&starting).await?;
-        let outcomes = futures::future::join_all(runs.iter().map(|run| self.launch(run))).await;
-        for (run, outcome) in runs.iter().zip(outcomes) {
-            if let Err(reason) = outcome {
-                let message = format!("Run {} could not be launched: {reason}", run.run_id);
-                tracing::warn!(run_id = %run.run_id, "{message}");
-                end_run(
-                    self.storage.as_ref(),
-                    &run.run_id,
-                    EventType::RunFailure,
-                    message,
-                )
+        if !admitted.is_empty() {
+            self.storage
+                .store_events(&starting_events(&admitted))
                 .await?;
-            }
         }
-        Ok(())
-    }
-
-    /// Ask the code server of `run`'s location to launch it.
-    async fn launch(&self, run: &Run) -> Result<(), String> {
-        let location_name = run.location_name.as_deref().unwrap_or_default();
-        let location = self
-            .workspace
-            .location(location_name)
-            .await
-            .ok_or_else(|| {
-                format!("code location \"{location_name}\" is not in the daemon's workspace")
-            })?;
-        match location.state {
-            LocationState::Loaded(_) => location
-                .client
-                .launch_run(&run.run_id)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            LocationState::Failed(error) => Err(format!(
-                "code location \"{location_name}\" is not loaded: {error}"
-            )),
-        }
+        Ok(admitted)
     }
 
     /// Dequeue whenever woken (a run was queued or ended), and every few seconds anyway,
-    /// until `shutdown`.
+    /// until `shutdown`. Launches proceed in the background, so that the queue goes on
+    /// admitting runs while code servers start earlier ones; on shutdown, the launches
+    /// in flight are finished first.
     pub async fn run(&self, wakeups: WakeupListener, daemon_id: &str, shutdown: CancellationToken) {
         let mut heartbeat = Heartbeat::new(
             Arc::clone(&self.storage),
             "QUEUED_RUN_COORDINATOR",
             daemon_id,
         );
+        let mut launches = JoinSet::new();
         loop {
-            let error = self.dequeue().await.err().map(|e| e.to_string());
+            let error = match self.admit().await {
+                Ok(admitted) if admitted.is_empty() => None,
+                Ok(admitted) => {
+                    let (storage, workspace) = (Arc::clone(&self.storage), self.workspace.clone());
+                    launches.spawn(launch_all(storage, workspace, admitted));
+                    None
+                }
+                Err(e) => Some(e.to_string()),
+            };
+            while let Some(done) = launches.try_join_next() {
+                report_launch(done);
+            }
             heartbeat.beat(error).await;
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => break,
                 _ = wakeups.wait(FALLBACK_CHECK) => {}
             }
         }
+        while let Some(done) = launches.join_next().await {
+            report_launch(done);
+        }
+    }
+}
+
+fn report_launch(done: Result<Result<(), DaemonError>, tokio::task::JoinError>) {
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("recording a failed launch: {e}"),
+        Err(e) => tracing::error!("a launch task died: {e}"),
+    }
+}
+
+/// RUN_DEQUEUED and RUN_STARTING for each of `runs`.
+fn starting_events(runs: &[Run]) -> Vec<RunEvent> {
+    runs.iter()
+        .flat_map(|run| {
+            let location = run.location_name.as_deref().unwrap_or_default();
+            [
+                RunEvent::new(
+                    &run.run_id,
+                    EventType::RunDequeued,
+                    "Run dequeued by the run coordinator.",
+                ),
+                RunEvent::new(
+                    &run.run_id,
+                    EventType::RunStarting,
+                    format!("Launching run in code location \"{location}\"."),
+                ),
+            ]
+        })
+        .collect()
+}
+
+/// Ask the code servers of `runs` (marked STARTING) to launch them, all at once. A run
+/// that cannot be launched is failed with the reason.
+async fn launch_all(
+    storage: Arc<dyn Storage>,
+    workspace: Workspace,
+    runs: Vec<Run>,
+) -> Result<(), DaemonError> {
+    let outcomes = futures::future::join_all(runs.iter().map(|run| launch(&workspace, run))).await;
+    for (run, outcome) in runs.iter().zip(outcomes) {
+        if let Err(reason) = outcome {
+            let message = format!("Run {} could not be launched: {reason}", run.run_id);
+            tracing::warn!(run_id = %run.run_id, "{message}");
+            end_run(
+                storage.as_ref(),
+                &run.run_id,
+                EventType::RunFailure,
+                message,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Ask the code server of `run`'s location to launch it.
+async fn launch(workspace: &Workspace, run: &Run) -> Result<(), String> {
+    let location_name = run.location_name.as_deref().unwrap_or_default();
+    let location = workspace.location(location_name).await.ok_or_else(|| {
+        format!("code location \"{location_name}\" is not in the daemon's workspace")
+    })?;
+    match location.state {
+        LocationState::Loaded(_) => location
+            .client
+            .launch_run(&run.run_id)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        LocationState::Failed(error) => Err(format!(
+            "code location \"{location_name}\" is not loaded: {error}"
+        )),
     }
 }
