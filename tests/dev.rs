@@ -19,15 +19,40 @@ fn workspace(instance: &Instance) -> std::path::PathBuf {
     path
 }
 
+/// `sluice dev` and its process group, killed when dropped, so that a failing test
+/// leaves no code server behind.
+struct Dev(Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        // SAFETY: signalling the process group created for this `sluice dev`.
+        unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Dev {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Dev {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Start `sluice dev` on a free port in its own process group; the GraphQL URL it prints.
-fn start_dev(instance: &Instance, workspace: &std::path::Path) -> (Child, String) {
+fn start_dev(instance: &Instance, workspace: &std::path::Path) -> (Dev, String) {
     let mut command = instance.command("sluice");
     command
         .args(["dev", "-p", "0", "-w"])
         .arg(workspace)
         .process_group(0);
     let (child, url) = spawn_announcing(&mut command, "GraphQL: ");
-    (child, url)
+    (Dev(child), url)
 }
 
 async fn graphql(url: &str, query: &str, variables: Value) -> Value {
@@ -42,6 +67,42 @@ async fn graphql(url: &str, query: &str, variables: Value) -> Value {
         .expect("JSON answer");
     assert!(answer.get("errors").is_none(), "{answer}");
     answer["data"].clone()
+}
+
+/// Wait until run `run_id` is finished; its status.
+async fn wait_until_finished(url: &str, run_id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let data = graphql(
+            url,
+            "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
+            json!({"id": run_id}),
+        )
+        .await;
+        match data["runOrError"]["status"].as_str() {
+            Some(s @ ("SUCCESS" | "FAILURE" | "CANCELED")) => return s.to_owned(),
+            _ => assert!(Instant::now() < deadline, "run not done in 30 s: {data}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Press Ctrl-C: SIGINT to `sluice dev`'s whole process group, as a terminal does; its
+/// exit status.
+fn ctrl_c(dev: &mut Child) -> std::process::ExitStatus {
+    // SAFETY: signalling the process group created for this `sluice dev`.
+    unsafe { libc::kill(-(dev.id() as libc::pid_t), libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = dev.try_wait().expect("wait for sluice dev") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sluice dev did not stop on Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Child processes of `pid`.
@@ -83,21 +144,7 @@ async fn dev_runs_a_job_end_to_end_and_stops_everything_on_ctrl_c() {
         .as_str()
         .unwrap_or_else(|| panic!("launch failed: {launched}"))
         .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let data = graphql(
-            &url,
-            "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
-            json!({"id": run_id}),
-        )
-        .await;
-        match data["runOrError"]["status"].as_str() {
-            Some("SUCCESS") => break,
-            Some("FAILURE" | "CANCELED") => panic!("run ended {data}"),
-            _ => assert!(Instant::now() < deadline, "run not done in 30 s: {data}"),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert_eq!(wait_until_finished(&url, &run_id).await, "SUCCESS");
     let health = graphql(
         &url,
         "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }",
@@ -154,4 +201,84 @@ async fn dev_refuses_a_port_in_use_and_a_broken_workspace() {
     assert!(!out.status.success());
     let err = sluice_e2e::stderr(&out);
     assert!(err.contains("broken.yaml"), "{err}");
+}
+
+#[tokio::test]
+async fn reexecution_from_failure_reuses_what_succeeded() {
+    let instance = Instance::sqlite();
+    let workspace = workspace(&instance);
+    let (mut dev, url) = start_dev(&instance, &workspace);
+    let gate = instance.home.path().join("gate-open");
+    let launched = graphql(
+        &url,
+        "mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { ... on LaunchRunSuccess { run { runId } } } }",
+        json!({"p": {
+            "selector": {"repositoryLocationName": "demo", "repositoryName": "__repository__", "jobName": "gated_job"},
+            "runConfigData": {"ops": {"gate": {"config": {"path": gate.display().to_string()}}}},
+        }}),
+    )
+    .await;
+    let parent = launched["launchRun"]["run"]["runId"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
+    assert_eq!(wait_until_finished(&url, &parent).await, "FAILURE");
+
+    // The gate opens; only gate and report run again, on produce's stored output.
+    std::fs::write(&gate, "").expect("open the gate");
+    let data = graphql(
+        &url,
+        "mutation($r: ReexecutionParams) { launchRunReexecution(reexecutionParams: $r) { __typename ... on LaunchRunSuccess { run { runId stepKeysToExecute } } ... on PythonError { message } } }",
+        json!({"r": {"parentRunId": parent, "strategy": "FROM_FAILURE"}}),
+    )
+    .await;
+    let run = &data["launchRunReexecution"]["run"];
+    assert_eq!(
+        run["stepKeysToExecute"],
+        json!(["gate", "report"]),
+        "{data}"
+    );
+    let child = run["runId"].as_str().expect("run id").to_owned();
+    assert_eq!(wait_until_finished(&url, &child).await, "SUCCESS");
+
+    let logs = graphql(
+        &url,
+        "query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events { __typename ... on MessageEvent { stepKey } ... on LoadedInputEvent { inputName upstreamStepKey } } } } }",
+        json!({"id": child}),
+    )
+    .await;
+    let events = logs["logsForRun"]["events"].as_array().expect("events");
+    assert!(
+        !events.iter().any(|e| e["stepKey"] == "produce"),
+        "produce ran again: {logs}"
+    );
+    assert!(
+        events.iter().any(|e| e["__typename"] == "LoadedInputEvent"
+            && e["stepKey"] == "gate"
+            && e["upstreamStepKey"] == "produce"),
+        "{logs}"
+    );
+    let stored = instance
+        .home
+        .path()
+        .join("storage")
+        .join(&child)
+        .join("report/result");
+    assert_eq!(
+        std::fs::read_to_string(stored).expect("report's output is stored"),
+        "\"the gate let 42 through\""
+    );
+
+    // A run that succeeded has nothing to re-execute from failure.
+    let data = graphql(
+        &url,
+        "mutation($r: ReexecutionParams) { launchRunReexecution(reexecutionParams: $r) { __typename ... on PythonError { message } } }",
+        json!({"r": {"parentRunId": child, "strategy": "FROM_FAILURE"}}),
+    )
+    .await;
+    assert_eq!(
+        data["launchRunReexecution"]["__typename"], "PythonError",
+        "{data}"
+    );
+    ctrl_c(&mut dev);
 }

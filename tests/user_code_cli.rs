@@ -334,7 +334,7 @@ async fn definitions_validate_and_job_list() {
     let i = Instance::sqlite();
     let out = i.user_code(&["definitions", "validate"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"demo\" is valid: 7 jobs"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"demo\" is valid: 8 jobs"));
     let out = i.user_code(&["job", "list"]);
     let jobs: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -348,6 +348,7 @@ async fn definitions_validate_and_job_list() {
             "failing_job",
             "fanout_500",
             "flaky_job",
+            "gated_job",
             "one_op_job",
             "sleepy_job"
         ]

@@ -18,6 +18,7 @@ use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_runs_and_event_logs;
 mod m20261122_000002_heartbeats;
 mod m20261122_000003_run_priority;
+mod m20261122_000004_step_keys_to_execute;
 
 /// All migrations of the instance storage, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_runs_and_event_logs::Migration),
             Box::new(m20261122_000002_heartbeats::Migration),
             Box::new(m20261122_000003_run_priority::Migration),
+            Box::new(m20261122_000004_step_keys_to_execute::Migration),
         ]
     }
 }

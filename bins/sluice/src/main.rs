@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use sluice::core::io_manager::FsIoManager;
 use sluice::core::run::RunStatus;
-use sluice_storage::{RunsFilter, Storage, StorageConfig};
+use sluice_storage::{RunsFilter, Storage, StorageConfig, instance_home, output_storage_dir};
 
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "The Sluice command line")]
@@ -166,6 +167,10 @@ async fn run_command(command: RunCommand) -> Result<()> {
             if !storage.delete_run(&run_id).await? {
                 bail!("run {run_id} not found");
             }
+            let outputs = FsIoManager::new(output_storage_dir(&instance_home()));
+            outputs
+                .delete_run(&run_id)
+                .context("the run is deleted, but its stored outputs are not")?;
             println!("Deleted run {run_id}.");
         }
     }

@@ -6,11 +6,14 @@ use std::time::Duration;
 use sluice_core::events::{
     ErrorInfo, EventData, EventSink, EventType, FanoutSink, RunEvent, now_timestamp,
 };
-use sluice_core::executor::{self, RunContext};
+use sluice_core::executor::{self, Reexecution, RunContext};
+use sluice_core::io_manager::FsIoManager;
 use sluice_core::plan::ExecutionPlan;
 use sluice_core::run::{Run, RunStatus};
 use sluice_core::{Definitions, run_config};
-use sluice_storage::{EventWriter, Storage, StorageError, Wakeup, instance_home};
+use sluice_storage::{
+    EventWriter, Storage, StorageError, Wakeup, instance_home, output_storage_dir,
+};
 use tokio_util::sync::CancellationToken;
 
 /// A run could not be executed, or its events could not all be stored.
@@ -79,6 +82,10 @@ pub async fn execute_run(
                 tags: run.tags.clone(),
                 events: Arc::clone(&events),
                 cancel,
+                io_manager: Some(Arc::new(FsIoManager::new(output_storage_dir(
+                    &instance_home(),
+                )))),
+                reexecution: reexecution(storage.as_ref(), run).await?,
             };
             executor::execute(&plan, config, ctx).await
         }
@@ -95,6 +102,33 @@ pub async fn execute_run(
     writer.flush().await?;
     Wakeup::run_queue(&instance_home()).notify();
     Ok(status)
+}
+
+/// The longest chain of re-executions followed to find reused outputs.
+const MAX_ANCESTORS: usize = 100;
+
+/// For a run that executes only some steps: those steps, and the runs to load the other
+/// steps' outputs from (its parent, the parent's parent, ...).
+async fn reexecution(storage: &dyn Storage, run: &Run) -> Result<Option<Reexecution>, WorkerError> {
+    let Some(step_keys) = &run.step_keys_to_execute else {
+        return Ok(None);
+    };
+    let mut source_runs = Vec::new();
+    let mut next = run.parent_run_id.clone();
+    while let Some(run_id) = next.take() {
+        if source_runs.len() == MAX_ANCESTORS || source_runs.contains(&run_id) {
+            break;
+        }
+        next = storage
+            .get_run(&run_id)
+            .await?
+            .and_then(|parent| parent.parent_run_id);
+        source_runs.push(run_id);
+    }
+    Ok(Some(Reexecution {
+        step_keys: step_keys.iter().cloned().collect(),
+        source_runs,
+    }))
 }
 
 /// Beat, and cancel the run when it is marked CANCELING, until aborted. The first beat

@@ -30,13 +30,17 @@ pub enum EventType {
     StepUpForRetry,
     StepRestarted,
     StepSkipped,
+    /// An IO manager stored a step output.
+    HandledOutput,
+    /// An IO manager loaded a step input (in a re-execution, from an earlier run).
+    LoadedInput,
     EngineEvent,
     /// A message logged by user code through its context.
     Log,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 19] = [
         Self::RunEnqueued,
         Self::RunDequeued,
         Self::RunStarting,
@@ -52,6 +56,8 @@ impl EventType {
         Self::StepUpForRetry,
         Self::StepRestarted,
         Self::StepSkipped,
+        Self::HandledOutput,
+        Self::LoadedInput,
         Self::EngineEvent,
         Self::Log,
     ];
@@ -74,6 +80,8 @@ impl EventType {
             Self::StepUpForRetry => "STEP_UP_FOR_RETRY",
             Self::StepRestarted => "STEP_RESTARTED",
             Self::StepSkipped => "STEP_SKIPPED",
+            Self::HandledOutput => "HANDLED_OUTPUT",
+            Self::LoadedInput => "LOADED_INPUT",
             Self::EngineEvent => "ENGINE_EVENT",
             Self::Log => "LOG",
         }
@@ -194,6 +202,20 @@ pub enum EventData {
     None,
     /// A step produced an output.
     Output { output_name: String },
+    /// An IO manager stored an output.
+    HandledOutput {
+        output_name: String,
+        manager_key: String,
+    },
+    /// An IO manager loaded an input from an upstream step's output.
+    LoadedInput {
+        input_name: String,
+        manager_key: String,
+        upstream_step_key: String,
+        upstream_output_name: String,
+        /// The run whose output was loaded.
+        upstream_run_id: String,
+    },
     /// A step or run failed.
     Failure { error: ErrorInfo },
     /// A step failed and will run again after `delay_seconds`.

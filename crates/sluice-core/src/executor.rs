@@ -4,7 +4,7 @@
 //! transition is an event.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent};
+use crate::io_manager::{IoManager, IoManagerError, OutputKey};
 use crate::op::{ContextInner, Inputs, OpContext, OpDefinition, OpError, StepValue};
 use crate::plan::ExecutionPlan;
 use crate::resource::Resources;
@@ -29,6 +30,25 @@ pub struct RunContext {
     pub events: Arc<dyn EventSink>,
     /// Cancel it to terminate the run: running steps stop at their next await.
     pub cancel: CancellationToken,
+    /// Keeps every step output (and loads those a re-execution reuses). Without one,
+    /// outputs live in memory for this run only.
+    pub io_manager: Option<Arc<dyn IoManager>>,
+    /// Set when the run executes only some steps of an earlier run's job.
+    pub reexecution: Option<Reexecution>,
+}
+
+/// The key under which IO manager events name the instance's IO manager, as in Dagster.
+pub const IO_MANAGER_KEY: &str = "io_manager";
+
+/// Which steps a re-execution runs, and where the outputs of the others come from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reexecution {
+    /// The steps to execute. Every other step counts as done: its outputs are loaded
+    /// through the IO manager when an executed step needs them.
+    pub step_keys: BTreeSet<String>,
+    /// The runs to load those outputs from, nearest first (the parent run, then its
+    /// parent, and so on): a step reused by the parent ran in an earlier run.
+    pub source_runs: Vec<String>,
 }
 
 /// The default step concurrency: the number of cores.
@@ -78,6 +98,32 @@ pub async fn execute(
         }
     };
 
+    let steps = plan.steps();
+    let selected: Vec<bool> = match &run.reexecution {
+        None => vec![true; steps.len()],
+        Some(r) => steps.iter().map(|s| r.step_keys.contains(&s.key)).collect(),
+    };
+    if let Some(r) = &run.reexecution {
+        let unknown: Vec<&str> = r
+            .step_keys
+            .iter()
+            .filter(|k| !steps.iter().any(|s| &s.key == *k))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            let message = format!(
+                "Execution of run for \"{job_name}\" failed: steps [\"{}\"] are not in the job.",
+                unknown.join("\", \"")
+            );
+            let error = ErrorInfo::new("UnknownSteps", message.clone());
+            emit(
+                RunEvent::new(&run.run_id, EventType::RunFailure, message)
+                    .data(EventData::Failure { error }),
+            );
+            let _ = resources.teardown().await;
+            return RunStatus::Failure;
+        }
+    }
     let max_concurrent = config
         .max_concurrent
         .unwrap_or_else(default_max_concurrent)
@@ -90,6 +136,7 @@ pub async fn execute(
         tags: Arc::new(run.tags.clone()),
         state: vec![StepState::Waiting; plan.steps().len()],
         remaining: plan.steps().iter().map(|s| s.upstream.len()).collect(),
+        selected,
         outputs: HashMap::new(),
         ready: VecDeque::new(),
     };
@@ -172,14 +219,25 @@ struct Executor<'a> {
     state: Vec<StepState>,
     /// Upstream steps each step still waits for.
     remaining: Vec<usize>,
+    /// Whether each step executes in this run (all do, unless it is a re-execution).
+    selected: Vec<bool>,
     outputs: HashMap<(usize, String), StepValue>,
     ready: VecDeque<usize>,
 }
 
 impl Executor<'_> {
     async fn run(&mut self, max_concurrent: usize) -> Summary {
+        // Steps a re-execution does not run count as done, without events.
+        for i in 0..self.state.len() {
+            if !self.selected[i] {
+                self.state[i] = StepState::Succeeded;
+                for &d in &self.plan.steps()[i].downstream {
+                    self.remaining[d] -= 1;
+                }
+            }
+        }
         self.ready = (0..self.state.len())
-            .filter(|i| self.remaining[*i] == 0)
+            .filter(|i| self.selected[*i] && self.remaining[*i] == 0)
             .collect();
         let mut running: JoinSet<StepOutcome> = JoinSet::new();
         let mut task_steps: HashMap<tokio::task::Id, usize> = HashMap::new();
@@ -195,7 +253,11 @@ impl Executor<'_> {
                         let handle = running.spawn(self.step_run(i, inputs).run());
                         task_steps.insert(handle.id(), i);
                     }
-                    Err(reason) => self.finish(i, StepState::Skipped, Some(reason)),
+                    Err(Unready::Skip(reason)) => self.finish(i, StepState::Skipped, Some(reason)),
+                    Err(Unready::Fail(error)) => {
+                        self.step_run(i, HashMap::new()).fail_before_start(error);
+                        self.finish(i, StepState::Failed, None);
+                    }
                 }
             }
             if running.is_empty() && (canceled || self.ready.is_empty()) {
@@ -264,7 +326,7 @@ impl Executor<'_> {
             }
             for &d in &steps[i].downstream {
                 self.remaining[d] -= 1;
-                if self.remaining[d] > 0 {
+                if self.remaining[d] > 0 || !self.selected[d] {
                     continue;
                 }
                 let not_ok: Vec<&str> = steps[d]
@@ -286,44 +348,124 @@ impl Executor<'_> {
         }
     }
 
-    /// The input values of step `i`, or why it cannot run (an optional upstream output
-    /// was not yielded).
-    fn gather_inputs(&self, i: usize) -> Result<HashMap<String, StepValue>, String> {
+    /// The input values of step `i`, or why it cannot run: an optional upstream output
+    /// was not yielded (skip), or a reused output could not be loaded (fail).
+    fn gather_inputs(&self, i: usize) -> Result<HashMap<String, StepValue>, Unready> {
         let steps = self.plan.steps();
         let step = &steps[i];
         let mut values = HashMap::with_capacity(step.inputs.len());
         for input in &step.inputs {
             let mut present = Vec::with_capacity(input.sources.len());
             for (src, output) in &input.sources {
-                match self.outputs.get(&(*src, output.clone())) {
-                    Some(v) => present.push(Arc::clone(v)),
+                let value = match self.outputs.get(&(*src, output.clone())) {
+                    Some(v) => Some(Arc::clone(v)),
+                    None if !self.selected[*src] => {
+                        self.load_reused(i, &input.name, *src, output)?
+                    }
+                    None => None,
+                };
+                match value {
+                    Some(v) => present.push(v),
                     None if !input.fan_in => {
-                        return Err(format!(
+                        return Err(Unready::Skip(format!(
                             "output \"{output}\" of step \"{}\" was not yielded, and input \"{}\" needs it.",
                             steps[*src].key, input.name
-                        ));
+                        )));
                     }
                     None => {}
                 }
             }
             let value = if input.fan_in {
                 if present.is_empty() && !input.sources.is_empty() {
-                    return Err(format!(
+                    return Err(Unready::Skip(format!(
                         "no upstream output for fan-in input \"{}\" was yielded.",
                         input.name
-                    ));
+                    )));
                 }
                 step.op
                     .collect_fan_in(&input.name, present)
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| Unready::Skip(e.to_string()))?
             } else {
-                present
-                    .pop()
-                    .ok_or_else(|| format!("input \"{}\" has no source.", input.name))?
+                present.pop().ok_or_else(|| {
+                    Unready::Skip(format!("input \"{}\" has no source.", input.name))
+                })?
             };
             values.insert(input.name.clone(), value);
         }
         Ok(values)
+    }
+
+    /// Output `output` of step `src`, which this re-execution does not run, loaded from
+    /// the nearest earlier run that stored it, for input `input` of step `i`. `None` when
+    /// it is an optional output that no earlier run yielded.
+    fn load_reused(
+        &self,
+        i: usize,
+        input: &str,
+        src: usize,
+        output: &str,
+    ) -> Result<Option<StepValue>, Unready> {
+        let steps = self.plan.steps();
+        let source = &steps[src];
+        let fail = |message: String| Unready::Fail(ErrorInfo::new("LoadInputError", message));
+        let definition = source.op.output(output).ok_or_else(|| {
+            fail(format!(
+                "step \"{}\" has no output \"{output}\"",
+                source.key
+            ))
+        })?;
+        let Some(io) = &self.run.io_manager else {
+            return Err(fail(format!(
+                "output \"{output}\" of step \"{}\" is reused from an earlier run, but this run has no IO manager to load it",
+                source.key
+            )));
+        };
+        let runs = self
+            .run
+            .reexecution
+            .as_ref()
+            .map_or(&[][..], |r| r.source_runs.as_slice());
+        for run_id in runs {
+            let key = OutputKey {
+                run_id,
+                step_key: &source.key,
+                output_name: output,
+            };
+            match io.load_input(key, definition) {
+                Ok(value) => {
+                    self.run.events.emit(
+                        RunEvent::new(
+                            &self.run.run_id,
+                            EventType::LoadedInput,
+                            format!(
+                                "Loaded input \"{input}\" using input manager \"{IO_MANAGER_KEY}\", from output \"{output}\" of step \"{}\" in run {run_id}.",
+                                source.key
+                            ),
+                        )
+                        .step(steps[i].key.clone())
+                        .data(EventData::LoadedInput {
+                            input_name: input.to_owned(),
+                            manager_key: IO_MANAGER_KEY.to_owned(),
+                            upstream_step_key: source.key.clone(),
+                            upstream_output_name: output.to_owned(),
+                            upstream_run_id: run_id.clone(),
+                        }),
+                    );
+                    return Ok(Some(value));
+                }
+                Err(IoManagerError::NotStored { .. }) => continue,
+                Err(e) => return Err(fail(e.to_string())),
+            }
+        }
+        if definition.is_required {
+            Err(fail(format!(
+                "output \"{output}\" of step \"{}\" was not stored by any earlier run ({}); re-execute all steps instead",
+                source.key,
+                runs.join(", ")
+            )))
+        } else {
+            Ok(None)
+        }
     }
 
     fn step_run(&self, i: usize, inputs: HashMap<String, StepValue>) -> StepRun {
@@ -342,8 +484,17 @@ impl Executor<'_> {
             tags: Arc::clone(&self.tags),
             events: Arc::clone(&self.run.events),
             cancel: self.run.cancel.clone(),
+            io_manager: self.run.io_manager.clone(),
         }
     }
+}
+
+/// Why a ready step does not start.
+enum Unready {
+    /// An output it needs was not yielded: the step is skipped.
+    Skip(String),
+    /// An input could not be loaded: the step fails.
+    Fail(ErrorInfo),
 }
 
 /// One step, executed with its retries in its own task.
@@ -357,6 +508,7 @@ struct StepRun {
     tags: Arc<BTreeMap<String, String>>,
     events: Arc<dyn EventSink>,
     cancel: CancellationToken,
+    io_manager: Option<Arc<dyn IoManager>>,
 }
 
 enum Attempt {
@@ -398,6 +550,10 @@ impl StepRun {
                                 output_name: name.clone(),
                             }),
                         );
+                        if let Err(error) = self.handle_output(name, value) {
+                            self.fail(error);
+                            return StepOutcome::Failure;
+                        }
                     }
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     self.events.emit(
@@ -452,19 +608,62 @@ impl StepRun {
                         );
                     }
                     _ => {
-                        self.events.emit(
-                            self.event(
-                                EventType::StepFailure,
-                                format!("Execution of step \"{key}\" failed: {}", error.message),
-                            )
-                            .data(EventData::Failure { error }),
-                        );
+                        self.fail(error);
                         return StepOutcome::Failure;
                     }
                 },
                 Attempt::Interrupted => return self.interrupted(),
             }
         }
+    }
+
+    /// Give output `name` to the IO manager, if the run has one.
+    fn handle_output(&self, name: &str, value: &StepValue) -> Result<(), ErrorInfo> {
+        let (Some(io), Some(definition)) = (&self.io_manager, self.op.output(name)) else {
+            return Ok(());
+        };
+        let key = OutputKey {
+            run_id: &self.run_id,
+            step_key: &self.step_key,
+            output_name: name,
+        };
+        io.handle_output(key, definition, value)
+            .map_err(|e| ErrorInfo::from_error("HandleOutputError", &e))?;
+        self.events.emit(
+            self.event(
+                EventType::HandledOutput,
+                format!("Handled output \"{name}\" using IO manager \"{IO_MANAGER_KEY}\"."),
+            )
+            .data(EventData::HandledOutput {
+                output_name: name.to_owned(),
+                manager_key: IO_MANAGER_KEY.to_owned(),
+            }),
+        );
+        Ok(())
+    }
+
+    /// The step's STEP_FAILURE.
+    fn fail(&self, error: ErrorInfo) {
+        self.events.emit(
+            self.event(
+                EventType::StepFailure,
+                format!(
+                    "Execution of step \"{}\" failed: {}",
+                    self.step_key, error.message
+                ),
+            )
+            .data(EventData::Failure { error }),
+        );
+    }
+
+    /// The events of a step that fails before its compute starts (an input could not be
+    /// loaded).
+    fn fail_before_start(&self, error: ErrorInfo) {
+        self.events.emit(self.event(
+            EventType::StepStart,
+            format!("Started execution of step \"{}\".", self.step_key),
+        ));
+        self.fail(error);
     }
 
     fn interrupted(&self) -> StepOutcome {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod definitions;
 pub mod events;
 pub mod executor;
+pub mod io_manager;
 pub mod job;
 pub mod op;
 pub mod plan;
@@ -29,7 +30,8 @@ pub mod prelude {
     pub use crate::events::LogLevel;
     pub use crate::job::{JobDefinition, NodeHandle, OutputRef};
     pub use crate::op::{
-        Backoff, Inputs, Jitter, OpContext, OpDefinition, OpError, Outputs, ResultExt, RetryPolicy,
+        Backoff, Inputs, Jitter, OpContext, OpDefinition, OpError, OutputValue, Outputs, ResultExt,
+        RetryPolicy,
     };
     pub use crate::resource::{
         ConfigurableResource, InitResourceContext, ResourceDefinition, ResourceError,

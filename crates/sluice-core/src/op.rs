@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -110,6 +111,13 @@ impl fmt::Debug for InputDefinition {
     }
 }
 
+/// What an op output's type must be: shareable between steps, and serializable, so that
+/// an IO manager can keep it for a later re-execution (as Dagster's default IO manager
+/// pickles outputs).
+pub trait OutputValue: Serialize + DeserializeOwned + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> OutputValue for T {}
+
 /// A declared output of an op.
 #[derive(Clone, Debug)]
 pub struct OutputDefinition {
@@ -117,6 +125,50 @@ pub struct OutputDefinition {
     pub data_type: DataType,
     /// An optional output may be left out; steps that consume it are then skipped.
     pub is_required: bool,
+    codec: ValueCodec,
+}
+
+impl OutputDefinition {
+    /// The output's value as JSON bytes.
+    pub fn encode(&self, value: &StepValue) -> Result<Vec<u8>, String> {
+        (self.codec.encode)(value)
+    }
+
+    /// A value of the output's type from JSON bytes written by [`Self::encode`].
+    pub fn decode(&self, bytes: &[u8]) -> Result<StepValue, String> {
+        (self.codec.decode)(bytes)
+    }
+}
+
+/// Serialization of one output type, captured where the type is known.
+#[derive(Clone, Copy)]
+struct ValueCodec {
+    encode: fn(&StepValue) -> Result<Vec<u8>, String>,
+    decode: fn(&[u8]) -> Result<StepValue, String>,
+}
+
+impl fmt::Debug for ValueCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ValueCodec")
+    }
+}
+
+impl ValueCodec {
+    fn of<T: OutputValue>() -> Self {
+        Self {
+            encode: |value| {
+                let value = value
+                    .downcast_ref::<T>()
+                    .ok_or_else(|| format!("the value is not a {}", std::any::type_name::<T>()))?;
+                serde_json::to_vec(value).map_err(|e| e.to_string())
+            },
+            decode: |bytes| {
+                serde_json::from_slice::<T>(bytes)
+                    .map(|v| Arc::new(v) as StepValue)
+                    .map_err(|e| e.to_string())
+            },
+        }
+    }
 }
 
 /// When and how often a failed step runs again (Dagster's `RetryPolicy`).
@@ -608,20 +660,18 @@ impl<S> OpBuilder<S> {
         self
     }
 
-    fn push_output<T: 'static>(&mut self, name: String, is_required: bool) {
+    fn push_output<T: OutputValue>(&mut self, name: String, is_required: bool) {
         self.outs.push(OutputDefinition {
             name,
             data_type: DataType::of::<T>(),
             is_required,
+            codec: ValueCodec::of::<T>(),
         });
     }
 
     /// An output that may be left out of the returned [`Outputs`]; steps that consume it
     /// are then skipped.
-    pub fn optional_output<T: Send + Sync + 'static>(
-        mut self,
-        name: impl Into<String>,
-    ) -> OpBuilder<Multi> {
+    pub fn optional_output<T: OutputValue>(mut self, name: impl Into<String>) -> OpBuilder<Multi> {
         self.push_output::<T>(name.into(), false);
         self.reshape()
     }
@@ -656,10 +706,7 @@ impl<S> OpBuilder<S> {
 
 impl OpBuilder<NoOutput> {
     /// Declare the op's output `name` of type `T`; compute then returns a `T`.
-    pub fn output<T: Send + Sync + 'static>(
-        mut self,
-        name: impl Into<String>,
-    ) -> OpBuilder<Single<T>> {
+    pub fn output<T: OutputValue>(mut self, name: impl Into<String>) -> OpBuilder<Single<T>> {
         self.push_output::<T>(name.into(), true);
         self.reshape()
     }
@@ -676,7 +723,7 @@ impl OpBuilder<NoOutput> {
 
 impl<T: Send + Sync + 'static> OpBuilder<Single<T>> {
     /// Declare a second output; compute then returns [`Outputs`].
-    pub fn output<U: Send + Sync + 'static>(mut self, name: impl Into<String>) -> OpBuilder<Multi> {
+    pub fn output<U: OutputValue>(mut self, name: impl Into<String>) -> OpBuilder<Multi> {
         self.push_output::<U>(name.into(), true);
         self.reshape()
     }
@@ -693,7 +740,7 @@ impl<T: Send + Sync + 'static> OpBuilder<Single<T>> {
 
 impl OpBuilder<Multi> {
     /// Declare another output.
-    pub fn output<U: Send + Sync + 'static>(mut self, name: impl Into<String>) -> OpBuilder<Multi> {
+    pub fn output<U: OutputValue>(mut self, name: impl Into<String>) -> OpBuilder<Multi> {
         self.push_output::<U>(name.into(), true);
         self
     }

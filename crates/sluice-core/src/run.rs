@@ -74,6 +74,8 @@ pub struct NewRun {
     pub tags: BTreeMap<String, String>,
     pub parent_run_id: Option<String>,
     pub root_run_id: Option<String>,
+    /// The steps to execute when the run re-executes part of its job; `None`: all.
+    pub step_keys_to_execute: Option<Vec<String>>,
 }
 
 /// The tag whose integer value orders queued runs, highest first (0 when absent or not
@@ -99,6 +101,7 @@ impl NewRun {
             tags: BTreeMap::new(),
             parent_run_id: None,
             root_run_id: None,
+            step_keys_to_execute: None,
         }
     }
 }
@@ -114,6 +117,9 @@ pub struct Run {
     pub tags: BTreeMap<String, String>,
     pub parent_run_id: Option<String>,
     pub root_run_id: Option<String>,
+    /// The steps the run executes when it re-executes part of its job; `None`: all.
+    #[serde(default)]
+    pub step_keys_to_execute: Option<Vec<String>>,
     pub create_time: f64,
     pub update_time: f64,
     pub start_time: Option<f64>,

@@ -55,6 +55,8 @@ async fn run_job(
             tags: Default::default(),
             events: sink.clone(),
             cancel,
+            io_manager: None,
+            reexecution: None,
         },
     )
     .await;
@@ -586,4 +588,188 @@ async fn resources_are_set_up_once_and_torn_down_after_a_failure() {
         ),
         (2, 2)
     );
+}
+
+/// A job whose middle step fails until `gate_open` is set: produce → gate → report.
+fn gated_job(
+    gate_open: Arc<std::sync::atomic::AtomicBool>,
+    produced: Arc<AtomicU32>,
+) -> Definitions {
+    let produce = OpDefinition::builder("produce")
+        .output::<i64>("result")
+        .compute(move |_, _| {
+            let produced = Arc::clone(&produced);
+            async move {
+                produced.fetch_add(1, Ordering::SeqCst);
+                Ok(21)
+            }
+        });
+    let gate = OpDefinition::builder("gate")
+        .input::<i64>("value")
+        .output::<i64>("result")
+        .compute(move |_, inputs| {
+            let open = gate_open.load(Ordering::SeqCst);
+            async move {
+                if !open {
+                    return Err(OpError::msg("the gate is closed"));
+                }
+                Ok(inputs.get::<i64>("value")? * 2)
+            }
+        });
+    let report = OpDefinition::builder("report")
+        .input::<i64>("value")
+        .output::<String>("result")
+        .compute(|_, inputs| async move { Ok(format!("value {}", inputs.get::<i64>("value")?)) });
+    let mut job = JobDefinition::builder("gated");
+    let p = job.node(&produce).add();
+    let g = job.node(&gate).input("value", p.output("result")).add();
+    job.node(&report).input("value", g.output("result")).add();
+    defs_of(job.build())
+}
+
+async fn run_with(
+    defs: &Definitions,
+    run_id: &str,
+    io: Arc<dyn sluice_core::io_manager::IoManager>,
+    reexecution: Option<executor::Reexecution>,
+) -> Outcome {
+    let job = defs.job("gated").expect("job");
+    let resolved = run_config::resolve(defs, job, &json!({})).expect("config");
+    let sink = Arc::new(MemorySink::default());
+    let started = Instant::now();
+    let status = executor::execute(
+        &ExecutionPlan::for_job(job),
+        resolved,
+        RunContext {
+            run_id: run_id.into(),
+            tags: Default::default(),
+            events: sink.clone(),
+            cancel: CancellationToken::new(),
+            io_manager: Some(io),
+            reexecution,
+        },
+    )
+    .await;
+    Outcome {
+        status,
+        events: sink.events(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// The default IO manager over a fresh temporary directory.
+fn fs_io_manager() -> (tempfile::TempDir, Arc<sluice_core::io_manager::FsIoManager>) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let io = Arc::new(sluice_core::io_manager::FsIoManager::new(dir.path()));
+    (dir, io)
+}
+
+fn reexecute(steps: &[&str], sources: &[&str]) -> Option<executor::Reexecution> {
+    Some(executor::Reexecution {
+        step_keys: steps.iter().map(|s| s.to_string()).collect(),
+        source_runs: sources.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+#[tokio::test]
+async fn reexecution_from_failure_loads_what_succeeded_and_runs_the_rest() {
+    let (dir, io) = fs_io_manager();
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let produced = Arc::new(AtomicU32::new(0));
+    let defs = gated_job(Arc::clone(&open), Arc::clone(&produced));
+
+    let first = run_with(&defs, "first", io.clone(), None).await;
+    assert_eq!(first.status, RunStatus::Failure);
+    assert_eq!(
+        first.types("produce"),
+        [
+            EventType::StepStart,
+            EventType::StepOutput,
+            EventType::HandledOutput,
+            EventType::StepSuccess
+        ]
+    );
+    assert_eq!(first.types("report"), [EventType::StepSkipped]);
+    assert!(dir.path().join("first/produce/result").is_file());
+
+    // The gate opens; the re-execution runs gate and report, and reuses produce.
+    open.store(true, Ordering::SeqCst);
+    let second = run_with(
+        &defs,
+        "second",
+        io.clone(),
+        reexecute(&["gate", "report"], &["first"]),
+    )
+    .await;
+    assert_eq!(second.status, RunStatus::Success, "{:#?}", second.events);
+    assert!(
+        second.types("produce").is_empty(),
+        "produce is not executed again"
+    );
+    assert_eq!(produced.load(Ordering::SeqCst), 1);
+    let loaded = second
+        .events
+        .iter()
+        .find(|e| e.event_type == EventType::LoadedInput)
+        .expect("a LOADED_INPUT event");
+    assert_eq!(loaded.step_key.as_deref(), Some("gate"));
+    assert!(matches!(
+        &loaded.data,
+        EventData::LoadedInput { upstream_step_key, upstream_run_id, .. }
+            if upstream_step_key == "produce" && upstream_run_id == "first"
+    ));
+    let report = std::fs::read(dir.path().join("second/report/result")).expect("stored");
+    assert_eq!(report, br#""value 42""#);
+
+    // Re-executing only report from the second run finds gate's output there, and
+    // would find produce's in the first.
+    let third = run_with(
+        &defs,
+        "third",
+        io.clone(),
+        reexecute(&["report"], &["second", "first"]),
+    )
+    .await;
+    assert_eq!(third.status, RunStatus::Success);
+    assert_eq!(third.types("gate"), Vec::<EventType>::new());
+}
+
+#[tokio::test]
+async fn reexecution_without_stored_outputs_or_with_unknown_steps_fails_clearly() {
+    let (_dir, io) = fs_io_manager();
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let defs = gated_job(open, Arc::new(AtomicU32::new(0)));
+
+    // Nothing was stored for run "gone": gate fails naming what is missing; report skips.
+    let missing = run_with(
+        &defs,
+        "r",
+        io.clone(),
+        reexecute(&["gate", "report"], &["gone"]),
+    )
+    .await;
+    assert_eq!(missing.status, RunStatus::Failure);
+    assert_eq!(
+        missing.types("gate"),
+        [EventType::StepStart, EventType::StepFailure]
+    );
+    let failure = missing
+        .events
+        .iter()
+        .find(|e| e.event_type == EventType::StepFailure)
+        .expect("failure");
+    assert!(
+        failure
+            .message
+            .contains("\"result\" of step \"produce\" was not stored"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(missing.types("report"), [EventType::StepSkipped]);
+
+    let unknown = run_with(&defs, "u", io, reexecute(&["gate", "nope"], &["gone"])).await;
+    assert_eq!(unknown.status, RunStatus::Failure);
+    let end = unknown.events.last().expect("events");
+    assert_eq!(end.event_type, EventType::RunFailure);
+    assert!(end.message.contains("\"nope\""), "{}", end.message);
 }

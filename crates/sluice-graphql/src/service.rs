@@ -3,7 +3,7 @@
 //! runs and events, reload locations. The GraphQL schema is a thin layer over this, and
 //! so is the HTML UI: both read and write through the same functions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -12,10 +12,11 @@ use serde_json::Value;
 use sluice_codeserver::{Location, LocationState, Workspace};
 use sluice_core::config::{ConfigType, parse_document};
 use sluice_core::events::{EventRecord, EventType, LogLevel, RunEvent, now_timestamp};
+use sluice_core::io_manager::FsIoManager;
 use sluice_core::run::{NewRun, Run, RunStatus};
 use sluice_core::run_config::ConfigShape;
 use sluice_core::snapshot::{JobSnapshot, LocationSnapshot, REPOSITORY_NAME};
-use sluice_storage::{DaemonHeartbeat, RunsFilter, Storage, Wakeup};
+use sluice_storage::{DaemonHeartbeat, RunsFilter, Storage, Wakeup, output_storage_dir};
 
 use crate::config_errors;
 use crate::error::{Error, Result};
@@ -26,11 +27,13 @@ pub const CODE_LOCATION_TAG: &str = "dagster/code_location";
 pub const PARENT_RUN_ID_TAG: &str = "dagster/parent_run_id";
 /// The tag naming a re-execution's root run.
 pub const ROOT_RUN_ID_TAG: &str = "dagster/root_run_id";
+/// The tag marking a re-execution from failure.
+pub const RESUME_RETRY_TAG: &str = "dagster/is_resume_retry";
 /// Tags that describe one run's place in its run group; a re-execution does not inherit them.
 const RUN_GROUP_TAGS: [&str; 4] = [
     PARENT_RUN_ID_TAG,
     ROOT_RUN_ID_TAG,
-    "dagster/is_resume_retry",
+    RESUME_RETRY_TAG,
     "dagster/failure_reason",
 ];
 
@@ -129,7 +132,8 @@ impl LaunchRequest {
 pub enum ReexecutionStrategy {
     /// Every step of the job.
     AllSteps,
-    /// The steps that failed or did not run (needs step selection: not supported yet).
+    /// The steps that did not succeed (failed, skipped or never started); the others'
+    /// outputs are loaded from the runs that produced them.
     FromFailure,
     /// The assets that failed (not supported yet).
     FromAssetFailure,
@@ -424,31 +428,29 @@ impl Service {
         Ok(run)
     }
 
-    /// Re-execute a stored run. ALL_STEPS queues a new run of the parent's job with its
-    /// config and tags; the other strategies need step selection, which the executor
-    /// does not have yet.
+    /// Re-execute a stored run: queue a new run of the parent's job with its config and
+    /// tags. ALL_STEPS runs every step; FROM_FAILURE (for a failed or canceled parent)
+    /// runs only the steps that did not succeed, and the worker loads the outputs of the
+    /// others from the runs that stored them.
     pub async fn reexecute(&self, request: ReexecuteRequest) -> Result<Run> {
         let parent = self
             .storage
             .get_run(&request.parent_run_id)
             .await?
             .ok_or_else(|| Error::ParentRunNotFound(request.parent_run_id.clone()))?;
-        match request.strategy {
-            ReexecutionStrategy::AllSteps => {}
-            ReexecutionStrategy::FromFailure | ReexecutionStrategy::FromAssetFailure => {
-                if !matches!(parent.status, RunStatus::Failure | RunStatus::Canceled) {
-                    return Err(Error::InvalidArgument(
-                        "Cannot reexecute from failure a run that is not failed or canceled"
-                            .to_owned(),
-                    ));
-                }
-                return Err(Error::Unsupported(format!(
-                    "re-executing run {} from failure is not available yet: it needs step \
-                     selection, which Sluice's executor does not have. Re-execute with the \
-                     ALL_STEPS strategy instead",
-                    parent.run_id
-                )));
-            }
+        if request.strategy == ReexecutionStrategy::FromAssetFailure {
+            return Err(Error::Unsupported(format!(
+                "re-executing run {} from asset failure needs assets, which Sluice does not \
+                 have yet; re-execute with FROM_FAILURE or ALL_STEPS instead",
+                parent.run_id
+            )));
+        }
+        if request.strategy == ReexecutionStrategy::FromFailure
+            && !matches!(parent.status, RunStatus::Failure | RunStatus::Canceled)
+        {
+            return Err(Error::InvalidArgument(
+                "Cannot reexecute from failure a run that is not failed or canceled".to_owned(),
+            ));
         }
         let found = self
             .job_of_run(&parent)
@@ -472,6 +474,13 @@ impl Service {
         tags.insert(CODE_LOCATION_TAG.to_owned(), found.location.name.clone());
         tags.insert(PARENT_RUN_ID_TAG.to_owned(), parent.run_id.clone());
         tags.insert(ROOT_RUN_ID_TAG.to_owned(), root.clone());
+        let step_keys_to_execute = match request.strategy {
+            ReexecutionStrategy::FromFailure => {
+                tags.insert(RESUME_RETRY_TAG.to_owned(), "true".to_owned());
+                Some(self.steps_from_failure(&parent, found.job()).await?)
+            }
+            _ => None,
+        };
         tags.extend(request.extra_tags);
         let run = NewRun {
             location_name: Some(found.location.name.clone()),
@@ -480,9 +489,44 @@ impl Service {
             tags,
             parent_run_id: Some(parent.run_id.clone()),
             root_run_id: Some(root),
+            step_keys_to_execute,
             ..NewRun::new(parent.job_name.clone())
         };
         self.enqueue(run).await
+    }
+
+    /// The steps of `job` that did not succeed in `parent`, in job order. A step that
+    /// `parent` did not execute (it re-executed part of the job) succeeded earlier.
+    async fn steps_from_failure(&self, parent: &Run, job: &JobSnapshot) -> Result<Vec<String>> {
+        let events = self
+            .storage
+            .events_for_run(&parent.run_id, None, None)
+            .await?;
+        let succeeded: HashSet<&str> = events
+            .iter()
+            .filter(|e| e.event.event_type == EventType::StepSuccess)
+            .filter_map(|e| e.event.step_key.as_deref())
+            .collect();
+        let executed_in_parent = |step: &str| {
+            parent
+                .step_keys_to_execute
+                .as_ref()
+                .is_none_or(|keys| keys.iter().any(|k| k == step))
+        };
+        let steps: Vec<String> = job
+            .nodes
+            .iter()
+            .map(|n| n.alias.as_str())
+            .filter(|step| executed_in_parent(step) && !succeeded.contains(step))
+            .map(str::to_owned)
+            .collect();
+        if steps.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "run {} has no failed or unexecuted steps to re-execute",
+                parent.run_id
+            )));
+        }
+        Ok(steps)
     }
 
     /// A stored run, or [`Error::RunNotFound`].
@@ -579,13 +623,16 @@ impl Service {
         }
     }
 
-    /// Delete a run with its tags and events.
+    /// Delete a run with its tags, events and stored outputs.
     pub async fn delete_run(&self, run_id: &str) -> Result<()> {
-        if self.storage.delete_run(run_id).await? {
-            Ok(())
-        } else {
-            Err(Error::RunNotFound(run_id.to_owned()))
+        if !self.storage.delete_run(run_id).await? {
+            return Err(Error::RunNotFound(run_id.to_owned()));
         }
+        let outputs = FsIoManager::new(output_storage_dir(&self.home));
+        if let Err(e) = outputs.delete_run(run_id) {
+            tracing::warn!(run_id, "the run is deleted, but its outputs are not: {e}");
+        }
+        Ok(())
     }
 
     /// The page of runs `query` asks for, newest first.

@@ -33,6 +33,7 @@ async fn get_job_names_lists_every_job_of_every_loaded_location() {
             "failing_job",
             "fanout_500",
             "flaky_job",
+            "gated_job",
             "one_op_job",
             "sleepy_job"
         ]

@@ -548,7 +548,7 @@ async fn workspace_repositories_and_jobs_describe_the_location() {
             .as_array()
             .unwrap()
             .len(),
-        7
+        8
     );
     assert_eq!(
         data["locationStatusesOrError"]["entries"][0],
@@ -556,7 +556,7 @@ async fn workspace_repositories_and_jobs_describe_the_location() {
     );
     assert_eq!(
         data["repositoryOrError"]["jobs"].as_array().unwrap().len(),
-        7
+        8
     );
     assert_eq!(
         data["missing"],
@@ -725,7 +725,7 @@ const REEXECUTE: &str = r#"
 mutation($e: ExecutionParams, $r: ReexecutionParams) {
   launchRunReexecution(executionParams: $e, reexecutionParams: $r) {
     __typename
-    ... on LaunchRunSuccess { run { runId status rootRunId parentRunId jobName tags { key value } runConfig } }
+    ... on LaunchRunSuccess { run { runId status rootRunId parentRunId jobName tags { key value } runConfig stepKeysToExecute } }
     ... on PythonError { message className }
     ... on Error { message }
   }
@@ -788,9 +788,14 @@ async fn reexecution_of_all_steps_queues_a_run_in_the_parents_group() {
     assert_eq!(run["parentRunId"], child.as_str());
     assert_eq!(run["rootRunId"], parent.as_str());
 
-    // FROM_FAILURE needs step selection; unknown parents and missing params are errors.
-    h.data(client::TERMINATE_RUN, json!({"runId": parent}))
-        .await;
+    assert_eq!(
+        run["stepKeysToExecute"],
+        Value::Null,
+        "ALL_STEPS runs every step"
+    );
+
+    // FROM_FAILURE: only of a failed or canceled run, for the steps that did not
+    // succeed (here every step: the parent was canceled before it started).
     let data = h
         .data(
             REEXECUTE,
@@ -802,8 +807,27 @@ async fn reexecution_of_all_steps_queues_a_run_in_the_parents_group() {
         data["launchRunReexecution"]["message"]
             .as_str()
             .unwrap()
-            .contains("ALL_STEPS")
+            .contains("not failed or canceled")
     );
+    h.data(client::TERMINATE_RUN, json!({"runId": parent}))
+        .await;
+    let data = h
+        .data(
+            REEXECUTE,
+            json!({"r": {"parentRunId": parent, "strategy": "FROM_FAILURE"}}),
+        )
+        .await;
+    let run = &data["launchRunReexecution"]["run"];
+    assert_eq!(run["stepKeysToExecute"], json!(["use_config"]), "{data}");
+    assert_eq!(run["parentRunId"], parent.as_str());
+    let resume = run["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["key"] == "dagster/is_resume_retry" && t["value"] == "true");
+    assert!(resume, "{run}");
+
+    // Unknown parents and missing params are errors.
     let data = h
         .data(
             REEXECUTE,

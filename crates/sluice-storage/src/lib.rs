@@ -49,7 +49,7 @@ pub use config::{
 };
 pub use error::{Result, StorageError};
 pub use sql::SqlStorage;
-pub use wakeup::{Wakeup, WakeupListener, instance_home};
+pub use wakeup::{Wakeup, WakeupListener, instance_home, output_storage_dir};
 pub use writer::EventWriter;
 
 /// The latest sign of life of one daemon loop.

@@ -357,6 +357,12 @@ fn to_run(model: runs::Model, tags: BTreeMap<String, String>) -> Result<Run> {
         .ok_or_else(|| corrupt(format!("unknown status `{}`", model.status)))?;
     let run_config = serde_json::from_str(&model.run_config)
         .map_err(|e| corrupt(format!("run_config is not JSON: {e}")))?;
+    let step_keys_to_execute = model
+        .step_keys_to_execute
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt(format!("step_keys_to_execute is not a JSON list: {e}")))?;
     Ok(Run {
         run_id: model.run_id,
         job_name: model.job_name,
@@ -366,6 +372,7 @@ fn to_run(model: runs::Model, tags: BTreeMap<String, String>) -> Result<Run> {
         tags,
         parent_run_id: model.parent_run_id,
         root_run_id: model.root_run_id,
+        step_keys_to_execute,
         create_time: model.create_time,
         update_time: model.update_time,
         start_time: model.start_time,
@@ -425,6 +432,15 @@ impl Storage for SqlStorage {
                 what: format!("run config of run {}", run.run_id),
                 source,
             })?;
+        let step_keys_to_execute = run
+            .step_keys_to_execute
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|source| StorageError::Serialize {
+                what: format!("step keys of run {}", run.run_id),
+                source,
+            })?;
         let now = now_timestamp();
         let row = runs::ActiveModel {
             id: NotSet,
@@ -441,6 +457,7 @@ impl Storage for SqlStorage {
             end_time: Set(None),
             heartbeat_time: Set(None),
             priority: Set(priority_of(&run.tags)),
+            step_keys_to_execute: Set(step_keys_to_execute),
         };
         let action = || format!("create run {}", run.run_id);
         let _guard = self.lock_writes().await;
@@ -485,6 +502,7 @@ impl Storage for SqlStorage {
             tags: run.tags.clone(),
             parent_run_id: run.parent_run_id.clone(),
             root_run_id: run.root_run_id.clone(),
+            step_keys_to_execute: run.step_keys_to_execute.clone(),
             create_time: now,
             update_time: now,
             start_time: None,

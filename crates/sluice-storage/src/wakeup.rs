@@ -17,6 +17,12 @@ pub fn instance_home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_HOME))
 }
 
+/// Where runs of the instance at `home` keep their step outputs (the default IO
+/// manager's base directory): `<home>/storage`, as Dagster's `$DAGSTER_HOME/storage`.
+pub fn output_storage_dir(home: &std::path::Path) -> PathBuf {
+    home.join("storage")
+}
+
 /// A named wake-up channel of an instance (e.g. `run_queue`).
 #[derive(Debug, Clone)]
 pub struct Wakeup {

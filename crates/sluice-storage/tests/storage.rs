@@ -339,6 +339,7 @@ mod suite {
         run.tags = tags(&[("team", "data"), ("dagster/priority", "5")]);
         run.parent_run_id = Some("parent".into());
         run.root_run_id = Some("root".into());
+        run.step_keys_to_execute = Some(vec!["load".into(), "report".into()]);
 
         let before = now_timestamp();
         let created = storage.create_run(&run).await.expect("create");
@@ -362,6 +363,7 @@ mod suite {
         assert_eq!(got.tags, run.tags);
         assert_eq!(got.parent_run_id.as_deref(), Some("parent"));
         assert_eq!(got.root_run_id.as_deref(), Some("root"));
+        assert_eq!(got.step_keys_to_execute, run.step_keys_to_execute);
 
         // A run without tags or optional fields.
         let bare = new_run("bare");
@@ -374,6 +376,7 @@ mod suite {
         assert!(got.tags.is_empty());
         assert_eq!(got.status, RunStatus::NotStarted);
         assert_eq!(got.location_name, None);
+        assert_eq!(got.step_keys_to_execute, None, "NULL: every step");
 
         assert_eq!(storage.get_run("no-such-run").await.expect("get"), None);
     }

@@ -11,6 +11,7 @@
 //! | `flaky_job` | `flaky` fails its first two attempts and succeeds on the third |
 //! | `sleepy_job` | `sleeper` sleeps `seconds` (default 1.0); terminating the run stops it |
 //! | `failing_job` | `boom` fails; `after`, downstream of it, is skipped |
+//! | `gated_job` | `produce` → `gate` → `report`; `gate` fails until the file at its `path` exists, so a re-execution from failure succeeds without running `produce` again |
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ pub fn definitions() -> Result<Definitions, DefinitionError> {
             flaky_job(),
             sleepy_job(),
             failing_job(),
+            gated_job(),
         ])
         .build()
 }
@@ -172,12 +174,57 @@ fn failing_job() -> JobDefinition {
     job.build()
 }
 
+/// Config of `gate`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GateConfig {
+    /// The file whose existence opens the gate.
+    path: String,
+}
+
+fn gated_job() -> JobDefinition {
+    let produce = OpDefinition::builder("produce")
+        .output::<i64>("result")
+        .compute(|ctx, _| async move {
+            ctx.info("producing 21");
+            Ok(21)
+        });
+    let gate = OpDefinition::builder("gate")
+        .config::<GateConfig>()
+        .input::<i64>("value")
+        .output::<i64>("result")
+        .compute(|ctx, inputs| async move {
+            let config: GateConfig = ctx.config()?;
+            if !std::path::Path::new(&config.path).exists() {
+                return Err(OpError::msg(format!(
+                    "the gate is closed: {} does not exist",
+                    config.path
+                )));
+            }
+            Ok(inputs.get::<i64>("value")? * 2)
+        });
+    let report = OpDefinition::builder("report")
+        .input::<i64>("value")
+        .output::<String>("result")
+        .compute(|ctx, inputs| async move {
+            let line = format!("the gate let {} through", inputs.get::<i64>("value")?);
+            ctx.info(line.clone());
+            Ok(line)
+        });
+    let mut job = JobDefinition::builder("gated_job")
+        .description("`gate` fails until the file at its `path` exists; re-execute from failure.");
+    let p = job.add(&produce);
+    let g = job.node(&gate).input("value", p.output("result")).add();
+    job.node(&report).input("value", g.output("result")).add();
+    job.build()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn definitions_are_valid() {
         let defs = super::definitions().expect("demo definitions are valid");
-        assert_eq!(defs.jobs().count(), 7);
+        assert_eq!(defs.jobs().count(), 8);
         assert_eq!(defs.job("chain_100").map(|j| j.nodes().len()), Some(100));
         assert_eq!(defs.job("fanout_500").map(|j| j.nodes().len()), Some(501));
     }

@@ -114,6 +114,8 @@ fn dagster_event_type(t: EventType) -> Option<DagsterEventType> {
         EventType::StepUpForRetry => DagsterEventType::StepUpForRetry,
         EventType::StepRestarted => DagsterEventType::StepRestarted,
         EventType::StepSkipped => DagsterEventType::StepSkipped,
+        EventType::HandledOutput => DagsterEventType::HandledOutput,
+        EventType::LoadedInput => DagsterEventType::LoadedInput,
         EventType::EngineEvent => DagsterEventType::EngineEvent,
         EventType::Log => return None,
     })
@@ -428,10 +430,16 @@ event_object!(
     /// An IO manager stored an output.
     HandledOutputEvent [displayable] {
         pub(crate) async fn output_name(&self) -> String {
-            String::new()
+            match &self.0.record.event.data {
+                EventData::HandledOutput { output_name, .. } => output_name.clone(),
+                _ => String::new(),
+            }
         }
         pub(crate) async fn manager_key(&self) -> String {
-            String::new()
+            match &self.0.record.event.data {
+                EventData::HandledOutput { manager_key, .. } => manager_key.clone(),
+                _ => String::new(),
+            }
         }
     }
 );
@@ -439,16 +447,30 @@ event_object!(
     /// An IO manager loaded an input.
     LoadedInputEvent [displayable] {
         pub(crate) async fn input_name(&self) -> String {
-            String::new()
+            match &self.0.record.event.data {
+                EventData::LoadedInput { input_name, .. } => input_name.clone(),
+                _ => String::new(),
+            }
         }
         pub(crate) async fn manager_key(&self) -> String {
-            String::new()
+            match &self.0.record.event.data {
+                EventData::LoadedInput { manager_key, .. } => manager_key.clone(),
+                _ => String::new(),
+            }
         }
         pub(crate) async fn upstream_output_name(&self) -> Option<String> {
-            None
+            match &self.0.record.event.data {
+                EventData::LoadedInput { upstream_output_name, .. } => {
+                    Some(upstream_output_name.clone())
+                }
+                _ => None,
+            }
         }
         pub(crate) async fn upstream_step_key(&self) -> Option<String> {
-            None
+            match &self.0.record.event.data {
+                EventData::LoadedInput { upstream_step_key, .. } => Some(upstream_step_key.clone()),
+                _ => None,
+            }
         }
     }
 );
@@ -655,6 +677,8 @@ impl DagsterRunEvent {
             EventType::StepSkipped => {
                 Self::ExecutionStepSkippedEvent(ExecutionStepSkippedEvent(base))
             }
+            EventType::HandledOutput => Self::HandledOutputEvent(HandledOutputEvent(base)),
+            EventType::LoadedInput => Self::LoadedInputEvent(LoadedInputEvent(base)),
             EventType::EngineEvent => Self::EngineEvent(EngineEvent(base)),
             EventType::Log => Self::LogMessageEvent(LogMessageEvent(base)),
         }

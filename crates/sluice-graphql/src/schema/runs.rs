@@ -192,9 +192,9 @@ impl Run {
     pub(crate) async fn execution_plan(&self, ctx: &Context<'_>) -> Option<ExecutionPlan> {
         self.job(ctx).await.map(ExecutionPlan)
     }
-    /// Null: Sluice runs every step of the job.
+    /// The steps a re-execution runs; null when the run executes every step.
     pub(crate) async fn step_keys_to_execute(&self) -> Option<Vec<String>> {
-        None
+        self.0.step_keys_to_execute.clone()
     }
     pub(crate) async fn run_config_yaml(&self) -> String {
         run_config_yaml(&self.0.run_config)

@@ -42,6 +42,9 @@ pub struct Model {
     pub heartbeat_time: Option<f64>,
     /// The queue order from the `dagster/priority` tag, highest first.
     pub priority: i64,
+    /// JSON list of the step keys a re-execution runs; NULL: every step.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub step_keys_to_execute: Option<String>,
 }
 
 /// No declared relations: tags and events refer to runs by `run_id`, without foreign keys.
