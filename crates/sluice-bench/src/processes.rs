@@ -339,6 +339,23 @@ async fn measure(port: u16, pgid: u32, burst: usize, total: usize) -> Result<Fig
     })
 }
 
+/// Milliseconds from the reference script's "5732.4 ms ..." or "5.73s ..." (older versions).
+fn parse_duration_ms(text: &str) -> Option<f64> {
+    let mut words = text.split_whitespace();
+    let first = words.next()?;
+    if words.next() == Some("ms") {
+        return first.parse().ok();
+    }
+    if let Some(ms) = first.strip_suffix("ms") {
+        return ms.parse().ok();
+    }
+    first
+        .strip_suffix('s')?
+        .parse::<f64>()
+        .ok()
+        .map(|s| s * 1000.0)
+}
+
 /// Run Dagster's `dagster dev` reference now and print ratios against `ours`.
 fn dagster_reference(ours: &Figures) -> Result<()> {
     let script = [
@@ -365,12 +382,11 @@ fn dagster_reference(ours: &Figures) -> Result<()> {
         }
         if let Some(ms) = line
             .strip_prefix("median launch->terminal ")
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.trim_end_matches('s').parse::<f64>().ok())
+            .and_then(parse_duration_ms)
         {
             println!(
                 "→ launch → SUCCESS: Sluice is {:.0}× faster",
-                ms * 1000.0 / ours.launch_to_success_ms
+                ms / ours.launch_to_success_ms
             );
         }
         if let Some(rate) = line
@@ -386,4 +402,17 @@ fn dagster_reference(ours: &Figures) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reference_durations_in_either_unit() {
+        assert_eq!(
+            super::parse_duration_ms("5732.4 ms min 4577.1"),
+            Some(5732.4)
+        );
+        assert_eq!(super::parse_duration_ms("5.5s min 4.5s"), Some(5500.0));
+        assert_eq!(super::parse_duration_ms("soon"), None);
+    }
 }

@@ -485,7 +485,25 @@ impl Executor<'_> {
             events: Arc::clone(&self.run.events),
             cancel: self.run.cancel.clone(),
             io_manager: self.run.io_manager.clone(),
+            consumed: self.consumed_outputs(i),
         }
+    }
+
+    /// The outputs of step `i` that some step takes as input: the ones worth storing
+    /// (an output nothing consumes could never be loaded by a re-execution).
+    fn consumed_outputs(&self, i: usize) -> Vec<String> {
+        let steps = self.plan.steps();
+        let mut names: Vec<String> = steps[i]
+            .downstream
+            .iter()
+            .flat_map(|d| &steps[*d].inputs)
+            .flat_map(|input| &input.sources)
+            .filter(|(src, _)| *src == i)
+            .map(|(_, output)| output.clone())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 }
 
@@ -509,6 +527,8 @@ struct StepRun {
     events: Arc<dyn EventSink>,
     cancel: CancellationToken,
     io_manager: Option<Arc<dyn IoManager>>,
+    /// The outputs that downstream steps consume, which the IO manager stores.
+    consumed: Vec<String>,
 }
 
 enum Attempt {
@@ -617,11 +637,15 @@ impl StepRun {
         }
     }
 
-    /// Give output `name` to the IO manager, if the run has one.
+    /// Give output `name` to the IO manager, if the run has one and a downstream step
+    /// consumes the output.
     fn handle_output(&self, name: &str, value: &StepValue) -> Result<(), ErrorInfo> {
         let (Some(io), Some(definition)) = (&self.io_manager, self.op.output(name)) else {
             return Ok(());
         };
+        if !self.consumed.iter().any(|c| c == name) {
+            return Ok(());
+        }
         let key = OutputKey {
             run_id: &self.run_id,
             step_key: &self.step_key,
