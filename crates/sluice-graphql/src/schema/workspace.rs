@@ -1186,6 +1186,54 @@ impl Output {
     }
 }
 
+/// The resolvers every kind of `DagsterType` shares; each kind says whether it is
+/// nullable or a list and adds its own (`innerTypes`, `ofType`).
+macro_rules! dagster_type_object {
+    ($name:ident { is_nullable: $nullable:expr, is_list: $list:expr, $($extra:tt)* }) => {
+        #[Object]
+        impl $name {
+            pub(crate) async fn key(&self) -> String {
+                self.display()
+            }
+            pub(crate) async fn name(&self) -> Option<String> {
+                Some(self.display())
+            }
+            pub(crate) async fn display_name(&self) -> String {
+                self.display()
+            }
+            pub(crate) async fn description(&self) -> Option<String> {
+                None
+            }
+            pub(crate) async fn is_builtin(&self) -> bool {
+                false
+            }
+            pub(crate) async fn is_nothing(&self) -> bool {
+                false
+            }
+            pub(crate) async fn input_schema_type(
+                &self,
+            ) -> Option<crate::schema::config::ConfigTypeInterface> {
+                None
+            }
+            pub(crate) async fn output_schema_type(
+                &self,
+            ) -> Option<crate::schema::config::ConfigTypeInterface> {
+                None
+            }
+            pub(crate) async fn metadata_entries(&self) -> Vec<MetadataEntryInterface> {
+                Vec::new()
+            }
+            pub(crate) async fn is_nullable(&self) -> bool {
+                $nullable
+            }
+            pub(crate) async fn is_list(&self) -> bool {
+                $list
+            }
+            $($extra)*
+        }
+    };
+}
+
 /// A Rust type of an input or output.
 #[derive(Clone, Debug)]
 pub struct RegularDagsterType(String);
@@ -1196,49 +1244,13 @@ impl RegularDagsterType {
     }
 }
 
-#[Object]
-impl RegularDagsterType {
-    pub(crate) async fn key(&self) -> String {
-        self.display()
-    }
-    pub(crate) async fn name(&self) -> Option<String> {
-        Some(self.display())
-    }
-    pub(crate) async fn display_name(&self) -> String {
-        self.display()
-    }
-    pub(crate) async fn description(&self) -> Option<String> {
-        None
-    }
-    pub(crate) async fn is_builtin(&self) -> bool {
-        false
-    }
-    pub(crate) async fn is_nothing(&self) -> bool {
-        false
-    }
-    pub(crate) async fn input_schema_type(
-        &self,
-    ) -> Option<crate::schema::config::ConfigTypeInterface> {
-        None
-    }
-    pub(crate) async fn output_schema_type(
-        &self,
-    ) -> Option<crate::schema::config::ConfigTypeInterface> {
-        None
-    }
-    pub(crate) async fn metadata_entries(&self) -> Vec<MetadataEntryInterface> {
-        Vec::new()
-    }
-    pub(crate) async fn is_nullable(&self) -> bool {
-        false
-    }
-    pub(crate) async fn is_list(&self) -> bool {
-        false
-    }
+dagster_type_object!(RegularDagsterType {
+    is_nullable: false,
+    is_list: false,
     pub(crate) async fn inner_types(&self) -> Vec<DagsterTypeInterface> {
         Vec::new()
     }
-}
+});
 
 /// A list of a type (a fan-in input).
 #[derive(Clone, Debug)]
@@ -1250,52 +1262,16 @@ impl ListDagsterType {
     }
 }
 
-#[Object]
-impl ListDagsterType {
-    pub(crate) async fn key(&self) -> String {
-        self.display()
-    }
-    pub(crate) async fn name(&self) -> Option<String> {
-        Some(self.display())
-    }
-    pub(crate) async fn display_name(&self) -> String {
-        self.display()
-    }
-    pub(crate) async fn description(&self) -> Option<String> {
-        None
-    }
-    pub(crate) async fn is_builtin(&self) -> bool {
-        false
-    }
-    pub(crate) async fn is_nothing(&self) -> bool {
-        false
-    }
-    pub(crate) async fn input_schema_type(
-        &self,
-    ) -> Option<crate::schema::config::ConfigTypeInterface> {
-        None
-    }
-    pub(crate) async fn output_schema_type(
-        &self,
-    ) -> Option<crate::schema::config::ConfigTypeInterface> {
-        None
-    }
-    pub(crate) async fn metadata_entries(&self) -> Vec<MetadataEntryInterface> {
-        Vec::new()
-    }
-    pub(crate) async fn is_nullable(&self) -> bool {
-        false
-    }
-    pub(crate) async fn is_list(&self) -> bool {
-        true
-    }
+dagster_type_object!(ListDagsterType {
+    is_nullable: false,
+    is_list: true,
     pub(crate) async fn inner_types(&self) -> Vec<DagsterTypeInterface> {
         vec![DagsterTypeInterface::RegularDagsterType(self.0.clone())]
     }
     pub(crate) async fn of_type(&self) -> DagsterTypeInterface {
         DagsterTypeInterface::RegularDagsterType(self.0.clone())
     }
-}
+});
 
 /// An optional type.
 #[derive(Clone, Debug)]
@@ -1307,52 +1283,16 @@ impl NullableDagsterType {
     }
 }
 
-#[Object]
-impl NullableDagsterType {
-    pub(crate) async fn key(&self) -> String {
-        self.display()
-    }
-    pub(crate) async fn name(&self) -> Option<String> {
-        Some(self.display())
-    }
-    pub(crate) async fn display_name(&self) -> String {
-        self.display()
-    }
-    pub(crate) async fn description(&self) -> Option<String> {
-        None
-    }
-    pub(crate) async fn is_builtin(&self) -> bool {
-        false
-    }
-    pub(crate) async fn is_nothing(&self) -> bool {
-        false
-    }
-    pub(crate) async fn input_schema_type(
-        &self,
-    ) -> Option<crate::schema::config::ConfigTypeInterface> {
-        None
-    }
-    pub(crate) async fn output_schema_type(
-        &self,
-    ) -> Option<crate::schema::config::ConfigTypeInterface> {
-        None
-    }
-    pub(crate) async fn metadata_entries(&self) -> Vec<MetadataEntryInterface> {
-        Vec::new()
-    }
-    pub(crate) async fn is_nullable(&self) -> bool {
-        true
-    }
-    pub(crate) async fn is_list(&self) -> bool {
-        false
-    }
+dagster_type_object!(NullableDagsterType {
+    is_nullable: true,
+    is_list: false,
     pub(crate) async fn inner_types(&self) -> Vec<DagsterTypeInterface> {
         vec![DagsterTypeInterface::RegularDagsterType(self.0.clone())]
     }
     pub(crate) async fn of_type(&self) -> DagsterTypeInterface {
         DagsterTypeInterface::RegularDagsterType(self.0.clone())
     }
-}
+});
 
 /// The type of an input or output.
 #[derive(Interface, Clone, Debug)]
