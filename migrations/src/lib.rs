@@ -19,6 +19,7 @@ mod m20261122_000001_create_runs_and_event_logs;
 mod m20261122_000002_heartbeats;
 mod m20261122_000003_run_priority;
 mod m20261122_000004_step_keys_to_execute;
+mod m20261122_000005_instigators;
 
 /// All migrations of the instance storage, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_heartbeats::Migration),
             Box::new(m20261122_000003_run_priority::Migration),
             Box::new(m20261122_000004_step_keys_to_execute::Migration),
+            Box::new(m20261122_000005_instigators::Migration),
         ]
     }
 }

@@ -6,7 +6,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sluice_core::snapshot::LocationSnapshot;
 
-use crate::protocol::{ErrorBody, Health, LaunchRun, RunLaunched, TerminateResult, TerminateRun};
+use crate::protocol::{
+    ErrorBody, EvaluateSchedule, EvaluateSensor, Evaluation, Health, LaunchRun, RunLaunched,
+    TerminateResult, TerminateRun,
+};
 
 /// A request to a code server failed.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +98,38 @@ impl CodeServerClient {
             },
         )
         .await
+    }
+
+    /// Evaluate a schedule for one tick. The request waits a little longer than the
+    /// evaluation's own time limit, so that a code server stuck in user code still
+    /// answers as a timeout here.
+    pub async fn evaluate_schedule(
+        &self,
+        request: &EvaluateSchedule,
+    ) -> Result<Evaluation, ClientError> {
+        self.evaluate("/v1/schedules/evaluate", request, request.timeout_seconds)
+            .await
+    }
+
+    /// Evaluate a sensor once (see [`evaluate_schedule`](Self::evaluate_schedule)).
+    pub async fn evaluate_sensor(
+        &self,
+        request: &EvaluateSensor,
+    ) -> Result<Evaluation, ClientError> {
+        self.evaluate("/v1/sensors/evaluate", request, request.timeout_seconds)
+            .await
+    }
+
+    async fn evaluate<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+        timeout_seconds: f64,
+    ) -> Result<Evaluation, ClientError> {
+        let wait = Duration::try_from_secs_f64(timeout_seconds).unwrap_or(Duration::from_secs(60))
+            + Duration::from_secs(5);
+        self.call(self.http.post(self.endpoint(path)).timeout(wait).json(body))
+            .await
     }
 
     fn endpoint(&self, path: &str) -> String {

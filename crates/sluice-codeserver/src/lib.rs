@@ -8,6 +8,7 @@
 //! `workspace.yaml`, starts the code servers it names, and keeps their snapshots.
 
 pub mod client;
+pub mod evaluation;
 pub mod fork_server;
 pub mod protocol;
 pub mod server;

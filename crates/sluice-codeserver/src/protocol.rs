@@ -6,10 +6,17 @@
 //! | `GET /v1/snapshot` | [`sluice_core::snapshot::LocationSnapshot`] |
 //! | `POST /v1/runs/launch` with [`LaunchRun`] | [`RunLaunched`] |
 //! | `POST /v1/runs/terminate` with [`TerminateRun`] | [`TerminateResult`] |
+//! | `POST /v1/schedules/evaluate` with [`EvaluateSchedule`] | [`Evaluation`] |
+//! | `POST /v1/sensors/evaluate` with [`EvaluateSensor`] | [`Evaluation`] |
 //!
-//! Every failure is answered with a non-2xx status and an [`ErrorBody`].
+//! Every failure of a request is answered with a non-2xx status and an [`ErrorBody`].
+//! A schedule or sensor whose own code fails is not a failed request: it is answered
+//! with [`Evaluation::Failed`], which becomes a failed tick.
 
 use serde::{Deserialize, Serialize};
+use sluice_core::events::ErrorInfo;
+use sluice_core::run_request::TickOutcome;
+use sluice_core::sensor::RunStatusChange;
 
 /// The protocol version; it is part of every path (`/v1/...`).
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -56,6 +63,46 @@ pub struct TerminateResult {
     pub signalled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// Evaluate a schedule for one tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateSchedule {
+    pub schedule_name: String,
+    /// The tick's time, in seconds since the epoch.
+    pub scheduled_time: f64,
+    /// The evaluation fails when it takes longer.
+    pub timeout_seconds: f64,
+}
+
+/// Evaluate a sensor once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateSensor {
+    pub sensor_name: String,
+    /// The daemon's time for this evaluation, in seconds since the epoch.
+    pub evaluation_time: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tick_time: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_key: Option<String>,
+    /// For a run status sensor: the runs that changed status since its cursor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_status_changes: Vec<RunStatusChange>,
+    pub timeout_seconds: f64,
+}
+
+/// What an evaluation decided. In [`Evaluation::Evaluated`], every run request names
+/// its job and carries run config valid for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evaluation {
+    Evaluated(TickOutcome),
+    /// User code failed, panicked or timed out, or requested a run that cannot be.
+    Failed(ErrorInfo),
 }
 
 /// What a failed request is answered with.

@@ -20,9 +20,11 @@ use sluice_storage::Storage;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::evaluation;
 use crate::fork_server::ForkServerClient;
 use crate::protocol::{
-    ErrorBody, Health, LaunchRun, PROTOCOL_VERSION, RunLaunched, TerminateResult, TerminateRun,
+    ErrorBody, EvaluateSchedule, EvaluateSensor, Evaluation, Health, LaunchRun, PROTOCOL_VERSION,
+    RunLaunched, TerminateResult, TerminateRun,
 };
 
 /// How to start a run worker: a program and the arguments that come before
@@ -50,6 +52,7 @@ type StartedWorker = (
 /// A code server for one location.
 pub struct CodeServer {
     location_name: String,
+    defs: Definitions,
     snapshot: LocationSnapshot,
     storage: Arc<dyn Storage>,
     launcher: WorkerLauncher,
@@ -101,6 +104,7 @@ impl CodeServer {
     ) -> Arc<Self> {
         Arc::new(Self {
             location_name: location_name.to_owned(),
+            defs: defs.clone(),
             snapshot: defs.snapshot(location_name),
             storage,
             launcher,
@@ -115,6 +119,8 @@ impl CodeServer {
             .route("/v1/snapshot", get(snapshot))
             .route("/v1/runs/launch", post(launch))
             .route("/v1/runs/terminate", post(terminate))
+            .route("/v1/schedules/evaluate", post(evaluate_schedule))
+            .route("/v1/sensors/evaluate", post(evaluate_sensor))
             .fallback(|| async {
                 ServerError::new(
                     StatusCode::NOT_FOUND,
@@ -125,6 +131,17 @@ impl CodeServer {
                 )
             })
             .with_state(self)
+    }
+
+    fn not_found(&self, kind: &'static str, what: &str, name: &str) -> ServerError {
+        ServerError::new(
+            StatusCode::NOT_FOUND,
+            kind,
+            format!(
+                "code location \"{}\" has no {what} named \"{name}\"",
+                self.location_name
+            ),
+        )
     }
 
     fn running_pid(&self, run_id: &str) -> Option<u32> {
@@ -317,6 +334,30 @@ async fn terminate(
 ) -> Result<Json<TerminateResult>, ServerError> {
     let Json(request) = body?;
     Ok(Json(server.terminate(&request.run_id)))
+}
+
+async fn evaluate_schedule(
+    State(server): State<Arc<CodeServer>>,
+    body: Result<Json<EvaluateSchedule>, JsonRejection>,
+) -> Result<Json<Evaluation>, ServerError> {
+    let Json(request) = body?;
+    let name = request.schedule_name.clone();
+    evaluation::evaluate_schedule(&server.defs, request)
+        .await
+        .map(Json)
+        .ok_or_else(|| server.not_found("ScheduleNotFound", "schedule", &name))
+}
+
+async fn evaluate_sensor(
+    State(server): State<Arc<CodeServer>>,
+    body: Result<Json<EvaluateSensor>, JsonRejection>,
+) -> Result<Json<Evaluation>, ServerError> {
+    let Json(request) = body?;
+    let name = request.sensor_name.clone();
+    evaluation::evaluate_sensor(&server.defs, request)
+        .await
+        .map(Json)
+        .ok_or_else(|| server.not_found("SensorNotFound", "sensor", &name))
 }
 
 /// Serve `server` on `listener` until `shutdown` is cancelled.

@@ -17,6 +17,8 @@ use std::fmt;
 use crate::config::{ConfigError, ConfigPath};
 use crate::job::JobDefinition;
 use crate::resource::ResourceDefinition;
+use crate::schedule::{CronError, ScheduleDefinition};
+use crate::sensor::SensorDefinition;
 
 /// One thing wrong with a set of definitions.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -103,6 +105,20 @@ pub enum DefinitionProblem {
         key: String,
         errors: Vec<ConfigError>,
     },
+    #[error("\"{name}\" is defined more than once; schedules and sensors need names of their own")]
+    DuplicateInstigator { name: String },
+    #[error("schedule \"{schedule}\": {error}")]
+    InvalidSchedule { schedule: String, error: CronError },
+    #[error("{kind} \"{name}\" targets job \"{job}\", which is not defined in this location")]
+    UnknownTargetJob {
+        kind: &'static str,
+        name: String,
+        job: String,
+    },
+    #[error("sensor \"{sensor}\" has no evaluation function")]
+    SensorWithoutEvaluation { sensor: String },
+    #[error("sensor \"{sensor}\": minimum_interval must be at least one second")]
+    SensorIntervalTooShort { sensor: String },
 }
 
 fn join_errors(errors: &[ConfigError]) -> String {
@@ -136,11 +152,13 @@ impl fmt::Display for DefinitionError {
 
 impl std::error::Error for DefinitionError {}
 
-/// The jobs and resources a code location exposes, validated.
+/// The jobs, resources, schedules and sensors a code location exposes, validated.
 #[derive(Debug, Clone)]
 pub struct Definitions {
     jobs: BTreeMap<String, JobDefinition>,
     resources: BTreeMap<String, ResourceDefinition>,
+    schedules: BTreeMap<String, ScheduleDefinition>,
+    sensors: BTreeMap<String, SensorDefinition>,
 }
 
 impl Definitions {
@@ -165,14 +183,34 @@ impl Definitions {
     pub fn resources(&self) -> &BTreeMap<String, ResourceDefinition> {
         &self.resources
     }
+
+    pub fn schedule(&self, name: &str) -> Option<&ScheduleDefinition> {
+        self.schedules.get(name)
+    }
+
+    /// The schedules, by name.
+    pub fn schedules(&self) -> impl Iterator<Item = &ScheduleDefinition> {
+        self.schedules.values()
+    }
+
+    pub fn sensor(&self, name: &str) -> Option<&SensorDefinition> {
+        self.sensors.get(name)
+    }
+
+    /// The sensors, by name.
+    pub fn sensors(&self) -> impl Iterator<Item = &SensorDefinition> {
+        self.sensors.values()
+    }
 }
 
-/// Collects jobs and resources, then validates them together.
+/// Collects jobs, resources, schedules and sensors, then validates them together.
 #[derive(Default)]
 #[must_use]
 pub struct DefinitionsBuilder {
     jobs: Vec<JobDefinition>,
     resources: Vec<(String, ResourceDefinition)>,
+    schedules: Vec<ScheduleDefinition>,
+    sensors: Vec<SensorDefinition>,
 }
 
 impl DefinitionsBuilder {
@@ -189,6 +227,16 @@ impl DefinitionsBuilder {
     /// Bind `resource` to `key`, for the ops that require that key.
     pub fn resource(mut self, key: impl Into<String>, resource: ResourceDefinition) -> Self {
         self.resources.push((key.into(), resource));
+        self
+    }
+
+    pub fn schedule(mut self, schedule: ScheduleDefinition) -> Self {
+        self.schedules.push(schedule);
+        self
+    }
+
+    pub fn sensor(mut self, sensor: SensorDefinition) -> Self {
+        self.sensors.push(sensor);
         self
     }
 
@@ -235,7 +283,14 @@ impl DefinitionsBuilder {
             }
             jobs.insert(job.name().to_owned(), job);
         }
-        let defs = Definitions { jobs, resources };
+        let (schedules, sensors) =
+            check_instigators(self.schedules, self.sensors, &jobs, &mut problems);
+        let defs = Definitions {
+            jobs,
+            resources,
+            schedules,
+            sensors,
+        };
         // Default run configs are checked against graphs known to be sound.
         if problems.is_empty() {
             for job in defs.jobs.values() {
@@ -255,4 +310,71 @@ impl DefinitionsBuilder {
             Err(DefinitionError { problems })
         }
     }
+}
+
+/// Check schedules and sensors against each other and the jobs they target.
+fn check_instigators(
+    schedule_list: Vec<ScheduleDefinition>,
+    sensor_list: Vec<SensorDefinition>,
+    jobs: &BTreeMap<String, JobDefinition>,
+    problems: &mut Vec<DefinitionProblem>,
+) -> (
+    BTreeMap<String, ScheduleDefinition>,
+    BTreeMap<String, SensorDefinition>,
+) {
+    let mut names = std::collections::BTreeSet::new();
+    let mut unique = |name: &str, problems: &mut Vec<DefinitionProblem>| {
+        let fresh = names.insert(name.to_owned());
+        if !fresh {
+            problems.push(DefinitionProblem::DuplicateInstigator {
+                name: name.to_owned(),
+            });
+        }
+        fresh
+    };
+    let mut schedules = BTreeMap::new();
+    for schedule in schedule_list {
+        if !unique(schedule.name(), problems) {
+            continue;
+        }
+        if let Err(error) = schedule.cron() {
+            problems.push(DefinitionProblem::InvalidSchedule {
+                schedule: schedule.name().to_owned(),
+                error,
+            });
+        }
+        if !jobs.contains_key(schedule.job_name()) {
+            problems.push(DefinitionProblem::UnknownTargetJob {
+                kind: "schedule",
+                name: schedule.name().to_owned(),
+                job: schedule.job_name().to_owned(),
+            });
+        }
+        schedules.insert(schedule.name().to_owned(), schedule);
+    }
+    let mut sensors = BTreeMap::new();
+    for sensor in sensor_list {
+        if !unique(sensor.name(), problems) {
+            continue;
+        }
+        if !sensor.has_evaluation() {
+            problems.push(DefinitionProblem::SensorWithoutEvaluation {
+                sensor: sensor.name().to_owned(),
+            });
+        }
+        if sensor.minimum_interval() < std::time::Duration::from_secs(1) {
+            problems.push(DefinitionProblem::SensorIntervalTooShort {
+                sensor: sensor.name().to_owned(),
+            });
+        }
+        for job in sensor.jobs().iter().filter(|j| !jobs.contains_key(*j)) {
+            problems.push(DefinitionProblem::UnknownTargetJob {
+                kind: "sensor",
+                name: sensor.name().to_owned(),
+                job: job.clone(),
+            });
+        }
+        sensors.insert(sensor.name().to_owned(), sensor);
+    }
+    (schedules, sensors)
 }

@@ -156,6 +156,18 @@ impl ErrorInfo {
         }
     }
 
+    /// A panic of user code, from its payload: `"{what}: {the panic's message}"`.
+    pub fn from_panic(what: &str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "a non-string panic payload".to_owned()
+        };
+        Self::new("Panic", format!("{what}: {message}"))
+    }
+
     /// Capture an error and its `source()` chain.
     pub fn from_error(kind: &str, err: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = Vec::new();
@@ -335,6 +347,17 @@ pub fn now_timestamp() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// A timestamp (seconds since the Unix epoch) as a time, to the millisecond; the epoch
+/// itself for one out of range.
+pub fn timestamp_to_datetime(seconds: f64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis((seconds * 1000.0).round() as i64).unwrap_or_default()
+}
+
+/// A time as seconds since the Unix epoch.
+pub fn datetime_to_timestamp(t: chrono::DateTime<chrono::Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
 }
 
 /// Where the executor sends events. Emitting never blocks and never fails: a sink that

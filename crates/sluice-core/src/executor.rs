@@ -748,7 +748,7 @@ impl StepRun {
                 retry: policy_retry(),
             },
             Some(Err(panic)) => Attempt::Failed {
-                error: ErrorInfo::new("Panic", format!("op panicked: {}", panic_message(&*panic))),
+                error: ErrorInfo::from_panic("op panicked", &*panic),
                 retry: policy_retry(),
             },
             Some(Ok(Err(err))) => {
@@ -810,16 +810,6 @@ fn check_outputs(
 
 fn type_name_of<'a>(_: &StepValue, op: &'a OpDefinition, name: &str) -> &'a str {
     op.output(name).map_or("?", |d| d.data_type.name())
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a non-string panic payload".to_owned()
-    }
 }
 
 /// A duration in milliseconds as a person reads it: `850µs`, `12ms`, `3.2s`.

@@ -19,6 +19,9 @@ pub mod plan;
 pub mod resource;
 pub mod run;
 pub mod run_config;
+pub mod run_request;
+pub mod schedule;
+pub mod sensor;
 pub mod snapshot;
 
 pub use definitions::{DefinitionError, DefinitionProblem, Definitions};
@@ -35,5 +38,15 @@ pub mod prelude {
     };
     pub use crate::resource::{
         ConfigurableResource, InitResourceContext, ResourceDefinition, ResourceError,
+    };
+    pub use crate::run::RunStatus;
+    pub use crate::run_request::{
+        DefaultScheduleStatus, DefaultSensorStatus, DefaultStatus, EvaluationError, RunRequest,
+        SkipReason,
+    };
+    pub use crate::schedule::{ScheduleDefinition, ScheduleEvaluationContext};
+    pub use crate::sensor::{
+        CronEntry, RunStatusSensorContext, SensorDefinition, SensorEvaluationContext, SensorResult,
+        due_crons,
     };
 }

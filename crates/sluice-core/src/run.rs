@@ -78,6 +78,25 @@ pub struct NewRun {
     pub step_keys_to_execute: Option<Vec<String>>,
 }
 
+/// The tag naming a run's code location, as Dagster sets it.
+pub const CODE_LOCATION_TAG: &str = "dagster/code_location";
+/// The tag naming a re-execution's parent run.
+pub const PARENT_RUN_ID_TAG: &str = "dagster/parent_run_id";
+/// The tag naming a re-execution's root run.
+pub const ROOT_RUN_ID_TAG: &str = "dagster/root_run_id";
+/// The tag marking a re-execution from failure.
+pub const RESUME_RETRY_TAG: &str = "dagster/is_resume_retry";
+/// The schedule that requested a run.
+pub const SCHEDULE_NAME_TAG: &str = "dagster/schedule_name";
+/// The sensor that requested a run.
+pub const SENSOR_NAME_TAG: &str = "dagster/sensor_name";
+/// The run key of the request that created a run.
+pub const RUN_KEY_TAG: &str = "dagster/run_key";
+/// The id of the schedule or sensor tick that created a run.
+pub const TICK_TAG: &str = "dagster/tick";
+/// The partition a run is for.
+pub const PARTITION_TAG: &str = "dagster/partition";
+
 /// The tag whose integer value orders queued runs, highest first (0 when absent or not
 /// an integer).
 pub const PRIORITY_TAG: &str = "dagster/priority";

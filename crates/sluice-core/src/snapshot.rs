@@ -11,6 +11,8 @@ use serde_json::Value;
 use crate::config::ConfigType;
 use crate::definitions::Definitions;
 use crate::op::{InputKind, OpDefinition};
+use crate::run_request::DefaultStatus;
+use crate::sensor::RunStatusWatch;
 
 /// The protocol version of snapshots and code-server messages.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -26,6 +28,42 @@ pub struct LocationSnapshot {
     pub location_name: String,
     pub jobs: Vec<JobSnapshot>,
     pub resources: Vec<ResourceSnapshot>,
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSnapshot>,
+    #[serde(default)]
+    pub sensors: Vec<SensorSnapshot>,
+}
+
+/// A schedule, as the daemon and the webserver see it: enough to compute its ticks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSnapshot {
+    pub name: String,
+    pub job_name: String,
+    pub cron_schedule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub default_status: DefaultStatus,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A sensor, as the daemon and the webserver see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSnapshot {
+    pub name: String,
+    /// The jobs it requests runs of; the first is used when a request names none.
+    pub job_names: Vec<String>,
+    pub minimum_interval_seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub default_status: DefaultStatus,
+    /// Set for a run status sensor: the runs it reacts to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_status: Option<RunStatusWatch>,
 }
 
 /// A job: its graph, config schema and tags.
@@ -118,6 +156,14 @@ impl LocationSnapshot {
     pub fn resource(&self, key: &str) -> Option<&ResourceSnapshot> {
         self.resources.iter().find(|r| r.key == key)
     }
+
+    pub fn schedule(&self, name: &str) -> Option<&ScheduleSnapshot> {
+        self.schedules.iter().find(|s| s.name == name)
+    }
+
+    pub fn sensor(&self, name: &str) -> Option<&SensorSnapshot> {
+        self.sensors.iter().find(|s| s.name == name)
+    }
 }
 
 impl JobSnapshot {
@@ -206,11 +252,36 @@ impl Definitions {
                 default_config: r.default_config().cloned(),
             })
             .collect();
+        let schedules = self
+            .schedules()
+            .map(|s| ScheduleSnapshot {
+                name: s.name().to_owned(),
+                job_name: s.job_name().to_owned(),
+                cron_schedule: s.cron_schedule().to_owned(),
+                execution_timezone: s.execution_timezone().map(str::to_owned),
+                description: s.description().map(str::to_owned),
+                default_status: s.default_status(),
+                tags: s.tags().clone(),
+            })
+            .collect();
+        let sensors = self
+            .sensors()
+            .map(|s| SensorSnapshot {
+                name: s.name().to_owned(),
+                job_names: s.jobs().to_vec(),
+                minimum_interval_seconds: s.minimum_interval().as_secs(),
+                description: s.description().map(str::to_owned),
+                default_status: s.default_status(),
+                run_status: s.run_status_watch().cloned(),
+            })
+            .collect();
         LocationSnapshot {
             version: SNAPSHOT_VERSION,
             location_name: location_name.to_owned(),
             jobs,
             resources,
+            schedules,
+            sensors,
         }
     }
 }

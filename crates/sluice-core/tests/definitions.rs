@@ -435,3 +435,46 @@ fn snapshots_round_trip_and_validate_like_live_definitions() {
     assert!(fields["ops"].required);
     assert!(!fields["execution"].required);
 }
+
+#[test]
+fn schedules_and_sensors_are_checked_with_everything_else() {
+    let mut job = JobDefinition::builder("billing");
+    job.add(&source("one"));
+    let sensor = |name: &str| {
+        SensorDefinition::builder(name)
+            .job("billing")
+            .evaluation_fn(|_| async { Ok(SensorResult::skip("nothing")) })
+    };
+    let err = Definitions::builder()
+        .job(job.build())
+        .schedule(ScheduleDefinition::builder("nightly", "billing", "0 0 * *").build())
+        .schedule(
+            ScheduleDefinition::builder("berlin", "billing", "@daily")
+                .execution_timezone("Europe/Berlinn")
+                .build(),
+        )
+        .schedule(ScheduleDefinition::builder("lost", "no_such_job", "@hourly").build())
+        .sensor(sensor("nightly").build())
+        .sensor(SensorDefinition::builder("empty").job("billing").build())
+        .sensor(
+            sensor("eager")
+                .minimum_interval(std::time::Duration::ZERO)
+                .build(),
+        )
+        .sensor(sensor("wrong_job").job("nope").build())
+        .build()
+        .unwrap_err();
+    let text = err.to_string();
+    for expected in [
+        "schedule \"nightly\": invalid cron expression \"0 0 * *\"",
+        "schedule \"berlin\": unknown timezone \"Europe/Berlinn\"",
+        "schedule \"lost\" targets job \"no_such_job\", which is not defined",
+        "\"nightly\" is defined more than once",
+        "sensor \"empty\" has no evaluation function",
+        "sensor \"eager\": minimum_interval must be at least one second",
+        "sensor \"wrong_job\" targets job \"nope\"",
+    ] {
+        assert!(text.contains(expected), "missing «{expected}» in:\n{text}");
+    }
+    assert_eq!(err.problems.len(), 7, "{text}");
+}

@@ -21,14 +21,10 @@ use sluice_storage::{DaemonHeartbeat, RunsFilter, Storage, Wakeup, output_storag
 use crate::config_errors;
 use crate::error::{Error, Result};
 
-/// The tag naming a run's code location, as Dagster sets it.
-pub const CODE_LOCATION_TAG: &str = "dagster/code_location";
-/// The tag naming a re-execution's parent run.
-pub const PARENT_RUN_ID_TAG: &str = "dagster/parent_run_id";
-/// The tag naming a re-execution's root run.
-pub const ROOT_RUN_ID_TAG: &str = "dagster/root_run_id";
-/// The tag marking a re-execution from failure.
-pub const RESUME_RETRY_TAG: &str = "dagster/is_resume_retry";
+pub use sluice_core::run::{
+    CODE_LOCATION_TAG, PARENT_RUN_ID_TAG, RESUME_RETRY_TAG, ROOT_RUN_ID_TAG,
+};
+
 /// Tags that describe one run's place in its run group; a re-execution does not inherit them.
 const RUN_GROUP_TAGS: [&str; 4] = [
     PARENT_RUN_ID_TAG,

@@ -35,10 +35,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sluice_core::events::{EventRecord, RunEvent};
 use sluice_core::run::{NewRun, Run, RunStatus};
+use sluice_core::sensor::RunStatusChange;
 
 mod config;
 pub mod entity;
 mod error;
+pub mod instigation;
 mod sql;
 mod wakeup;
 mod writer;
@@ -48,6 +50,10 @@ pub use config::{
     RunMonitoringConfig, SQLITE_FILE, StorageConfig, TagConcurrencyLimit, redact_url,
 };
 pub use error::{Result, StorageError};
+pub use instigation::{
+    InstigatedRun, InstigatorKey, InstigatorState, InstigatorStatus, InstigatorType, NewTick, Tick,
+    TickResult, TickStatus, TicksFilter,
+};
 pub use sql::SqlStorage;
 pub use wakeup::{Wakeup, WakeupListener, instance_home, output_storage_dir};
 pub use writer::EventWriter;
@@ -152,6 +158,73 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The latest heartbeat of each daemon loop, by type.
     async fn daemon_heartbeats(&self) -> Result<Vec<DaemonHeartbeat>>;
+
+    /// The stored state of every schedule and sensor that has one.
+    async fn instigator_states(&self) -> Result<Vec<InstigatorState>>;
+
+    /// The stored state of one schedule or sensor, by selector id.
+    async fn instigator_state(&self, selector_id: &str) -> Result<Option<InstigatorState>>;
+
+    /// The state of `key`, created (started at `now`, following its default status) if
+    /// it has none.
+    async fn ensure_instigator(&self, key: &InstigatorKey, now: f64) -> Result<InstigatorState>;
+
+    /// Set the status a person chose (`None`: back to the definition's default).
+    /// Starting sets the start time to `now`.
+    async fn set_instigator_status(
+        &self,
+        key: &InstigatorKey,
+        status: Option<InstigatorStatus>,
+        now: f64,
+    ) -> Result<InstigatorState>;
+
+    /// Replace a sensor's cursor.
+    async fn set_instigator_cursor(
+        &self,
+        key: &InstigatorKey,
+        cursor: Option<&str>,
+        now: f64,
+    ) -> Result<InstigatorState>;
+
+    /// Store a tick. A tick stored already ended moves its instigator's state as
+    /// [`end_tick`](Self::end_tick) does.
+    async fn add_tick(&self, tick: &NewTick) -> Result<Tick>;
+
+    /// Store how tick `tick_id` of `instigator` went. When the result is final, the
+    /// instigator's last tick time and last run key move with it, and so does its
+    /// cursor unless the tick failed; all in one transaction.
+    async fn end_tick(
+        &self,
+        instigator: &InstigatorKey,
+        tick_id: i64,
+        result: &TickResult,
+    ) -> Result<Tick>;
+
+    /// Ticks of one schedule or sensor, newest first.
+    async fn ticks(&self, selector_id: &str, filter: &TicksFilter) -> Result<Vec<Tick>>;
+
+    /// Create `run` (with its first `events`) for `run_key` of the instigator
+    /// `selector_id`, unless that key was used before: the key is claimed in the
+    /// transaction that creates the run, so a key creates one run, ever.
+    async fn create_instigated_run(
+        &self,
+        run: &NewRun,
+        events: &[RunEvent],
+        selector_id: &str,
+        run_key: &str,
+    ) -> Result<InstigatedRun>;
+
+    /// Runs that reached one of `statuses`, from the event log after event id
+    /// `after_event_id`, oldest first, at most `limit`.
+    async fn run_status_changes(
+        &self,
+        after_event_id: i64,
+        statuses: &[RunStatus],
+        limit: usize,
+    ) -> Result<Vec<RunStatusChange>>;
+
+    /// Delete ticks in `statuses` with a timestamp before `before`; returns how many.
+    async fn purge_ticks(&self, before: f64, statuses: &[TickStatus]) -> Result<u64>;
 }
 
 /// Open the instance storage `config` describes, applying pending migrations.

@@ -24,10 +24,17 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{Mutex, MutexGuard};
 
+mod instigators;
+
 use crate::config::{StorageConfig, redact_url};
 use crate::entity::{daemon_heartbeats, event_logs, run_tags, runs};
 use crate::error::{Result, StorageError};
+use crate::instigation::{
+    InstigatedRun, InstigatorKey, InstigatorState, InstigatorStatus, NewTick, Tick, TickResult,
+    TickStatus, TicksFilter,
+};
 use crate::{DaemonHeartbeat, RunsFilter, Storage};
+use sluice_core::sensor::RunStatusChange;
 
 /// Rows per multi-row INSERT: well under SQLite's and Postgres's bind parameter limits.
 const INSERT_CHUNK: usize = 500;
@@ -426,89 +433,12 @@ impl Storage for SqlStorage {
     }
 
     async fn create_run_with_events(&self, run: &NewRun, events: &[RunEvent]) -> Result<Run> {
-        let event_rows = events.iter().map(event_row).collect::<Result<Vec<_>>>()?;
-        let run_config =
-            serde_json::to_string(&run.run_config).map_err(|source| StorageError::Serialize {
-                what: format!("run config of run {}", run.run_id),
-                source,
-            })?;
-        let step_keys_to_execute = run
-            .step_keys_to_execute
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|source| StorageError::Serialize {
-                what: format!("step keys of run {}", run.run_id),
-                source,
-            })?;
-        let now = now_timestamp();
-        let row = runs::ActiveModel {
-            id: NotSet,
-            run_id: Set(run.run_id.clone()),
-            job_name: Set(run.job_name.clone()),
-            location_name: Set(run.location_name.clone()),
-            status: Set(run.status.as_str().to_owned()),
-            run_config: Set(run_config),
-            parent_run_id: Set(run.parent_run_id.clone()),
-            root_run_id: Set(run.root_run_id.clone()),
-            create_time: Set(now),
-            update_time: Set(now),
-            start_time: Set(None),
-            end_time: Set(None),
-            heartbeat_time: Set(None),
-            priority: Set(priority_of(&run.tags)),
-            step_keys_to_execute: Set(step_keys_to_execute),
-        };
-        let action = || format!("create run {}", run.run_id);
+        let action = format!("create run {}", run.run_id);
         let _guard = self.lock_writes().await;
-        let txn = self.begin_write(&action()).await?;
-        if let Err(e) = runs::Entity::insert(row).exec_without_returning(&txn).await {
-            return Err(match e.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(_)) => StorageError::DuplicateRun {
-                    run_id: run.run_id.clone(),
-                },
-                _ => StorageError::db(action())(e),
-            });
-        }
-        let tags: Vec<run_tags::ActiveModel> = run
-            .tags
-            .iter()
-            .map(|(key, value)| run_tags::ActiveModel {
-                id: NotSet,
-                run_id: Set(run.run_id.clone()),
-                key: Set(key.clone()),
-                value: Set(value.clone()),
-            })
-            .collect();
-        for chunk in tags.chunks(INSERT_CHUNK) {
-            run_tags::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await
-                .map_err(StorageError::db(action()))?;
-        }
-        insert_events(&txn, event_rows, events, &action()).await?;
-        txn.commit().await.map_err(StorageError::db(action()))?;
-        let status = events
-            .iter()
-            .filter_map(|e| e.event_type.run_status())
-            .next_back()
-            .unwrap_or(run.status);
-        Ok(Run {
-            run_id: run.run_id.clone(),
-            job_name: run.job_name.clone(),
-            location_name: run.location_name.clone(),
-            status,
-            run_config: run.run_config.clone(),
-            tags: run.tags.clone(),
-            parent_run_id: run.parent_run_id.clone(),
-            root_run_id: run.root_run_id.clone(),
-            step_keys_to_execute: run.step_keys_to_execute.clone(),
-            create_time: now,
-            update_time: now,
-            start_time: None,
-            end_time: None,
-            heartbeat_time: None,
-        })
+        let txn = self.begin_write(&action).await?;
+        let created = insert_run(&txn, run, events).await?;
+        txn.commit().await.map_err(StorageError::db(action))?;
+        Ok(created)
     }
 
     async fn get_run(&self, run_id: &str) -> Result<Option<Run>> {
@@ -737,6 +667,161 @@ impl Storage for SqlStorage {
             None => Ok(None),
         }
     }
+
+    async fn instigator_states(&self) -> Result<Vec<InstigatorState>> {
+        instigators::states(self, None).await
+    }
+
+    async fn instigator_state(&self, selector_id: &str) -> Result<Option<InstigatorState>> {
+        Ok(instigators::states(self, Some(selector_id)).await?.pop())
+    }
+
+    async fn ensure_instigator(&self, key: &InstigatorKey, now: f64) -> Result<InstigatorState> {
+        instigators::ensure(self, key, now).await
+    }
+
+    async fn set_instigator_status(
+        &self,
+        key: &InstigatorKey,
+        status: Option<InstigatorStatus>,
+        now: f64,
+    ) -> Result<InstigatorState> {
+        instigators::set_status(self, key, status, now).await
+    }
+
+    async fn set_instigator_cursor(
+        &self,
+        key: &InstigatorKey,
+        cursor: Option<&str>,
+        now: f64,
+    ) -> Result<InstigatorState> {
+        instigators::set_cursor(self, key, cursor, now).await
+    }
+
+    async fn add_tick(&self, tick: &NewTick) -> Result<Tick> {
+        instigators::add_tick(self, tick).await
+    }
+
+    async fn end_tick(
+        &self,
+        instigator: &InstigatorKey,
+        tick_id: i64,
+        result: &TickResult,
+    ) -> Result<Tick> {
+        instigators::end_tick(self, instigator, tick_id, result).await
+    }
+
+    async fn ticks(&self, selector_id: &str, filter: &TicksFilter) -> Result<Vec<Tick>> {
+        instigators::ticks(self, selector_id, filter).await
+    }
+
+    async fn create_instigated_run(
+        &self,
+        run: &NewRun,
+        events: &[RunEvent],
+        selector_id: &str,
+        run_key: &str,
+    ) -> Result<InstigatedRun> {
+        instigators::create_instigated_run(self, run, events, selector_id, run_key).await
+    }
+
+    async fn run_status_changes(
+        &self,
+        after_event_id: i64,
+        statuses: &[RunStatus],
+        limit: usize,
+    ) -> Result<Vec<RunStatusChange>> {
+        instigators::run_status_changes(self, after_event_id, statuses, limit).await
+    }
+
+    async fn purge_ticks(&self, before: f64, statuses: &[TickStatus]) -> Result<u64> {
+        instigators::purge_ticks(self, before, statuses).await
+    }
+}
+
+/// Insert `run`, its tags and its first `events` in `txn` (which the caller commits).
+/// The returned run's status follows the events.
+async fn insert_run(txn: &DatabaseTransaction, run: &NewRun, events: &[RunEvent]) -> Result<Run> {
+    let event_rows = events.iter().map(event_row).collect::<Result<Vec<_>>>()?;
+    let run_config =
+        serde_json::to_string(&run.run_config).map_err(|source| StorageError::Serialize {
+            what: format!("run config of run {}", run.run_id),
+            source,
+        })?;
+    let step_keys_to_execute = run
+        .step_keys_to_execute
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|source| StorageError::Serialize {
+            what: format!("step keys of run {}", run.run_id),
+            source,
+        })?;
+    let now = now_timestamp();
+    let row = runs::ActiveModel {
+        id: NotSet,
+        run_id: Set(run.run_id.clone()),
+        job_name: Set(run.job_name.clone()),
+        location_name: Set(run.location_name.clone()),
+        status: Set(run.status.as_str().to_owned()),
+        run_config: Set(run_config),
+        parent_run_id: Set(run.parent_run_id.clone()),
+        root_run_id: Set(run.root_run_id.clone()),
+        create_time: Set(now),
+        update_time: Set(now),
+        start_time: Set(None),
+        end_time: Set(None),
+        heartbeat_time: Set(None),
+        priority: Set(priority_of(&run.tags)),
+        step_keys_to_execute: Set(step_keys_to_execute),
+    };
+    let action = || format!("create run {}", run.run_id);
+    if let Err(e) = runs::Entity::insert(row).exec_without_returning(txn).await {
+        return Err(match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => StorageError::DuplicateRun {
+                run_id: run.run_id.clone(),
+            },
+            _ => StorageError::db(action())(e),
+        });
+    }
+    let tags: Vec<run_tags::ActiveModel> = run
+        .tags
+        .iter()
+        .map(|(key, value)| run_tags::ActiveModel {
+            id: NotSet,
+            run_id: Set(run.run_id.clone()),
+            key: Set(key.clone()),
+            value: Set(value.clone()),
+        })
+        .collect();
+    for chunk in tags.chunks(INSERT_CHUNK) {
+        run_tags::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await
+            .map_err(StorageError::db(action()))?;
+    }
+    insert_events(txn, event_rows, events, &action()).await?;
+    let status = events
+        .iter()
+        .filter_map(|e| e.event_type.run_status())
+        .next_back()
+        .unwrap_or(run.status);
+    Ok(Run {
+        run_id: run.run_id.clone(),
+        job_name: run.job_name.clone(),
+        location_name: run.location_name.clone(),
+        status,
+        run_config: run.run_config.clone(),
+        tags: run.tags.clone(),
+        parent_run_id: run.parent_run_id.clone(),
+        root_run_id: run.root_run_id.clone(),
+        step_keys_to_execute: run.step_keys_to_execute.clone(),
+        create_time: now,
+        update_time: now,
+        start_time: None,
+        end_time: None,
+        heartbeat_time: None,
+    })
 }
 
 /// Move the event's run to `status`, unless the run has finished.

@@ -196,6 +196,10 @@ shared_suite!(
         event_writer_reports_lost_events,
         run_and_daemon_heartbeats,
         a_run_and_its_first_events_are_stored_together,
+        instigator_status_overrides_and_resets,
+        ticks_end_and_move_their_instigator,
+        a_run_key_creates_one_run_ever,
+        run_status_changes_follow_the_event_log,
     ],
     reopening: [
         reopening_keeps_data,
@@ -217,7 +221,10 @@ mod suite {
         ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent, now_timestamp,
     };
     use sluice_core::run::{NewRun, Run, RunStatus};
-    use sluice_storage::{EventWriter, RunsFilter, SqlStorage, Storage, StorageError};
+    use sluice_storage::{
+        EventWriter, InstigatedRun, InstigatorKey, InstigatorStatus, InstigatorType, NewTick,
+        RunsFilter, SqlStorage, Storage, StorageError, TickResult, TickStatus, TicksFilter,
+    };
 
     use super::Opener;
 
@@ -1396,6 +1403,286 @@ mod suite {
             let _ = storage.close().await;
         }
         assert!(errors.is_empty(), "concurrent opens failed: {errors:?}");
+    }
+
+    fn key(name: &str, instigator_type: InstigatorType) -> InstigatorKey {
+        InstigatorKey::new("demo", name, instigator_type)
+    }
+
+    pub async fn instigator_status_overrides_and_resets(storage: Arc<SqlStorage>) {
+        let k = key("nightly", InstigatorType::Schedule);
+        assert!(storage.instigator_states().await.unwrap().is_empty());
+        let first = storage.ensure_instigator(&k, 100.0).await.unwrap();
+        assert_eq!(first.status, None, "follows the definition until set");
+        assert_eq!(first.start_timestamp, Some(100.0));
+        // Seeing it again changes nothing.
+        let again = storage.ensure_instigator(&k, 200.0).await.unwrap();
+        assert_eq!(again.start_timestamp, Some(100.0));
+        let started = storage
+            .set_instigator_status(&k, Some(InstigatorStatus::Running), 300.0)
+            .await
+            .unwrap();
+        assert_eq!(started.status, Some(InstigatorStatus::Running));
+        assert_eq!(started.start_timestamp, Some(300.0));
+        let stopped = storage
+            .set_instigator_status(&k, Some(InstigatorStatus::Stopped), 400.0)
+            .await
+            .unwrap();
+        assert_eq!(stopped.status, Some(InstigatorStatus::Stopped));
+        let reset = storage
+            .set_instigator_status(&k, None, 500.0)
+            .await
+            .unwrap();
+        assert_eq!(reset.status, None);
+        assert_eq!(reset.update_timestamp, 500.0);
+        let by_id = storage
+            .instigator_state(&k.selector_id())
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(by_id, reset);
+        let s = key("files", InstigatorType::Sensor);
+        let moved = storage
+            .set_instigator_cursor(&s, Some("a.csv"), 600.0)
+            .await
+            .unwrap();
+        assert_eq!(moved.cursor.as_deref(), Some("a.csv"));
+        assert_eq!(moved.key, s);
+        assert_eq!(storage.instigator_states().await.unwrap().len(), 2);
+    }
+
+    pub async fn ticks_end_and_move_their_instigator(storage: Arc<SqlStorage>) {
+        let s = key("files", InstigatorType::Sensor);
+        storage
+            .set_instigator_cursor(&s, Some("0"), 1.0)
+            .await
+            .unwrap();
+        let mut skipped = TickResult::new(TickStatus::Skipped);
+        skipped.skip_reason = Some("nothing new".into());
+        skipped.cursor = Some("1".into());
+        let t1 = storage
+            .add_tick(&NewTick {
+                instigator: s.clone(),
+                timestamp: 10.0,
+                result: skipped,
+            })
+            .await
+            .unwrap();
+        assert!(t1.end_timestamp.is_some());
+        let state = storage
+            .instigator_state(&s.selector_id())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.cursor.as_deref(), Some("1"));
+        assert_eq!(state.last_tick_timestamp, Some(10.0));
+
+        // A started tick moves nothing until it ends.
+        let t2 = storage
+            .add_tick(&NewTick {
+                instigator: s.clone(),
+                timestamp: 20.0,
+                result: TickResult::new(TickStatus::Started),
+            })
+            .await
+            .unwrap();
+        assert_eq!(t2.end_timestamp, None);
+        let state = storage
+            .instigator_state(&s.selector_id())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.last_tick_timestamp, Some(10.0));
+        let mut success = TickResult::new(TickStatus::Success);
+        success.run_ids = vec!["r1".into(), "r2".into()];
+        success.run_keys = vec!["a.csv".into(), "b.csv".into()];
+        success.cursor = Some("2".into());
+        let ended = storage.end_tick(&s, t2.id, &success).await.unwrap();
+        assert_eq!(ended.result, success);
+        let state = storage
+            .instigator_state(&s.selector_id())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.cursor.as_deref(), Some("2"));
+        assert_eq!(state.last_run_key.as_deref(), Some("b.csv"));
+        assert_eq!(state.last_tick_timestamp, Some(20.0));
+
+        // A failed tick keeps the cursor where it was.
+        let mut failure = TickResult::new(TickStatus::Failure);
+        failure.error = Some(ErrorInfo::new("Panic", "sensor panicked: boom"));
+        failure.cursor = Some("3".into());
+        storage
+            .add_tick(&NewTick {
+                instigator: s.clone(),
+                timestamp: 30.0,
+                result: failure,
+            })
+            .await
+            .unwrap();
+        let state = storage
+            .instigator_state(&s.selector_id())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.cursor.as_deref(), Some("2"));
+        assert_eq!(state.last_tick_timestamp, Some(30.0));
+
+        let all = storage
+            .ticks(&s.selector_id(), &TicksFilter::default())
+            .await
+            .unwrap();
+        let statuses: Vec<TickStatus> = all.iter().map(|t| t.result.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                TickStatus::Failure,
+                TickStatus::Success,
+                TickStatus::Skipped
+            ]
+        );
+        assert_eq!(
+            all[0].result.error.as_ref().unwrap().message,
+            "sensor panicked: boom"
+        );
+        let page = storage
+            .ticks(
+                &s.selector_id(),
+                &TicksFilter {
+                    limit: Some(1),
+                    before_id: Some(all[0].id),
+                    ..TicksFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].id, all[1].id);
+        let skipped_only = storage
+            .ticks(
+                &s.selector_id(),
+                &TicksFilter {
+                    statuses: vec![TickStatus::Skipped],
+                    after_timestamp: Some(5.0),
+                    before_timestamp: Some(15.0),
+                    ..TicksFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(skipped_only.len(), 1);
+        assert_eq!(
+            skipped_only[0].result.skip_reason.as_deref(),
+            Some("nothing new")
+        );
+
+        assert_eq!(
+            storage
+                .purge_ticks(25.0, &[TickStatus::Skipped])
+                .await
+                .unwrap(),
+            1
+        );
+        let left = storage
+            .ticks(&s.selector_id(), &TicksFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 2);
+        // Ending a tick that does not exist is an error, and changes nothing.
+        let err = storage
+            .end_tick(&s, 999_999, &TickResult::new(TickStatus::Success))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("999999"), "{err}");
+    }
+
+    pub async fn a_run_key_creates_one_run_ever(storage: Arc<SqlStorage>) {
+        let selector = key("files", InstigatorType::Sensor).selector_id();
+        let other = key("other", InstigatorType::Sensor).selector_id();
+        let first = new_run("job");
+        let created = storage
+            .create_instigated_run(&first, &[], &selector, "a.csv")
+            .await
+            .unwrap();
+        assert!(matches!(created, InstigatedRun::Created(_)));
+        let second = new_run("job");
+        let again = storage
+            .create_instigated_run(&second, &[], &selector, "a.csv")
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            InstigatedRun::AlreadyRequested {
+                run_id: first.run_id.clone()
+            }
+        );
+        assert!(storage.get_run(&second.run_id).await.unwrap().is_none());
+        // Keys belong to their instigator.
+        let elsewhere = storage
+            .create_instigated_run(&second, &[], &other, "a.csv")
+            .await
+            .unwrap();
+        assert_eq!(elsewhere.run_id(), second.run_id);
+        // A run that cannot be stored releases its key.
+        let duplicate = storage
+            .create_instigated_run(&first, &[], &selector, "b.csv")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(duplicate, StorageError::DuplicateRun { .. }),
+            "{duplicate}"
+        );
+        let retry = new_run("job");
+        let fresh = storage
+            .create_instigated_run(&retry, &[], &selector, "b.csv")
+            .await
+            .unwrap();
+        assert_eq!(fresh.run_id(), retry.run_id);
+        assert_eq!(storage.count_runs(&RunsFilter::default()).await.unwrap(), 3);
+    }
+
+    pub async fn run_status_changes_follow_the_event_log(storage: Arc<SqlStorage>) {
+        let start = storage.latest_event_id().await.unwrap().unwrap_or(0);
+        let a = storage.create_run(&new_run("billing")).await.unwrap();
+        let b = storage.create_run(&new_run("report")).await.unwrap();
+        storage
+            .store_events(&[
+                event(&a.run_id, EventType::RunStart, 1.0),
+                event(&a.run_id, EventType::StepSuccess, 2.0),
+                event(&a.run_id, EventType::RunSuccess, 3.0),
+                event(&b.run_id, EventType::RunStart, 4.0),
+                event(&b.run_id, EventType::RunFailure, 5.0),
+            ])
+            .await
+            .unwrap();
+        let ended = [RunStatus::Success, RunStatus::Failure, RunStatus::Canceled];
+        let changes = storage.run_status_changes(start, &ended, 10).await.unwrap();
+        let seen: Vec<(&str, RunStatus)> = changes
+            .iter()
+            .map(|c| (c.job_name.as_str(), c.status))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("billing", RunStatus::Success),
+                ("report", RunStatus::Failure)
+            ]
+        );
+        assert_eq!(changes[1].run_id, b.run_id);
+        assert_eq!(changes[1].timestamp, 5.0);
+        // After the first change's id, only the second; a limit caps the page.
+        let rest = storage
+            .run_status_changes(changes[0].event_id, &ended, 10)
+            .await
+            .unwrap();
+        assert_eq!(rest, changes[1..]);
+        let page = storage.run_status_changes(start, &ended, 1).await.unwrap();
+        assert_eq!(page, changes[..1]);
+        let started = storage
+            .run_status_changes(start, &[RunStatus::Started], 10)
+            .await
+            .unwrap();
+        assert_eq!(started.len(), 2);
     }
 
     pub async fn database_migrated_by_newer_sluice_is_refused(

@@ -2,5 +2,8 @@
 
 pub mod daemon_heartbeats;
 pub mod event_logs;
+pub mod instigator_run_keys;
+pub mod instigator_ticks;
+pub mod instigators;
 pub mod run_tags;
 pub mod runs;

@@ -1,0 +1,275 @@
+//! What storage keeps of schedules and sensors (Dagster's "instigators"): their state
+//! (status a person set, cursor, last tick), their ticks, and the run keys they used.
+
+use serde::{Deserialize, Serialize};
+use sluice_core::events::ErrorInfo;
+use sluice_core::run::Run;
+use sluice_core::snapshot::REPOSITORY_NAME;
+
+/// A schedule or a sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InstigatorType {
+    /// A schedule.
+    Schedule,
+    /// A sensor.
+    Sensor,
+}
+
+impl InstigatorType {
+    /// `SCHEDULE` or `SENSOR`, as stored and as Dagster names them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "SCHEDULE",
+            Self::Sensor => "SENSOR",
+        }
+    }
+
+    /// The type named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Schedule, Self::Sensor]
+            .into_iter()
+            .find(|t| t.as_str() == name)
+    }
+}
+
+/// Whether a schedule or sensor is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InstigatorStatus {
+    /// The daemon evaluates it.
+    Running,
+    /// The daemon leaves it alone.
+    Stopped,
+}
+
+impl InstigatorStatus {
+    /// `RUNNING` or `STOPPED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Stopped => "STOPPED",
+        }
+    }
+
+    /// The status named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Running, Self::Stopped]
+            .into_iter()
+            .find(|t| t.as_str() == name)
+    }
+}
+
+impl From<sluice_core::run_request::DefaultStatus> for InstigatorStatus {
+    fn from(status: sluice_core::run_request::DefaultStatus) -> Self {
+        match status {
+            sluice_core::run_request::DefaultStatus::Running => Self::Running,
+            sluice_core::run_request::DefaultStatus::Stopped => Self::Stopped,
+        }
+    }
+}
+
+/// Which schedule or sensor: its location, name and kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InstigatorKey {
+    /// The code location that defines it.
+    pub location_name: String,
+    /// Its name, unique among the location's schedules and sensors.
+    pub name: String,
+    /// Schedule or sensor.
+    pub instigator_type: InstigatorType,
+}
+
+impl InstigatorKey {
+    /// The key of `name` in `location_name`.
+    pub fn new(location_name: &str, name: &str, instigator_type: InstigatorType) -> Self {
+        Self {
+            location_name: location_name.to_owned(),
+            name: name.to_owned(),
+            instigator_type,
+        }
+    }
+
+    /// A stable id of (location, repository, name): the same on every machine and
+    /// across restarts, so that GraphQL clients may keep it.
+    pub fn selector_id(&self) -> String {
+        selector_id(&self.location_name, &self.name)
+    }
+}
+
+/// The selector id of the schedule or sensor `name` of `location_name` (64-bit FNV-1a
+/// of the location, repository and name, in hex).
+pub fn selector_id(location_name: &str, name: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [location_name, REPOSITORY_NAME, name] {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// What storage knows of one schedule or sensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstigatorState {
+    /// Which one.
+    pub key: InstigatorKey,
+    /// What a person set; `None` follows the definition's default status.
+    pub status: Option<InstigatorStatus>,
+    /// A sensor's cursor.
+    pub cursor: Option<String>,
+    /// The timestamp of its latest finished tick: for a schedule, the latest scheduled
+    /// time handled; for a sensor, the latest evaluation.
+    pub last_tick_timestamp: Option<f64>,
+    /// The run key of the latest run requested.
+    pub last_run_key: Option<String>,
+    /// When it was last started, or first seen running by default.
+    pub start_timestamp: Option<f64>,
+    /// When this state last changed.
+    pub update_timestamp: f64,
+}
+
+/// How a tick went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TickStatus {
+    /// Evaluated; its runs are being created.
+    Started,
+    /// Requested no run.
+    Skipped,
+    /// Requested runs, all created (or created by an earlier tick with the same key).
+    Success,
+    /// The evaluation or the run creation failed.
+    Failure,
+}
+
+impl TickStatus {
+    /// Dagster's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "STARTED",
+            Self::Skipped => "SKIPPED",
+            Self::Success => "SUCCESS",
+            Self::Failure => "FAILURE",
+        }
+    }
+
+    /// The status named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Started, Self::Skipped, Self::Success, Self::Failure]
+            .into_iter()
+            .find(|t| t.as_str() == name)
+    }
+}
+
+/// What a tick did, as stored when it ends (or when it is stored already ended).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickResult {
+    /// How it went.
+    pub status: TickStatus,
+    /// The runs it created, or that earlier ticks created for the same run keys.
+    pub run_ids: Vec<String>,
+    /// The run keys it requested.
+    pub run_keys: Vec<String>,
+    /// Why it failed.
+    pub error: Option<ErrorInfo>,
+    /// Why it requested nothing.
+    pub skip_reason: Option<String>,
+    /// The cursor after the tick. When the tick ends other than FAILURE, it becomes the
+    /// instigator's cursor.
+    pub cursor: Option<String>,
+}
+
+impl TickResult {
+    /// A result with `status` and nothing else.
+    pub fn new(status: TickStatus) -> Self {
+        Self {
+            status,
+            run_ids: Vec::new(),
+            run_keys: Vec::new(),
+            error: None,
+            skip_reason: None,
+            cursor: None,
+        }
+    }
+}
+
+/// A tick to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTick {
+    /// Whose tick.
+    pub instigator: InstigatorKey,
+    /// A schedule's scheduled time; a sensor's evaluation time.
+    pub timestamp: f64,
+    /// How it went so far (STARTED) or in the end.
+    pub result: TickResult,
+}
+
+/// A stored tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tick {
+    /// Its id, in creation order.
+    pub id: i64,
+    /// The instigator's selector id.
+    pub selector_id: String,
+    /// A schedule's scheduled time; a sensor's evaluation time.
+    pub timestamp: f64,
+    /// When it ended.
+    pub end_timestamp: Option<f64>,
+    /// How it went.
+    pub result: TickResult,
+}
+
+/// Which ticks to list: newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TicksFilter {
+    /// At most this many.
+    pub limit: Option<usize>,
+    /// Only ticks older than this tick id (a page cursor).
+    pub before_id: Option<i64>,
+    /// Only ticks in one of these statuses (all when empty).
+    pub statuses: Vec<TickStatus>,
+    /// Only ticks with a timestamp after this (exclusive).
+    pub after_timestamp: Option<f64>,
+    /// Only ticks with a timestamp before this (exclusive).
+    pub before_timestamp: Option<f64>,
+}
+
+/// What asking for a run with a run key did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InstigatedRun {
+    /// The key was new: this run was created with it.
+    Created(Box<Run>),
+    /// The key was used before, by this run; nothing was created.
+    AlreadyRequested {
+        /// The run created the first time.
+        run_id: String,
+    },
+}
+
+impl InstigatedRun {
+    /// The run's id, new or old.
+    pub fn run_id(&self) -> &str {
+        match self {
+            Self::Created(run) => &run.run_id,
+            Self::AlreadyRequested { run_id } => run_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_ids_are_stable_and_distinct() {
+        let a = selector_id("demo", "every_minute");
+        assert_eq!(a, selector_id("demo", "every_minute"));
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, selector_id("demo", "every_minutes"));
+        assert_ne!(selector_id("ab", "c"), selector_id("a", "bc"));
+        // Pinned: clients may have stored it.
+        assert_eq!(a, "27246a0bc91a541e");
+    }
+}

@@ -1,0 +1,494 @@
+//! Schedules' and sensors' state, ticks and run keys on SQL. Every write is one
+//! transaction; a tick that ends moves its instigator's cursor and last tick with it.
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use sluice_core::events::{ErrorInfo, EventType, RunEvent, now_timestamp};
+use sluice_core::run::{NewRun, RunStatus};
+use sluice_core::sensor::RunStatusChange;
+
+use super::{SqlStorage, insert_run};
+use crate::entity::{event_logs, instigator_run_keys, instigator_ticks, instigators, runs};
+use crate::error::{Result, StorageError};
+use crate::instigation::{
+    InstigatedRun, InstigatorKey, InstigatorState, InstigatorStatus, InstigatorType, NewTick, Tick,
+    TickResult, TickStatus, TicksFilter,
+};
+
+pub(super) async fn states(
+    storage: &SqlStorage,
+    selector_id: Option<&str>,
+) -> Result<Vec<InstigatorState>> {
+    let mut select = instigators::Entity::find().order_by_asc(instigators::Column::SelectorId);
+    if let Some(id) = selector_id {
+        select = select.filter(instigators::Column::SelectorId.eq(id));
+    }
+    let models = select
+        .all(&storage.db)
+        .await
+        .map_err(StorageError::db("load schedule and sensor states"))?;
+    models.into_iter().map(to_state).collect()
+}
+
+/// Change the state of `key` in one transaction: create its row if missing (started
+/// now, following its default status), apply `change`, and return the new state.
+async fn change_state(
+    storage: &SqlStorage,
+    key: &InstigatorKey,
+    now: f64,
+    action: &str,
+    change: instigators::ActiveModel,
+) -> Result<InstigatorState> {
+    let _guard = storage.lock_writes().await;
+    let txn = storage.begin_write(action).await?;
+    let state = change_state_in(&txn, key, now, action, change).await?;
+    txn.commit().await.map_err(StorageError::db(action))?;
+    Ok(state)
+}
+
+async fn change_state_in(
+    txn: &DatabaseTransaction,
+    key: &InstigatorKey,
+    now: f64,
+    action: &str,
+    mut change: instigators::ActiveModel,
+) -> Result<InstigatorState> {
+    let selector_id = key.selector_id();
+    let row = instigators::ActiveModel {
+        selector_id: Set(selector_id.clone()),
+        location_name: Set(key.location_name.clone()),
+        name: Set(key.name.clone()),
+        instigator_type: Set(key.instigator_type.as_str().to_owned()),
+        status: Set(None),
+        cursor: Set(None),
+        last_tick_timestamp: Set(None),
+        last_run_key: Set(None),
+        start_timestamp: Set(Some(now)),
+        update_timestamp: Set(now),
+    };
+    instigators::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(instigators::Column::SelectorId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await
+        .map_err(StorageError::db(action))?;
+    if change.is_changed() {
+        change.update_timestamp = Set(now);
+        instigators::Entity::update_many()
+            .set(change)
+            .filter(instigators::Column::SelectorId.eq(&selector_id))
+            .exec(txn)
+            .await
+            .map_err(StorageError::db(action))?;
+    }
+    let model = instigators::Entity::find_by_id(selector_id)
+        .one(txn)
+        .await
+        .map_err(StorageError::db(action))?
+        .ok_or_else(|| StorageError::Corrupt {
+            what: format!("state of {}", key.name),
+            reason: "the row just written is missing".into(),
+        })?;
+    to_state(model)
+}
+
+fn blank_change() -> instigators::ActiveModel {
+    instigators::ActiveModel {
+        selector_id: NotSet,
+        location_name: NotSet,
+        name: NotSet,
+        instigator_type: NotSet,
+        status: NotSet,
+        cursor: NotSet,
+        last_tick_timestamp: NotSet,
+        last_run_key: NotSet,
+        start_timestamp: NotSet,
+        update_timestamp: NotSet,
+    }
+}
+
+pub(super) async fn ensure(
+    storage: &SqlStorage,
+    key: &InstigatorKey,
+    now: f64,
+) -> Result<InstigatorState> {
+    let action = format!("record the state of {}", key.name);
+    change_state(storage, key, now, &action, blank_change()).await
+}
+
+pub(super) async fn set_status(
+    storage: &SqlStorage,
+    key: &InstigatorKey,
+    status: Option<InstigatorStatus>,
+    now: f64,
+) -> Result<InstigatorState> {
+    let action = format!("set the status of {}", key.name);
+    let mut change = blank_change();
+    change.status = Set(status.map(|s| s.as_str().to_owned()));
+    if status == Some(InstigatorStatus::Running) {
+        change.start_timestamp = Set(Some(now));
+    }
+    change_state(storage, key, now, &action, change).await
+}
+
+pub(super) async fn set_cursor(
+    storage: &SqlStorage,
+    key: &InstigatorKey,
+    cursor: Option<&str>,
+    now: f64,
+) -> Result<InstigatorState> {
+    let action = format!("set the cursor of {}", key.name);
+    let mut change = blank_change();
+    change.cursor = Set(cursor.map(str::to_owned));
+    change_state(storage, key, now, &action, change).await
+}
+
+pub(super) async fn add_tick(storage: &SqlStorage, tick: &NewTick) -> Result<Tick> {
+    let action = format!("store a tick of {}", tick.instigator.name);
+    let row = instigator_ticks::ActiveModel {
+        id: NotSet,
+        selector_id: Set(tick.instigator.selector_id()),
+        status: Set(tick.result.status.as_str().to_owned()),
+        timestamp: Set(tick.timestamp),
+        end_timestamp: Set(None),
+        run_ids: Set(String::new()),
+        run_keys: Set(String::new()),
+        error: Set(None),
+        skip_reason: Set(None),
+        cursor: Set(None),
+    };
+    let _guard = storage.lock_writes().await;
+    let txn = storage.begin_write(&action).await?;
+    let id = instigator_ticks::Entity::insert(row)
+        .exec(&txn)
+        .await
+        .map_err(StorageError::db(&action))?
+        .last_insert_id;
+    let stored = write_result(&txn, &tick.instigator, id, &tick.result, &action).await?;
+    txn.commit().await.map_err(StorageError::db(&action))?;
+    Ok(stored)
+}
+
+pub(super) async fn end_tick(
+    storage: &SqlStorage,
+    instigator: &InstigatorKey,
+    tick_id: i64,
+    result: &TickResult,
+) -> Result<Tick> {
+    let action = format!("end tick {tick_id} of {}", instigator.name);
+    let _guard = storage.lock_writes().await;
+    let txn = storage.begin_write(&action).await?;
+    let stored = write_result(&txn, instigator, tick_id, result, &action).await?;
+    txn.commit().await.map_err(StorageError::db(&action))?;
+    Ok(stored)
+}
+
+/// Store `result` on tick `id`; when it is final, move the instigator's last tick,
+/// last run key and (unless it failed) cursor with it.
+async fn write_result(
+    txn: &DatabaseTransaction,
+    instigator: &InstigatorKey,
+    id: i64,
+    result: &TickResult,
+    action: &str,
+) -> Result<Tick> {
+    let json = |v: &dyn ErasedJson, what: &str| {
+        v.to_json().map_err(|source| StorageError::Serialize {
+            what: format!("{what} of tick {id}"),
+            source,
+        })
+    };
+    let now = now_timestamp();
+    let done = result.status != TickStatus::Started;
+    let change = instigator_ticks::ActiveModel {
+        id: NotSet,
+        selector_id: NotSet,
+        status: Set(result.status.as_str().to_owned()),
+        timestamp: NotSet,
+        end_timestamp: Set(done.then_some(now)),
+        run_ids: Set(json(&result.run_ids, "run ids")?),
+        run_keys: Set(json(&result.run_keys, "run keys")?),
+        error: Set(result
+            .error
+            .as_ref()
+            .map(|e| json(e, "error"))
+            .transpose()?),
+        skip_reason: Set(result.skip_reason.clone()),
+        cursor: Set(result.cursor.clone()),
+    };
+    let updated = instigator_ticks::Entity::update_many()
+        .set(change)
+        .filter(instigator_ticks::Column::Id.eq(id))
+        .exec(txn)
+        .await
+        .map_err(StorageError::db(action))?;
+    if updated.rows_affected == 0 {
+        return Err(StorageError::Corrupt {
+            what: format!("tick {id}"),
+            reason: "it does not exist".into(),
+        });
+    }
+    let model = instigator_ticks::Entity::find_by_id(id)
+        .one(txn)
+        .await
+        .map_err(StorageError::db(action))?
+        .ok_or_else(|| StorageError::Corrupt {
+            what: format!("tick {id}"),
+            reason: "the row just written is missing".into(),
+        })?;
+    if done {
+        let mut state = blank_change();
+        state.last_tick_timestamp = Set(Some(model.timestamp));
+        if let Some(key) = result.run_keys.last() {
+            state.last_run_key = Set(Some(key.clone()));
+        }
+        if result.status != TickStatus::Failure && result.cursor.is_some() {
+            state.cursor = Set(result.cursor.clone());
+        }
+        change_state_in(txn, instigator, now, action, state).await?;
+    }
+    to_tick(model)
+}
+
+/// `serde_json::to_string` as an object-safe trait, so that one closure serializes
+/// values of several types.
+trait ErasedJson {
+    fn to_json(&self) -> serde_json::Result<String>;
+}
+
+impl<T: serde::Serialize> ErasedJson for T {
+    fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+}
+
+pub(super) async fn ticks(
+    storage: &SqlStorage,
+    selector_id: &str,
+    filter: &TicksFilter,
+) -> Result<Vec<Tick>> {
+    let mut condition = Condition::all().add(instigator_ticks::Column::SelectorId.eq(selector_id));
+    if let Some(before) = filter.before_id {
+        condition = condition.add(instigator_ticks::Column::Id.lt(before));
+    }
+    if !filter.statuses.is_empty() {
+        condition = condition.add(
+            instigator_ticks::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())),
+        );
+    }
+    if let Some(after) = filter.after_timestamp {
+        condition = condition.add(instigator_ticks::Column::Timestamp.gt(after));
+    }
+    if let Some(before) = filter.before_timestamp {
+        condition = condition.add(instigator_ticks::Column::Timestamp.lt(before));
+    }
+    let mut select = instigator_ticks::Entity::find()
+        .filter(condition)
+        .order_by_desc(instigator_ticks::Column::Id);
+    if let Some(limit) = filter.limit {
+        select = select.limit(limit as u64);
+    }
+    let models = select
+        .all(&storage.db)
+        .await
+        .map_err(StorageError::db("load ticks"))?;
+    models.into_iter().map(to_tick).collect()
+}
+
+pub(super) async fn create_instigated_run(
+    storage: &SqlStorage,
+    run: &NewRun,
+    events: &[RunEvent],
+    selector_id: &str,
+    run_key: &str,
+) -> Result<InstigatedRun> {
+    let action = format!("create run {} for run key \"{run_key}\"", run.run_id);
+    let _guard = storage.lock_writes().await;
+    let txn = storage.begin_write(&action).await?;
+    let claim = instigator_run_keys::ActiveModel {
+        selector_id: Set(selector_id.to_owned()),
+        run_key: Set(run_key.to_owned()),
+        run_id: Set(run.run_id.clone()),
+        create_time: Set(now_timestamp()),
+    };
+    let claimed = instigator_run_keys::Entity::insert(claim)
+        .on_conflict(
+            OnConflict::columns([
+                instigator_run_keys::Column::SelectorId,
+                instigator_run_keys::Column::RunKey,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await
+        .map_err(StorageError::db(&action))?;
+    if claimed == 0 {
+        let existing =
+            instigator_run_keys::Entity::find_by_id((selector_id.to_owned(), run_key.to_owned()))
+                .one(&txn)
+                .await
+                .map_err(StorageError::db(&action))?;
+        // Nothing was written; dropping the transaction rolls it back.
+        return match existing {
+            Some(row) => Ok(InstigatedRun::AlreadyRequested { run_id: row.run_id }),
+            None => Err(StorageError::Corrupt {
+                what: format!("run key \"{run_key}\""),
+                reason: "it is claimed but has no row".into(),
+            }),
+        };
+    }
+    let created = insert_run(&txn, run, events).await?;
+    txn.commit().await.map_err(StorageError::db(&action))?;
+    Ok(InstigatedRun::Created(Box::new(created)))
+}
+
+pub(super) async fn run_status_changes(
+    storage: &SqlStorage,
+    after_event_id: i64,
+    statuses: &[RunStatus],
+    limit: usize,
+) -> Result<Vec<RunStatusChange>> {
+    let event_types: Vec<&str> = EventType::ALL
+        .into_iter()
+        .filter(|t| t.run_status().is_some_and(|s| statuses.contains(&s)))
+        .map(EventType::as_str)
+        .collect();
+    let stmt = Query::select()
+        .column((event_logs::Entity, event_logs::Column::Id))
+        .column((event_logs::Entity, event_logs::Column::RunId))
+        .column((event_logs::Entity, event_logs::Column::EventType))
+        .column((event_logs::Entity, event_logs::Column::Timestamp))
+        .column((runs::Entity, runs::Column::JobName))
+        .from(event_logs::Entity)
+        .inner_join(
+            runs::Entity,
+            Expr::col((runs::Entity, runs::Column::RunId))
+                .equals((event_logs::Entity, event_logs::Column::RunId)),
+        )
+        .and_where(Expr::col((event_logs::Entity, event_logs::Column::Id)).gt(after_event_id))
+        .and_where(
+            Expr::col((event_logs::Entity, event_logs::Column::EventType)).is_in(event_types),
+        )
+        .order_by(
+            (event_logs::Entity, event_logs::Column::Id),
+            sea_orm::Order::Asc,
+        )
+        .limit(limit as u64)
+        .to_owned();
+    let action = "read run status changes";
+    let rows = storage
+        .db
+        .query_all(&stmt)
+        .await
+        .map_err(StorageError::db(action))?;
+    rows.into_iter()
+        .map(|row| {
+            let get_str = |col: &str| {
+                row.try_get::<String>("", col)
+                    .map_err(StorageError::db(action))
+            };
+            let event_type = get_str("event_type")?;
+            let status = EventType::parse(&event_type)
+                .and_then(EventType::run_status)
+                .ok_or_else(|| StorageError::Corrupt {
+                    what: "event log".into(),
+                    reason: format!("unknown lifecycle event type \"{event_type}\""),
+                })?;
+            Ok(RunStatusChange {
+                event_id: row.try_get("", "id").map_err(StorageError::db(action))?,
+                run_id: get_str("run_id")?,
+                job_name: get_str("job_name")?,
+                status,
+                timestamp: row
+                    .try_get("", "timestamp")
+                    .map_err(StorageError::db(action))?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn purge_ticks(
+    storage: &SqlStorage,
+    before: f64,
+    statuses: &[TickStatus],
+) -> Result<u64> {
+    let _guard = storage.lock_writes().await;
+    let deleted = instigator_ticks::Entity::delete_many()
+        .filter(instigator_ticks::Column::Timestamp.lt(before))
+        .filter(instigator_ticks::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
+        .exec(&storage.db)
+        .await
+        .map_err(StorageError::db("purge old ticks"))?;
+    Ok(deleted.rows_affected)
+}
+
+fn to_state(model: instigators::Model) -> Result<InstigatorState> {
+    let corrupt = |reason: String| StorageError::Corrupt {
+        what: format!("state of {}", model.name),
+        reason,
+    };
+    let instigator_type = InstigatorType::parse(&model.instigator_type)
+        .ok_or_else(|| corrupt(format!("unknown type \"{}\"", model.instigator_type)))?;
+    let status = match &model.status {
+        None => None,
+        Some(s) => Some(
+            InstigatorStatus::parse(s).ok_or_else(|| corrupt(format!("unknown status \"{s}\"")))?,
+        ),
+    };
+    Ok(InstigatorState {
+        key: InstigatorKey {
+            location_name: model.location_name,
+            name: model.name,
+            instigator_type,
+        },
+        status,
+        cursor: model.cursor,
+        last_tick_timestamp: model.last_tick_timestamp,
+        last_run_key: model.last_run_key,
+        start_timestamp: model.start_timestamp,
+        update_timestamp: model.update_timestamp,
+    })
+}
+
+fn to_tick(model: instigator_ticks::Model) -> Result<Tick> {
+    let corrupt = |reason: String| StorageError::Corrupt {
+        what: format!("tick {}", model.id),
+        reason,
+    };
+    let list = |text: &str| -> Result<Vec<String>> {
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))
+    };
+    let error: Option<ErrorInfo> = model
+        .error
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt(e.to_string()))?;
+    Ok(Tick {
+        id: model.id,
+        selector_id: model.selector_id.clone(),
+        timestamp: model.timestamp,
+        end_timestamp: model.end_timestamp,
+        result: TickResult {
+            status: TickStatus::parse(&model.status)
+                .ok_or_else(|| corrupt(format!("unknown status \"{}\"", model.status)))?,
+            run_ids: list(&model.run_ids)?,
+            run_keys: list(&model.run_keys)?,
+            error,
+            skip_reason: model.skip_reason,
+            cursor: model.cursor,
+        },
+    })
+}
