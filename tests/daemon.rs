@@ -179,7 +179,15 @@ async fn the_daemon_is_woken_by_queued_runs_and_beats() {
         .into_iter()
         .map(|h| h.daemon_type)
         .collect();
-    assert_eq!(beats, ["MONITORING", "QUEUED_RUN_COORDINATOR"]);
+    assert_eq!(
+        beats,
+        [
+            "MONITORING",
+            "QUEUED_RUN_COORDINATOR",
+            "SCHEDULER",
+            "SENSOR"
+        ]
+    );
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), handle)
         .await

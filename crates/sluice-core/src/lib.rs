@@ -25,6 +25,8 @@ pub mod sensor;
 pub mod snapshot;
 
 pub use definitions::{DefinitionError, DefinitionProblem, Definitions};
+/// The date and time types schedules and sensors use, in the versions Sluice uses.
+pub use {chrono, chrono_tz};
 
 /// The names a code location uses, in one import.
 pub mod prelude {

@@ -8,11 +8,19 @@
 //!   or a run ends, and checks storage every few seconds in case a wake-up was lost.
 //! - [`monitoring`]: fails runs whose worker stopped beating, or that stayed STARTING,
 //!   and ends runs stuck CANCELING.
+//! - [`scheduler`]: launches the ticks of running schedules, catching up after downtime.
+//! - [`sensors`]: evaluates running sensors every `minimum_interval`.
+//!
+//! Schedules and sensors read the time from a [`Clock`], so that tests can cover hours
+//! and daylight saving changes in milliseconds.
 //!
 //! Each loop records a heartbeat that `instance.daemonHealth` reports.
 
+pub mod instigation;
 pub mod monitoring;
 pub mod run_queue;
+pub mod scheduler;
+pub mod sensors;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +30,11 @@ use sluice_core::events::{ErrorInfo, EventData, EventType, LogLevel, RunEvent, n
 use sluice_storage::{DaemonHeartbeat, DaemonSettings, Storage, StorageError, WakeupListener};
 use tokio_util::sync::CancellationToken;
 
+pub use instigation::{Clock, ManualClock, SystemClock};
 pub use monitoring::RunMonitor;
 pub use run_queue::RunQueue;
+pub use scheduler::Scheduler;
+pub use sensors::SensorDaemon;
 
 /// A daemon loop failed in a way it cannot go on from.
 #[derive(Debug, thiserror::Error)]
@@ -131,10 +142,26 @@ impl Daemon {
             Arc::clone(&self.storage),
             self.settings.run_monitoring.clone(),
         );
+        let queue_channel = queue_wakeups.notifier();
+        let scheduler = Scheduler::new(
+            Arc::clone(&self.storage),
+            self.workspace.clone(),
+            self.settings.schedules.clone(),
+            queue_channel.clone(),
+        );
+        let sensors = SensorDaemon::new(
+            Arc::clone(&self.storage),
+            self.workspace.clone(),
+            self.settings.sensors.clone(),
+            queue_channel,
+        );
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let id = self.daemon_id.clone();
         tokio::join!(
             queue.run(queue_wakeups, &id, shutdown.clone()),
             monitor.run(&id, shutdown.clone()),
+            scheduler.run(Arc::clone(&clock), &id, shutdown.clone()),
+            sensors.run(clock, &id, shutdown.clone()),
         );
     }
 }

@@ -189,6 +189,69 @@ struct InstanceFile {
     run_coordinator: Option<RunCoordinatorConfig>,
     #[serde(default)]
     run_monitoring: Option<RunMonitoringConfig>,
+    #[serde(default)]
+    schedules: Option<SchedulesConfig>,
+    #[serde(default)]
+    sensors: Option<SensorsConfig>,
+}
+
+/// How the daemon runs schedules (`schedules:` in `sluice.yaml`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulesConfig {
+    /// After downtime, launch at most this many of the ticks missed, the most recent.
+    #[serde(default = "one")]
+    pub max_catchup_runs: usize,
+    /// An evaluation that takes longer fails its tick.
+    #[serde(default = "default_evaluation_timeout")]
+    pub evaluation_timeout_seconds: f64,
+}
+
+/// How the daemon runs sensors (`sensors:` in `sluice.yaml`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorsConfig {
+    /// An evaluation that takes longer fails its tick.
+    #[serde(default = "default_evaluation_timeout")]
+    pub evaluation_timeout_seconds: f64,
+    /// At most this many sensors are evaluated at once.
+    #[serde(default = "default_max_concurrent_evaluations")]
+    pub max_concurrent_evaluations: usize,
+    /// Skipped ticks older than this many days are deleted.
+    #[serde(default = "default_skipped_tick_retention")]
+    pub skipped_tick_retention_days: f64,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_evaluation_timeout() -> f64 {
+    60.0
+}
+fn default_max_concurrent_evaluations() -> usize {
+    8
+}
+fn default_skipped_tick_retention() -> f64 {
+    7.0
+}
+
+impl Default for SchedulesConfig {
+    fn default() -> Self {
+        Self {
+            max_catchup_runs: one(),
+            evaluation_timeout_seconds: default_evaluation_timeout(),
+        }
+    }
+}
+
+impl Default for SensorsConfig {
+    fn default() -> Self {
+        Self {
+            evaluation_timeout_seconds: default_evaluation_timeout(),
+            max_concurrent_evaluations: default_max_concurrent_evaluations(),
+            skipped_tick_retention_days: default_skipped_tick_retention(),
+        }
+    }
 }
 
 /// How the daemon's queued run coordinator admits runs (`run_coordinator:` in
@@ -279,6 +342,10 @@ pub struct DaemonSettings {
     pub run_coordinator: RunCoordinatorConfig,
     /// `run_monitoring:`.
     pub run_monitoring: RunMonitoringConfig,
+    /// `schedules:`.
+    pub schedules: SchedulesConfig,
+    /// `sensors:`.
+    pub sensors: SensorsConfig,
 }
 
 impl DaemonSettings {
@@ -304,6 +371,8 @@ impl DaemonSettings {
         Ok(Self {
             run_coordinator: parsed.run_coordinator.unwrap_or_default(),
             run_monitoring: parsed.run_monitoring.unwrap_or_default(),
+            schedules: parsed.schedules.unwrap_or_default(),
+            sensors: parsed.sensors.unwrap_or_default(),
         })
     }
 }

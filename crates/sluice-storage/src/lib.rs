@@ -47,7 +47,8 @@ mod writer;
 
 pub use config::{
     DEFAULT_HOME, DaemonSettings, HOME_ENV, INSTANCE_FILE, POSTGRES_URL_ENV, RunCoordinatorConfig,
-    RunMonitoringConfig, SQLITE_FILE, StorageConfig, TagConcurrencyLimit, redact_url,
+    RunMonitoringConfig, SQLITE_FILE, SchedulesConfig, SensorsConfig, StorageConfig,
+    TagConcurrencyLimit, redact_url,
 };
 pub use error::{Result, StorageError};
 pub use instigation::{
@@ -200,8 +201,8 @@ pub trait Storage: Send + Sync + 'static {
         result: &TickResult,
     ) -> Result<Tick>;
 
-    /// Ticks of one schedule or sensor, newest first.
-    async fn ticks(&self, selector_id: &str, filter: &TicksFilter) -> Result<Vec<Tick>>;
+    /// Ticks of one schedule or sensor (of all, with `None`), newest first.
+    async fn ticks(&self, selector_id: Option<&str>, filter: &TicksFilter) -> Result<Vec<Tick>>;
 
     /// Create `run` (with its first `events`) for `run_key` of the instigator
     /// `selector_id`, unless that key was used before: the key is claimed in the

@@ -711,7 +711,7 @@ impl Storage for SqlStorage {
         instigators::end_tick(self, instigator, tick_id, result).await
     }
 
-    async fn ticks(&self, selector_id: &str, filter: &TicksFilter) -> Result<Vec<Tick>> {
+    async fn ticks(&self, selector_id: Option<&str>, filter: &TicksFilter) -> Result<Vec<Tick>> {
         instigators::ticks(self, selector_id, filter).await
     }
 

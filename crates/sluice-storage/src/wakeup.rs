@@ -74,6 +74,13 @@ pub struct WakeupListener {
 }
 
 impl WakeupListener {
+    /// A [`Wakeup`] that notifies this listener.
+    pub fn notifier(&self) -> Wakeup {
+        Wakeup {
+            path: self.path.clone(),
+        }
+    }
+
     /// Wait until notified or until `timeout`; true if notified. Notifications that
     /// arrived meanwhile are all consumed by one call.
     pub async fn wait(&self, timeout: Duration) -> bool {

@@ -1529,7 +1529,7 @@ mod suite {
         assert_eq!(state.last_tick_timestamp, Some(30.0));
 
         let all = storage
-            .ticks(&s.selector_id(), &TicksFilter::default())
+            .ticks(Some(&s.selector_id()), &TicksFilter::default())
             .await
             .unwrap();
         let statuses: Vec<TickStatus> = all.iter().map(|t| t.result.status).collect();
@@ -1547,7 +1547,7 @@ mod suite {
         );
         let page = storage
             .ticks(
-                &s.selector_id(),
+                Some(&s.selector_id()),
                 &TicksFilter {
                     limit: Some(1),
                     before_id: Some(all[0].id),
@@ -1560,7 +1560,7 @@ mod suite {
         assert_eq!(page[0].id, all[1].id);
         let skipped_only = storage
             .ticks(
-                &s.selector_id(),
+                Some(&s.selector_id()),
                 &TicksFilter {
                     statuses: vec![TickStatus::Skipped],
                     after_timestamp: Some(5.0),
@@ -1584,7 +1584,7 @@ mod suite {
             1
         );
         let left = storage
-            .ticks(&s.selector_id(), &TicksFilter::default())
+            .ticks(Some(&s.selector_id()), &TicksFilter::default())
             .await
             .unwrap();
         assert_eq!(left.len(), 2);

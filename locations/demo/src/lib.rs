@@ -12,8 +12,14 @@
 //! | `sleepy_job` | `sleeper` sleeps `seconds` (default 1.0); terminating the run stops it |
 //! | `failing_job` | `boom` fails; `after`, downstream of it, is skipped |
 //! | `gated_job` | `produce` → `gate` → `report`; `gate` fails until the file at its `path` exists, so a re-execution from failure succeeds without running `produce` again |
+//!
+//! | schedule or sensor | what it does |
+//! | --- | --- |
+//! | `one_op_every_minute` | runs `one_op_job` every minute; stopped until started |
+//! | `new_files` | every 5 s, requests a `config_job` run for each new file in the inbox directory (`$SLUICE_DEMO_INBOX`, default `$SLUICE_HOME/demo_inbox`), with the file name as run key and the newest modification time as cursor; stopped until started |
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
 
 use sluice::prelude::*;
 
@@ -30,6 +36,94 @@ pub fn definitions() -> Result<Definitions, DefinitionError> {
             failing_job(),
             gated_job(),
         ])
+        .schedule(
+            ScheduleDefinition::builder("one_op_every_minute", "one_op_job", "* * * * *")
+                .description("Runs one_op_job at the start of every minute.")
+                .build(),
+        )
+        .sensor(new_files_sensor())
+        .build()
+}
+
+/// The directory the `new_files` sensor watches.
+fn inbox() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SLUICE_DEMO_INBOX") {
+        return PathBuf::from(dir);
+    }
+    let home =
+        std::env::var_os("SLUICE_HOME").map_or_else(|| PathBuf::from(".sluice"), PathBuf::from);
+    home.join("demo_inbox")
+}
+
+/// One `config_job` run per new file in the inbox: `n` is its size, `label` its name.
+///
+/// The cursor is the newest modification time seen (nanoseconds since the epoch). Files
+/// at least that new are requested again on the next tick, so one written in the same
+/// instant as the last is not missed; their run keys (the file names) keep each file to
+/// one run.
+fn new_files_sensor() -> SensorDefinition {
+    SensorDefinition::builder("new_files")
+        .job("config_job")
+        .minimum_interval(Duration::from_secs(5))
+        .description("Requests a config_job run for each new file in the demo inbox.")
+        .evaluation_fn(|ctx| async move {
+            let dir = inbox();
+            let since: u128 = match ctx.cursor() {
+                None => 0,
+                Some(c) => c.parse().map_err(|e| {
+                    EvaluationError::wrap(format!("cursor \"{c}\" is not a time in nanoseconds"), e)
+                })?,
+            };
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(SensorResult::skip(format!(
+                        "{} does not exist yet",
+                        dir.display()
+                    )));
+                }
+                Err(e) => {
+                    return Err(EvaluationError::wrap(
+                        format!("cannot list {}", dir.display()),
+                        e,
+                    ));
+                }
+            };
+            let mut files = Vec::new();
+            for entry in entries.flatten() {
+                let Ok(meta) = entry.metadata() else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                if modified >= since {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    files.push((modified, name, meta.len()));
+                }
+            }
+            files.sort();
+            let Some(newest) = files.last().map(|f| f.0) else {
+                return Ok(SensorResult::skip(format!(
+                    "no new file in {}",
+                    dir.display()
+                )));
+            };
+            let requests = files
+                .into_iter()
+                .map(|(_, name, size)| {
+                    RunRequest::new()
+                        .run_key(name.clone())
+                        .run_config(serde_json::json!({
+                            "ops": {"use_config": {"config": {"n": size, "label": name}}}
+                        }))
+                })
+                .collect();
+            Ok(SensorResult::requests(requests).cursor(newest.to_string()))
+        })
         .build()
 }
 
@@ -225,6 +319,8 @@ mod tests {
     fn definitions_are_valid() {
         let defs = super::definitions().expect("demo definitions are valid");
         assert_eq!(defs.jobs().count(), 8);
+        assert_eq!(defs.schedules().count(), 1);
+        assert_eq!(defs.sensors().count(), 1);
         assert_eq!(defs.job("chain_100").map(|j| j.nodes().len()), Some(100));
         assert_eq!(defs.job("fanout_500").map(|j| j.nodes().len()), Some(501));
     }

@@ -244,8 +244,10 @@ async fn write_result(
             what: format!("tick {id}"),
             reason: "the row just written is missing".into(),
         })?;
+    // The instigator has a state row from its first tick on, so that a tick's selector
+    // id always leads back to its instigator.
+    let mut state = blank_change();
     if done {
-        let mut state = blank_change();
         state.last_tick_timestamp = Set(Some(model.timestamp));
         if let Some(key) = result.run_keys.last() {
             state.last_run_key = Set(Some(key.clone()));
@@ -253,8 +255,8 @@ async fn write_result(
         if result.status != TickStatus::Failure && result.cursor.is_some() {
             state.cursor = Set(result.cursor.clone());
         }
-        change_state_in(txn, instigator, now, action, state).await?;
     }
+    change_state_in(txn, instigator, now, action, state).await?;
     to_tick(model)
 }
 
@@ -272,10 +274,13 @@ impl<T: serde::Serialize> ErasedJson for T {
 
 pub(super) async fn ticks(
     storage: &SqlStorage,
-    selector_id: &str,
+    selector_id: Option<&str>,
     filter: &TicksFilter,
 ) -> Result<Vec<Tick>> {
-    let mut condition = Condition::all().add(instigator_ticks::Column::SelectorId.eq(selector_id));
+    let mut condition = Condition::all();
+    if let Some(selector_id) = selector_id {
+        condition = condition.add(instigator_ticks::Column::SelectorId.eq(selector_id));
+    }
     if let Some(before) = filter.before_id {
         condition = condition.add(instigator_ticks::Column::Id.lt(before));
     }

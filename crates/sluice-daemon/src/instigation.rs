@@ -1,0 +1,230 @@
+//! What the scheduler and the sensor daemon share: whether a schedule or sensor runs,
+//! a clock that tests can set, and recording a tick with the runs it requests.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use sluice_codeserver::ClientError;
+use sluice_codeserver::protocol::Evaluation;
+use sluice_core::events::{ErrorInfo, EventType, LogLevel, RunEvent};
+use sluice_core::run::{
+    CODE_LOCATION_TAG, NewRun, PARTITION_TAG, RUN_KEY_TAG, RunStatus, SCHEDULE_NAME_TAG,
+    SENSOR_NAME_TAG, TICK_TAG,
+};
+use sluice_core::run_request::{DefaultStatus, RunRequest};
+use sluice_core::snapshot::LocationSnapshot;
+use sluice_storage::{
+    InstigatedRun, InstigatorKey, InstigatorState, InstigatorStatus, InstigatorType, NewTick,
+    Storage, StorageError, Tick, TickResult, TickStatus, Wakeup,
+};
+
+/// Where the scheduler and the sensor daemon read the time: the system clock in
+/// production, a settable one in tests.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that stands still until it is set or advanced.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(now)))
+    }
+
+    pub fn set(&self, now: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Whether an instigator is on: as a person set it, else as its definition says.
+pub(crate) fn is_running(state: Option<&InstigatorState>, default: DefaultStatus) -> bool {
+    state
+        .and_then(|s| s.status)
+        .unwrap_or_else(|| default.into())
+        == InstigatorStatus::Running
+}
+
+/// One tick being recorded: whose, when, and where its runs go.
+pub(crate) struct TickRecorder<'a> {
+    pub storage: &'a dyn Storage,
+    pub snapshot: &'a LocationSnapshot,
+    pub instigator: &'a InstigatorKey,
+    /// The run queue's wake-up channel, notified when runs are queued.
+    pub queue: &'a Wakeup,
+    /// A schedule's scheduled time; a sensor's evaluation time.
+    pub timestamp: f64,
+}
+
+/// What to store as a tick's cursor, and how run requests are made unique.
+pub(crate) struct TickPolicy {
+    /// Replaces the cursor the evaluation returned (run status sensors keep their own).
+    pub cursor: Option<String>,
+    /// The stored run key of a request: unique per instigator; `None` for a request
+    /// that may create a run every time.
+    pub run_key: fn(&TickRecorder<'_>, &RunRequest) -> Option<String>,
+}
+
+impl TickRecorder<'_> {
+    /// Store what an evaluation decided: a FAILURE tick for an error, SKIPPED for no
+    /// request, else a tick that is STARTED (reusing `started`, a tick left STARTED by
+    /// an earlier attempt at the same time), whose runs are queued, and that ends
+    /// SUCCESS with their ids.
+    pub(crate) async fn record(
+        &self,
+        started: Option<i64>,
+        evaluation: Result<Evaluation, ClientError>,
+        policy: TickPolicy,
+    ) -> Result<Tick, StorageError> {
+        let outcome = match evaluation {
+            Err(e) => {
+                let error = ErrorInfo::from_error("CodeServerError", &e);
+                return self.finish(started, failure(error)).await;
+            }
+            Ok(Evaluation::Failed(error)) => return self.finish(started, failure(error)).await,
+            Ok(Evaluation::Evaluated(outcome)) => outcome,
+        };
+        let cursor = policy.cursor.or(outcome.cursor);
+        if outcome.run_requests.is_empty() {
+            let mut result = TickResult::new(TickStatus::Skipped);
+            result.skip_reason = outcome.skip_reason.map(|r| r.0);
+            result.cursor = cursor;
+            return self.finish(started, result).await;
+        }
+        let tick_id = match started {
+            Some(id) => id,
+            None => {
+                self.storage
+                    .add_tick(&NewTick {
+                        instigator: self.instigator.clone(),
+                        timestamp: self.timestamp,
+                        result: TickResult::new(TickStatus::Started),
+                    })
+                    .await?
+                    .id
+            }
+        };
+        let mut result = TickResult::new(TickStatus::Success);
+        result.cursor = cursor;
+        for request in outcome.run_requests {
+            let run_key = (policy.run_key)(self, &request);
+            match self.queue_run(tick_id, run_key.as_deref(), request).await {
+                Ok(run_id) => {
+                    result.run_ids.push(run_id);
+                    result.run_keys.extend(run_key);
+                }
+                Err(e) => {
+                    let mut failed = failure(ErrorInfo::from_error("StorageError", &e));
+                    failed.run_ids = result.run_ids;
+                    failed.run_keys = result.run_keys;
+                    return self.finish(Some(tick_id), failed).await;
+                }
+            }
+        }
+        self.queue.notify();
+        self.finish(Some(tick_id), result).await
+    }
+
+    async fn finish(&self, started: Option<i64>, result: TickResult) -> Result<Tick, StorageError> {
+        match started {
+            Some(id) => self.storage.end_tick(self.instigator, id, &result).await,
+            None => {
+                self.storage
+                    .add_tick(&NewTick {
+                        instigator: self.instigator.clone(),
+                        timestamp: self.timestamp,
+                        result,
+                    })
+                    .await
+            }
+        }
+    }
+
+    /// Queue the run of `request` (whose job the code server has checked), once per
+    /// `run_key`; returns its id, or the id of the run the key created before.
+    async fn queue_run(
+        &self,
+        tick_id: i64,
+        run_key: Option<&str>,
+        request: RunRequest,
+    ) -> Result<String, StorageError> {
+        let job_name = request.job_name.clone().unwrap_or_default();
+        let mut tags: BTreeMap<String, String> = self
+            .snapshot
+            .job(&job_name)
+            .map(|job| job.tags.clone())
+            .unwrap_or_default();
+        tags.extend(request.tags);
+        let instigator = &self.instigator;
+        tags.insert(CODE_LOCATION_TAG.into(), instigator.location_name.clone());
+        let name_tag = match instigator.instigator_type {
+            InstigatorType::Schedule => SCHEDULE_NAME_TAG,
+            InstigatorType::Sensor => SENSOR_NAME_TAG,
+        };
+        tags.insert(name_tag.into(), instigator.name.clone());
+        tags.insert(TICK_TAG.into(), tick_id.to_string());
+        if let Some(key) = request.run_key.as_deref().or(run_key) {
+            tags.insert(RUN_KEY_TAG.into(), key.to_owned());
+        }
+        if let Some(partition) = request.partition_key {
+            tags.insert(PARTITION_TAG.into(), partition);
+        }
+        let run = NewRun {
+            location_name: Some(instigator.location_name.clone()),
+            status: RunStatus::Queued,
+            run_config: request.run_config,
+            tags,
+            ..NewRun::new(job_name)
+        };
+        let enqueued = RunEvent::new(&run.run_id, EventType::RunEnqueued, "").level(LogLevel::Info);
+        match run_key {
+            Some(key) => {
+                let created = self
+                    .storage
+                    .create_instigated_run(&run, &[enqueued], &instigator.selector_id(), key)
+                    .await?;
+                if let InstigatedRun::AlreadyRequested { run_id } = &created {
+                    tracing::info!(
+                        instigator = %instigator.name, run_key = key, run_id,
+                        "run key already used; no new run"
+                    );
+                }
+                Ok(created.run_id().to_owned())
+            }
+            None => Ok(self
+                .storage
+                .create_run_with_events(&run, &[enqueued])
+                .await?
+                .run_id),
+        }
+    }
+}
+
+fn failure(error: ErrorInfo) -> TickResult {
+    let mut result = TickResult::new(TickStatus::Failure);
+    result.error = Some(error);
+    result
+}
