@@ -277,3 +277,89 @@ async fn reexecution_from_failure_reuses_what_succeeded() {
     );
     ctrl_c(&mut dev);
 }
+
+/// Poll `query` until `done` holds of its data (at most 30 s); that data.
+async fn wait_for(
+    url: &str,
+    query: &str,
+    variables: Value,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let data = graphql(url, query, variables.clone()).await;
+        if done(&data) {
+            return data;
+        }
+        assert!(Instant::now() < deadline, "not reached in 30 s: {data}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_started_sensor_turns_new_files_into_runs_once() {
+    let instance = Instance::sqlite();
+    let workspace = workspace(&instance);
+    let inbox = instance.home.path().join("demo_inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("a.csv"), "12345").unwrap();
+    let (mut dev, url) = start_dev(&instance, &workspace);
+    let selector = json!({"s": {"repositoryLocationName": "demo",
+        "repositoryName": "__repository__", "sensorName": "new_files"}});
+    let started = graphql(
+        &url,
+        "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { \
+         ... on Sensor { sensorState { status } } } }",
+        selector.clone(),
+    )
+    .await;
+    assert_eq!(started["startSensor"]["sensorState"]["status"], "RUNNING");
+
+    // The daemon evaluates it through the code server; the run goes through the queue.
+    let runs_query = "{ runsOrError(filter: {tags: [{key: \"dagster/sensor_name\", value: \"new_files\"}]}) { \
+                      ... on Runs { results { runId status jobName tags { key value } runConfig } } } }";
+    let finished = |d: &Value| {
+        d["runsOrError"]["results"]
+            .as_array()
+            .is_some_and(|r| r.len() == 1 && r[0]["status"] == "SUCCESS")
+    };
+    let data = wait_for(&url, runs_query, json!({}), finished).await;
+    let run = &data["runsOrError"]["results"][0];
+    assert_eq!(run["jobName"], "config_job");
+    assert_eq!(
+        run["runConfig"],
+        json!({"ops": {"use_config": {"config": {"n": 5, "label": "a.csv"}}}})
+    );
+    let tag = |key: &str| {
+        run["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .map(|t| t["value"].clone())
+    };
+    assert_eq!(tag("dagster/run_key"), Some(json!("a.csv")));
+    assert!(tag("dagster/tick").is_some());
+
+    // Its tick is in the history, with the run; later ticks request nothing new.
+    let ticks_query = "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { \
+                       ... on Sensor { sensorState { ticks { status runIds runKeys skipReason } } } } }";
+    let skipped_since = |d: &Value| {
+        d["sensorOrError"]["sensorState"]["ticks"]
+            .as_array()
+            .is_some_and(|t| t.len() >= 2 && t[0]["status"] == "SKIPPED")
+    };
+    let data = wait_for(&url, ticks_query, selector, skipped_since).await;
+    let ticks = data["sensorOrError"]["sensorState"]["ticks"]
+        .as_array()
+        .unwrap();
+    let success = ticks
+        .iter()
+        .find(|t| t["status"] == "SUCCESS")
+        .expect("a SUCCESS tick");
+    assert_eq!(success["runKeys"], json!(["a.csv"]));
+    assert_eq!(success["runIds"], json!([run["runId"]]));
+    let again = graphql(&url, runs_query, json!({})).await;
+    assert_eq!(again["runsOrError"]["results"].as_array().unwrap().len(), 1);
+    assert!(ctrl_c(&mut dev).success());
+}

@@ -129,13 +129,15 @@ impl TickRecorder<'_> {
         };
         let mut result = TickResult::new(TickStatus::Success);
         result.cursor = cursor;
+        let mut used_before = Vec::new();
         for request in outcome.run_requests {
             let run_key = (policy.run_key)(self, &request);
             match self.queue_run(tick_id, run_key.as_deref(), request).await {
-                Ok(run_id) => {
+                Ok(Queued::New(run_id)) => {
                     result.run_ids.push(run_id);
                     result.run_keys.extend(run_key);
                 }
+                Ok(Queued::UsedBefore) => used_before.extend(run_key),
                 Err(e) => {
                     let mut failed = failure(ErrorInfo::from_error("StorageError", &e));
                     failed.run_ids = result.run_ids;
@@ -144,7 +146,17 @@ impl TickRecorder<'_> {
                 }
             }
         }
-        self.queue.notify();
+        if result.run_ids.is_empty() {
+            // Every request had a run key used before: nothing was launched.
+            result.status = TickStatus::Skipped;
+            result.skip_reason = Some(format!(
+                "{} run request(s) skipped: their run keys were used before ({})",
+                used_before.len(),
+                used_before.join(", ")
+            ));
+        } else {
+            self.queue.notify();
+        }
         self.finish(Some(tick_id), result).await
     }
 
@@ -164,13 +176,14 @@ impl TickRecorder<'_> {
     }
 
     /// Queue the run of `request` (whose job the code server has checked), once per
-    /// `run_key`; returns its id, or the id of the run the key created before.
+    /// `run_key`. A key used before by this same tick (an earlier attempt at it, cut
+    /// short) counts as this tick's run.
     async fn queue_run(
         &self,
         tick_id: i64,
         run_key: Option<&str>,
         request: RunRequest,
-    ) -> Result<String, StorageError> {
+    ) -> Result<Queued, StorageError> {
         let job_name = request.job_name.clone().unwrap_or_default();
         let mut tags: BTreeMap<String, String> = self
             .snapshot
@@ -200,27 +213,42 @@ impl TickRecorder<'_> {
             ..NewRun::new(job_name)
         };
         let enqueued = RunEvent::new(&run.run_id, EventType::RunEnqueued, "").level(LogLevel::Info);
-        match run_key {
-            Some(key) => {
-                let created = self
-                    .storage
-                    .create_instigated_run(&run, &[enqueued], &instigator.selector_id(), key)
-                    .await?;
-                if let InstigatedRun::AlreadyRequested { run_id } = &created {
-                    tracing::info!(
-                        instigator = %instigator.name, run_key = key, run_id,
-                        "run key already used; no new run"
-                    );
-                }
-                Ok(created.run_id().to_owned())
-            }
-            None => Ok(self
+        let Some(key) = run_key else {
+            let created = self
                 .storage
                 .create_run_with_events(&run, &[enqueued])
-                .await?
-                .run_id),
+                .await?;
+            return Ok(Queued::New(created.run_id));
+        };
+        let selector_id = instigator.selector_id();
+        match self
+            .storage
+            .create_instigated_run(&run, &[enqueued], &selector_id, key)
+            .await?
+        {
+            InstigatedRun::Created(run) => Ok(Queued::New(run.run_id)),
+            InstigatedRun::AlreadyRequested { run_id } => {
+                let earlier = self.storage.get_run(&run_id).await?;
+                let same_tick = earlier
+                    .as_ref()
+                    .and_then(|r| r.tags.get(TICK_TAG))
+                    .is_some_and(|t| *t == tick_id.to_string());
+                Ok(if same_tick {
+                    Queued::New(run_id)
+                } else {
+                    Queued::UsedBefore
+                })
+            }
         }
     }
+}
+
+/// What asking for one run did.
+enum Queued {
+    /// This tick's run (created now, or by an earlier attempt at this tick).
+    New(String),
+    /// Its run key was used by an earlier tick; nothing was created.
+    UsedBefore,
 }
 
 fn failure(error: ErrorInfo) -> TickResult {

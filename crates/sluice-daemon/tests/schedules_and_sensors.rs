@@ -284,13 +284,10 @@ async fn a_daemon_killed_between_tick_and_launch_launches_each_time_once() {
         })
         .await
         .unwrap();
+    let mut run = NewRun::new("report_job");
+    run.tags.insert(TICK_TAG.into(), half_done.id.to_string());
     let created = storage
-        .create_instigated_run(
-            &NewRun::new("report_job"),
-            &[],
-            &key.selector_id(),
-            "2026-01-01T11:00:00Z",
-        )
+        .create_instigated_run(&run, &[], &key.selector_id(), "2026-01-01T11:00:00Z")
         .await
         .unwrap();
     let InstigatedRun::Created(first) = created else {
@@ -431,13 +428,20 @@ async fn sensors_move_their_cursor_and_honour_run_keys_across_restarts() {
         .unwrap()
         .unwrap();
     assert_eq!(state.cursor.as_deref(), Some("2"));
-    // The repeated key ticks succeed, naming the one run.
+    // A key used before launches nothing: those ticks are skipped, saying why.
     let same = instance.ticks("same_key").await;
-    assert_eq!(same.len(), 4);
-    assert!(
-        same.iter()
-            .all(|t| t.result.run_ids == same[0].result.run_ids)
+    let statuses: Vec<TickStatus> = same.iter().rev().map(|t| t.result.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            TickStatus::Success,
+            TickStatus::Skipped,
+            TickStatus::Skipped,
+            TickStatus::Skipped
+        ]
     );
+    let reason = same[0].result.skip_reason.as_deref().unwrap();
+    assert!(reason.contains("only-once"), "{reason}");
 
     // Started by a person, the stopped one runs; stopped again, it does not.
     let off = InstigatorKey::new("demo", "off", InstigatorType::Sensor);

@@ -36,6 +36,15 @@ pub enum Error {
         message: String,
     },
 
+    /// No such repository (location, or repository in it), or its location is not loaded.
+    #[error("Could not find Repository {location}.{repository}")]
+    RepositoryNotFound {
+        /// The location asked for.
+        location: String,
+        /// The repository asked for.
+        repository: String,
+    },
+
     /// The workspace has no location of this name.
     #[error("Location {0} does not exist.")]
     LocationNotFound(String),
@@ -94,6 +103,7 @@ impl Error {
             Self::JobNotFound { .. } => "JobNotFoundError",
             Self::LocationUnavailable { .. } => "LocationUnavailableError",
             Self::LocationNotFound(_) => "LocationNotFoundError",
+            Self::RepositoryNotFound { .. } => "RepositoryNotFoundError",
             Self::InvalidRunConfig { .. } => "RunConfigError",
             Self::InvalidSubset { .. } => "InvalidSubsetError",
             Self::RunNotFound(_) => "RunNotFoundError",

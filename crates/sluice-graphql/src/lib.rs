@@ -12,6 +12,7 @@
 pub mod app;
 pub mod config_errors;
 mod error;
+pub mod instigators;
 pub mod schema;
 pub mod service;
 

@@ -294,6 +294,39 @@ pub struct SolidStepStatusUnavailableError {
     pub message: String,
 }
 
+/// No schedule of this name in the repository.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ScheduleNotFoundError {
+    /// What was not found.
+    #[graphql(owned)]
+    pub message: String,
+    /// The schedule asked for.
+    #[graphql(owned)]
+    pub schedule_name: String,
+}
+
+/// No sensor of this name in the repository.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SensorNotFoundError {
+    /// What was not found.
+    #[graphql(owned)]
+    pub message: String,
+    /// The sensor asked for.
+    #[graphql(owned)]
+    pub sensor_name: String,
+}
+
+/// No schedule or sensor with this selector.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct InstigationStateNotFoundError {
+    /// What was not found.
+    #[graphql(owned)]
+    pub message: String,
+    /// The name asked for.
+    #[graphql(owned)]
+    pub name: String,
+}
+
 /// Anything that went wrong.
 #[derive(Interface, Clone, Debug)]
 #[graphql(name = "Error", field(name = "message", ty = "String"))]
@@ -335,6 +368,12 @@ pub enum ErrorInterface {
     SolidStepStatusUnavailableError(SolidStepStatusUnavailableError),
     /// A link of an error chain.
     ErrorChainLink(ErrorChainLink),
+    /// Unknown schedule.
+    ScheduleNotFoundError(ScheduleNotFoundError),
+    /// Unknown sensor.
+    SensorNotFoundError(SensorNotFoundError),
+    /// Unknown schedule or sensor.
+    InstigationStateNotFoundError(InstigationStateNotFoundError),
 }
 
 /// Dagster's interface for a run that was not found.

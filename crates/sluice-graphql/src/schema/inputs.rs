@@ -202,3 +202,36 @@ pub struct RunsFilterInput {
     /// Only runs of this mode (every run is `default`).
     pub mode: Option<String>,
 }
+
+/// Which schedule: location, repository and name.
+#[derive(InputObject, Clone, Debug)]
+pub struct ScheduleSelector {
+    /// The repository (`__repository__`).
+    pub repository_name: String,
+    /// The code location.
+    pub repository_location_name: String,
+    /// The schedule.
+    pub schedule_name: String,
+}
+
+/// Which sensor: location, repository and name.
+#[derive(InputObject, Clone, Debug)]
+pub struct SensorSelector {
+    /// The repository (`__repository__`).
+    pub repository_name: String,
+    /// The code location.
+    pub repository_location_name: String,
+    /// The sensor.
+    pub sensor_name: String,
+}
+
+/// Which schedule or sensor: location, repository and name.
+#[derive(InputObject, Clone, Debug)]
+pub struct InstigationSelector {
+    /// The repository (`__repository__`).
+    pub repository_name: String,
+    /// The code location.
+    pub repository_location_name: String,
+    /// The schedule or sensor.
+    pub name: String,
+}

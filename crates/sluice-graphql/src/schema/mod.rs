@@ -6,6 +6,7 @@ pub mod errors;
 pub mod events;
 pub mod inputs;
 pub mod instance;
+pub mod instigation;
 pub mod mutation;
 pub mod query;
 pub mod runs;

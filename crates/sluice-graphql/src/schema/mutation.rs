@@ -9,13 +9,19 @@ use crate::schema::errors::{
     PipelineNotFoundError, PresetNotFoundError, PythonError, ReloadNotSupported,
     RepositoryLocationNotFound, RunConflict, RunNotFoundError, UnauthorizedError,
 };
-use crate::schema::inputs::{ExecutionParams, ReexecutionParams, TerminateRunPolicy};
+use crate::schema::inputs::{
+    ExecutionParams, ReexecutionParams, ScheduleSelector, SensorSelector, TerminateRunPolicy,
+};
+use crate::schema::instigation::{
+    self, ScheduleMutationResult, SensorChange, SensorOrError, StopSensorMutationResultOrError,
+};
 use crate::schema::runs::Run;
 use crate::schema::service;
 use crate::schema::workspace::{InvalidSubsetError, JobRef, Workspace, WorkspaceLocationEntry};
 use crate::service::{
     JobSelector, LaunchRequest, ReexecuteRequest, Service, TerminateOutcome, parse_run_config,
 };
+use sluice_storage::InstigatorStatus;
 
 /// A run was launched (queued).
 #[derive(SimpleObject, Clone, Debug)]
@@ -529,6 +535,82 @@ impl Mutation {
             }
             Err(e) => ReloadRepositoryLocationMutationResult::PythonError(e.into()),
         }
+    }
+
+    /// Enable a schedule to launch runs for a job at a fixed interval.
+    async fn start_schedule(
+        &self,
+        ctx: &Context<'_>,
+        schedule_selector: ScheduleSelector,
+    ) -> ScheduleMutationResult {
+        instigation::set_schedule_status(ctx, &schedule_selector, Some(InstigatorStatus::Running))
+            .await
+    }
+
+    /// Disable a schedule from launching runs for a job. The three ids are the same in
+    /// Sluice; any one will do.
+    async fn stop_running_schedule(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<String>,
+        schedule_origin_id: Option<String>,
+        schedule_selector_id: Option<String>,
+    ) -> ScheduleMutationResult {
+        let id = id.or(schedule_origin_id).or(schedule_selector_id);
+        instigation::stop_schedule_by_id(ctx, id.as_deref()).await
+    }
+
+    /// Reset a schedule to its status defined in code, otherwise disable it from
+    /// launching runs for a job.
+    async fn reset_schedule(
+        &self,
+        ctx: &Context<'_>,
+        schedule_selector: ScheduleSelector,
+    ) -> ScheduleMutationResult {
+        instigation::set_schedule_status(ctx, &schedule_selector, None).await
+    }
+
+    /// Enable a sensor to launch runs for a job based on external state change.
+    async fn start_sensor(
+        &self,
+        ctx: &Context<'_>,
+        sensor_selector: SensorSelector,
+    ) -> SensorOrError {
+        let change = SensorChange::Status(Some(InstigatorStatus::Running));
+        instigation::sensor_mutation(ctx, &sensor_selector, change).await
+    }
+
+    /// Set a sensor's cursor.
+    async fn set_sensor_cursor(
+        &self,
+        ctx: &Context<'_>,
+        cursor: Option<String>,
+        sensor_selector: SensorSelector,
+    ) -> SensorOrError {
+        instigation::sensor_mutation(ctx, &sensor_selector, SensorChange::Cursor(cursor)).await
+    }
+
+    /// Disable a sensor from launching runs for a job. The three ids are the same in
+    /// Sluice; any one will do.
+    async fn stop_sensor(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<String>,
+        job_origin_id: Option<String>,
+        job_selector_id: Option<String>,
+    ) -> StopSensorMutationResultOrError {
+        let id = id.or(job_origin_id).or(job_selector_id);
+        instigation::stop_sensor_by_id(ctx, id.as_deref()).await
+    }
+
+    /// Reset a sensor to its status defined in code, otherwise disable it from launching
+    /// runs for a job.
+    async fn reset_sensor(
+        &self,
+        ctx: &Context<'_>,
+        sensor_selector: SensorSelector,
+    ) -> SensorOrError {
+        instigation::sensor_mutation(ctx, &sensor_selector, SensorChange::Status(None)).await
     }
 
     /// Reloads the workspace and its code location servers.

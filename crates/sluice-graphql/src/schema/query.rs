@@ -15,8 +15,15 @@ use crate::schema::errors::{
     RunNotFoundError,
 };
 use crate::schema::events::EventConnection;
-use crate::schema::inputs::{PipelineSelector, RepositorySelector, RunsFilterInput};
+use crate::schema::inputs::{
+    InstigationSelector, PipelineSelector, RepositorySelector, RunsFilterInput, ScheduleSelector,
+    SensorSelector,
+};
 use crate::schema::instance::Instance;
+use crate::schema::instigation::{
+    self, InstigationStateOrError, InstigationStatesOrError, InstigationStatus, ScheduleOrError,
+    SchedulesOrError, SensorOrError, SensorsOrError,
+};
 use crate::schema::runs::{Run, RunOrError, Runs, RunsOrError};
 use crate::schema::scalars::RunConfigData;
 use crate::schema::workspace::{
@@ -346,6 +353,65 @@ impl Query {
         mode: Option<String>,
     ) -> RunConfigSchemaOrError {
         run_config_schema(ctx, selector.job_selector(), mode).await
+    }
+
+    /// Retrieve a schedule by its location name, repository name, and schedule name.
+    async fn schedule_or_error(
+        &self,
+        ctx: &Context<'_>,
+        schedule_selector: ScheduleSelector,
+    ) -> ScheduleOrError {
+        instigation::schedule_or_error(ctx, &schedule_selector).await
+    }
+
+    /// Retrieve all the schedules of a repository, optionally only those in a status.
+    async fn schedules_or_error(
+        &self,
+        ctx: &Context<'_>,
+        repository_selector: RepositorySelector,
+        schedule_status: Option<InstigationStatus>,
+    ) -> SchedulesOrError {
+        instigation::schedules_or_error(ctx, &repository_selector, schedule_status).await
+    }
+
+    /// Retrieve a sensor by its location name, repository name, and sensor name.
+    async fn sensor_or_error(
+        &self,
+        ctx: &Context<'_>,
+        sensor_selector: SensorSelector,
+    ) -> SensorOrError {
+        instigation::sensor_or_error(ctx, &sensor_selector).await
+    }
+
+    /// Retrieve all the sensors of a repository, optionally only those in a status.
+    async fn sensors_or_error(
+        &self,
+        ctx: &Context<'_>,
+        repository_selector: RepositorySelector,
+        sensor_status: Option<InstigationStatus>,
+    ) -> SensorsOrError {
+        instigation::sensors_or_error(ctx, &repository_selector, sensor_status).await
+    }
+
+    /// Retrieve the state for a schedule or sensor by its location name, repository
+    /// name, and schedule/sensor name (or by its id).
+    async fn instigation_state_or_error(
+        &self,
+        ctx: &Context<'_>,
+        instigation_selector: InstigationSelector,
+        id: Option<String>,
+    ) -> InstigationStateOrError {
+        instigation::instigation_state_or_error(ctx, &instigation_selector, id.as_deref()).await
+    }
+
+    /// Retrieve the state for a group of instigators (schedule/sensor) by their
+    /// containing repository id.
+    async fn instigation_states_or_error(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "repositoryID")] repository_id: String,
+    ) -> InstigationStatesOrError {
+        instigation::instigation_states_or_error(ctx, &repository_id).await
     }
 
     /// Retrieve the instance configuration for the deployment.

@@ -165,6 +165,55 @@ impl Repository {
     pub(crate) async fn jobs(&self) -> Vec<Job> {
         self.0.jobs().into_iter().map(Job).collect()
     }
+    /// The location's schedules, by name.
+    pub(crate) async fn schedules(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::schema::instigation::Schedule>> {
+        let found = crate::schema::service(ctx)
+            .instigators(
+                &self.0.location.name,
+                REPOSITORY_NAME,
+                sluice_storage::InstigatorType::Schedule,
+            )
+            .await
+            .map_err(crate::schema::py_err)?;
+        Ok(found
+            .into_iter()
+            .map(|i| crate::schema::instigation::Schedule(Arc::new(i)))
+            .collect())
+    }
+    /// The location's sensors, by name, optionally of one type.
+    pub(crate) async fn sensors(
+        &self,
+        ctx: &Context<'_>,
+        sensor_type: Option<crate::schema::instigation::SensorType>,
+    ) -> async_graphql::Result<Vec<crate::schema::instigation::Sensor>> {
+        use crate::schema::instigation::SensorType;
+        let found = crate::schema::service(ctx)
+            .instigators(
+                &self.0.location.name,
+                REPOSITORY_NAME,
+                sluice_storage::InstigatorType::Sensor,
+            )
+            .await
+            .map_err(crate::schema::py_err)?;
+        Ok(found
+            .into_iter()
+            .filter(|i| {
+                let kind = match &i.definition {
+                    crate::instigators::InstigatorDefinition::Sensor(s)
+                        if s.run_status.is_some() =>
+                    {
+                        SensorType::RunStatus
+                    }
+                    _ => SensorType::Standard,
+                };
+                sensor_type.is_none_or(|t| t == kind)
+            })
+            .map(|i| crate::schema::instigation::Sensor(Arc::new(i)))
+            .collect())
+    }
     pub(crate) async fn origin(&self) -> RepositoryOrigin {
         RepositoryOrigin {
             location: self.0.location.name.clone(),
