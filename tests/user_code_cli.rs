@@ -334,7 +334,10 @@ async fn definitions_validate_and_job_list() {
     let i = Instance::sqlite();
     let out = i.user_code(&["definitions", "validate"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"demo\" is valid: 8 jobs"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("\"demo\" is valid: 8 jobs, 0 resources, 1 schedules, 1 sensors")
+    );
     let out = i.user_code(&["job", "list"]);
     let jobs: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()

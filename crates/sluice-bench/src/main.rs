@@ -4,6 +4,7 @@
 //! ```text
 //! cargo build --release --bins && target/release/sluice-bench execute [--dagster]
 //! cargo build --release --bins && target/release/sluice-bench processes [--dagster]
+//! cargo build --release --bins && target/release/sluice-bench sensors [--count 1000]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 mod processes;
 mod queue;
+mod sensors;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -65,6 +67,26 @@ enum Bench {
         #[arg(long)]
         dagster: bool,
     },
+    /// Many sensors doing trivial work, evaluated by the `sluice-daemon` process:
+    /// lateness against their interval, and the daemon's memory and CPU over time.
+    Sensors {
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Each sensor's minimum_interval, in seconds.
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 150)]
+        duration: u64,
+    },
+    /// (Used by `sensors`.) A code server whose location has `count` sensors.
+    #[command(hide = true)]
+    ServeSensors {
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        interval: u64,
+    },
 }
 
 fn main() -> Result<()> {
@@ -80,6 +102,12 @@ fn main() -> Result<()> {
             workspace,
             dagster,
         } => processes::bench(burst, total, &workspace, dagster),
+        Bench::Sensors {
+            count,
+            interval,
+            duration,
+        } => sensors::bench(count, interval, duration),
+        Bench::ServeSensors { count, interval } => sensors::serve(count, interval),
     }
 }
 

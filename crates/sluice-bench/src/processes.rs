@@ -65,14 +65,53 @@ impl Graphql {
     }
 }
 
-/// Memory of one process of the group, in KB.
-struct ProcessMemory {
-    name: String,
-    rss_kb: u64,
-    pss_kb: u64,
+/// Memory of one process, in KB, and the CPU time it used.
+pub(crate) struct ProcessMemory {
+    pub(crate) name: String,
+    pub(crate) rss_kb: u64,
+    pub(crate) pss_kb: u64,
     /// CPU seconds used so far by the process, and by its children it has waited for.
-    cpu_s: f64,
-    children_cpu_s: f64,
+    pub(crate) cpu_s: f64,
+    pub(crate) children_cpu_s: f64,
+}
+
+/// Process `pid`'s memory and CPU time, with its process group; `None` if it is gone.
+pub(crate) fn process_memory(pid: u32) -> Option<(u32, ProcessMemory)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces): state ppid pgrp ...
+    let (head, rest) = stat.rsplit_once(')')?;
+    let group = rest.split_whitespace().nth(2)?.parse::<u32>().ok()?;
+    let field = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let name = head.split_once('(').map_or("?", |(_, n)| n).to_owned();
+    // After the command: state is field 3, utime..cstime are fields 14..17.
+    let ticks: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // SAFETY: sysconf(3) has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let (cpu_s, children_cpu_s) = match ticks.as_slice() {
+        [u, s, cu, cs] => ((u + s) / hz, (cu + cs) / hz),
+        _ => (0.0, 0.0),
+    };
+    Some((
+        group,
+        ProcessMemory {
+            name,
+            rss_kb: field(&rollup, "Rss:"),
+            pss_kb: field(&rollup, "Pss:"),
+            cpu_s,
+            children_cpu_s,
+        },
+    ))
 }
 
 /// Memory of every process in process group `pgid`: resident (RSS) and proportional
@@ -81,60 +120,13 @@ fn group_memory(pgid: u32) -> Vec<ProcessMemory> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut processes = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the command name (which may contain spaces): state ppid pgrp ...
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let group = rest
-            .split_whitespace()
-            .nth(2)
-            .and_then(|g| g.parse::<u32>().ok());
-        if group != Some(pgid) {
-            continue;
-        }
-        let field = |text: &str, key: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        let Ok(rollup) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
-            continue;
-        };
-        let name = head.split_once('(').map_or("?", |(_, n)| n).to_owned();
-        // After the command: state is field 3, utime..cstime are fields 14..17.
-        let ticks: Vec<f64> = rest
-            .split_whitespace()
-            .skip(11)
-            .take(4)
-            .filter_map(|t| t.parse().ok())
-            .collect();
-        // SAFETY: sysconf(3) has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        let (cpu_s, children_cpu_s) = match ticks.as_slice() {
-            [u, s, cu, cs] => ((u + s) / hz, (cu + cs) / hz),
-            _ => (0.0, 0.0),
-        };
-        processes.push(ProcessMemory {
-            name,
-            rss_kb: field(&rollup, "Rss:"),
-            pss_kb: field(&rollup, "Pss:"),
-            cpu_s,
-            children_cpu_s,
-        });
-    }
+    let mut processes: Vec<ProcessMemory> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(process_memory)
+        .filter(|(group, _)| *group == pgid)
+        .map(|(_, memory)| memory)
+        .collect();
     processes.sort_by(|a, b| a.name.cmp(&b.name));
     processes
 }

@@ -205,9 +205,12 @@ impl Scheduler {
                 Err(e) => (Some(e.to_string()), None),
             };
             heartbeat.beat(error).await;
+            // Until the next tick (now, if it is already due), or the longest sleep when
+            // no schedule runs or the pass failed.
             let wait = next
-                .and_then(|t| (t - clock.now()).to_std().ok())
-                .unwrap_or(Duration::ZERO)
+                .map_or(MAX_SLEEP, |t| {
+                    (t - clock.now()).to_std().unwrap_or(Duration::ZERO)
+                })
                 .clamp(Duration::from_millis(10), MAX_SLEEP);
             tokio::select! {
                 _ = shutdown.cancelled() => return,

@@ -243,10 +243,12 @@ fn run(cli: Cli, locations: &[CodeLocation]) -> Result<ExitCode, UserCodeError> 
         Command::Definitions(DefinitionsCommand::Validate) => {
             let defs = location.load()?;
             println!(
-                "Code location \"{}\" is valid: {} jobs, {} resources.",
+                "Code location \"{}\" is valid: {} jobs, {} resources, {} schedules, {} sensors.",
                 location.name,
                 defs.jobs().count(),
-                defs.resources().len()
+                defs.resources().len(),
+                defs.schedules().count(),
+                defs.sensors().count()
             );
             Ok(ExitCode::SUCCESS)
         }

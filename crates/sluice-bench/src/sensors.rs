@@ -1,0 +1,192 @@
+//! `sluice-bench sensors`: many sensors with trivial work, evaluated by the real
+//! `sluice-daemon` process through a code server. Prints how late evaluations were
+//! against each sensor's interval, and the daemon's memory and CPU over time.
+//!
+//! The code server is this binary (`serve-sensors`, a location of `count` sensors that
+//! each skip at once), so that only the daemon's own cost is measured as the daemon's.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use sluice_codeserver::{CodeServer, WorkerCommand, WorkerLauncher};
+use sluice_core::prelude::*;
+use sluice_storage::{InstigatorKey, InstigatorType, Storage, StorageConfig, TicksFilter};
+use tokio_util::sync::CancellationToken;
+
+use crate::processes::process_memory;
+use crate::sibling_binary;
+
+const LOCATION: &str = "bench";
+
+fn sensor_name(i: usize) -> String {
+    format!("sensor_{i:04}")
+}
+
+/// `count` running sensors that skip, each every `interval_s` seconds.
+fn definitions(count: usize, interval_s: u64) -> Result<Definitions> {
+    let noop = OpDefinition::builder("noop").compute(|_, _| async { Ok(()) });
+    let mut job = JobDefinition::builder("noop_job");
+    job.add(&noop);
+    let mut defs = Definitions::builder().job(job.build());
+    for i in 0..count {
+        defs = defs.sensor(
+            SensorDefinition::builder(sensor_name(i))
+                .job("noop_job")
+                .minimum_interval(Duration::from_secs(interval_s))
+                .default_status(DefaultSensorStatus::Running)
+                .evaluation_fn(|_| async { Ok(SensorResult::skip("nothing new")) })
+                .build(),
+        );
+    }
+    Ok(defs.build()?)
+}
+
+/// The `serve-sensors` subcommand: a code server for the bench location, until killed.
+pub fn serve(count: usize, interval_s: u64) -> Result<()> {
+    let defs = definitions(count, interval_s)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let storage: Arc<dyn Storage> = sluice_storage::open(&StorageConfig::from_env()?).await?;
+        // The sensors request no run, so no worker is ever started.
+        let launcher = WorkerLauncher::Exec(WorkerCommand {
+            program: std::env::current_exe()?,
+            args: vec![],
+        });
+        let server = CodeServer::new(LOCATION, &defs, storage, launcher);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        eprintln!("listening on http://{}", listener.local_addr()?);
+        sluice_codeserver::server::serve(listener, server, CancellationToken::new()).await?;
+        Ok(())
+    })
+}
+
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn bench(count: usize, interval_s: u64, duration_s: u64) -> Result<()> {
+    let home = tempfile::tempdir()?;
+    let bench_exe = std::env::current_exe()?;
+    let mut server = Command::new(&bench_exe);
+    server
+        .args(["serve-sensors", "--count", &count.to_string()])
+        .args(["--interval", &interval_s.to_string()])
+        .env("SLUICE_HOME", home.path())
+        .env_remove("SLUICE_POSTGRES_URL")
+        .stderr(Stdio::piped());
+    let mut server = Killed(server.spawn()?);
+    let stderr = server.0.stderr.take().context("code server stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().context("the code server exited")??;
+        if let Some(at) = line.find("listening on http://") {
+            break line[at + 20..].trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let (host, port) = url.rsplit_once(':').context("address")?;
+    let workspace = home.path().join("workspace.yaml");
+    std::fs::write(
+        &workspace,
+        format!(
+            "load_from:\n  - code_server: {{host: {host}, port: {port}, location_name: {LOCATION}}}\n"
+        ),
+    )?;
+    let daemon = Killed(
+        Command::new(sibling_binary("sluice-daemon")?)
+            .args(["run", "-w"])
+            .arg(&workspace)
+            .env("SLUICE_HOME", home.path())
+            .env_remove("SLUICE_POSTGRES_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let pid = daemon.0.id();
+    println!(
+        "# sluice-bench sensors: {count} sensors, minimum_interval {interval_s} s, {duration_s} s of the sluice-daemon process (SQLite)"
+    );
+    println!("{:>6}  {:>9}  {:>22}", "time", "RSS", "daemon CPU (window)");
+    let started = Instant::now();
+    let window = Duration::from_secs(interval_s.clamp(5, 30));
+    let mut last = (Instant::now(), 0.0);
+    let mut steady: Vec<(f64, u64)> = Vec::new();
+    while started.elapsed() < Duration::from_secs(duration_s) {
+        std::thread::sleep(window);
+        let Some((_, memory)) = process_memory(pid) else {
+            bail!("the daemon exited");
+        };
+        let cpu = memory.cpu_s + memory.children_cpu_s;
+        let share = (cpu - last.1) / last.0.elapsed().as_secs_f64() * 100.0;
+        last = (Instant::now(), cpu);
+        let t = started.elapsed().as_secs_f64();
+        println!(
+            "{t:>5.0}s  {:>6.1} MB  {share:>19.1} %",
+            memory.rss_kb as f64 / 1024.0
+        );
+        // Steady state: after the first round of evaluations.
+        if t > interval_s as f64 + window.as_secs_f64() {
+            steady.push((share, memory.rss_kb));
+        }
+    }
+    drop(daemon);
+    drop(server);
+    if steady.is_empty() {
+        bail!("run longer than one interval to see a steady state (--duration)");
+    }
+    let cpu = steady.iter().map(|s| s.0).sum::<f64>() / steady.len() as f64;
+    let rss = steady.iter().map(|s| s.1).max().unwrap_or(0) as f64 / 1024.0;
+    println!("daemon at steady state: CPU {cpu:.1} % of one core (mean), RSS {rss:.1} MB (max)");
+    lateness(home.path(), count, interval_s)
+}
+
+/// From the stored ticks: how far apart each sensor's evaluations were.
+fn lateness(home: &Path, count: usize, interval_s: u64) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let storage = sluice_storage::open(&StorageConfig::Sqlite {
+            path: home.join("sluice.db"),
+        })
+        .await?;
+        let mut gaps = Vec::new();
+        let mut ticks = 0;
+        let mut never = 0;
+        for i in 0..count {
+            let key = InstigatorKey::new(LOCATION, &sensor_name(i), InstigatorType::Sensor);
+            let found = storage
+                .ticks(Some(&key.selector_id()), &TicksFilter::default())
+                .await?;
+            never += usize::from(found.is_empty());
+            ticks += found.len();
+            let mut times: Vec<f64> = found.iter().map(|t| t.timestamp).collect();
+            times.sort_by(f64::total_cmp);
+            gaps.extend(times.windows(2).map(|w| w[1] - w[0]));
+        }
+        gaps.sort_by(f64::total_cmp);
+        let pct = |p: f64| gaps.get(((gaps.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0.0);
+        let late = gaps.iter().filter(|g| **g > interval_s as f64 + 1.0).count();
+        println!(
+            "evaluations: {ticks} ticks; gap between a sensor's evaluations: median {:.2} s, p99 {:.2} s, max {:.2} s (target ≤ {} s); {late} of {} gaps over; {never} sensors never evaluated",
+            pct(0.5),
+            pct(0.99),
+            gaps.last().copied().unwrap_or(0.0),
+            interval_s + 1,
+            gaps.len()
+        );
+        Ok(())
+    })
+}
