@@ -8,6 +8,7 @@
 //! with its path) → [`plan::ExecutionPlan`] → [`executor::execute`] → [`events::RunEvent`]s
 //! sent to an [`events::EventSink`].
 
+pub mod asset;
 pub mod config;
 pub mod definitions;
 pub mod events;
