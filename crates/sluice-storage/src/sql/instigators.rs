@@ -56,8 +56,28 @@ async fn change_state_in(
     key: &InstigatorKey,
     now: f64,
     action: &str,
-    mut change: instigators::ActiveModel,
+    change: instigators::ActiveModel,
 ) -> Result<InstigatorState> {
+    apply_state_change(txn, key, now, action, change).await?;
+    let model = instigators::Entity::find_by_id(key.selector_id())
+        .one(txn)
+        .await
+        .map_err(StorageError::db(action))?
+        .ok_or_else(|| StorageError::Corrupt {
+            what: format!("state of {}", key.name),
+            reason: "the row just written is missing".into(),
+        })?;
+    to_state(model)
+}
+
+/// Create the state row of `key` if missing, then apply `change` to it.
+async fn apply_state_change(
+    txn: &DatabaseTransaction,
+    key: &InstigatorKey,
+    now: f64,
+    action: &str,
+    mut change: instigators::ActiveModel,
+) -> Result<()> {
     let selector_id = key.selector_id();
     let row = instigators::ActiveModel {
         selector_id: Set(selector_id.clone()),
@@ -89,15 +109,7 @@ async fn change_state_in(
             .await
             .map_err(StorageError::db(action))?;
     }
-    let model = instigators::Entity::find_by_id(selector_id)
-        .one(txn)
-        .await
-        .map_err(StorageError::db(action))?
-        .ok_or_else(|| StorageError::Corrupt {
-            what: format!("state of {}", key.name),
-            reason: "the row just written is missing".into(),
-        })?;
-    to_state(model)
+    Ok(())
 }
 
 fn blank_change() -> instigators::ActiveModel {
@@ -153,17 +165,23 @@ pub(super) async fn set_cursor(
 
 pub(super) async fn add_tick(storage: &SqlStorage, tick: &NewTick) -> Result<Tick> {
     let action = format!("store a tick of {}", tick.instigator.name);
+    let now = now_timestamp();
+    let columns = TickColumns::of(
+        &tick.result,
+        now,
+        &format!("a tick of {}", tick.instigator.name),
+    )?;
     let row = instigator_ticks::ActiveModel {
         id: NotSet,
         selector_id: Set(tick.instigator.selector_id()),
-        status: Set(tick.result.status.as_str().to_owned()),
+        status: Set(columns.status),
         timestamp: Set(tick.timestamp),
-        end_timestamp: Set(None),
-        run_ids: Set(String::new()),
-        run_keys: Set(String::new()),
-        error: Set(None),
-        skip_reason: Set(None),
-        cursor: Set(None),
+        end_timestamp: Set(columns.end_timestamp),
+        run_ids: Set(columns.run_ids),
+        run_keys: Set(columns.run_keys),
+        error: Set(columns.error),
+        skip_reason: Set(tick.result.skip_reason.clone()),
+        cursor: Set(tick.result.cursor.clone()),
     };
     let _guard = storage.lock_writes().await;
     let txn = storage.begin_write(&action).await?;
@@ -172,9 +190,66 @@ pub(super) async fn add_tick(storage: &SqlStorage, tick: &NewTick) -> Result<Tic
         .await
         .map_err(StorageError::db(&action))?
         .last_insert_id;
-    let stored = write_result(&txn, &tick.instigator, id, &tick.result, &action).await?;
+    let state = state_after(&tick.result, tick.timestamp);
+    apply_state_change(&txn, &tick.instigator, now, &action, state).await?;
     txn.commit().await.map_err(StorageError::db(&action))?;
-    Ok(stored)
+    Ok(Tick {
+        id,
+        selector_id: tick.instigator.selector_id(),
+        timestamp: tick.timestamp,
+        end_timestamp: columns.end_timestamp,
+        result: tick.result.clone(),
+    })
+}
+
+/// A tick result as its stored columns.
+struct TickColumns {
+    status: String,
+    end_timestamp: Option<f64>,
+    run_ids: String,
+    run_keys: String,
+    error: Option<String>,
+}
+
+impl TickColumns {
+    /// `now` is the end time of a final result; `tick` names the tick in errors.
+    fn of(result: &TickResult, now: f64, tick: &str) -> Result<Self> {
+        let json = |v: &dyn ErasedJson, what: &str| {
+            v.to_json().map_err(|source| StorageError::Serialize {
+                what: format!("{what} of {tick}"),
+                source,
+            })
+        };
+        Ok(Self {
+            status: result.status.as_str().to_owned(),
+            end_timestamp: (result.status != TickStatus::Started).then_some(now),
+            run_ids: json(&result.run_ids, "run ids")?,
+            run_keys: json(&result.run_keys, "run keys")?,
+            error: result
+                .error
+                .as_ref()
+                .map(|e| json(e, "error"))
+                .transpose()?,
+        })
+    }
+}
+
+/// How a tick with `result` at `timestamp` moves its instigator: a final tick moves the
+/// last tick time and last run key, and (unless it failed) the cursor. Every tick
+/// creates the instigator's state row, so that a tick's selector id always leads back
+/// to its instigator.
+fn state_after(result: &TickResult, timestamp: f64) -> instigators::ActiveModel {
+    let mut state = blank_change();
+    if result.status != TickStatus::Started {
+        state.last_tick_timestamp = Set(Some(timestamp));
+        if let Some(key) = result.run_keys.last() {
+            state.last_run_key = Set(Some(key.clone()));
+        }
+        if result.status != TickStatus::Failure && result.cursor.is_some() {
+            state.cursor = Set(result.cursor.clone());
+        }
+    }
+    state
 }
 
 pub(super) async fn end_tick(
@@ -191,8 +266,7 @@ pub(super) async fn end_tick(
     Ok(stored)
 }
 
-/// Store `result` on tick `id`; when it is final, move the instigator's last tick,
-/// last run key and (unless it failed) cursor with it.
+/// Store `result` on tick `id` and move its instigator as [`state_after`] says.
 async fn write_result(
     txn: &DatabaseTransaction,
     instigator: &InstigatorKey,
@@ -200,27 +274,17 @@ async fn write_result(
     result: &TickResult,
     action: &str,
 ) -> Result<Tick> {
-    let json = |v: &dyn ErasedJson, what: &str| {
-        v.to_json().map_err(|source| StorageError::Serialize {
-            what: format!("{what} of tick {id}"),
-            source,
-        })
-    };
     let now = now_timestamp();
-    let done = result.status != TickStatus::Started;
+    let columns = TickColumns::of(result, now, &format!("tick {id}"))?;
     let change = instigator_ticks::ActiveModel {
         id: NotSet,
         selector_id: NotSet,
-        status: Set(result.status.as_str().to_owned()),
+        status: Set(columns.status),
         timestamp: NotSet,
-        end_timestamp: Set(done.then_some(now)),
-        run_ids: Set(json(&result.run_ids, "run ids")?),
-        run_keys: Set(json(&result.run_keys, "run keys")?),
-        error: Set(result
-            .error
-            .as_ref()
-            .map(|e| json(e, "error"))
-            .transpose()?),
+        end_timestamp: Set(columns.end_timestamp),
+        run_ids: Set(columns.run_ids),
+        run_keys: Set(columns.run_keys),
+        error: Set(columns.error),
         skip_reason: Set(result.skip_reason.clone()),
         cursor: Set(result.cursor.clone()),
     };
@@ -244,19 +308,8 @@ async fn write_result(
             what: format!("tick {id}"),
             reason: "the row just written is missing".into(),
         })?;
-    // The instigator has a state row from its first tick on, so that a tick's selector
-    // id always leads back to its instigator.
-    let mut state = blank_change();
-    if done {
-        state.last_tick_timestamp = Set(Some(model.timestamp));
-        if let Some(key) = result.run_keys.last() {
-            state.last_run_key = Set(Some(key.clone()));
-        }
-        if result.status != TickStatus::Failure && result.cursor.is_some() {
-            state.cursor = Set(result.cursor.clone());
-        }
-    }
-    change_state_in(txn, instigator, now, action, state).await?;
+    let state = state_after(result, model.timestamp);
+    apply_state_change(txn, instigator, now, action, state).await?;
     to_tick(model)
 }
 
