@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release --bins && target/release/sluice-bench execute [--dagster]
 //! cargo build --release --bins && target/release/sluice-bench processes [--dagster]
-//! cargo build --release --bins && target/release/sluice-bench sensors [--count 1000]
+//! cargo build --release --bins && target/release/sluice-bench sensors [--count 1000] [--dagster]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -78,6 +78,9 @@ enum Bench {
         /// How long to run, in seconds.
         #[arg(long, default_value_t = 150)]
         duration: u64,
+        /// Then run Dagster's daemon on the same sensors (`dagster/sensors.sh`).
+        #[arg(long)]
+        dagster: bool,
     },
     /// (Used by `sensors`.) A code server whose location has `count` sensors.
     #[command(hide = true)]
@@ -106,7 +109,8 @@ fn main() -> Result<()> {
             count,
             interval,
             duration,
-        } => sensors::bench(count, interval, duration),
+            dagster,
+        } => sensors::bench(count, interval, duration, dagster),
         Bench::ServeSensors { count, interval } => sensors::serve(count, interval),
     }
 }

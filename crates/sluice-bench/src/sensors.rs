@@ -76,7 +76,7 @@ impl Drop for Killed {
     }
 }
 
-pub fn bench(count: usize, interval_s: u64, duration_s: u64) -> Result<()> {
+pub fn bench(count: usize, interval_s: u64, duration_s: u64, dagster: bool) -> Result<()> {
     let home = tempfile::tempdir()?;
     let bench_exe = std::env::current_exe()?;
     let mut server = Command::new(&bench_exe);
@@ -149,7 +149,22 @@ pub fn bench(count: usize, interval_s: u64, duration_s: u64) -> Result<()> {
     let cpu = steady.iter().map(|s| s.0).sum::<f64>() / steady.len() as f64;
     let rss = steady.iter().map(|s| s.1).max().unwrap_or(0) as f64 / 1024.0;
     println!("daemon at steady state: CPU {cpu:.1} % of one core (mean), RSS {rss:.1} MB (max)");
-    lateness(home.path(), count, interval_s)
+    lateness(home.path(), count, interval_s)?;
+    if dagster {
+        if interval_s != 30 {
+            bail!("the Dagster reference uses a 30 s interval; run with --interval 30");
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("dagster/sensors.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .args([count.to_string(), duration_s.to_string()])
+            .status()
+            .with_context(|| format!("running {}", script.display()))?;
+        if !status.success() {
+            bail!("{} failed ({status})", script.display());
+        }
+    }
+    Ok(())
 }
 
 /// From the stored ticks: how far apart each sensor's evaluations were.
