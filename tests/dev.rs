@@ -363,3 +363,77 @@ async fn a_started_sensor_turns_new_files_into_runs_once() {
     assert_eq!(again["runsOrError"]["results"].as_array().unwrap().len(), 1);
     assert!(ctrl_c(&mut dev).success());
 }
+
+/// Run `sluice ARGS` against the instance and workspace; its exit status and output.
+fn sluice(instance: &Instance, args: &[&str]) -> (bool, String) {
+    let out = instance
+        .command("sluice")
+        .args(args)
+        .output()
+        .expect("run sluice");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_cli_lists_starts_stops_and_resets_schedules_and_sensors() {
+    let instance = Instance::sqlite();
+    let workspace = workspace(&instance);
+    let w = workspace.to_str().unwrap();
+    let (ok, text) = sluice(&instance, &["schedule", "list", "-w", w]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("STOPPED  demo  one_op_every_minute  \"* * * * *\" UTC → one_op_job"),
+        "{text}"
+    );
+    let (ok, text) = sluice(
+        &instance,
+        &["schedule", "start", "one_op_every_minute", "-w", w],
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("is running"), "{text}");
+    let (_, text) = sluice(&instance, &["schedule", "list", "-w", w]);
+    assert!(
+        text.starts_with("RUNNING"),
+        "stored across processes: {text}"
+    );
+    let (ok, text) = sluice(
+        &instance,
+        &["schedule", "start", "one_op_every_minute", "-w", w],
+    );
+    assert!(!ok && text.contains("already running"), "{text}");
+    let (ok, text) = sluice(
+        &instance,
+        &["schedule", "reset", "one_op_every_minute", "-w", w],
+    );
+    assert!(ok && text.contains("is stopped"), "{text}");
+
+    let (ok, text) = sluice(
+        &instance,
+        &["sensor", "cursor", "new_files", "--set", "17", "-w", w],
+    );
+    assert!(ok, "{text}");
+    let (_, text) = sluice(&instance, &["sensor", "list", "-w", w]);
+    assert!(
+        text.contains("new_files  every 5 s → config_job  cursor 17"),
+        "{text}"
+    );
+    let (ok, text) = sluice(&instance, &["sensor", "stop", "nope", "-w", w]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("no sensor named \"nope\"; the workspace has: new_files"),
+        "{text}"
+    );
+    let (ok, text) = sluice(
+        &instance,
+        &["schedule", "list", "-w", w, "--location", "elsewhere"],
+    );
+    assert!(
+        !ok && text.contains("no code location \"elsewhere\""),
+        "{text}"
+    );
+}

@@ -2,6 +2,7 @@
 //! administration, and run inspection.
 
 mod dev;
+mod instigators;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,6 +39,12 @@ enum Command {
     /// Inspect runs stored in the instance.
     #[command(subcommand)]
     Run(RunCommand),
+    /// List, start, stop and reset schedules.
+    #[command(subcommand)]
+    Schedule(instigators::InstigatorCommand),
+    /// List, start, stop and reset sensors, and set their cursors.
+    #[command(subcommand)]
+    Sensor(instigators::InstigatorCommand),
 }
 
 #[derive(Subcommand)]
@@ -105,6 +112,12 @@ async fn main() -> Result<()> {
         } => dev::run(&workspace, &host, port).await,
         Command::Instance(command) => instance(command).await,
         Command::Run(command) => run_command(command).await,
+        Command::Schedule(command) => {
+            instigators::run(sluice_storage::InstigatorType::Schedule, command).await
+        }
+        Command::Sensor(command) => {
+            instigators::run(sluice_storage::InstigatorType::Sensor, command).await
+        }
     }
 }
 
