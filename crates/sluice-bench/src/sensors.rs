@@ -114,31 +114,44 @@ pub fn bench(count: usize, interval_s: u64, duration_s: u64, dagster: bool) -> R
             .stderr(Stdio::null())
             .spawn()?,
     );
-    let pid = daemon.0.id();
+    let pids = [daemon.0.id(), server.0.id()];
     println!(
         "# sluice-bench sensors: {count} sensors, minimum_interval {interval_s} s, {duration_s} s of the sluice-daemon process (SQLite)"
     );
-    println!("{:>6}  {:>9}  {:>22}", "time", "RSS", "daemon CPU (window)");
+    println!(
+        "{:>6}  {:>9}  {:>19}  {:>17}  {:>14}",
+        "time", "daemon RSS", "daemon CPU (window)", "code server RSS", "its CPU"
+    );
     let started = Instant::now();
     let window = Duration::from_secs(interval_s.clamp(5, 30));
-    let mut last = (Instant::now(), 0.0);
-    let mut steady: Vec<(f64, u64)> = Vec::new();
+    let mut last = (Instant::now(), [0.0; 2]);
+    // (CPU %, RSS KB) of the daemon and of the code server, per window at steady state.
+    let mut steady: Vec<[(f64, u64); 2]> = Vec::new();
     while started.elapsed() < Duration::from_secs(duration_s) {
         std::thread::sleep(window);
-        let Some((_, memory)) = process_memory(pid) else {
-            bail!("the daemon exited");
-        };
-        let cpu = memory.cpu_s + memory.children_cpu_s;
-        let share = (cpu - last.1) / last.0.elapsed().as_secs_f64() * 100.0;
+        let mut sample = [(0.0, 0); 2];
+        let mut cpu = [0.0; 2];
+        for (i, pid) in pids.into_iter().enumerate() {
+            let Some((_, memory)) = process_memory(pid) else {
+                bail!("the {} exited", ["daemon", "code server"][i]);
+            };
+            cpu[i] = memory.cpu_s + memory.children_cpu_s;
+            let share = (cpu[i] - last.1[i]) / last.0.elapsed().as_secs_f64() * 100.0;
+            sample[i] = (share, memory.rss_kb);
+        }
         last = (Instant::now(), cpu);
         let t = started.elapsed().as_secs_f64();
+        let mb = |kb: u64| kb as f64 / 1024.0;
         println!(
-            "{t:>5.0}s  {:>6.1} MB  {share:>19.1} %",
-            memory.rss_kb as f64 / 1024.0
+            "{t:>5.0}s  {:>7.1} MB  {:>17.1} %  {:>14.1} MB  {:>12.1} %",
+            mb(sample[0].1),
+            sample[0].0,
+            mb(sample[1].1),
+            sample[1].0
         );
         // Steady state: after the first round of evaluations.
         if t > interval_s as f64 + window.as_secs_f64() {
-            steady.push((share, memory.rss_kb));
+            steady.push(sample);
         }
     }
     drop(daemon);
@@ -146,9 +159,11 @@ pub fn bench(count: usize, interval_s: u64, duration_s: u64, dagster: bool) -> R
     if steady.is_empty() {
         bail!("run longer than one interval to see a steady state (--duration)");
     }
-    let cpu = steady.iter().map(|s| s.0).sum::<f64>() / steady.len() as f64;
-    let rss = steady.iter().map(|s| s.1).max().unwrap_or(0) as f64 / 1024.0;
-    println!("daemon at steady state: CPU {cpu:.1} % of one core (mean), RSS {rss:.1} MB (max)");
+    for (i, who) in ["daemon", "code server"].into_iter().enumerate() {
+        let cpu = steady.iter().map(|s| s[i].0).sum::<f64>() / steady.len() as f64;
+        let rss = steady.iter().map(|s| s[i].1).max().unwrap_or(0) as f64 / 1024.0;
+        println!("{who} at steady state: CPU {cpu:.1} % of one core (mean), RSS {rss:.1} MB (max)");
+    }
     lateness(home.path(), count, interval_s)?;
     if dagster {
         if interval_s != 30 {
