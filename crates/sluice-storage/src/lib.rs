@@ -171,7 +171,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn ensure_instigator(&self, key: &InstigatorKey, now: f64) -> Result<InstigatorState>;
 
     /// Set the status a person chose (`None`: back to the definition's default).
-    /// Starting sets the start time to `now`.
+    /// Starting and resetting set the start time to `now`, so that ticks from while it
+    /// was stopped are not caught up.
     async fn set_instigator_status(
         &self,
         key: &InstigatorKey,

@@ -1429,12 +1429,18 @@ mod suite {
             .await
             .unwrap();
         assert_eq!(stopped.status, Some(InstigatorStatus::Stopped));
+        assert_eq!(stopped.start_timestamp, Some(300.0));
         let reset = storage
             .set_instigator_status(&k, None, 500.0)
             .await
             .unwrap();
         assert_eq!(reset.status, None);
         assert_eq!(reset.update_timestamp, 500.0);
+        assert_eq!(
+            reset.start_timestamp,
+            Some(500.0),
+            "no catch-up of the stopped time"
+        );
         let by_id = storage
             .instigator_state(&k.selector_id())
             .await

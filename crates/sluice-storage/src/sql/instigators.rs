@@ -145,7 +145,9 @@ pub(super) async fn set_status(
     let action = format!("set the status of {}", key.name);
     let mut change = blank_change();
     change.status = Set(status.map(|s| s.as_str().to_owned()));
-    if status == Some(InstigatorStatus::Running) {
+    // Starting, or resetting to a default that may be running, starts the clock again:
+    // the ticks of a time it was stopped are not caught up.
+    if status != Some(InstigatorStatus::Stopped) {
         change.start_timestamp = Set(Some(now));
     }
     change_state(storage, key, now, &action, change).await
