@@ -8,6 +8,7 @@
 //! that creates the run. A daemon killed anywhere in between resumes the STARTED tick
 //! on its next start, and the keys keep a scheduled time from launching twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,7 +67,13 @@ impl Scheduler {
     /// Handle every tick due at `now` of every running schedule of every loaded location.
     /// A schedule whose tick fails does not stop the others; storage errors do.
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<SchedulerPass, DaemonError> {
-        let states = self.storage.instigator_states().await?;
+        let states: HashMap<String, InstigatorState> = self
+            .storage
+            .instigator_states()
+            .await?
+            .into_iter()
+            .map(|s| (s.key.selector_id(), s))
+            .collect();
         let mut pass = SchedulerPass::default();
         for location in self.workspace.locations().await {
             let Some(snapshot) = location.snapshot().cloned() else {
@@ -75,8 +82,7 @@ impl Scheduler {
             for schedule in &snapshot.schedules {
                 let key =
                     InstigatorKey::new(&location.name, &schedule.name, InstigatorType::Schedule);
-                let selector_id = key.selector_id();
-                let state = states.iter().find(|s| s.key.selector_id() == selector_id);
+                let state = states.get(&key.selector_id());
                 if !is_running(state, schedule.default_status) {
                     continue;
                 }

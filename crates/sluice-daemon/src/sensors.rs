@@ -159,6 +159,20 @@ impl SensorDaemon {
                 .run_status_changes(watch, request.cursor.as_deref())
                 .await?
             {
+                RunStatusRead::BadCursor(cursor) => {
+                    let error = sluice_core::events::ErrorInfo::new(
+                        "InvalidCursor",
+                        format!(
+                            "the cursor \"{cursor}\" of run status sensor \"{}\" is not an event id; \
+                             set a number or clear the cursor to watch from now on",
+                            due.sensor.name
+                        ),
+                    );
+                    let policy = sensor_policy(None);
+                    return recorder
+                        .record(None, Ok(Evaluation::Failed(error)), policy)
+                        .await;
+                }
                 RunStatusRead::Start(at) => {
                     let reason = format!("watching runs from event {at} of the event log on");
                     return skip(reason, at.to_string()).await;
@@ -194,9 +208,15 @@ impl SensorDaemon {
         watch: &RunStatusWatch,
         cursor: Option<&str>,
     ) -> Result<RunStatusRead, StorageError> {
-        let Some(after) = cursor.and_then(|c| c.trim().parse::<i64>().ok()) else {
-            let at = self.storage.latest_event_id().await?.unwrap_or(0);
-            return Ok(RunStatusRead::Start(at));
+        let after = match cursor {
+            None => {
+                let at = self.storage.latest_event_id().await?.unwrap_or(0);
+                return Ok(RunStatusRead::Start(at));
+            }
+            Some(c) => match c.trim().parse::<i64>() {
+                Ok(after) => after,
+                Err(_) => return Ok(RunStatusRead::BadCursor(c.to_owned())),
+            },
         };
         let changes = self
             .storage
@@ -329,6 +349,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// What a run status sensor reads from the event log.
 enum RunStatusRead {
+    /// Its cursor is not an event id.
+    BadCursor(String),
     /// First evaluation: start watching at this event id.
     Start(i64),
     /// The matching changes since the cursor, and the event id read up to.

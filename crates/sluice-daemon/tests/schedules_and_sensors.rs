@@ -591,4 +591,18 @@ async fn a_run_status_sensor_sees_each_run_once() {
         "one failed run of a monitored job, seen once"
     );
     assert_eq!(alerts[0].tags["dagster/run_key"], failed);
+
+    // A cursor set by hand that is not an event id fails the tick, saying so.
+    let key = InstigatorKey::new("demo", "on_failure", InstigatorType::Sensor);
+    storage
+        .set_instigator_cursor(&key, Some("yesterday"), 0.0)
+        .await
+        .unwrap();
+    let ticks = sensors
+        .pass(now + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    let error = ticks[0].1.result.error.clone().expect("a failed tick");
+    assert_eq!(error.kind, "InvalidCursor");
+    assert!(error.message.contains("\"yesterday\""), "{}", error.message);
 }

@@ -2,6 +2,7 @@
 //! snapshots, state from storage. Starting, stopping, resetting and moving a cursor
 //! write only the state; the daemon acts on it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sluice_codeserver::{Location, LocationState};
@@ -128,18 +129,21 @@ impl Service {
                 repository: repository_name.to_owned(),
             });
         };
-        let states = self.storage().instigator_states().await?;
+        let mut states: HashMap<String, InstigatorState> = self
+            .storage()
+            .instigator_states()
+            .await?
+            .into_iter()
+            .map(|s| (s.key.selector_id(), s))
+            .collect();
         let mut found: Vec<Instigator> = definitions_of(&location, &snapshot, kind)
             .into_iter()
-            .map(|(key, definition)| {
-                let id = key.selector_id();
-                Instigator {
-                    location: location.clone(),
-                    snapshot: Arc::clone(&snapshot),
-                    definition,
-                    state: states.iter().find(|s| s.key.selector_id() == id).cloned(),
-                    key,
-                }
+            .map(|(key, definition)| Instigator {
+                location: location.clone(),
+                snapshot: Arc::clone(&snapshot),
+                definition,
+                state: states.remove(&key.selector_id()),
+                key,
             })
             .collect();
         found.sort_by(|a, b| a.key.name.cmp(&b.key.name));
