@@ -8,7 +8,6 @@
 //! that creates the run. A daemon killed anywhere in between resumes the STARTED tick
 //! on its next start, and the keys keep a scheduled time from launching twice.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,13 +66,7 @@ impl Scheduler {
     /// Handle every tick due at `now` of every running schedule of every loaded location.
     /// A schedule whose tick fails does not stop the others; storage errors do.
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<SchedulerPass, DaemonError> {
-        let states: HashMap<String, InstigatorState> = self
-            .storage
-            .instigator_states()
-            .await?
-            .into_iter()
-            .map(|s| (s.key.selector_id(), s))
-            .collect();
+        let states = self.storage.instigator_states().await?;
         let mut pass = SchedulerPass::default();
         for location in self.workspace.locations().await {
             let Some(snapshot) = location.snapshot().cloned() else {

@@ -84,13 +84,7 @@ impl SensorDaemon {
 
     /// The running sensors of every loaded location, with their stored states.
     async fn running(&self) -> Result<Vec<DueSensor>, DaemonError> {
-        let states: HashMap<String, InstigatorState> = self
-            .storage
-            .instigator_states()
-            .await?
-            .into_iter()
-            .map(|s| (s.key.selector_id(), s))
-            .collect();
+        let states = self.storage.instigator_states().await?;
         let mut running = Vec::new();
         for location in self.workspace.locations().await {
             let Some(snapshot) = location.snapshot().cloned() else {

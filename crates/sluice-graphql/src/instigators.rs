@@ -2,7 +2,6 @@
 //! snapshots, state from storage. Starting, stopping, resetting and moving a cursor
 //! write only the state; the daemon acts on it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sluice_codeserver::{Location, LocationState};
@@ -129,13 +128,7 @@ impl Service {
                 repository: repository_name.to_owned(),
             });
         };
-        let mut states: HashMap<String, InstigatorState> = self
-            .storage()
-            .instigator_states()
-            .await?
-            .into_iter()
-            .map(|s| (s.key.selector_id(), s))
-            .collect();
+        let mut states = self.storage().instigator_states().await?;
         let mut found: Vec<Instigator> = definitions_of(&location, &snapshot, kind)
             .into_iter()
             .map(|(key, definition)| Instigator {

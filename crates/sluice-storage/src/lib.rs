@@ -29,7 +29,7 @@
 
 #![warn(missing_docs)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -160,8 +160,8 @@ pub trait Storage: Send + Sync + 'static {
     /// The latest heartbeat of each daemon loop, by type.
     async fn daemon_heartbeats(&self) -> Result<Vec<DaemonHeartbeat>>;
 
-    /// The stored state of every schedule and sensor that has one.
-    async fn instigator_states(&self) -> Result<Vec<InstigatorState>>;
+    /// The stored state of every schedule and sensor that has one, by selector id.
+    async fn instigator_states(&self) -> Result<HashMap<String, InstigatorState>>;
 
     /// The stored state of one schedule or sensor, by selector id.
     async fn instigator_state(&self, selector_id: &str) -> Result<Option<InstigatorState>>;

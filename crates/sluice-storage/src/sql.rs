@@ -668,8 +668,12 @@ impl Storage for SqlStorage {
         }
     }
 
-    async fn instigator_states(&self) -> Result<Vec<InstigatorState>> {
-        instigators::states(self, None).await
+    async fn instigator_states(&self) -> Result<HashMap<String, InstigatorState>> {
+        let states = instigators::states(self, None).await?;
+        Ok(states
+            .into_iter()
+            .map(|s| (s.key.selector_id(), s))
+            .collect())
     }
 
     async fn instigator_state(&self, selector_id: &str) -> Result<Option<InstigatorState>> {
