@@ -10,7 +10,7 @@ use serde_json::Value;
 ///
 /// The daemon creates at most one run per `run_key` and instigator, ever: a sensor may
 /// return the same request on every evaluation until its cursor moves past it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// Identifies the request; a key already used by this instigator launches nothing.
@@ -33,13 +33,23 @@ fn empty_object() -> Value {
     Value::Object(Default::default())
 }
 
+impl Default for RunRequest {
+    /// A request with empty run config and no tags or key.
+    fn default() -> Self {
+        Self {
+            run_key: None,
+            run_config: empty_object(),
+            tags: BTreeMap::new(),
+            job_name: None,
+            partition_key: None,
+        }
+    }
+}
+
 impl RunRequest {
     /// A request with no config, tags or key.
     pub fn new() -> Self {
-        Self {
-            run_config: empty_object(),
-            ..Self::default()
-        }
+        Self::default()
     }
 
     pub fn run_key(mut self, key: impl Into<String>) -> Self {

@@ -2,7 +2,6 @@
 //! a clock that tests can set, and recording a tick with the runs it requests.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use sluice_codeserver::ClientError;
@@ -20,7 +19,7 @@ use sluice_storage::{
 };
 
 /// Where the scheduler and the sensor daemon read the time: the system clock in
-/// production, a settable one in tests.
+/// production; another clock to drive the loops through other times.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
@@ -32,31 +31,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-}
-
-/// A clock that stands still until it is set or advanced.
-#[derive(Debug, Clone)]
-pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl ManualClock {
-    pub fn new(now: DateTime<Utc>) -> Self {
-        Self(Arc::new(Mutex::new(now)))
-    }
-
-    pub fn set(&self, now: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = now;
-    }
-
-    pub fn advance(&self, by: chrono::Duration) {
-        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -11,10 +11,9 @@
 //! - [`scheduler`]: launches the ticks of running schedules, catching up after downtime.
 //! - [`sensors`]: evaluates running sensors every `minimum_interval`.
 //!
-//! Schedules and sensors read the time from a [`Clock`], so that tests can cover hours
-//! and daylight saving changes in milliseconds.
-//!
-//! Each loop records a heartbeat that `instance.daemonHealth` reports.
+//! Schedules and sensors read the time from a [`Clock`] in their loops, and each offers
+//! `pass(now)`, one iteration at a given time, so that tests cover hours and daylight
+//! saving changes in milliseconds.
 
 pub mod instigation;
 pub mod monitoring;
@@ -30,7 +29,7 @@ use sluice_core::events::{ErrorInfo, EventData, EventType, LogLevel, RunEvent, n
 use sluice_storage::{DaemonHeartbeat, DaemonSettings, Storage, StorageError, WakeupListener};
 use tokio_util::sync::CancellationToken;
 
-pub use instigation::{Clock, ManualClock, SystemClock};
+pub use instigation::{Clock, SystemClock};
 pub use monitoring::RunMonitor;
 pub use run_queue::RunQueue;
 pub use scheduler::Scheduler;
