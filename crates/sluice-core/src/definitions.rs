@@ -11,9 +11,13 @@
 //! assert!(defs.job("one_op_job").is_some());
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use crate::asset::{
+    ASSET_JOB_NAME, AssetDefinition, AssetGraph, AssetGraphProblem, AssetJobDefinition, AssetKey,
+    AssetKeyError, AssetSelection, SelectionError,
+};
 use crate::config::{ConfigError, ConfigPath};
 use crate::job::JobDefinition;
 use crate::resource::ResourceDefinition;
@@ -119,6 +123,17 @@ pub enum DefinitionProblem {
     SensorWithoutEvaluation { sensor: String },
     #[error("sensor \"{sensor}\": minimum_interval must be at least one second")]
     SensorIntervalTooShort { sensor: String },
+    #[error("asset \"{asset}\": {error}")]
+    InvalidAssetKey {
+        asset: AssetKey,
+        error: AssetKeyError,
+    },
+    #[error(transparent)]
+    AssetGraph(#[from] AssetGraphProblem),
+    #[error("asset job \"{job}\": {error}")]
+    InvalidAssetSelection { job: String, error: SelectionError },
+    #[error("asset job \"{job}\" selects no asset that is computed here")]
+    EmptyAssetJob { job: String },
 }
 
 fn join_errors(errors: &[ConfigError]) -> String {
@@ -152,9 +167,11 @@ impl fmt::Display for DefinitionError {
 
 impl std::error::Error for DefinitionError {}
 
-/// The jobs, resources, schedules and sensors a code location exposes, validated.
+/// The assets, jobs, resources, schedules and sensors a code location exposes, validated.
 #[derive(Debug, Clone)]
 pub struct Definitions {
+    assets: BTreeMap<AssetKey, AssetDefinition>,
+    asset_graph: AssetGraph,
     jobs: BTreeMap<String, JobDefinition>,
     resources: BTreeMap<String, ResourceDefinition>,
     schedules: BTreeMap<String, ScheduleDefinition>,
@@ -168,6 +185,31 @@ impl Definitions {
 
     pub fn job(&self, name: &str) -> Option<&JobDefinition> {
         self.jobs.get(name)
+    }
+
+    pub fn asset(&self, key: &AssetKey) -> Option<&AssetDefinition> {
+        self.assets.get(key)
+    }
+
+    /// The assets, by key.
+    pub fn assets(&self) -> impl Iterator<Item = &AssetDefinition> {
+        self.assets.values()
+    }
+
+    /// The assets' dependency graph.
+    pub fn asset_graph(&self) -> &AssetGraph {
+        &self.asset_graph
+    }
+
+    /// The steps of [`ASSET_JOB_NAME`] that materialize what `selection` picks: an ad
+    /// hoc materialization is a run of that job executing only these steps.
+    pub fn asset_steps(&self, selection: &AssetSelection) -> Result<Vec<String>, SelectionError> {
+        let keys = selection.resolve(&self.asset_graph)?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| self.assets.get(k)?.op())
+            .map(|op| op.name().to_owned())
+            .collect())
     }
 
     /// The jobs, by name.
@@ -207,6 +249,8 @@ impl Definitions {
 #[derive(Default)]
 #[must_use]
 pub struct DefinitionsBuilder {
+    assets: Vec<AssetDefinition>,
+    asset_jobs: Vec<AssetJobDefinition>,
     jobs: Vec<JobDefinition>,
     resources: Vec<(String, ResourceDefinition)>,
     schedules: Vec<ScheduleDefinition>,
@@ -214,6 +258,22 @@ pub struct DefinitionsBuilder {
 }
 
 impl DefinitionsBuilder {
+    pub fn asset(mut self, asset: AssetDefinition) -> Self {
+        self.assets.push(asset);
+        self
+    }
+
+    pub fn assets(mut self, assets: impl IntoIterator<Item = AssetDefinition>) -> Self {
+        self.assets.extend(assets);
+        self
+    }
+
+    /// A job over a selection of the assets (see [`crate::asset::define_asset_job`]).
+    pub fn asset_job(mut self, job: AssetJobDefinition) -> Self {
+        self.asset_jobs.push(job);
+        self
+    }
+
     pub fn job(mut self, job: JobDefinition) -> Self {
         self.jobs.push(job);
         self
@@ -261,8 +321,10 @@ impl DefinitionsBuilder {
             }
             resources.insert(key, def);
         }
+        let (assets, asset_graph, asset_jobs) =
+            check_assets(self.assets, self.asset_jobs, &mut problems);
         let mut jobs = BTreeMap::new();
-        for job in self.jobs {
+        for job in asset_jobs.into_iter().chain(self.jobs) {
             if jobs.contains_key(job.name()) {
                 problems.push(DefinitionProblem::DuplicateJob {
                     job: job.name().to_owned(),
@@ -286,6 +348,8 @@ impl DefinitionsBuilder {
         let (schedules, sensors) =
             check_instigators(self.schedules, self.sensors, &jobs, &mut problems);
         let defs = Definitions {
+            assets,
+            asset_graph,
             jobs,
             resources,
             schedules,
@@ -310,6 +374,67 @@ impl DefinitionsBuilder {
             Err(DefinitionError { problems })
         }
     }
+}
+
+/// Check the assets (keys, graph) and build the asset jobs: those declared, and
+/// [`ASSET_JOB_NAME`] over every computed asset unless a job has that name already.
+fn check_assets(
+    list: Vec<AssetDefinition>,
+    asset_jobs: Vec<AssetJobDefinition>,
+    problems: &mut Vec<DefinitionProblem>,
+) -> (
+    BTreeMap<AssetKey, AssetDefinition>,
+    AssetGraph,
+    Vec<JobDefinition>,
+) {
+    for asset in &list {
+        for error in asset.key_errors() {
+            problems.push(DefinitionProblem::InvalidAssetKey {
+                asset: asset.key().clone(),
+                error: error.clone(),
+            });
+        }
+    }
+    let graph = match AssetGraph::new(list.iter().map(AssetDefinition::node)) {
+        Ok(graph) => graph,
+        Err(found) => {
+            problems.extend(found.into_iter().map(DefinitionProblem::from));
+            return (BTreeMap::new(), AssetGraph::default(), Vec::new());
+        }
+    };
+    let by_key: HashMap<&AssetKey, &AssetDefinition> = list.iter().map(|a| (a.key(), a)).collect();
+    let mut jobs = Vec::new();
+    for asset_job in &asset_jobs {
+        let keys = match asset_job.selection().resolve(&graph) {
+            Ok(keys) => keys,
+            Err(error) => {
+                problems.push(DefinitionProblem::InvalidAssetSelection {
+                    job: asset_job.name().to_owned(),
+                    error,
+                });
+                continue;
+            }
+        };
+        let job = asset_job.build(&keys, &by_key, &graph);
+        if job.nodes().is_empty() {
+            problems.push(DefinitionProblem::EmptyAssetJob {
+                job: asset_job.name().to_owned(),
+            });
+        }
+        jobs.push(job);
+    }
+    let computed = list.iter().any(|a| !a.is_source());
+    if computed && !asset_jobs.iter().any(|j| j.name() == ASSET_JOB_NAME) {
+        let all = graph.nodes().map(|n| n.key.clone()).collect();
+        jobs.push(crate::asset::build_nodes(
+            JobDefinition::builder(ASSET_JOB_NAME),
+            &all,
+            &by_key,
+            &graph,
+        ));
+    }
+    let assets = list.into_iter().map(|a| (a.key().clone(), a)).collect();
+    (assets, graph, jobs)
 }
 
 /// Check schedules and sensors against each other and the jobs they target.

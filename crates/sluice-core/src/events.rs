@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::asset::AssetKey;
+use crate::metadata::Metadata;
 use crate::run::RunStatus;
 
 /// The kind of a run event, named as in Dagster's `DagsterEventType`.
@@ -37,10 +39,12 @@ pub enum EventType {
     EngineEvent,
     /// A message logged by user code through its context.
     Log,
+    /// A new value of an asset (or of one partition of it) was stored.
+    AssetMaterialization,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 19] = [
+    pub const ALL: [EventType; 20] = [
         Self::RunEnqueued,
         Self::RunDequeued,
         Self::RunStarting,
@@ -60,6 +64,7 @@ impl EventType {
         Self::LoadedInput,
         Self::EngineEvent,
         Self::Log,
+        Self::AssetMaterialization,
     ];
 
     /// The Dagster name, e.g. `STEP_SUCCESS`.
@@ -84,6 +89,7 @@ impl EventType {
             Self::LoadedInput => "LOADED_INPUT",
             Self::EngineEvent => "ENGINE_EVENT",
             Self::Log => "LOG",
+            Self::AssetMaterialization => "ASSET_MATERIALIZATION",
         }
     }
 
@@ -245,6 +251,39 @@ pub enum EventData {
     Skipped { reason: String },
     /// Free-form metadata of an engine event.
     Engine { metadata: serde_json::Value },
+    /// An asset (partition) was materialized.
+    Materialization(Box<AssetMaterialization>),
+}
+
+/// A materialization of an asset: which asset and partition, and what is known of the
+/// value stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetMaterialization {
+    pub asset_key: AssetKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// User-supplied entries, then the IO manager's.
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl AssetMaterialization {
+    pub fn new(asset_key: AssetKey) -> Self {
+        Self {
+            asset_key,
+            partition: None,
+            metadata: Metadata::new(),
+            code_version: None,
+            data_version: None,
+            description: None,
+        }
+    }
 }
 
 /// One event of a run.
@@ -292,6 +331,14 @@ impl RunEvent {
     pub fn data(mut self, data: EventData) -> Self {
         self.data = data;
         self
+    }
+
+    /// The materialization the event records, if it records one.
+    pub fn materialization(&self) -> Option<&AssetMaterialization> {
+        match &self.data {
+            EventData::Materialization(m) => Some(m),
+            _ => None,
+        }
     }
 }
 

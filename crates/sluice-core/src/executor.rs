@@ -14,9 +14,13 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent};
+use crate::asset::AssetKey;
+use crate::events::{
+    AssetMaterialization, ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent,
+};
 use crate::io_manager::{IoManager, IoManagerError, OutputKey};
-use crate::op::{ContextInner, Inputs, OpContext, OpDefinition, OpError, StepValue};
+use crate::metadata::Metadata;
+use crate::op::{AssetOp, ContextInner, Inputs, OpContext, OpDefinition, OpError, StepValue};
 use crate::plan::ExecutionPlan;
 use crate::resource::Resources;
 use crate::run::RunStatus;
@@ -134,6 +138,7 @@ pub async fn execute(
         op_configs: config.op_configs,
         resources: Arc::clone(&resources),
         tags: Arc::new(run.tags.clone()),
+        partition: run.tags.get(crate::run::PARTITION_TAG).cloned(),
         state: vec![StepState::Waiting; plan.steps().len()],
         remaining: plan.steps().iter().map(|s| s.upstream.len()).collect(),
         selected,
@@ -216,6 +221,8 @@ struct Executor<'a> {
     op_configs: HashMap<String, Value>,
     resources: Arc<Resources>,
     tags: Arc<BTreeMap<String, String>>,
+    /// The partition the run materializes (its `dagster/partition` tag).
+    partition: Option<String>,
     state: Vec<StepState>,
     /// Upstream steps each step still waits for.
     remaining: Vec<usize>,
@@ -355,6 +362,13 @@ impl Executor<'_> {
         let step = &steps[i];
         let mut values = HashMap::with_capacity(step.inputs.len());
         for input in &step.inputs {
+            if input.sources.is_empty()
+                && let Some(asset) = step.op.input(&input.name).and_then(|d| d.asset.as_ref())
+            {
+                let value = self.load_asset(i, &input.name, &asset.key, &asset.output)?;
+                values.insert(input.name.clone(), value);
+                continue;
+            }
             let mut present = Vec::with_capacity(input.sources.len());
             for (src, output) in &input.sources {
                 let value = match self.outputs.get(&(*src, output.clone())) {
@@ -414,6 +428,9 @@ impl Executor<'_> {
                 source.key
             ))
         })?;
+        if let Some(asset) = source.op.asset() {
+            return self.load_asset(i, input, &asset.key, definition).map(Some);
+        }
         let Some(io) = &self.run.io_manager else {
             return Err(fail(format!(
                 "output \"{output}\" of step \"{}\" is reused from an earlier run, but this run has no IO manager to load it",
@@ -426,7 +443,7 @@ impl Executor<'_> {
             .as_ref()
             .map_or(&[][..], |r| r.source_runs.as_slice());
         for run_id in runs {
-            let key = OutputKey {
+            let key = OutputKey::Step {
                 run_id,
                 step_key: &source.key,
                 output_name: output,
@@ -468,6 +485,53 @@ impl Executor<'_> {
         }
     }
 
+    /// The stored value of asset `key` (its partition of this run, if the run has one),
+    /// for input `input` of step `i`.
+    fn load_asset(
+        &self,
+        i: usize,
+        input: &str,
+        key: &AssetKey,
+        definition: &crate::op::OutputDefinition,
+    ) -> Result<StepValue, Unready> {
+        let step = &self.plan.steps()[i];
+        let fail = |message: String| Unready::Fail(ErrorInfo::new("LoadInputError", message));
+        let Some(io) = &self.run.io_manager else {
+            return Err(fail(format!(
+                "input \"{input}\" of step \"{}\" reads asset \"{key}\", which this run does not materialize, and the run has no IO manager to load it",
+                step.key
+            )));
+        };
+        let output_key = OutputKey::Asset {
+            key,
+            partition: self.partition.as_deref(),
+        };
+        let value = io.load_input(output_key, definition).map_err(|e| {
+            fail(format!(
+                "input \"{input}\" of step \"{}\" cannot be loaded: {e}",
+                step.key
+            ))
+        })?;
+        self.run.events.emit(
+            RunEvent::new(
+                &self.run.run_id,
+                EventType::LoadedInput,
+                format!(
+                    "Loaded input \"{input}\" using input manager \"{IO_MANAGER_KEY}\", from {output_key}."
+                ),
+            )
+            .step(step.key.clone())
+            .data(EventData::LoadedInput {
+                input_name: input.to_owned(),
+                manager_key: IO_MANAGER_KEY.to_owned(),
+                upstream_step_key: key.op_name(),
+                upstream_output_name: definition.name.clone(),
+                upstream_run_id: String::new(),
+            }),
+        );
+        Ok(value)
+    }
+
     fn step_run(&self, i: usize, inputs: HashMap<String, StepValue>) -> StepRun {
         let step = &self.plan.steps()[i];
         StepRun {
@@ -486,6 +550,7 @@ impl Executor<'_> {
             cancel: self.run.cancel.clone(),
             io_manager: self.run.io_manager.clone(),
             consumed: self.consumed_outputs(i),
+            partition: self.partition.clone(),
         }
     }
 
@@ -529,10 +594,12 @@ struct StepRun {
     io_manager: Option<Arc<dyn IoManager>>,
     /// The outputs that downstream steps consume, which the IO manager stores.
     consumed: Vec<String>,
+    partition: Option<String>,
 }
 
 enum Attempt {
-    Done(Vec<(String, StepValue)>),
+    /// The outputs, and the metadata the compute function attached to them.
+    Done(Vec<(String, StepValue)>, Metadata),
     Failed {
         error: ErrorInfo,
         /// (max retries, delay before the next one), when the failure may be retried.
@@ -556,7 +623,7 @@ impl StepRun {
         loop {
             let started = Instant::now();
             match self.attempt(attempt).await {
-                Attempt::Done(values) => {
+                Attempt::Done(values, mut metadata) => {
                     for (name, value) in &values {
                         self.events.emit(
                             self.event(
@@ -570,10 +637,16 @@ impl StepRun {
                                 output_name: name.clone(),
                             }),
                         );
-                        if let Err(error) = self.handle_output(name, value) {
-                            self.fail(error);
-                            return StepOutcome::Failure;
+                        match self.handle_output(name, value) {
+                            Ok(io_metadata) => metadata.extend(io_metadata),
+                            Err(error) => {
+                                self.fail(error);
+                                return StepOutcome::Failure;
+                            }
                         }
+                    }
+                    if let Some(asset) = self.op.asset() {
+                        self.materialized(asset, std::mem::take(&mut metadata));
                     }
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     self.events.emit(
@@ -637,21 +710,27 @@ impl StepRun {
         }
     }
 
-    /// Give output `name` to the IO manager, if the run has one and a downstream step
-    /// consumes the output.
-    fn handle_output(&self, name: &str, value: &StepValue) -> Result<(), ErrorInfo> {
+    /// Give output `name` to the IO manager, if the run has one and the output is an
+    /// asset's (kept for later runs) or a downstream step consumes it. Returns the
+    /// metadata the IO manager reports.
+    fn handle_output(&self, name: &str, value: &StepValue) -> Result<Metadata, ErrorInfo> {
         let (Some(io), Some(definition)) = (&self.io_manager, self.op.output(name)) else {
-            return Ok(());
+            return Ok(Metadata::new());
         };
-        if !self.consumed.iter().any(|c| c == name) {
-            return Ok(());
-        }
-        let key = OutputKey {
-            run_id: &self.run_id,
-            step_key: &self.step_key,
-            output_name: name,
+        let key = match self.op.asset() {
+            Some(asset) => OutputKey::Asset {
+                key: &asset.key,
+                partition: self.partition.as_deref(),
+            },
+            None if self.consumed.iter().any(|c| c == name) => OutputKey::Step {
+                run_id: &self.run_id,
+                step_key: &self.step_key,
+                output_name: name,
+            },
+            None => return Ok(Metadata::new()),
         };
-        io.handle_output(key, definition, value)
+        let metadata = io
+            .handle_output(key, definition, value)
             .map_err(|e| ErrorInfo::from_error("HandleOutputError", &e))?;
         self.events.emit(
             self.event(
@@ -663,7 +742,29 @@ impl StepRun {
                 manager_key: IO_MANAGER_KEY.to_owned(),
             }),
         );
-        Ok(())
+        Ok(metadata)
+    }
+
+    /// The step's ASSET_MATERIALIZATION.
+    fn materialized(&self, asset: &AssetOp, metadata: Metadata) {
+        let partition = self.partition.clone();
+        let message = match &partition {
+            Some(p) => format!(
+                "Materialized value of partition \"{p}\" of asset \"{}\".",
+                asset.key
+            ),
+            None => format!("Materialized value of asset \"{}\".", asset.key),
+        };
+        self.events.emit(
+            self.event(EventType::AssetMaterialization, message)
+                .level(LogLevel::Info)
+                .data(EventData::Materialization(Box::new(AssetMaterialization {
+                    partition,
+                    metadata,
+                    code_version: asset.code_version.clone(),
+                    ..AssetMaterialization::new(asset.key.clone())
+                }))),
+        );
     }
 
     /// The step's STEP_FAILURE.
@@ -716,8 +817,11 @@ impl StepRun {
             run_tags: Arc::clone(&self.tags),
             events: Arc::clone(&self.events),
             cancel: self.cancel.clone(),
+            asset_key: self.op.asset().map(|a| a.key.clone()),
+            partition_key: self.partition.clone(),
+            output_metadata: Default::default(),
         });
-        let compute = (self.op.0.compute)(ctx, Inputs::new(self.inputs.clone()));
+        let compute = (self.op.0.compute)(ctx.clone(), Inputs::new(self.inputs.clone()));
         let guarded = AssertUnwindSafe(compute).catch_unwind();
         let timeout = self.op.timeout();
         let result = tokio::select! {
@@ -765,7 +869,7 @@ impl StepRun {
                 }
             }
             Some(Ok(Ok(outputs))) => match check_outputs(&self.op, outputs.into_values()) {
-                Ok(values) => Attempt::Done(values),
+                Ok(values) => Attempt::Done(values, ctx.take_output_metadata()),
                 Err(message) => Attempt::Failed {
                     error: ErrorInfo::new("OutputError", message),
                     retry: None,

@@ -2,44 +2,92 @@
 //! earlier one produced. That is what lets a re-execution from failure skip the steps
 //! that already succeeded.
 //!
-//! [`FsIoManager`] is the default, as Dagster's `fs_io_manager` is: each output is a file
-//! `<base_dir>/<run_id>/<step_key>/<output_name>`, here holding the value as JSON.
+//! [`FsIoManager`] is the default, as Dagster's `fs_io_manager` is: an op output is a file
+//! `<base_dir>/<run_id>/<step_key>/<output_name>`, an asset is a file at its key's path
+//! `<base_dir>/<part>/<part>[/<partition>]`, here holding the value as JSON. An asset's
+//! file is replaced by each materialization, so a later run reads the latest.
 
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::asset::AssetKey;
+use crate::metadata::{Metadata, MetadataValue};
 use crate::op::{OutputDefinition, StepValue};
 
-/// Which output of which run.
+/// What a stored value is: one output of one step of one run, or (the latest value of)
+/// an asset or one partition of it.
 #[derive(Debug, Clone, Copy)]
-pub struct OutputKey<'a> {
-    pub run_id: &'a str,
-    pub step_key: &'a str,
-    pub output_name: &'a str,
+pub enum OutputKey<'a> {
+    Step {
+        run_id: &'a str,
+        step_key: &'a str,
+        output_name: &'a str,
+    },
+    Asset {
+        key: &'a AssetKey,
+        partition: Option<&'a str>,
+    },
+}
+
+impl fmt::Display for OutputKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Step {
+                run_id,
+                step_key,
+                output_name,
+            } => write!(
+                f,
+                "output \"{output_name}\" of step \"{step_key}\" in run {run_id}"
+            ),
+            Self::Asset {
+                key,
+                partition: None,
+            } => write!(f, "asset \"{key}\""),
+            Self::Asset {
+                key,
+                partition: Some(p),
+            } => write!(f, "partition \"{p}\" of asset \"{key}\""),
+        }
+    }
 }
 
 /// Why an output could not be stored or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum IoManagerError {
-    #[error("output \"{output}\" of step \"{step}\" was not stored by run {run_id}")]
-    NotStored {
-        run_id: String,
-        step: String,
-        output: String,
-    },
+    /// Nothing is stored under the key (for an asset: it was never materialized).
+    #[error("{what} is not stored{}", if *.is_asset { " (it was never materialized)" } else { "" })]
+    NotStored { what: String, is_asset: bool },
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
         source: io::Error,
     },
-    #[error("cannot {action} output \"{output}\" of step \"{step}\": {reason}")]
+    #[error("cannot {action} {what}: {reason}")]
     Codec {
         action: &'static str,
-        step: String,
-        output: String,
+        what: String,
         reason: String,
     },
+}
+
+impl IoManagerError {
+    pub fn not_stored(key: OutputKey<'_>) -> Self {
+        Self::NotStored {
+            what: key.to_string(),
+            is_asset: matches!(key, OutputKey::Asset { .. }),
+        }
+    }
+
+    pub fn codec(action: &'static str, key: OutputKey<'_>, reason: impl Into<String>) -> Self {
+        Self::Codec {
+            action,
+            what: key.to_string(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Stores step outputs and loads them back, for this run or a later one.
@@ -47,13 +95,14 @@ pub enum IoManagerError {
 /// Calls are synchronous: the default keeps small values in local files. An IO manager
 /// for slow storage should do its work on a blocking thread of its own.
 pub trait IoManager: Send + Sync {
-    /// Keep `value`, the output `key` declared as `output`.
+    /// Keep `value`, the output `key` declared as `output`. The metadata returned (where
+    /// the value went, how big it is) is added to the asset's materialization.
     fn handle_output(
         &self,
         key: OutputKey<'_>,
         output: &OutputDefinition,
         value: &StepValue,
-    ) -> Result<(), IoManagerError>;
+    ) -> Result<Metadata, IoManagerError>;
 
     /// The value of output `key`, stored earlier, as a value of `output`'s type.
     fn load_input(
@@ -79,10 +128,21 @@ impl FsIoManager {
 
     /// Where output `key` is kept.
     pub fn path(&self, key: OutputKey<'_>) -> PathBuf {
-        self.base_dir
-            .join(key.run_id)
-            .join(key.step_key)
-            .join(key.output_name)
+        match key {
+            OutputKey::Step {
+                run_id,
+                step_key,
+                output_name,
+            } => self.base_dir.join(run_id).join(step_key).join(output_name),
+            OutputKey::Asset { key, partition } => {
+                let mut path = self.base_dir.clone();
+                path.extend(key.path());
+                if let Some(p) = partition {
+                    path.push(p);
+                }
+                path
+            }
+        }
     }
 
     /// Remove everything stored for `run_id` (nothing to remove is not an error).
@@ -114,23 +174,27 @@ impl IoManager for FsIoManager {
         key: OutputKey<'_>,
         output: &OutputDefinition,
         value: &StepValue,
-    ) -> Result<(), IoManagerError> {
+    ) -> Result<Metadata, IoManagerError> {
         let bytes = output
             .encode(value)
-            .map_err(|reason| IoManagerError::Codec {
-                action: "serialize",
-                step: key.step_key.to_owned(),
-                output: key.output_name.to_owned(),
-                reason,
-            })?;
+            .map_err(|reason| IoManagerError::codec("serialize", key, reason))?;
         let path = self.path(key);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_error("create", dir))?;
         }
         // Written aside and renamed: a reader never sees half a value.
-        let partial = path.with_extension("partial");
-        std::fs::write(&partial, bytes).map_err(io_error("write", &partial))?;
-        std::fs::rename(&partial, &path).map_err(io_error("write", &path))
+        let mut partial = path.clone().into_os_string();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        std::fs::write(&partial, &bytes).map_err(io_error("write", &partial))?;
+        std::fs::rename(&partial, &path).map_err(io_error("write", &path))?;
+        Ok(Metadata::from([
+            (
+                "path".to_owned(),
+                MetadataValue::Path(path.display().to_string()),
+            ),
+            ("bytes".to_owned(), MetadataValue::Int(bytes.len() as i64)),
+        ]))
     }
 
     fn load_input(
@@ -142,22 +206,13 @@ impl IoManager for FsIoManager {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(IoManagerError::NotStored {
-                    run_id: key.run_id.to_owned(),
-                    step: key.step_key.to_owned(),
-                    output: key.output_name.to_owned(),
-                });
+                return Err(IoManagerError::not_stored(key));
             }
             Err(e) => return Err(io_error("read", &path)(e)),
         };
         output
             .decode(&bytes)
-            .map_err(|reason| IoManagerError::Codec {
-                action: "deserialize",
-                step: key.step_key.to_owned(),
-                output: key.output_name.to_owned(),
-                reason,
-            })
+            .map_err(|reason| IoManagerError::codec("deserialize", key, reason))
     }
 }
 
@@ -175,7 +230,7 @@ mod tests {
         op.output("result").expect("declared").clone()
     }
 
-    const KEY: OutputKey<'static> = OutputKey {
+    const KEY: OutputKey<'static> = OutputKey::Step {
         run_id: "r1",
         step_key: "make",
         output_name: "result",
@@ -193,9 +248,10 @@ mod tests {
         let loaded = io.load_input(key, &output).unwrap();
         assert_eq!(loaded.downcast_ref::<Vec<u32>>(), Some(&vec![3, 4, 5]));
 
-        let other_run = OutputKey {
+        let other_run = OutputKey::Step {
             run_id: "r2",
-            ..key
+            step_key: "make",
+            output_name: "result",
         };
         let err = io.load_input(other_run, &output).unwrap_err();
         assert!(matches!(err, IoManagerError::NotStored { .. }), "{err}");
@@ -217,6 +273,37 @@ mod tests {
         assert!(
             err.to_string().contains("\"result\" of step \"make\""),
             "{err}"
+        );
+
+        // An asset is kept at its key's path, one file a partition.
+        let orders = crate::asset::AssetKey::parse("warehouse/orders").unwrap();
+        let daily = crate::asset::AssetKey::parse("warehouse/daily").unwrap();
+        let value: StepValue = Arc::new(vec![7u32]);
+        for (asset, partition) in [(&orders, None), (&daily, Some("2024-03-10"))] {
+            let key = OutputKey::Asset {
+                key: asset,
+                partition,
+            };
+            let meta = io.handle_output(key, &output, &value).unwrap();
+            assert!(matches!(meta["bytes"], MetadataValue::Int(3)), "{meta:?}");
+            let loaded = io.load_input(key, &output).unwrap();
+            assert_eq!(loaded.downcast_ref::<Vec<u32>>(), Some(&vec![7]));
+        }
+        assert!(dir.path().join("warehouse/orders").is_file());
+        assert!(dir.path().join("warehouse/daily/2024-03-10").is_file());
+        let missing = crate::asset::AssetKey::parse("warehouse/customers").unwrap();
+        let err = io
+            .load_input(
+                OutputKey::Asset {
+                    key: &missing,
+                    partition: None,
+                },
+                &output,
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "asset \"warehouse/customers\" is not stored (it was never materialized)"
         );
         std::fs::create_dir_all(dir.path().join("r1/make")).unwrap();
         std::fs::write(dir.path().join("r1/make/result"), b"{\"not\": \"a list\"}").unwrap();

@@ -237,6 +237,8 @@ impl JobDefinition {
         for def in node.op.inputs() {
             let count = node.sources(&def.name).count();
             match (&def.kind, count) {
+                // An asset's input with no upstream in the job is loaded by the IO manager.
+                (InputKind::Single, 0) if def.asset.is_some() => {}
                 (InputKind::Single, 0) => problems.push(DefinitionProblem::UnconnectedInput {
                     job: job(),
                     node: node.alias.clone(),

@@ -15,6 +15,7 @@ pub mod events;
 pub mod executor;
 pub mod io_manager;
 pub mod job;
+pub mod metadata;
 pub mod op;
 pub mod plan;
 pub mod resource;

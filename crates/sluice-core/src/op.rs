@@ -34,8 +34,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::asset::AssetKey;
 use crate::config::ConfigType;
 use crate::events::{ErrorInfo, EventSink, LogLevel, RunEvent};
+use crate::metadata::{Metadata, MetadataValue};
 use crate::resource::Resources;
 
 /// A value passed between steps. Values are shared, so a fan-out to many steps is free.
@@ -99,6 +101,17 @@ pub struct InputDefinition {
     pub data_type: DataType,
     pub kind: InputKind,
     collect: Option<Collect>,
+    /// For an asset's input: the upstream asset, loaded through the IO manager when the
+    /// run does not materialize it too.
+    pub asset: Option<AssetInput>,
+}
+
+/// The upstream asset an input reads, and how its stored value is decoded.
+#[derive(Clone, Debug)]
+pub struct AssetInput {
+    pub key: AssetKey,
+    /// The upstream asset's output, as the IO manager stored it.
+    pub output: OutputDefinition,
 }
 
 impl fmt::Debug for InputDefinition {
@@ -107,6 +120,7 @@ impl fmt::Debug for InputDefinition {
             .field("name", &self.name)
             .field("data_type", &self.data_type)
             .field("kind", &self.kind)
+            .field("asset", &self.asset.as_ref().map(|a| &a.key))
             .finish()
     }
 }
@@ -464,6 +478,15 @@ pub(crate) struct OpInner {
     pub retry_policy: Option<RetryPolicy>,
     pub timeout: Option<Duration>,
     pub compute: ComputeFn,
+    /// Set when the op computes an asset.
+    pub asset: Option<AssetOp>,
+}
+
+/// What the executor needs to know of the asset an op computes.
+#[derive(Clone, Debug)]
+pub struct AssetOp {
+    pub key: AssetKey,
+    pub code_version: Option<String>,
 }
 
 impl fmt::Debug for OpDefinition {
@@ -490,6 +513,7 @@ impl OpDefinition {
             tags: BTreeMap::new(),
             retry_policy: None,
             timeout: None,
+            asset: None,
             _shape: PhantomData,
         }
     }
@@ -538,6 +562,11 @@ impl OpDefinition {
         self.0.outs.iter().find(|o| o.name == name)
     }
 
+    /// The asset this op computes, if it is an asset's op.
+    pub fn asset(&self) -> Option<&AssetOp> {
+        self.0.asset.as_ref()
+    }
+
     pub(crate) fn collect_fan_in(
         &self,
         input: &str,
@@ -567,6 +596,7 @@ pub struct OpBuilder<S> {
     tags: BTreeMap<String, String>,
     retry_policy: Option<RetryPolicy>,
     timeout: Option<Duration>,
+    asset: Option<AssetOp>,
     _shape: PhantomData<S>,
 }
 
@@ -583,6 +613,7 @@ impl<S> OpBuilder<S> {
             tags: self.tags,
             retry_policy: self.retry_policy,
             timeout: self.timeout,
+            asset: self.asset,
             _shape: PhantomData,
         }
     }
@@ -606,6 +637,28 @@ impl<S> OpBuilder<S> {
             data_type: DataType::of::<T>(),
             kind: InputKind::Single,
             collect: None,
+            asset: None,
+        });
+        self
+    }
+
+    /// An input that reads asset `key`: from the asset's step when the run materializes
+    /// it too, otherwise from what the IO manager stored for it.
+    pub(crate) fn asset_input<T: OutputValue>(mut self, name: String, key: AssetKey) -> Self {
+        self.ins.push(InputDefinition {
+            name,
+            data_type: DataType::of::<T>(),
+            kind: InputKind::Single,
+            collect: None,
+            asset: Some(AssetInput {
+                key,
+                output: OutputDefinition {
+                    name: "result".to_owned(),
+                    data_type: DataType::of::<T>(),
+                    is_required: true,
+                    codec: ValueCodec::of::<T>(),
+                },
+            }),
         });
         self
     }
@@ -634,6 +687,7 @@ impl<S> OpBuilder<S> {
             data_type: DataType::of::<T>(),
             kind: InputKind::FanIn,
             collect: Some(collect::<T>),
+            asset: None,
         });
         self
     }
@@ -700,6 +754,7 @@ impl<S> OpBuilder<S> {
             retry_policy: self.retry_policy,
             timeout: self.timeout,
             compute,
+            asset: self.asset,
         }))
     }
 }
@@ -736,6 +791,16 @@ impl<T: Send + Sync + 'static> OpBuilder<Single<T>> {
     {
         self.finish(f)
     }
+
+    /// Finish the op that computes `asset`.
+    pub(crate) fn compute_asset<F, Fut>(mut self, asset: AssetOp, f: F) -> OpDefinition
+    where
+        F: Fn(OpContext, Inputs) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, OpError>> + Send + 'static,
+    {
+        self.asset = Some(asset);
+        self.finish(f)
+    }
 }
 
 impl OpBuilder<Multi> {
@@ -770,6 +835,10 @@ pub(crate) struct ContextInner {
     pub run_tags: Arc<BTreeMap<String, String>>,
     pub events: Arc<dyn EventSink>,
     pub cancel: CancellationToken,
+    pub asset_key: Option<AssetKey>,
+    pub partition_key: Option<String>,
+    /// Metadata the compute function attached to its output.
+    pub output_metadata: std::sync::Mutex<Metadata>,
 }
 
 impl OpContext {
@@ -812,6 +881,37 @@ impl OpContext {
 
     pub fn run_tags(&self) -> &BTreeMap<String, String> {
         &self.0.run_tags
+    }
+
+    /// The asset this step materializes, when it is an asset's step.
+    pub fn asset_key(&self) -> Option<&AssetKey> {
+        self.0.asset_key.as_ref()
+    }
+
+    /// The partition the run materializes (its `dagster/partition` tag), if any.
+    pub fn partition_key(&self) -> Option<&str> {
+        self.0.partition_key.as_deref()
+    }
+
+    /// Attach `value` under `label` to the output's materialization (Dagster's
+    /// `context.add_output_metadata`): row counts, paths, previews.
+    pub fn add_output_metadata(&self, label: impl Into<String>, value: impl Into<MetadataValue>) {
+        self.0
+            .output_metadata
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(label.into(), value.into());
+    }
+
+    /// The metadata attached so far.
+    pub(crate) fn take_output_metadata(&self) -> Metadata {
+        std::mem::take(
+            &mut *self
+                .0
+                .output_metadata
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Cancelled when the run is terminated. Long loops should check it; every await of

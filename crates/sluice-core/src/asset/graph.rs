@@ -22,7 +22,7 @@ impl AssetNode {
     pub fn new(key: AssetKey) -> Self {
         Self {
             key,
-            group: "default".to_owned(),
+            group: super::DEFAULT_GROUP.to_owned(),
             tags: BTreeMap::new(),
             deps: Vec::new(),
             is_source: false,

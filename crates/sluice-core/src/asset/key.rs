@@ -51,6 +51,11 @@ impl AssetKey {
         Ok(Self(parts))
     }
 
+    /// A one-part key of `text` as it is, for reporting a key that did not parse.
+    pub(crate) fn unchecked(text: &str) -> Self {
+        Self(vec![text.to_owned()])
+    }
+
     /// A key from its `/`-joined form.
     pub fn parse(text: &str) -> Result<Self, AssetKeyError> {
         Self::new(text.split('/'))
@@ -64,6 +69,12 @@ impl AssetKey {
     /// Whether `prefix`'s parts are the first parts of this key.
     pub fn has_prefix(&self, prefix: &AssetKey) -> bool {
         self.0.starts_with(&prefix.0)
+    }
+
+    /// The name of the op (and step) that computes the asset: its parts joined by
+    /// `__`, as Dagster names asset ops.
+    pub fn op_name(&self) -> String {
+        self.0.join("__")
     }
 
     /// This key with `part` appended.

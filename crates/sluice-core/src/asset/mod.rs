@@ -1,15 +1,21 @@
 //! Software-defined assets: keys, the graph they form, and selections of it.
 //!
+//! - [`AssetDefinition`]: an asset and the op that computes it.
 //! - [`AssetKey`]: a multi-part path (`source/gocardless/extract/transactions`).
 //! - [`AssetGraph`]: the assets of a location and their dependencies, checked for
 //!   duplicate keys, dependencies on unknown keys and cycles.
 //! - [`AssetSelection`]: Dagster's selection algebra and its string syntax
 //!   (`*warehouse/orders`, `raw+`, `group:staging and not tag:tier=gold`).
 
+mod definition;
 mod graph;
+mod job;
 mod key;
 mod selection;
 
+pub use definition::{AssetBuilder, AssetDefinition, AssetDep, DEFAULT_GROUP};
 pub use graph::{AssetGraph, AssetGraphProblem, AssetNode};
+pub(crate) use job::build_nodes;
+pub use job::{ASSET_JOB_NAME, AssetJobDefinition, define_asset_job};
 pub use key::{AssetKey, AssetKeyError};
 pub use selection::{AssetSelection, SelectionError};

@@ -3,6 +3,7 @@
 
 use async_graphql::{Context, Enum, Interface, Object, SimpleObject, Union};
 use sluice_core::events::{EventData, EventRecord, EventType, LogLevel as CoreLevel};
+use sluice_core::metadata::{Metadata, MetadataValue};
 
 use crate::schema::errors::PythonError;
 use crate::schema::run_or_error;
@@ -117,6 +118,7 @@ fn dagster_event_type(t: EventType) -> Option<DagsterEventType> {
         EventType::HandledOutput => DagsterEventType::HandledOutput,
         EventType::LoadedInput => DagsterEventType::LoadedInput,
         EventType::EngineEvent => DagsterEventType::EngineEvent,
+        EventType::AssetMaterialization => DagsterEventType::AssetMaterialization,
         EventType::Log => return None,
     })
 }
@@ -143,6 +145,7 @@ impl EventBase {
     fn metadata(&self) -> Vec<MetadataEntryInterface> {
         match &self.record.event.data {
             EventData::Engine { metadata } => metadata_entries(metadata),
+            EventData::Materialization(m) => typed_metadata_entries(&m.metadata),
             _ => Vec::new(),
         }
     }
@@ -192,7 +195,7 @@ macro_rules! event_object {
     (@munch [$($doc:tt)*] $name:ident [asset $(, $rest:ident)*] { $($acc:tt)* }) => {
         event_object!(@munch [$($doc)*] $name [$($rest),*] { $($acc)*
             pub(crate) async fn asset_key(&self) -> Option<AssetKey> {
-                None
+                self.0.record.event.materialization().map(|m| AssetKey::from(&m.asset_key))
             }
             pub(crate) async fn run_or_error(&self, ctx: &Context<'_>) -> RunOrError {
                 run_or_error(ctx, &self.0.record.event.run_id).await
@@ -201,7 +204,7 @@ macro_rules! event_object {
                 empty_step_stats(&self.0)
             }
             pub(crate) async fn partition(&self) -> Option<String> {
-                None
+                self.0.record.event.materialization().and_then(|m| m.partition.clone())
             }
             pub(crate) async fn tags(&self) -> Vec<EventTag> {
                 Vec::new()
@@ -680,6 +683,9 @@ impl DagsterRunEvent {
             EventType::HandledOutput => Self::HandledOutputEvent(HandledOutputEvent(base)),
             EventType::LoadedInput => Self::LoadedInputEvent(LoadedInputEvent(base)),
             EventType::EngineEvent => Self::EngineEvent(EngineEvent(base)),
+            EventType::AssetMaterialization => {
+                Self::MaterializationEvent(MaterializationEvent(base))
+            }
             EventType::Log => Self::LogMessageEvent(LogMessageEvent(base)),
         }
     }
@@ -1114,6 +1120,85 @@ pub fn metadata_entries(metadata: &serde_json::Value) -> Vec<MetadataEntryInterf
                     description: None,
                     json_string: other.to_string(),
                 }),
+            }
+        })
+        .collect()
+}
+
+/// Metadata entries of typed metadata (materializations, asset definitions).
+pub fn typed_metadata_entries(metadata: &Metadata) -> Vec<MetadataEntryInterface> {
+    use MetadataEntryInterface as E;
+    metadata
+        .iter()
+        .map(|(label, value)| {
+            let label = label.clone();
+            let description = None;
+            match value {
+                MetadataValue::Text(text) => E::TextMetadataEntry(TextMetadataEntry {
+                    label,
+                    description,
+                    text: text.clone(),
+                }),
+                MetadataValue::Int(i) => E::IntMetadataEntry(IntMetadataEntry {
+                    label,
+                    description,
+                    int_value: i32::try_from(*i).ok(),
+                    int_repr: i.to_string(),
+                }),
+                MetadataValue::Float(f) => E::FloatMetadataEntry(FloatMetadataEntry {
+                    label,
+                    description,
+                    float_value: f.is_finite().then_some(*f),
+                    float_repr: f.to_string(),
+                }),
+                MetadataValue::Bool(b) => E::BoolMetadataEntry(BoolMetadataEntry {
+                    label,
+                    description,
+                    bool_value: Some(*b),
+                }),
+                MetadataValue::Json(v) => E::JsonMetadataEntry(JsonMetadataEntry {
+                    label,
+                    description,
+                    json_string: v.to_string(),
+                }),
+                MetadataValue::Url(url) => E::UrlMetadataEntry(UrlMetadataEntry {
+                    label,
+                    description,
+                    url: url.clone(),
+                }),
+                MetadataValue::Path(path) => E::PathMetadataEntry(PathMetadataEntry {
+                    label,
+                    description,
+                    path: path.clone(),
+                }),
+                MetadataValue::Markdown(md) => E::MarkdownMetadataEntry(MarkdownMetadataEntry {
+                    label,
+                    description,
+                    md_str: md.clone(),
+                }),
+                MetadataValue::TableSchema(columns) => {
+                    E::TableSchemaMetadataEntry(TableSchemaMetadataEntry {
+                        label,
+                        description,
+                        schema: TableSchema {
+                            constraints: None,
+                            columns: columns
+                                .iter()
+                                .map(|c| TableColumn {
+                                    name: c.name.clone(),
+                                    ty: c.column_type.clone(),
+                                    description: c.description.clone(),
+                                    constraints: TableColumnConstraints {
+                                        nullable: true,
+                                        unique: false,
+                                        other: Vec::new(),
+                                    },
+                                    tags: Vec::new(),
+                                })
+                                .collect(),
+                        },
+                    })
+                }
             }
         })
         .collect()

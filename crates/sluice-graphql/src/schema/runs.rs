@@ -396,6 +396,14 @@ pub struct AssetKey {
     pub path: Vec<String>,
 }
 
+impl From<&sluice_core::asset::AssetKey> for AssetKey {
+    fn from(key: &sluice_core::asset::AssetKey) -> Self {
+        Self {
+            path: key.path().to_vec(),
+        }
+    }
+}
+
 /// An asset check.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct AssetCheckhandle {

@@ -1,0 +1,329 @@
+//! [`AssetDefinition`]: an asset and the computation that materializes it.
+//!
+//! An asset's computation is an op named after its key (`warehouse__orders`) with one
+//! output, `result`, and one input a data dependency. When a run materializes an asset
+//! and its upstream together, the value passes in memory; otherwise the input is loaded
+//! through the IO manager from the upstream asset's latest materialization.
+//!
+//! ```
+//! use sluice_core::asset::AssetDefinition;
+//!
+//! let raw = AssetDefinition::builder("raw/orders")
+//!     .group("raw")
+//!     .compute(|_, _| async { Ok(vec![3_i64, 4]) });
+//! let staging = AssetDefinition::builder("staging/orders")
+//!     .group("staging")
+//!     .input::<Vec<i64>>("raw/orders")
+//!     .compute(|ctx, inputs| async move {
+//!         let orders: Vec<i64> = inputs.get("orders")?;
+//!         ctx.add_output_metadata("row_count", orders.len() as i64);
+//!         Ok(orders.into_iter().sum::<i64>())
+//!     });
+//! assert_eq!(staging.op().unwrap().name(), "staging__orders");
+//! assert_eq!(staging.deps()[0].input.as_deref(), Some("orders"));
+//! # let _ = raw;
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+use super::{AssetKey, AssetKeyError, AssetNode};
+use crate::metadata::{Metadata, MetadataValue};
+use crate::op::{
+    AssetOp, Inputs, NoOutput, OpBuilder, OpContext, OpDefinition, OpError, OutputValue,
+    RetryPolicy,
+};
+
+/// An upstream asset of an asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetDep {
+    pub key: AssetKey,
+    /// The input that receives the upstream value; `None` for an ordering-only
+    /// dependency (Dagster's `deps=`).
+    pub input: Option<String>,
+}
+
+/// An asset: its key, what it depends on, how it is described, and (unless it is a
+/// source asset, declared here but produced elsewhere) the op that computes it. Cheap to
+/// clone.
+#[derive(Debug, Clone)]
+pub struct AssetDefinition(Arc<AssetInner>);
+
+#[derive(Debug)]
+struct AssetInner {
+    key: AssetKey,
+    group: String,
+    description: Option<String>,
+    tags: BTreeMap<String, String>,
+    owners: Vec<String>,
+    metadata: Metadata,
+    code_version: Option<String>,
+    deps: Vec<AssetDep>,
+    /// `None` for a source asset.
+    op: Option<OpDefinition>,
+    /// Keys that did not parse, reported when the definitions are built.
+    key_errors: Vec<AssetKeyError>,
+}
+
+/// Dagster's group for assets that name none.
+pub const DEFAULT_GROUP: &str = "default";
+
+impl AssetDefinition {
+    /// Start defining the asset at `key` (parts joined by `/`).
+    pub fn builder(key: &str) -> AssetBuilder {
+        let mut key_errors = Vec::new();
+        let key = parse_or_keep(key, &mut key_errors);
+        AssetBuilder {
+            op: OpDefinition::builder(key.op_name()),
+            asset: AssetInner {
+                key,
+                group: DEFAULT_GROUP.to_owned(),
+                description: None,
+                tags: BTreeMap::new(),
+                owners: Vec::new(),
+                metadata: Metadata::new(),
+                code_version: None,
+                deps: Vec::new(),
+                op: None,
+                key_errors,
+            },
+        }
+    }
+
+    /// A source asset: declared so that assets can depend on it, produced outside
+    /// Sluice. Its value is loaded through the IO manager.
+    pub fn source(key: &str) -> AssetBuilder {
+        Self::builder(key)
+    }
+
+    pub fn key(&self) -> &AssetKey {
+        &self.0.key
+    }
+
+    pub fn group(&self) -> &str {
+        &self.0.group
+    }
+
+    pub fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    pub fn tags(&self) -> &BTreeMap<String, String> {
+        &self.0.tags
+    }
+
+    pub fn owners(&self) -> &[String] {
+        &self.0.owners
+    }
+
+    pub fn metadata(&self) -> &Metadata {
+        &self.0.metadata
+    }
+
+    pub fn code_version(&self) -> Option<&str> {
+        self.0.code_version.as_deref()
+    }
+
+    pub fn deps(&self) -> &[AssetDep] {
+        &self.0.deps
+    }
+
+    /// The op that computes the asset; `None` for a source asset.
+    pub fn op(&self) -> Option<&OpDefinition> {
+        self.0.op.as_ref()
+    }
+
+    pub fn is_source(&self) -> bool {
+        self.0.op.is_none()
+    }
+
+    pub(crate) fn key_errors(&self) -> &[AssetKeyError] {
+        &self.0.key_errors
+    }
+
+    /// The asset as the graph sees it.
+    pub fn node(&self) -> AssetNode {
+        AssetNode {
+            key: self.0.key.clone(),
+            group: self.0.group.clone(),
+            tags: self.0.tags.clone(),
+            deps: self.0.deps.iter().map(|d| d.key.clone()).collect(),
+            is_source: self.is_source(),
+        }
+    }
+}
+
+fn parse_or_keep(text: &str, errors: &mut Vec<AssetKeyError>) -> AssetKey {
+    AssetKey::parse(text).unwrap_or_else(|e| {
+        errors.push(e);
+        AssetKey::unchecked(text)
+    })
+}
+
+/// Builds an [`AssetDefinition`].
+#[must_use]
+pub struct AssetBuilder {
+    op: OpBuilder<NoOutput>,
+    /// The asset so far; its op is set by [`AssetBuilder::compute`].
+    asset: AssetInner,
+}
+
+impl AssetBuilder {
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.asset.group = group.into();
+        self
+    }
+
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        let description = description.into();
+        self.op = self.op.description(description.clone());
+        self.asset.description = Some(description);
+        self
+    }
+
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.asset.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// A person (`jane@example.com`) or team (`team:billing`) who owns the asset.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.asset.owners.push(owner.into());
+        self
+    }
+
+    /// Metadata of the definition (not of a materialization).
+    pub fn metadata(mut self, label: impl Into<String>, value: impl Into<MetadataValue>) -> Self {
+        self.asset.metadata.insert(label.into(), value.into());
+        self
+    }
+
+    /// The version of the code that computes the asset, recorded on each materialization.
+    pub fn code_version(mut self, version: impl Into<String>) -> Self {
+        self.asset.code_version = Some(version.into());
+        self
+    }
+
+    /// A data dependency on asset `key`, received as input named after the key's last
+    /// part (`raw/orders` → `orders`).
+    pub fn input<T: OutputValue>(self, key: &str) -> Self {
+        let name = key.rsplit('/').next().unwrap_or(key).to_owned();
+        self.input_named::<T>(name, key)
+    }
+
+    /// A data dependency on asset `key`, received as input `name`.
+    pub fn input_named<T: OutputValue>(mut self, name: impl Into<String>, key: &str) -> Self {
+        let name = name.into();
+        let key = parse_or_keep(key, &mut self.asset.key_errors);
+        self.op = self.op.asset_input::<T>(name.clone(), key.clone());
+        self.asset.deps.push(AssetDep {
+            key,
+            input: Some(name),
+        });
+        self
+    }
+
+    /// An ordering-only dependency: materialized after asset `key` when both are in a
+    /// run, taking no value from it (Dagster's `deps=`).
+    pub fn dep(mut self, key: &str) -> Self {
+        let key = parse_or_keep(key, &mut self.asset.key_errors);
+        self.asset.deps.push(AssetDep { key, input: None });
+        self
+    }
+
+    /// The computation takes config of type `C`, read with [`OpContext::config`].
+    pub fn config<C: DeserializeOwned + JsonSchema>(mut self) -> Self {
+        self.op = self.op.config::<C>();
+        self
+    }
+
+    /// The computation needs the resource bound to `key`.
+    pub fn required_resource(mut self, key: impl Into<String>) -> Self {
+        self.op = self.op.required_resource(key);
+        self
+    }
+
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.op = self.op.retry_policy(policy);
+        self
+    }
+
+    /// Fail an attempt that takes longer than `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.op = self.op.timeout(timeout);
+        self
+    }
+
+    /// Finish the asset with the function that computes its value.
+    pub fn compute<T, F, Fut>(mut self, f: F) -> AssetDefinition
+    where
+        T: OutputValue,
+        F: Fn(OpContext, Inputs) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, OpError>> + Send + 'static,
+    {
+        let asset = AssetOp {
+            key: self.asset.key.clone(),
+            code_version: self.asset.code_version.clone(),
+        };
+        let op = std::mem::replace(&mut self.op, OpDefinition::builder(""))
+            .output::<T>("result")
+            .compute_asset(asset, f);
+        self.finish(Some(op))
+    }
+
+    /// Finish a source asset: no computation here.
+    pub fn build_source(self) -> AssetDefinition {
+        self.finish(None)
+    }
+
+    fn finish(self, op: Option<OpDefinition>) -> AssetDefinition {
+        AssetDefinition(Arc::new(AssetInner { op, ..self.asset }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_records_the_asset_and_its_op() {
+        let a = AssetDefinition::builder("warehouse/orders")
+            .group("warehouse")
+            .description("Orders, cleaned")
+            .tag("tier", "gold")
+            .owner("team:billing")
+            .metadata("table", "warehouse.orders")
+            .code_version("3")
+            .input::<Vec<i64>>("staging/orders")
+            .input_named::<i64>("fx", "raw/fx_rate")
+            .dep("raw/customers")
+            .compute(|_, _| async { Ok(1_i64) });
+        assert_eq!(a.key().to_string(), "warehouse/orders");
+        let op = a.op().unwrap();
+        assert_eq!(op.name(), "warehouse__orders");
+        assert_eq!(op.inputs().len(), 2);
+        assert_eq!(
+            op.input("orders").unwrap().asset.as_ref().unwrap().key,
+            AssetKey::parse("staging/orders").unwrap()
+        );
+        assert_eq!(op.asset().unwrap().code_version.as_deref(), Some("3"));
+        assert_eq!(a.deps().len(), 3);
+        assert_eq!(a.deps()[2].input, None);
+        assert!(a.key_errors().is_empty());
+        let node = a.node();
+        assert_eq!(node.group, "warehouse");
+        assert_eq!(node.deps.len(), 3);
+
+        let source = AssetDefinition::source("raw/fx_rate").build_source();
+        assert!(source.is_source() && source.op().is_none());
+
+        let bad = AssetDefinition::builder("raw//x")
+            .input::<i64>("a b")
+            .compute(|_, _| async { Ok(0_i64) });
+        assert_eq!(bad.key_errors().len(), 2);
+    }
+}

@@ -1,0 +1,109 @@
+//! Asset jobs: a selection of assets, materialized by one job whose nodes are the
+//! selected assets' ops (Dagster's `define_asset_job`).
+//!
+//! ```
+//! use sluice_core::asset::{AssetSelection, define_asset_job};
+//!
+//! let job = define_asset_job("refresh_staging", AssetSelection::parse("group:staging+").unwrap())
+//!     .description("Staging tables and what is built on them");
+//! assert_eq!(job.name(), "refresh_staging");
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{AssetDefinition, AssetGraph, AssetKey, AssetSelection};
+use crate::job::{JobDefinition, NodeHandle, OutputRef};
+
+/// The job that can materialize every asset of a location; an ad hoc materialization is
+/// a run of it that executes only the selected assets' steps.
+pub const ASSET_JOB_NAME: &str = "__ASSET_JOB";
+
+/// A job that materializes a selection of assets, resolved when the definitions are
+/// built.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AssetJobDefinition {
+    name: String,
+    selection: AssetSelection,
+    description: Option<String>,
+    tags: BTreeMap<String, String>,
+}
+
+/// A job named `name` that materializes the assets `selection` picks.
+pub fn define_asset_job(name: impl Into<String>, selection: AssetSelection) -> AssetJobDefinition {
+    AssetJobDefinition {
+        name: name.into(),
+        selection,
+        description: None,
+        tags: BTreeMap::new(),
+    }
+}
+
+impl AssetJobDefinition {
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn selection(&self) -> &AssetSelection {
+        &self.selection
+    }
+
+    /// The job materializing `keys` (already resolved from the selection).
+    pub(crate) fn build(
+        &self,
+        keys: &BTreeSet<AssetKey>,
+        assets: &HashMap<&AssetKey, &AssetDefinition>,
+        graph: &AssetGraph,
+    ) -> JobDefinition {
+        let mut job = JobDefinition::builder(&self.name);
+        if let Some(d) = &self.description {
+            job = job.description(d.clone());
+        }
+        for (k, v) in &self.tags {
+            job = job.tag(k.clone(), v.clone());
+        }
+        build_nodes(job, keys, assets, graph)
+    }
+}
+
+/// A job of the computed assets among `keys`, in dependency order: an upstream in the
+/// job feeds its value in memory (or orders the step, for an ordering dependency); an
+/// upstream outside it is loaded through the IO manager.
+pub(crate) fn build_nodes(
+    mut job: crate::job::JobBuilder,
+    keys: &BTreeSet<AssetKey>,
+    assets: &HashMap<&AssetKey, &AssetDefinition>,
+    graph: &AssetGraph,
+) -> JobDefinition {
+    let computed =
+        |key: &AssetKey| keys.contains(key) && assets.get(key).is_some_and(|a| !a.is_source());
+    for key in graph.topological_order() {
+        let Some(op) = assets
+            .get(&key)
+            .and_then(|a| a.op())
+            .filter(|_| computed(&key))
+        else {
+            continue;
+        };
+        let mut node = job.node(op);
+        for dep in assets[&key].deps().iter().filter(|d| computed(&d.key)) {
+            let upstream = dep.key.op_name();
+            node = match &dep.input {
+                Some(input) => node.input(input.clone(), OutputRef::new(upstream, "result")),
+                None => node.after(&NodeHandle::named(upstream)),
+            };
+        }
+        node.add();
+    }
+    job.build()
+}
