@@ -20,6 +20,7 @@ mod m20261122_000002_heartbeats;
 mod m20261122_000003_run_priority;
 mod m20261122_000004_step_keys_to_execute;
 mod m20261122_000005_instigators;
+mod m20261201_000006_assets;
 
 /// All migrations of the instance storage, oldest first.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_run_priority::Migration),
             Box::new(m20261122_000004_step_keys_to_execute::Migration),
             Box::new(m20261122_000005_instigators::Migration),
+            Box::new(m20261201_000006_assets::Migration),
         ]
     }
 }

@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sluice_core::asset::AssetKey;
 use sluice_core::events::{EventRecord, RunEvent};
 use sluice_core::run::{NewRun, Run, RunStatus};
 use sluice_core::sensor::RunStatusChange;
@@ -93,6 +94,33 @@ pub struct RunsFilter {
     pub updated_after: Option<f64>,
     /// Only runs last updated before this time (exclusive).
     pub updated_before: Option<f64>,
+}
+
+/// An asset of the catalog: one that was materialized (or reported) at least once and
+/// not wiped since.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetEntry {
+    /// The asset.
+    pub key: AssetKey,
+    /// The event of its latest materialization.
+    pub last_materialization_event_id: Option<i64>,
+    /// The run of its latest materialization (empty for a runless report).
+    pub last_run_id: Option<String>,
+    /// When it was last materialized (Unix seconds).
+    pub last_materialization_timestamp: Option<f64>,
+}
+
+/// Which materializations of an asset to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MaterializationsFilter {
+    /// Only these partitions (none: every partition, and unpartitioned ones).
+    pub partitions: Vec<String>,
+    /// Only events stored before this event id (a cursor).
+    pub before_id: Option<i64>,
+    /// Only events after this time (Unix seconds, exclusive).
+    pub after_timestamp: Option<f64>,
+    /// At most this many.
+    pub limit: Option<usize>,
 }
 
 /// The instance's runs and event log.
@@ -227,6 +255,32 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Delete ticks in `statuses` with a timestamp before `before`; returns how many.
     async fn purge_ticks(&self, before: f64, statuses: &[TickStatus]) -> Result<u64>;
+
+    /// The asset catalog: every asset with a materialization, or only `keys` of them.
+    async fn asset_entries(&self, keys: Option<&[AssetKey]>) -> Result<Vec<AssetEntry>>;
+
+    /// The stored events with these ids, in id order (unknown ids are left out).
+    async fn events_by_id(&self, ids: &[i64]) -> Result<Vec<EventRecord>>;
+
+    /// The latest materialization of `key`: one indexed read, whatever its history.
+    async fn latest_materialization(&self, key: &AssetKey) -> Result<Option<EventRecord>>;
+
+    /// The latest materialization of each materialized partition of `key`.
+    async fn latest_materializations_by_partition(
+        &self,
+        key: &AssetKey,
+    ) -> Result<BTreeMap<String, EventRecord>>;
+
+    /// Materializations of `key`, newest first.
+    async fn asset_materializations(
+        &self,
+        key: &AssetKey,
+        filter: &MaterializationsFilter,
+    ) -> Result<Vec<EventRecord>>;
+
+    /// Forget `keys`: they leave the catalog and their past materializations stop
+    /// counting (the events stay in their runs' logs). Unknown keys are ignored.
+    async fn wipe_assets(&self, keys: &[AssetKey]) -> Result<()>;
 }
 
 /// Open the instance storage `config` describes, applying pending migrations.

@@ -24,6 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{Mutex, MutexGuard};
 
+mod assets;
 mod instigators;
 
 use crate::config::{StorageConfig, redact_url};
@@ -33,7 +34,8 @@ use crate::instigation::{
     InstigatedRun, InstigatorKey, InstigatorState, InstigatorStatus, NewTick, Tick, TickResult,
     TickStatus, TicksFilter,
 };
-use crate::{DaemonHeartbeat, RunsFilter, Storage};
+use crate::{AssetEntry, DaemonHeartbeat, MaterializationsFilter, RunsFilter, Storage};
+use sluice_core::asset::AssetKey;
 use sluice_core::sensor::RunStatusChange;
 
 /// Rows per multi-row INSERT: well under SQLite's and Postgres's bind parameter limits.
@@ -390,6 +392,18 @@ fn to_run(model: runs::Model, tags: BTreeMap<String, String>) -> Result<Run> {
 
 /// Postgres text cannot hold NUL; the indexed copy of a field replaces it (the JSON
 /// body keeps the exact value, escaped).
+/// An event from its (id, timestamp, body) columns.
+fn decode_event((storage_id, timestamp, body): (i64, f64, String)) -> Result<EventRecord> {
+    let mut event: RunEvent = serde_json::from_str(&body).map_err(|e| StorageError::Corrupt {
+        what: format!("event {storage_id}"),
+        reason: format!("body is not a run event: {e}"),
+    })?;
+    // serde_json (without `float_roundtrip`) may parse a float one ulp off; the column
+    // holds the exact value.
+    event.timestamp = timestamp;
+    Ok(EventRecord { storage_id, event })
+}
+
 fn column_text(s: &str) -> String {
     if s.contains('\0') {
         s.replace('\0', "\u{FFFD}")
@@ -422,6 +436,11 @@ fn event_row(event: &RunEvent) -> Result<event_logs::ActiveModel> {
         level: Set(event.level.as_str().to_owned()),
         timestamp: Set(timestamp),
         message: Set(column_text(&event.message)),
+        asset_key: Set(event.materialization().map(|m| m.asset_key.to_string())),
+        partition: Set(event
+            .materialization()
+            .and_then(|m| m.partition.as_deref())
+            .map(column_text)),
         body: Set(body),
     })
 }
@@ -570,19 +589,7 @@ impl Storage for SqlStorage {
             .all(&self.db)
             .await
             .map_err(StorageError::db(format!("load events of run {run_id}")))?;
-        rows.into_iter()
-            .map(|(storage_id, timestamp, body)| {
-                let mut event: RunEvent =
-                    serde_json::from_str(&body).map_err(|e| StorageError::Corrupt {
-                        what: format!("event {storage_id}"),
-                        reason: format!("body is not a run event: {e}"),
-                    })?;
-                // serde_json (without `float_roundtrip`) may parse a float one ulp off;
-                // the column holds the exact value.
-                event.timestamp = timestamp;
-                Ok(EventRecord { storage_id, event })
-            })
-            .collect()
+        rows.into_iter().map(decode_event).collect()
     }
 
     async fn record_run_heartbeat(&self, run_id: &str, timestamp: f64) -> Result<()> {
@@ -741,6 +748,37 @@ impl Storage for SqlStorage {
     async fn purge_ticks(&self, before: f64, statuses: &[TickStatus]) -> Result<u64> {
         instigators::purge_ticks(self, before, statuses).await
     }
+
+    async fn asset_entries(&self, keys: Option<&[AssetKey]>) -> Result<Vec<AssetEntry>> {
+        assets::entries(self, keys).await
+    }
+
+    async fn events_by_id(&self, ids: &[i64]) -> Result<Vec<EventRecord>> {
+        assets::events_by_id(self, ids).await
+    }
+
+    async fn latest_materialization(&self, key: &AssetKey) -> Result<Option<EventRecord>> {
+        assets::latest(self, key).await
+    }
+
+    async fn latest_materializations_by_partition(
+        &self,
+        key: &AssetKey,
+    ) -> Result<BTreeMap<String, EventRecord>> {
+        assets::latest_by_partition(self, key).await
+    }
+
+    async fn asset_materializations(
+        &self,
+        key: &AssetKey,
+        filter: &MaterializationsFilter,
+    ) -> Result<Vec<EventRecord>> {
+        assets::materializations(self, key, filter).await
+    }
+
+    async fn wipe_assets(&self, keys: &[AssetKey]) -> Result<()> {
+        assets::wipe(self, keys).await
+    }
 }
 
 /// Insert `run`, its tags and its first `events` in `txn` (which the caller commits).
@@ -861,6 +899,11 @@ async fn insert_events(
         chunk_ids.sort_unstable();
         ids.extend(chunk_ids);
     }
+    assets::index_materializations(txn, events, &ids)
+        .await
+        .map_err(StorageError::db(format!(
+            "{action}: index materializations"
+        )))?;
     for event in events {
         if let Some(status) = event.event_type.run_status() {
             update_run_status(txn, event, status)

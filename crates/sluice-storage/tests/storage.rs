@@ -200,6 +200,7 @@ shared_suite!(
         ticks_end_and_move_their_instigator,
         a_run_key_creates_one_run_ever,
         run_status_changes_follow_the_event_log,
+        materializations_are_indexed_per_asset_and_partition,
     ],
     reopening: [
         reopening_keeps_data,
@@ -217,13 +218,17 @@ mod suite {
 
     use sea_orm::ConnectionTrait;
     use serde_json::json;
+    use sluice_core::asset::AssetKey;
+    use sluice_core::events::AssetMaterialization;
     use sluice_core::events::{
         ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent, now_timestamp,
     };
+    use sluice_core::metadata::MetadataValue;
     use sluice_core::run::{NewRun, Run, RunStatus};
     use sluice_storage::{
-        EventWriter, InstigatedRun, InstigatorKey, InstigatorStatus, InstigatorType, NewTick,
-        RunsFilter, SqlStorage, Storage, StorageError, TickResult, TickStatus, TicksFilter,
+        EventWriter, InstigatedRun, InstigatorKey, InstigatorStatus, InstigatorType,
+        MaterializationsFilter, NewTick, RunsFilter, SqlStorage, Storage, StorageError, TickResult,
+        TickStatus, TicksFilter,
     };
 
     use super::Opener;
@@ -1727,6 +1732,164 @@ mod suite {
                 .await
                 .expect("count"),
             0
+        );
+    }
+
+    fn materialization(run_id: &str, key: &str, partition: Option<&str>, rows: i64) -> RunEvent {
+        let mut m = AssetMaterialization::new(AssetKey::parse(key).unwrap());
+        m.partition = partition.map(str::to_owned);
+        m.metadata.insert("rows".into(), MetadataValue::Int(rows));
+        RunEvent::new(run_id, EventType::AssetMaterialization, "materialized")
+            .data(EventData::Materialization(Box::new(m)))
+    }
+
+    fn rows_of(record: &sluice_core::events::EventRecord) -> i64 {
+        match record.event.materialization().unwrap().metadata["rows"] {
+            MetadataValue::Int(n) => n,
+            ref other => panic!("{other:?}"),
+        }
+    }
+
+    pub async fn materializations_are_indexed_per_asset_and_partition(storage: Arc<SqlStorage>) {
+        let daily = AssetKey::parse("events/daily").unwrap();
+        let orders = AssetKey::parse("warehouse/orders").unwrap();
+        // Two passes over 1,500 partitions, with other events and another asset between.
+        for pass in 0..2_i64 {
+            let mut batch = Vec::new();
+            for p in 0..1_500_i64 {
+                let partition = format!("p{p:04}");
+                batch.push(event("r", EventType::StepStart, now_timestamp()));
+                batch.push(materialization(
+                    "r",
+                    "events/daily",
+                    Some(&partition),
+                    pass * 10_000 + p,
+                ));
+            }
+            batch.push(materialization("r", "warehouse/orders", None, pass));
+            storage.store_events(&batch).await.unwrap();
+        }
+        let latest = storage
+            .latest_materialization(&daily)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows_of(&latest), 11_499);
+        let by_partition = storage
+            .latest_materializations_by_partition(&daily)
+            .await
+            .unwrap();
+        assert_eq!(by_partition.len(), 1_500);
+        assert!(by_partition.iter().all(|(p, r)| {
+            r.event.materialization().unwrap().partition.as_deref() == Some(p.as_str())
+                && rows_of(r) >= 10_000
+        }));
+        assert_eq!(
+            rows_of(
+                &storage
+                    .latest_materialization(&orders)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            ),
+            1
+        );
+        assert!(
+            storage
+                .latest_materializations_by_partition(&orders)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // History, newest first, by partition, with a cursor.
+        let filter = MaterializationsFilter {
+            partitions: vec!["p0007".into()],
+            ..Default::default()
+        };
+        let history = storage
+            .asset_materializations(&daily, &filter)
+            .await
+            .unwrap();
+        assert_eq!(history.iter().map(rows_of).collect::<Vec<_>>(), [10_007, 7]);
+        let older = MaterializationsFilter {
+            before_id: Some(history[0].storage_id),
+            limit: Some(1),
+            ..filter
+        };
+        let page = storage
+            .asset_materializations(&daily, &older)
+            .await
+            .unwrap();
+        assert_eq!(page.iter().map(rows_of).collect::<Vec<_>>(), [7]);
+
+        // A runless report counts like any materialization.
+        storage
+            .store_events(&[materialization("", "warehouse/orders", None, 99)])
+            .await
+            .unwrap();
+        let entries = storage.asset_entries(None).await.unwrap();
+        assert_eq!(
+            entries
+                .iter()
+                .map(|e| e.key.to_string())
+                .collect::<Vec<_>>(),
+            ["events/daily", "warehouse/orders"]
+        );
+        assert_eq!(entries[1].last_run_id.as_deref(), Some(""));
+        let ids: Vec<i64> = entries
+            .iter()
+            .filter_map(|e| e.last_materialization_event_id)
+            .collect();
+        let records = storage.events_by_id(&ids).await.unwrap();
+        assert_eq!(
+            records.iter().map(rows_of).collect::<Vec<_>>(),
+            [11_499, 99]
+        );
+
+        // Wiping forgets the asset, and only that one; its events stay in the run's log.
+        storage
+            .wipe_assets(std::slice::from_ref(&daily))
+            .await
+            .unwrap();
+        assert!(
+            storage
+                .latest_materialization(&daily)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            storage
+                .asset_materializations(&daily, &MaterializationsFilter::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            storage
+                .latest_materializations_by_partition(&daily)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(storage.asset_entries(None).await.unwrap().len(), 1);
+        assert_eq!(
+            storage.events_for_run("r", None, None).await.unwrap().len(),
+            6_002
+        );
+        // Materialized again after the wipe, it is back with only the new history.
+        storage
+            .store_events(&[materialization("r2", "events/daily", Some("p0001"), 5)])
+            .await
+            .unwrap();
+        assert_eq!(
+            storage
+                .asset_materializations(&daily, &MaterializationsFilter::default())
+                .await
+                .unwrap()
+                .len(),
+            1
         );
     }
 }

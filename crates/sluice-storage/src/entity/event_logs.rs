@@ -23,6 +23,10 @@ pub struct Model {
     /// The event's message.
     #[sea_orm(column_type = "Text")]
     pub message: String,
+    /// For a materialization: the asset's key, parts joined by `/`.
+    pub asset_key: Option<String>,
+    /// For a materialization of a partition: the partition.
+    pub partition: Option<String>,
     /// The whole `RunEvent` as JSON.
     #[sea_orm(column_type = "Text")]
     pub body: String,

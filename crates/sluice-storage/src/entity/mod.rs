@@ -1,5 +1,7 @@
 //! sea-orm entities of the instance tables (schema: `sluice-migrations`).
 
+pub mod asset_keys;
+pub mod asset_partitions;
 pub mod daemon_heartbeats;
 pub mod event_logs;
 pub mod instigator_run_keys;

@@ -1,0 +1,259 @@
+//! The asset catalog on SQL. A materialization is an event like any other; storing it
+//! also moves its asset's (and partition's) row in `asset_keys` / `asset_partitions`, in
+//! the same transaction, so "latest materialization of X" is a primary-key read
+//! whatever the length of X's history.
+
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use sluice_core::asset::AssetKey;
+use sluice_core::events::{EventRecord, RunEvent};
+
+use super::{IN_CHUNK, SqlStorage, decode_event};
+use crate::entity::{asset_keys, asset_partitions, event_logs};
+use crate::error::{Result, StorageError};
+use crate::{AssetEntry, MaterializationsFilter};
+
+/// Index the materializations among `events` (stored with `ids`, in order).
+pub(super) async fn index_materializations(
+    txn: &DatabaseTransaction,
+    events: &[RunEvent],
+    ids: &[i64],
+) -> Result<(), sea_orm::DbErr> {
+    for (event, id) in events.iter().zip(ids) {
+        let Some(m) = event.materialization() else {
+            continue;
+        };
+        let key = m.asset_key.to_string();
+        let row = asset_keys::ActiveModel {
+            asset_key: Set(key.clone()),
+            last_materialization_event_id: Set(Some(*id)),
+            last_run_id: Set(Some(event.run_id.clone())),
+            last_materialization_timestamp: Set(Some(event.timestamp)),
+            create_timestamp: Set(event.timestamp),
+        };
+        asset_keys::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(asset_keys::Column::AssetKey)
+                    .update_columns([
+                        asset_keys::Column::LastMaterializationEventId,
+                        asset_keys::Column::LastRunId,
+                        asset_keys::Column::LastMaterializationTimestamp,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        if let Some(partition) = &m.partition {
+            let row = asset_partitions::ActiveModel {
+                asset_key: Set(key),
+                partition: Set(partition.clone()),
+                last_materialization_event_id: Set(*id),
+                last_materialization_timestamp: Set(event.timestamp),
+            };
+            asset_partitions::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([
+                        asset_partitions::Column::AssetKey,
+                        asset_partitions::Column::Partition,
+                    ])
+                    .update_columns([
+                        asset_partitions::Column::LastMaterializationEventId,
+                        asset_partitions::Column::LastMaterializationTimestamp,
+                    ])
+                    .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn to_entry(row: asset_keys::Model) -> Result<AssetEntry> {
+    let key = AssetKey::parse(&row.asset_key).map_err(|e| StorageError::Corrupt {
+        what: format!("asset key \"{}\"", row.asset_key),
+        reason: e.to_string(),
+    })?;
+    Ok(AssetEntry {
+        key,
+        last_materialization_event_id: row.last_materialization_event_id,
+        last_run_id: row.last_run_id,
+        last_materialization_timestamp: row.last_materialization_timestamp,
+    })
+}
+
+pub(super) async fn entries(
+    storage: &SqlStorage,
+    keys: Option<&[AssetKey]>,
+) -> Result<Vec<AssetEntry>> {
+    let mut rows = Vec::new();
+    match keys {
+        None => {
+            rows = asset_keys::Entity::find()
+                .order_by_asc(asset_keys::Column::AssetKey)
+                .all(&storage.db)
+                .await
+                .map_err(StorageError::db("load the asset catalog"))?;
+        }
+        Some(keys) => {
+            for chunk in keys.chunks(IN_CHUNK) {
+                rows.extend(
+                    asset_keys::Entity::find()
+                        .filter(
+                            asset_keys::Column::AssetKey.is_in(chunk.iter().map(|k| k.to_string())),
+                        )
+                        .order_by_asc(asset_keys::Column::AssetKey)
+                        .all(&storage.db)
+                        .await
+                        .map_err(StorageError::db("load assets of the catalog"))?,
+                );
+            }
+        }
+    }
+    rows.into_iter().map(to_entry).collect()
+}
+
+/// The stored events with these ids, in id order.
+pub(super) async fn events_by_id(storage: &SqlStorage, ids: &[i64]) -> Result<Vec<EventRecord>> {
+    let mut records = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_CHUNK) {
+        let rows: Vec<(i64, f64, String)> = event_logs::Entity::find()
+            .select_only()
+            .columns([
+                event_logs::Column::Id,
+                event_logs::Column::Timestamp,
+                event_logs::Column::Body,
+            ])
+            .filter(event_logs::Column::Id.is_in(chunk.iter().copied()))
+            .order_by_asc(event_logs::Column::Id)
+            .into_tuple()
+            .all(&storage.db)
+            .await
+            .map_err(StorageError::db("load events by id"))?;
+        for row in rows {
+            records.push(decode_event(row)?);
+        }
+    }
+    Ok(records)
+}
+
+pub(super) async fn latest(storage: &SqlStorage, key: &AssetKey) -> Result<Option<EventRecord>> {
+    let id: Option<Option<i64>> = asset_keys::Entity::find_by_id(key.to_string())
+        .select_only()
+        .column(asset_keys::Column::LastMaterializationEventId)
+        .into_tuple()
+        .one(&storage.db)
+        .await
+        .map_err(StorageError::db(format!(
+            "load the latest materialization of asset \"{key}\""
+        )))?;
+    match id.flatten() {
+        Some(id) => Ok(events_by_id(storage, &[id]).await?.pop()),
+        None => Ok(None),
+    }
+}
+
+pub(super) async fn latest_by_partition(
+    storage: &SqlStorage,
+    key: &AssetKey,
+) -> Result<BTreeMap<String, EventRecord>> {
+    let rows: Vec<(String, i64)> = asset_partitions::Entity::find()
+        .select_only()
+        .columns([
+            asset_partitions::Column::Partition,
+            asset_partitions::Column::LastMaterializationEventId,
+        ])
+        .filter(asset_partitions::Column::AssetKey.eq(key.to_string()))
+        .into_tuple()
+        .all(&storage.db)
+        .await
+        .map_err(StorageError::db(format!(
+            "load the partitions of asset \"{key}\""
+        )))?;
+    let ids: Vec<i64> = rows.iter().map(|(_, id)| *id).collect();
+    let mut by_id: BTreeMap<i64, EventRecord> = events_by_id(storage, &ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.storage_id, r))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|(partition, id)| Some((partition, by_id.remove(&id)?)))
+        .collect())
+}
+
+pub(super) async fn materializations(
+    storage: &SqlStorage,
+    key: &AssetKey,
+    filter: &MaterializationsFilter,
+) -> Result<Vec<EventRecord>> {
+    let mut select = event_logs::Entity::find()
+        .select_only()
+        .columns([
+            event_logs::Column::Id,
+            event_logs::Column::Timestamp,
+            event_logs::Column::Body,
+        ])
+        .filter(event_logs::Column::AssetKey.eq(key.to_string()));
+    if !filter.partitions.is_empty() {
+        select =
+            select.filter(event_logs::Column::Partition.is_in(filter.partitions.iter().cloned()));
+    }
+    if let Some(before) = filter.before_id {
+        select = select.filter(event_logs::Column::Id.lt(before));
+    }
+    if let Some(after) = filter.after_timestamp {
+        select = select.filter(event_logs::Column::Timestamp.gt(after));
+    }
+    if let Some(limit) = filter.limit {
+        select = select.limit(u64::try_from(limit).unwrap_or(u64::MAX));
+    }
+    let rows: Vec<(i64, f64, String)> = select
+        .order_by_desc(event_logs::Column::Id)
+        .into_tuple()
+        .all(&storage.db)
+        .await
+        .map_err(StorageError::db(format!(
+            "load the materializations of asset \"{key}\""
+        )))?;
+    rows.into_iter().map(decode_event).collect()
+}
+
+pub(super) async fn wipe(storage: &SqlStorage, keys: &[AssetKey]) -> Result<()> {
+    let action = format!("wipe {} assets", keys.len());
+    let _guard = storage.lock_writes().await;
+    let txn = storage.begin_write(&action).await?;
+    for chunk in keys.chunks(IN_CHUNK) {
+        let names: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+        asset_keys::Entity::delete_many()
+            .filter(asset_keys::Column::AssetKey.is_in(names.clone()))
+            .exec(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+        asset_partitions::Entity::delete_many()
+            .filter(asset_partitions::Column::AssetKey.is_in(names.clone()))
+            .exec(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+        // The events stay in their runs' logs, but no longer count for the assets.
+        event_logs::Entity::update_many()
+            .col_expr(
+                event_logs::Column::AssetKey,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                event_logs::Column::Partition,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(event_logs::Column::AssetKey.is_in(names))
+            .exec(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+    }
+    txn.commit().await.map_err(StorageError::db(action))
+}
