@@ -336,7 +336,7 @@ async fn definitions_validate_and_job_list() {
     assert_eq!(out.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("\"demo\" is valid: 8 jobs, 0 resources, 1 schedules, 1 sensors")
+            .contains("\"demo\" is valid: 3 assets, 10 jobs, 0 resources, 1 schedules, 1 sensors")
     );
     let out = i.user_code(&["job", "list"]);
     let jobs: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -346,6 +346,7 @@ async fn definitions_validate_and_job_list() {
     assert_eq!(
         jobs,
         [
+            "__ASSET_JOB",
             "chain_100",
             "config_job",
             "failing_job",
@@ -353,7 +354,73 @@ async fn definitions_validate_and_job_list() {
             "flaky_job",
             "gated_job",
             "one_op_job",
+            "refresh_staging",
             "sleepy_job"
         ]
     );
+}
+
+#[tokio::test]
+async fn asset_materialize_stores_values_and_indexes_materializations() {
+    let i = Instance::sqlite();
+    // Staging alone cannot load raw orders that were never materialized.
+    let out = i.user_code(&["asset", "materialize", "--select", "staging/orders"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("asset \"raw/orders\" is not stored (it was never materialized)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = i.user_code(&[
+        "asset",
+        "materialize",
+        "--select",
+        "*warehouse/daily_revenue",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Now staging alone loads raw orders from storage.
+    let out = i.user_code(&["asset", "materialize", "--select", "group:staging"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let storage = i.storage().await;
+    let key = |k: &str| sluice_core::asset::AssetKey::parse(k).unwrap();
+    let latest = storage
+        .latest_materialization(&key("warehouse/daily_revenue"))
+        .await
+        .unwrap()
+        .expect("materialized");
+    let m = latest.event.materialization().unwrap();
+    assert_eq!(
+        m.metadata["revenue_cents"],
+        sluice_core::metadata::MetadataValue::Int(6240)
+    );
+    let history = storage
+        .asset_materializations(&key("staging/orders"), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+
+    for (select, message) in [
+        (
+            "ghost",
+            "the selection names asset \"ghost\", which is not defined",
+        ),
+        ("raw/ord ers", "selection \"raw/ord ers\""),
+    ] {
+        let out = i.user_code(&["asset", "materialize", "--select", select]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+    }
 }

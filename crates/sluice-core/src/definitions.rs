@@ -274,6 +274,11 @@ impl DefinitionsBuilder {
         self
     }
 
+    pub fn asset_jobs(mut self, jobs: impl IntoIterator<Item = AssetJobDefinition>) -> Self {
+        self.asset_jobs.extend(jobs);
+        self
+    }
+
     pub fn job(mut self, job: JobDefinition) -> Self {
         self.jobs.push(job);
         self

@@ -32,10 +32,15 @@ pub use {chrono, chrono_tz};
 
 /// The names a code location uses, in one import.
 pub mod prelude {
+    pub use crate::asset::{
+        ASSET_JOB_NAME, AssetDefinition, AssetJobDefinition, AssetKey, AssetSelection,
+        define_asset_job,
+    };
     pub use crate::config::ConfigType;
     pub use crate::definitions::{DefinitionError, Definitions};
     pub use crate::events::LogLevel;
     pub use crate::job::{JobDefinition, NodeHandle, OutputRef};
+    pub use crate::metadata::{MetadataValue, TableColumn};
     pub use crate::op::{
         Backoff, Inputs, Jitter, OpContext, OpDefinition, OpError, OutputValue, Outputs, ResultExt,
         RetryPolicy,

@@ -3,13 +3,15 @@
 //! user code themselves; run config is validated against a snapshot exactly as it is
 //! against live definitions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::asset::{AssetGraph, AssetKey, AssetNode, AssetSelection, SelectionError};
 use crate::config::ConfigType;
 use crate::definitions::Definitions;
+use crate::metadata::Metadata;
 use crate::op::{InputKind, OpDefinition};
 use crate::run_request::DefaultStatus;
 use crate::sensor::RunStatusWatch;
@@ -32,6 +34,53 @@ pub struct LocationSnapshot {
     pub schedules: Vec<ScheduleSnapshot>,
     #[serde(default)]
     pub sensors: Vec<SensorSnapshot>,
+    #[serde(default)]
+    pub assets: Vec<AssetSnapshot>,
+}
+
+/// An asset, as the webserver and the daemon see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetSnapshot {
+    pub key: AssetKey,
+    pub group: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<String>,
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_version: Option<String>,
+    /// Upstream assets, data and ordering.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<AssetKey>,
+    /// Declared here, produced elsewhere.
+    #[serde(default)]
+    pub is_source: bool,
+    /// The op (and step) that computes it; `None` for a source asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_resource_keys: Vec<String>,
+    /// The jobs that materialize it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub job_names: Vec<String>,
+}
+
+impl AssetSnapshot {
+    /// The asset as the graph sees it.
+    pub fn node(&self) -> AssetNode {
+        AssetNode {
+            key: self.key.clone(),
+            group: self.group.clone(),
+            tags: self.tags.clone(),
+            deps: self.deps.clone(),
+            is_source: self.is_source,
+        }
+    }
 }
 
 /// A schedule, as the daemon and the webserver see it: enough to compute its ticks.
@@ -164,6 +213,27 @@ impl LocationSnapshot {
     pub fn sensor(&self, name: &str) -> Option<&SensorSnapshot> {
         self.sensors.iter().find(|s| s.name == name)
     }
+
+    /// The assets' graph. A snapshot comes from validated definitions, so the graph is
+    /// sound; one that is not (a hand-edited snapshot) has no assets.
+    pub fn asset_graph(&self) -> AssetGraph {
+        AssetGraph::new(self.assets.iter().map(AssetSnapshot::node)).unwrap_or_default()
+    }
+
+    /// The steps of `__ASSET_JOB` that materialize `selection`.
+    pub fn asset_steps(
+        &self,
+        graph: &AssetGraph,
+        selection: &AssetSelection,
+    ) -> Result<Vec<String>, SelectionError> {
+        let keys = selection.resolve(graph)?;
+        Ok(self
+            .assets
+            .iter()
+            .filter(|a| keys.contains(&a.key))
+            .filter_map(|a| a.op_name.clone())
+            .collect())
+    }
 }
 
 impl JobSnapshot {
@@ -275,6 +345,38 @@ impl Definitions {
                 run_status: s.run_status_watch().cloned(),
             })
             .collect();
+        let mut jobs_of_op: HashMap<&str, Vec<String>> = HashMap::new();
+        for job in self.jobs() {
+            for node in job.nodes() {
+                jobs_of_op
+                    .entry(node.op.name())
+                    .or_default()
+                    .push(job.name().to_owned());
+            }
+        }
+        let assets = self
+            .assets()
+            .map(|a| AssetSnapshot {
+                key: a.key().clone(),
+                group: a.group().to_owned(),
+                description: a.description().map(str::to_owned),
+                tags: a.tags().clone(),
+                owners: a.owners().to_vec(),
+                metadata: a.metadata().clone(),
+                code_version: a.code_version().map(str::to_owned),
+                deps: a.deps().iter().map(|d| d.key.clone()).collect(),
+                is_source: a.is_source(),
+                op_name: a.op().map(|op| op.name().to_owned()),
+                required_resource_keys: a
+                    .op()
+                    .map(|op| op.required_resource_keys().iter().cloned().collect())
+                    .unwrap_or_default(),
+                job_names: a
+                    .op()
+                    .and_then(|op| jobs_of_op.get(op.name()).cloned())
+                    .unwrap_or_default(),
+            })
+            .collect();
         LocationSnapshot {
             version: SNAPSHOT_VERSION,
             location_name: location_name.to_owned(),
@@ -282,6 +384,7 @@ impl Definitions {
             resources,
             schedules,
             sensors,
+            assets,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use serde_json::Value;
 use sluice_codeserver::{Location, LocationState, Workspace};
+use sluice_core::asset::AssetKey;
 use sluice_core::config::{ConfigType, parse_document};
 use sluice_core::events::{EventRecord, EventType, LogLevel, RunEvent, now_timestamp};
 use sluice_core::io_manager::FsIoManager;
@@ -101,7 +102,7 @@ pub struct LaunchRequest {
     pub root_run_id: Option<String>,
     /// Dagster's `solidSelection` (op selection); not supported yet when set.
     pub op_selection: Option<Vec<String>>,
-    /// Dagster's `assetSelection`; not supported yet when set.
+    /// Dagster's `assetSelection`: materialize only these assets of the job.
     pub asset_selection: Option<Vec<Vec<String>>>,
     /// Step keys to execute; only the whole plan is supported.
     pub step_keys: Option<Vec<String>>,
@@ -121,6 +122,49 @@ impl LaunchRequest {
             step_keys: None,
         }
     }
+}
+
+/// The steps of `found`'s job that materialize the assets at `paths`: each must be an
+/// asset the location defines and the job materializes.
+fn asset_selection_steps(found: &FoundJob, paths: &[Vec<String>]) -> Result<Vec<String>> {
+    let job = found.job();
+    let invalid = |message: String| Error::InvalidSubset {
+        job: job.name.clone(),
+        message,
+    };
+    let mut steps = Vec::with_capacity(paths.len());
+    for path in paths {
+        let key = AssetKey::new(path.iter().cloned())
+            .map_err(|e| invalid(format!("{path:?} is not an asset key: {e}")))?;
+        let asset = found
+            .snapshot
+            .assets
+            .iter()
+            .find(|a| a.key == key)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "asset \"{key}\" is not defined in location \"{}\"",
+                    found.location.name
+                ))
+            })?;
+        let op = asset
+            .op_name
+            .as_ref()
+            .filter(|op| job.nodes.iter().any(|n| &n.alias == *op))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "asset \"{key}\" is not materialized by job \"{}\"",
+                    job.name
+                ))
+            })?;
+        if !steps.contains(op) {
+            steps.push(op.clone());
+        }
+    }
+    if steps.is_empty() {
+        return Err(invalid("the asset selection is empty".to_owned()));
+    }
+    Ok(steps)
 }
 
 /// Which steps a re-execution runs.
@@ -367,16 +411,11 @@ impl Service {
                 ),
             });
         }
-        if request.asset_selection.is_some() {
-            return Err(Error::InvalidSubset {
-                job: job.name.clone(),
-                message: format!(
-                    "job \"{}\" has no assets to select: Sluice runs whole jobs only (asset selection is not supported yet)",
-                    job.name
-                ),
-            });
-        }
-        if let Some(keys) = request.step_keys.as_ref().filter(|k| !k.is_empty()) {
+        let mut step_keys = match &request.asset_selection {
+            Some(paths) => Some(asset_selection_steps(&found, paths)?),
+            None => request.step_keys.clone().filter(|k| !k.is_empty()),
+        };
+        if let Some(keys) = &step_keys {
             if let Some(unknown) = keys
                 .iter()
                 .find(|k| !job.nodes.iter().any(|n| &n.alias == *k))
@@ -385,9 +424,22 @@ impl Service {
                     "Can not build subset plan from unknown step: {unknown}"
                 )));
             }
-            if keys.len() < job.nodes.len() {
+            let asset_ops: HashSet<&str> = found
+                .snapshot
+                .assets
+                .iter()
+                .filter_map(|a| a.op_name.as_deref())
+                .collect();
+            if keys.len() == job.nodes.len() {
+                step_keys = None;
+            } else if !job
+                .nodes
+                .iter()
+                .all(|n| asset_ops.contains(n.op_name.as_str()))
+            {
+                // A subset of an op job would need outputs of steps it does not run.
                 return Err(Error::Unsupported(
-                    "executing a subset of a job's steps is not supported yet; omit stepKeys to run every step".to_owned(),
+                    "executing a subset of a job's ops is not supported yet; omit stepKeys to run every step".to_owned(),
                 ));
             }
         }
@@ -406,6 +458,7 @@ impl Service {
             tags,
             parent_run_id: request.parent_run_id,
             root_run_id: request.root_run_id,
+            step_keys_to_execute: step_keys,
             ..NewRun::new(job.name.clone())
         };
         self.enqueue(run).await

@@ -28,6 +28,7 @@ async fn get_job_names_lists_every_job_of_every_loaded_location() {
     assert_eq!(
         names,
         [
+            "__ASSET_JOB",
             "chain_100",
             "config_job",
             "failing_job",
@@ -35,6 +36,7 @@ async fn get_job_names_lists_every_job_of_every_loaded_location() {
             "flaky_job",
             "gated_job",
             "one_op_job",
+            "refresh_staging",
             "sleepy_job"
         ]
     );

@@ -119,6 +119,8 @@ pub struct MaterializationsFilter {
     pub before_id: Option<i64>,
     /// Only events after this time (Unix seconds, exclusive).
     pub after_timestamp: Option<f64>,
+    /// Only events before this time (Unix seconds, exclusive).
+    pub before_timestamp: Option<f64>,
     /// At most this many.
     pub limit: Option<usize>,
 }

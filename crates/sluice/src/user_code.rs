@@ -23,10 +23,11 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 use sluice_codeserver::{CodeServer, ForkServer, WorkerCommand, WorkerError, WorkerLauncher};
+use sluice_core::asset::{ASSET_JOB_NAME, AssetSelection, SelectionError};
 use sluice_core::config::{self, ConfigParseError};
 use sluice_core::events::{EventSink, RunEvent};
 use sluice_core::executor::human_ms;
-use sluice_core::run::{NewRun, RunStatus};
+use sluice_core::run::{NewRun, PARTITION_TAG, RunStatus};
 use sluice_core::run_config::{self, RunConfigError};
 use sluice_core::{DefinitionError, Definitions};
 use sluice_storage::{Storage, StorageConfig, StorageError};
@@ -82,6 +83,12 @@ pub enum UserCodeError {
         location: String,
         available: String,
     },
+    #[error("code location \"{location}\": {source}")]
+    AssetSelection {
+        location: String,
+        #[source]
+        source: SelectionError,
+    },
     #[error("invalid run config: {0}")]
     ConfigParse(#[from] ConfigParseError),
     #[error("{0}")]
@@ -109,6 +116,7 @@ impl UserCodeError {
             Self::UnknownLocation { .. }
             | Self::LocationRequired { .. }
             | Self::JobNotFound { .. }
+            | Self::AssetSelection { .. }
             | Self::ConfigParse(_)
             | Self::RunConfig(_)
             | Self::RunNotFound(_) => 2,
@@ -136,6 +144,9 @@ enum Command {
     /// List and execute jobs.
     #[command(subcommand)]
     Job(JobCommand),
+    /// List and materialize assets.
+    #[command(subcommand)]
+    Asset(AssetCommand),
     /// Check the location's definitions.
     #[command(subcommand)]
     Definitions(DefinitionsCommand),
@@ -177,6 +188,30 @@ enum JobCommand {
         job: String,
         /// Run config: a YAML or JSON file path, or YAML/JSON text. Repeat to merge
         /// several documents, later ones winning.
+        #[arg(short = 'c', long = "config")]
+        config: Vec<String>,
+        /// A tag for the run, as KEY=VALUE. Repeatable.
+        #[arg(long = "tag", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AssetCommand {
+    /// List the location's assets with their groups and upstream assets.
+    List,
+    /// Materialize a selection of assets in this process, against the instance storage
+    /// ($SLUICE_HOME); upstream assets outside the selection are loaded from their
+    /// latest materialization.
+    Materialize {
+        /// What to materialize: `raw/orders`, `*warehouse/revenue`, `group:staging+`,
+        /// `tag:tier=gold and not key:raw/*`, ...
+        #[arg(long)]
+        select: String,
+        /// The partition to materialize (sets the `dagster/partition` tag).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Run config: a YAML or JSON file path, or YAML/JSON text. Repeatable.
         #[arg(short = 'c', long = "config")]
         config: Vec<String>,
         /// A tag for the run, as KEY=VALUE. Repeatable.
@@ -243,8 +278,9 @@ fn run(cli: Cli, locations: &[CodeLocation]) -> Result<ExitCode, UserCodeError> 
         Command::Definitions(DefinitionsCommand::Validate) => {
             let defs = location.load()?;
             println!(
-                "Code location \"{}\" is valid: {} jobs, {} resources, {} schedules, {} sensors.",
+                "Code location \"{}\" is valid: {} assets, {} jobs, {} resources, {} schedules, {} sensors.",
                 location.name,
+                defs.assets().count(),
                 defs.jobs().count(),
                 defs.resources().len(),
                 defs.schedules().count(),
@@ -263,7 +299,48 @@ fn run(cli: Cli, locations: &[CodeLocation]) -> Result<ExitCode, UserCodeError> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Job(JobCommand::Execute { job, config, tags }) => {
-            runtime()?.block_on(execute(location, &job, &config, tags))
+            runtime()?.block_on(execute(location, &job, &config, tags, None))
+        }
+        Command::Asset(AssetCommand::List) => {
+            let defs = location.load()?;
+            for asset in defs.assets() {
+                let deps: Vec<String> = asset.deps().iter().map(|d| d.key.to_string()).collect();
+                let kind = if asset.is_source() { "source" } else { "asset" };
+                println!(
+                    "{}\t{kind}\tgroup:{}\t<- [{}]",
+                    asset.key(),
+                    asset.group(),
+                    deps.join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Asset(AssetCommand::Materialize {
+            select,
+            partition,
+            config,
+            mut tags,
+        }) => {
+            let defs = location.load()?;
+            let selection_error = |source| UserCodeError::AssetSelection {
+                location: location.name.clone(),
+                source,
+            };
+            let selection = AssetSelection::parse(&select).map_err(selection_error)?;
+            let steps = defs.asset_steps(&selection).map_err(selection_error)?;
+            if steps.is_empty() {
+                return Err(selection_error(SelectionError::Empty { text: select }));
+            }
+            if let Some(p) = partition {
+                tags.push((PARTITION_TAG.to_owned(), p));
+            }
+            runtime()?.block_on(execute(
+                location,
+                ASSET_JOB_NAME,
+                &config,
+                tags,
+                Some(steps),
+            ))
         }
         Command::Serve {
             host,
@@ -398,6 +475,7 @@ async fn execute(
     job_name: &str,
     config_args: &[String],
     tags: Vec<(String, String)>,
+    step_keys: Option<Vec<String>>,
 ) -> Result<ExitCode, UserCodeError> {
     let started = Instant::now();
     let defs = location.load()?;
@@ -422,6 +500,7 @@ async fn execute(
         location_name: Some(location.name.clone()),
         run_config,
         tags: run_tags,
+        step_keys_to_execute: step_keys,
         ..NewRun::new(job_name)
     };
     let run = storage.create_run(&new_run).await?;

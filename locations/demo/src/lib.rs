@@ -13,10 +13,17 @@
 //! | `failing_job` | `boom` fails; `after`, downstream of it, is skipped |
 //! | `gated_job` | `produce` → `gate` → `report`; `gate` fails until the file at its `path` exists, so a re-execution from failure succeeds without running `produce` again |
 //!
+//! | asset or asset job | what it is |
+//! | --- | --- |
+//! | `raw/orders` → `staging/orders` → `warehouse/daily_revenue` | the day's orders, the valid ones, their total (see [`assets`]); `__ASSET_JOB` materializes any of them |
+//! | `refresh_staging` | materializes `group:staging+`, loading `raw/orders` from storage |
+//!
 //! | schedule or sensor | what it does |
 //! | --- | --- |
 //! | `one_op_every_minute` | runs `one_op_job` every minute; stopped until started |
 //! | `new_files` | every 5 s, requests a `config_job` run for each new file in the inbox directory (`$SLUICE_DEMO_INBOX`, default `$SLUICE_HOME/demo_inbox`), with the file name as run key and the newest modification time as cursor; stopped until started |
+
+pub mod assets;
 
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -42,6 +49,8 @@ pub fn definitions() -> Result<Definitions, DefinitionError> {
                 .build(),
         )
         .sensor(new_files_sensor())
+        .assets(assets::assets())
+        .asset_jobs(assets::asset_jobs())
         .build()
 }
 
@@ -318,7 +327,9 @@ mod tests {
     #[test]
     fn definitions_are_valid() {
         let defs = super::definitions().expect("demo definitions are valid");
-        assert_eq!(defs.jobs().count(), 8);
+        assert_eq!(defs.jobs().count(), 10);
+        assert_eq!(defs.assets().count(), 3);
+        assert_eq!(defs.job("refresh_staging").map(|j| j.nodes().len()), Some(2));
         assert_eq!(defs.schedules().count(), 1);
         assert_eq!(defs.sensors().count(), 1);
         assert_eq!(defs.job("chain_100").map(|j| j.nodes().len()), Some(100));

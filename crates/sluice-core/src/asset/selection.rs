@@ -60,6 +60,8 @@ pub enum SelectionError {
     },
     #[error("the selection names asset \"{key}\", which is not defined")]
     UnknownKey { key: AssetKey },
+    #[error("selection \"{text}\" picks no asset that is computed here")]
+    Empty { text: String },
 }
 
 impl AssetSelection {

@@ -327,6 +327,31 @@ pub struct InstigationStateNotFoundError {
     pub name: String,
 }
 
+/// No asset has the key asked for.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AssetNotFoundError {
+    /// `Asset key {key} not found.`
+    #[graphql(owned)]
+    pub message: String,
+}
+
+impl AssetNotFoundError {
+    /// The error for `key` (as the user wrote it), with Dagster's message.
+    pub fn new(key: &[String]) -> Self {
+        Self {
+            message: format!("Asset key {} not found.", key.join("/")),
+        }
+    }
+}
+
+/// The operation is not available.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct UnsupportedOperationError {
+    /// Why.
+    #[graphql(owned)]
+    pub message: String,
+}
+
 /// Anything that went wrong.
 #[derive(Interface, Clone, Debug)]
 #[graphql(name = "Error", field(name = "message", ty = "String"))]
@@ -362,6 +387,10 @@ pub enum ErrorInterface {
     InvalidPipelineRunsFilterError(InvalidPipelineRunsFilterError),
     /// Unknown Dagster type.
     DagsterTypeNotFoundError(DagsterTypeNotFoundError),
+    /// Unknown asset.
+    AssetNotFoundError(AssetNotFoundError),
+    /// Not available.
+    UnsupportedOperationError(UnsupportedOperationError),
     /// Unknown config type.
     ConfigTypeNotFoundError(ConfigTypeNotFoundError),
     /// No step stats.

@@ -1,6 +1,7 @@
 //! The GraphQL schema, mirroring Dagster's names, arguments, nullability, unions and
 //! interfaces for what Sluice implements.
 
+pub mod assets;
 pub mod config;
 pub mod errors;
 pub mod events;
@@ -21,9 +22,18 @@ use async_graphql::Context;
 use crate::error::Error as ServiceError;
 use crate::service::Service;
 
+/// The root of all queries: runs, workspace and instigators, and assets.
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(query::Query, assets::AssetQuery);
+
+/// The root of all mutations.
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(mutation::Mutation, assets::AssetMutation);
+
 /// The schema type.
-pub type SluiceSchema =
-    async_graphql::Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+pub type SluiceSchema = async_graphql::Schema<QueryRoot, MutationRoot, subscription::Subscription>;
 
 /// Build the schema over `service`.
 pub fn build_schema(service: Arc<Service>) -> SluiceSchema {
@@ -35,33 +45,36 @@ pub fn sdl() -> String {
     builder().finish().sdl()
 }
 
-fn builder()
--> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
-    async_graphql::Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
-        // Interfaces that clients name in fragments though no field returns them.
-        .register_output_type::<errors::ErrorInterface>()
-        .register_output_type::<errors::PipelineRunNotFoundErrorInterface>()
-        .register_output_type::<errors::PipelineRunConflictInterface>()
-        .register_output_type::<config::PipelineConfigValidationInvalidInterface>()
-        .register_output_type::<config::WrappingConfigTypeInterface>()
-        .register_output_type::<mutation::LaunchPipelineRunSuccess>()
-        .register_output_type::<mutation::TerminatePipelineExecutionSuccess>()
-        .register_output_type::<mutation::TerminatePipelineExecutionFailure>()
-        .register_output_type::<runs::PipelineRun>()
-        .register_output_type::<runs::RunsFeedEntry>()
-        .register_output_type::<runs::PipelineRuns>()
-        .register_output_type::<runs::PipelineRunStatsSnapshot>()
-        .register_output_type::<runs::PipelineRunStepStats>()
-        .register_output_type::<events::MessageEvent>()
-        .register_output_type::<events::StepEvent>()
-        .register_output_type::<events::RunEvent>()
-        .register_output_type::<events::ErrorEvent>()
-        .register_output_type::<events::MarkerEvent>()
-        .register_output_type::<events::DisplayableEvent>()
-        .register_output_type::<workspace::SolidContainerInterface>()
-        .register_output_type::<workspace::IPipelineSnapshotInterface>()
-        .register_output_type::<workspace::WrappingDagsterTypeInterface>()
-        .register_output_type::<config::ConfigTypeOrError>()
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, subscription::Subscription> {
+    async_graphql::Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        subscription::Subscription,
+    )
+    // Interfaces that clients name in fragments though no field returns them.
+    .register_output_type::<errors::ErrorInterface>()
+    .register_output_type::<errors::PipelineRunNotFoundErrorInterface>()
+    .register_output_type::<errors::PipelineRunConflictInterface>()
+    .register_output_type::<config::PipelineConfigValidationInvalidInterface>()
+    .register_output_type::<config::WrappingConfigTypeInterface>()
+    .register_output_type::<mutation::LaunchPipelineRunSuccess>()
+    .register_output_type::<mutation::TerminatePipelineExecutionSuccess>()
+    .register_output_type::<mutation::TerminatePipelineExecutionFailure>()
+    .register_output_type::<runs::PipelineRun>()
+    .register_output_type::<runs::RunsFeedEntry>()
+    .register_output_type::<runs::PipelineRuns>()
+    .register_output_type::<runs::PipelineRunStatsSnapshot>()
+    .register_output_type::<runs::PipelineRunStepStats>()
+    .register_output_type::<events::MessageEvent>()
+    .register_output_type::<events::StepEvent>()
+    .register_output_type::<events::RunEvent>()
+    .register_output_type::<events::ErrorEvent>()
+    .register_output_type::<events::MarkerEvent>()
+    .register_output_type::<events::DisplayableEvent>()
+    .register_output_type::<workspace::SolidContainerInterface>()
+    .register_output_type::<workspace::IPipelineSnapshotInterface>()
+    .register_output_type::<workspace::WrappingDagsterTypeInterface>()
+    .register_output_type::<config::ConfigTypeOrError>()
 }
 
 /// The service behind a resolver.
@@ -92,6 +105,9 @@ mod tests {
         let sdl = super::sdl();
         for line in [
             "type Run implements PipelineRun & RunsFeedEntry {",
+            "assetNodes(group: AssetGroupSelector, pipeline: PipelineSelector, assetKeys: [AssetKeyInput!], loadMaterializations: Boolean = false): [AssetNode!]!",
+            "union AssetWipeMutationResult = AssetNotFoundError | UnauthorizedError | PythonError | UnsupportedOperationError | AssetWipeSuccess",
+            "union AssetOwner = UserAssetOwner | TeamAssetOwner",
             "type RunNotFoundError implements Error & PipelineRunNotFoundError {",
             "type LaunchRunSuccess implements LaunchPipelineRunSuccess {",
             "type RunConflict implements Error & PipelineRunConflict {",

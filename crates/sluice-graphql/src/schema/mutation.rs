@@ -423,9 +423,10 @@ fn location_not_found(name: &str) -> RepositoryLocationNotFound {
 }
 
 /// The root for all mutations to modify data in the Sluice instance.
+#[derive(Default)]
 pub struct Mutation;
 
-#[Object]
+#[Object(name = "RunsAndWorkspaceMutation")]
 impl Mutation {
     /// Launches a job run.
     async fn launch_pipeline_execution(

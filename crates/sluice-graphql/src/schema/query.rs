@@ -125,9 +125,10 @@ async fn repository(ctx: &Context<'_>, selector: &RepositorySelector) -> Option<
 }
 
 /// The root for all queries to retrieve data from the Sluice instance.
+#[derive(Default)]
 pub struct Query;
 
-#[Object]
+#[Object(name = "RunsAndWorkspaceQuery")]
 impl Query {
     /// Retrieve the version of Sluice running in the deployment.
     async fn version(&self) -> &str {

@@ -210,6 +210,9 @@ pub(super) async fn materializations(
     if let Some(after) = filter.after_timestamp {
         select = select.filter(event_logs::Column::Timestamp.gt(after));
     }
+    if let Some(before) = filter.before_timestamp {
+        select = select.filter(event_logs::Column::Timestamp.lt(before));
+    }
     if let Some(limit) = filter.limit {
         select = select.limit(u64::try_from(limit).unwrap_or(u64::MAX));
     }

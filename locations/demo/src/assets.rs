@@ -1,0 +1,95 @@
+//! The demo's assets: orders flowing raw → staging → warehouse.
+//!
+//! - `raw/orders` (group `raw`): the day's orders as the shop exported them, one of
+//!   them with a negative amount.
+//! - `staging/orders` (group `staging`): the orders with a positive amount.
+//! - `warehouse/daily_revenue` (group `warehouse`): their total, in cents.
+//!
+//! `refresh_staging` materializes staging and what depends on it, loading `raw/orders`
+//! from its latest materialization.
+
+use serde::{Deserialize, Serialize};
+use sluice::prelude::*;
+
+/// One order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: u32,
+    pub customer: String,
+    pub amount_cents: i64,
+}
+
+fn order_columns() -> MetadataValue {
+    MetadataValue::TableSchema(vec![
+        TableColumn::new("id", "integer"),
+        TableColumn::new("customer", "text"),
+        TableColumn::new("amount_cents", "bigint"),
+    ])
+}
+
+/// The assets.
+pub fn assets() -> Vec<AssetDefinition> {
+    let raw = AssetDefinition::builder("raw/orders")
+        .group("raw")
+        .description("The day's orders, as the shop exported them.")
+        .owner("team:shop")
+        .metadata("columns", order_columns())
+        .compute(|ctx, _| async move {
+            let orders: Vec<Order> = [
+                ("ada", 1250),
+                ("grace", 4000),
+                ("alan", -300),
+                ("edsger", 990),
+            ]
+            .into_iter()
+            .zip(1..)
+            .map(|((customer, amount_cents), id)| Order {
+                id,
+                customer: customer.to_owned(),
+                amount_cents,
+            })
+            .collect();
+            ctx.add_output_metadata("row_count", orders.len() as i64);
+            Ok(orders)
+        });
+    let staging = AssetDefinition::builder("staging/orders")
+        .group("staging")
+        .description("Orders with a positive amount.")
+        .code_version("1")
+        .metadata("columns", order_columns())
+        .input::<Vec<Order>>("raw/orders")
+        .compute(|ctx, inputs| async move {
+            let orders: Vec<Order> = inputs.get("orders")?;
+            let total = orders.len();
+            let valid: Vec<Order> = orders.into_iter().filter(|o| o.amount_cents > 0).collect();
+            ctx.add_output_metadata("row_count", valid.len() as i64);
+            ctx.add_output_metadata("dropped", (total - valid.len()) as i64);
+            Ok(valid)
+        });
+    let warehouse = AssetDefinition::builder("warehouse/daily_revenue")
+        .group("warehouse")
+        .description("Revenue of the day, in cents.")
+        .owner("finance@example.com")
+        .input_named::<Vec<Order>>("orders", "staging/orders")
+        .compute(|ctx, inputs| async move {
+            let revenue: i64 = inputs
+                .get_ref::<Vec<Order>>("orders")?
+                .iter()
+                .map(|o| o.amount_cents)
+                .sum();
+            ctx.add_output_metadata("revenue_cents", revenue);
+            Ok(revenue)
+        });
+    vec![raw, staging, warehouse]
+}
+
+/// The asset jobs.
+pub fn asset_jobs() -> Vec<AssetJobDefinition> {
+    vec![
+        define_asset_job(
+            "refresh_staging",
+            AssetSelection::parse("group:staging+").expect("a valid selection"),
+        )
+        .description("Rebuilds staging and the warehouse from the latest raw orders."),
+    ]
+}
