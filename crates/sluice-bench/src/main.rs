@@ -5,6 +5,7 @@
 //! cargo build --release --bins && target/release/sluice-bench execute [--dagster]
 //! cargo build --release --bins && target/release/sluice-bench processes [--dagster]
 //! cargo build --release --bins && target/release/sluice-bench sensors [--count 1000] [--dagster]
+//! cargo build --release --bins && target/release/sluice-bench assets [--count 10000]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod assets;
+mod child;
 mod processes;
 mod queue;
 mod sensors;
@@ -82,6 +85,28 @@ enum Bench {
         #[arg(long)]
         dagster: bool,
     },
+    /// A location of many assets: definition load + snapshot, `assetNodes` through the
+    /// webserver, processes' memory, and the latest materialization among many events.
+    Assets {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long, default_value_t = 100)]
+        groups: usize,
+        /// Materialization events stored before timing the latest-materialization read.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Repetitions per measurement (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+    /// (Used by `assets`.) A code server whose location has `count` assets.
+    #[command(hide = true)]
+    ServeAssets {
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        groups: usize,
+    },
     /// (Used by `sensors`.) A code server whose location has `count` sensors.
     #[command(hide = true)]
     ServeSensors {
@@ -112,6 +137,13 @@ fn main() -> Result<()> {
             dagster,
         } => sensors::bench(count, interval, duration, dagster),
         Bench::ServeSensors { count, interval } => sensors::serve(count, interval),
+        Bench::Assets {
+            count,
+            groups,
+            events,
+            repeat,
+        } => assets::bench(count, groups.max(1), events, repeat.max(1)),
+        Bench::ServeAssets { count, groups } => assets::serve(count, groups.max(1)),
     }
 }
 

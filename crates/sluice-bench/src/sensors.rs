@@ -5,20 +5,15 @@
 //! The code server is this binary (`serve-sensors`, a location of `count` sensors that
 //! each skip at once), so that only the daemon's own cost is measured as the daemon's.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use sluice_codeserver::{CodeServer, WorkerCommand, WorkerLauncher};
 use sluice_core::prelude::*;
 use sluice_storage::{InstigatorKey, InstigatorType, Storage, StorageConfig, TicksFilter};
-use tokio_util::sync::CancellationToken;
 
 use crate::processes::process_memory;
-use crate::sibling_binary;
 
 const LOCATION: &str = "bench";
 
@@ -47,73 +42,20 @@ fn definitions(count: usize, interval_s: u64) -> Result<Definitions> {
 
 /// The `serve-sensors` subcommand: a code server for the bench location, until killed.
 pub fn serve(count: usize, interval_s: u64) -> Result<()> {
-    let defs = definitions(count, interval_s)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let storage: Arc<dyn Storage> = sluice_storage::open(&StorageConfig::from_env()?).await?;
-        // The sensors request no run, so no worker is ever started.
-        let launcher = WorkerLauncher::Exec(WorkerCommand {
-            program: std::env::current_exe()?,
-            args: vec![],
-        });
-        let server = CodeServer::new(LOCATION, &defs, storage, launcher);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        eprintln!("listening on http://{}", listener.local_addr()?);
-        sluice_codeserver::server::serve(listener, server, CancellationToken::new()).await?;
-        Ok(())
-    })
-}
-
-/// A child process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    crate::child::serve(LOCATION, &definitions(count, interval_s)?)
 }
 
 pub fn bench(count: usize, interval_s: u64, duration_s: u64, dagster: bool) -> Result<()> {
     let home = tempfile::tempdir()?;
-    let bench_exe = std::env::current_exe()?;
-    let mut server = Command::new(&bench_exe);
-    server
-        .args(["serve-sensors", "--count", &count.to_string()])
-        .args(["--interval", &interval_s.to_string()])
-        .env("SLUICE_HOME", home.path())
-        .env_remove("SLUICE_POSTGRES_URL")
-        .stderr(Stdio::piped());
-    let mut server = Killed(server.spawn()?);
-    let stderr = server.0.stderr.take().context("code server stderr")?;
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines.next().context("the code server exited")??;
-        if let Some(at) = line.find("listening on http://") {
-            break line[at + 20..].trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let (host, port) = url.rsplit_once(':').context("address")?;
-    let workspace = home.path().join("workspace.yaml");
-    std::fs::write(
-        &workspace,
-        format!(
-            "load_from:\n  - code_server: {{host: {host}, port: {port}, location_name: {LOCATION}}}\n"
-        ),
-    )?;
-    let daemon = Killed(
-        Command::new(sibling_binary("sluice-daemon")?)
-            .args(["run", "-w"])
-            .arg(&workspace)
-            .env("SLUICE_HOME", home.path())
-            .env_remove("SLUICE_POSTGRES_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    let args = [
+        "serve-sensors".to_owned(),
+        "--count".to_owned(),
+        count.to_string(),
+        "--interval".to_owned(),
+        interval_s.to_string(),
+    ];
+    let (server, _) = crate::child::code_server(home.path(), &args, LOCATION)?;
+    let daemon = crate::child::sluice_process("sluice-daemon", &["run"], home.path())?;
     let pids = [daemon.0.id(), server.0.id()];
     println!(
         "# sluice-bench sensors: {count} sensors, minimum_interval {interval_s} s, {duration_s} s of the sluice-daemon process (SQLite)"

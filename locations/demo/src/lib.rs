@@ -329,7 +329,10 @@ mod tests {
         let defs = super::definitions().expect("demo definitions are valid");
         assert_eq!(defs.jobs().count(), 10);
         assert_eq!(defs.assets().count(), 3);
-        assert_eq!(defs.job("refresh_staging").map(|j| j.nodes().len()), Some(2));
+        assert_eq!(
+            defs.job("refresh_staging").map(|j| j.nodes().len()),
+            Some(2)
+        );
         assert_eq!(defs.schedules().count(), 1);
         assert_eq!(defs.sensors().count(), 1);
         assert_eq!(defs.job("chain_100").map(|j| j.nodes().len()), Some(100));

@@ -3,7 +3,7 @@
 //! the same transaction, so "latest materialization of X" is a primary-key read
 //! whatever the length of X's history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -18,58 +18,67 @@ use crate::entity::{asset_keys, asset_partitions, event_logs};
 use crate::error::{Result, StorageError};
 use crate::{AssetEntry, MaterializationsFilter};
 
-/// Index the materializations among `events` (stored with `ids`, in order).
+/// Index the materializations among `events` (stored with `ids`, in order). Only the
+/// last materialization of each asset (and of each partition) in the batch moves its
+/// row.
 pub(super) async fn index_materializations(
     txn: &DatabaseTransaction,
     events: &[RunEvent],
     ids: &[i64],
 ) -> Result<(), sea_orm::DbErr> {
-    for (event, id) in events.iter().zip(ids) {
+    let mut seen_keys = HashSet::new();
+    let mut seen_partitions = HashSet::new();
+    for (event, id) in events.iter().zip(ids).rev() {
         let Some(m) = event.materialization() else {
             continue;
         };
-        let key = m.asset_key.to_string();
-        let row = asset_keys::ActiveModel {
-            asset_key: Set(key.clone()),
-            last_materialization_event_id: Set(Some(*id)),
-            last_run_id: Set(Some(event.run_id.clone())),
-            last_materialization_timestamp: Set(Some(event.timestamp)),
-            create_timestamp: Set(event.timestamp),
-        };
-        asset_keys::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(asset_keys::Column::AssetKey)
-                    .update_columns([
-                        asset_keys::Column::LastMaterializationEventId,
-                        asset_keys::Column::LastRunId,
-                        asset_keys::Column::LastMaterializationTimestamp,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
-        if let Some(partition) = &m.partition {
-            let row = asset_partitions::ActiveModel {
-                asset_key: Set(key),
-                partition: Set(partition.clone()),
-                last_materialization_event_id: Set(*id),
-                last_materialization_timestamp: Set(event.timestamp),
+        if seen_keys.insert(&m.asset_key) {
+            let row = asset_keys::ActiveModel {
+                asset_key: Set(m.asset_key.to_string()),
+                last_materialization_event_id: Set(Some(*id)),
+                last_run_id: Set(Some(event.run_id.clone())),
+                last_materialization_timestamp: Set(Some(event.timestamp)),
+                create_timestamp: Set(event.timestamp),
             };
-            asset_partitions::Entity::insert(row)
+            asset_keys::Entity::insert(row)
                 .on_conflict(
-                    OnConflict::columns([
-                        asset_partitions::Column::AssetKey,
-                        asset_partitions::Column::Partition,
-                    ])
-                    .update_columns([
-                        asset_partitions::Column::LastMaterializationEventId,
-                        asset_partitions::Column::LastMaterializationTimestamp,
-                    ])
-                    .to_owned(),
+                    OnConflict::column(asset_keys::Column::AssetKey)
+                        .update_columns([
+                            asset_keys::Column::LastMaterializationEventId,
+                            asset_keys::Column::LastRunId,
+                            asset_keys::Column::LastMaterializationTimestamp,
+                        ])
+                        .to_owned(),
                 )
                 .exec_without_returning(txn)
                 .await?;
         }
+        let Some(partition) = &m.partition else {
+            continue;
+        };
+        if !seen_partitions.insert((&m.asset_key, partition)) {
+            continue;
+        }
+        let row = asset_partitions::ActiveModel {
+            asset_key: Set(m.asset_key.to_string()),
+            partition: Set(partition.clone()),
+            last_materialization_event_id: Set(*id),
+            last_materialization_timestamp: Set(event.timestamp),
+        };
+        asset_partitions::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([
+                    asset_partitions::Column::AssetKey,
+                    asset_partitions::Column::Partition,
+                ])
+                .update_columns([
+                    asset_partitions::Column::LastMaterializationEventId,
+                    asset_partitions::Column::LastMaterializationTimestamp,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
     }
     Ok(())
 }
