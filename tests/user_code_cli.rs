@@ -405,6 +405,21 @@ async fn asset_materialize_stores_values_and_indexes_materializations() {
         m.metadata["revenue_cents"],
         sluice_core::metadata::MetadataValue::Int(6240)
     );
+    // The checks ran with their assets: the WARN one on raw orders found the refund.
+    for (asset, check, passed) in [
+        ("raw/orders", "amounts_positive", false),
+        ("staging/orders", "no_negative_amounts", true),
+    ] {
+        let found = storage
+            .asset_check_evaluations(&key(asset), Some(check), 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            found[0].event.check_evaluation().unwrap().passed,
+            passed,
+            "{check}"
+        );
+    }
     let history = storage
         .asset_materializations(&key("staging/orders"), &Default::default())
         .await

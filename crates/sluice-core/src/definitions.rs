@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use crate::asset::{
-    ASSET_JOB_NAME, AssetDefinition, AssetGraph, AssetGraphProblem, AssetJobDefinition, AssetKey,
-    AssetKeyError, AssetSelection, SelectionError,
+    ASSET_JOB_NAME, AssetCheckDefinition, AssetDefinition, AssetGraph, AssetGraphProblem,
+    AssetJobDefinition, AssetKey, AssetKeyError, AssetSelection, SelectionError,
 };
 use crate::config::{ConfigError, ConfigPath};
 use crate::job::JobDefinition;
@@ -134,6 +134,10 @@ pub enum DefinitionProblem {
     InvalidAssetSelection { job: String, error: SelectionError },
     #[error("asset job \"{job}\" selects no asset that is computed here")]
     EmptyAssetJob { job: String },
+    #[error("check \"{check}\" is of asset \"{asset}\", which is not defined")]
+    UnknownCheckedAsset { check: String, asset: AssetKey },
+    #[error("asset \"{asset}\" has more than one check named \"{check}\"")]
+    DuplicateCheck { check: String, asset: AssetKey },
 }
 
 fn join_errors(errors: &[ConfigError]) -> String {
@@ -171,6 +175,7 @@ impl std::error::Error for DefinitionError {}
 #[derive(Debug, Clone)]
 pub struct Definitions {
     assets: BTreeMap<AssetKey, AssetDefinition>,
+    asset_checks: Vec<AssetCheckDefinition>,
     asset_graph: AssetGraph,
     jobs: BTreeMap<String, JobDefinition>,
     resources: BTreeMap<String, ResourceDefinition>,
@@ -196,18 +201,29 @@ impl Definitions {
         self.assets.values()
     }
 
+    /// The asset checks, by asset then name.
+    pub fn asset_checks(&self) -> &[AssetCheckDefinition] {
+        &self.asset_checks
+    }
+
     /// The assets' dependency graph.
     pub fn asset_graph(&self) -> &AssetGraph {
         &self.asset_graph
     }
 
-    /// The steps of [`ASSET_JOB_NAME`] that materialize what `selection` picks: an ad
-    /// hoc materialization is a run of that job executing only these steps.
+    /// The steps of [`ASSET_JOB_NAME`] that materialize what `selection` picks, and
+    /// check it: an ad hoc materialization is a run of that job executing only these
+    /// steps.
     pub fn asset_steps(&self, selection: &AssetSelection) -> Result<Vec<String>, SelectionError> {
         let keys = selection.resolve(&self.asset_graph)?;
-        Ok(keys
+        let assets = keys.iter().filter_map(|k| self.assets.get(k)?.op());
+        let checks = self
+            .asset_checks
             .iter()
-            .filter_map(|k| self.assets.get(k)?.op())
+            .filter(|c| keys.contains(c.asset()))
+            .map(AssetCheckDefinition::op);
+        Ok(assets
+            .chain(checks)
             .map(|op| op.name().to_owned())
             .collect())
     }
@@ -250,6 +266,7 @@ impl Definitions {
 #[must_use]
 pub struct DefinitionsBuilder {
     assets: Vec<AssetDefinition>,
+    asset_checks: Vec<AssetCheckDefinition>,
     asset_jobs: Vec<AssetJobDefinition>,
     jobs: Vec<JobDefinition>,
     resources: Vec<(String, ResourceDefinition)>,
@@ -265,6 +282,16 @@ impl DefinitionsBuilder {
 
     pub fn assets(mut self, assets: impl IntoIterator<Item = AssetDefinition>) -> Self {
         self.assets.extend(assets);
+        self
+    }
+
+    pub fn asset_check(mut self, check: AssetCheckDefinition) -> Self {
+        self.asset_checks.push(check);
+        self
+    }
+
+    pub fn asset_checks(mut self, checks: impl IntoIterator<Item = AssetCheckDefinition>) -> Self {
+        self.asset_checks.extend(checks);
         self
     }
 
@@ -326,8 +353,12 @@ impl DefinitionsBuilder {
             }
             resources.insert(key, def);
         }
-        let (assets, asset_graph, asset_jobs) =
-            check_assets(self.assets, self.asset_jobs, &mut problems);
+        let (assets, asset_graph, asset_jobs) = check_assets(
+            self.assets,
+            &self.asset_checks,
+            self.asset_jobs,
+            &mut problems,
+        );
         let mut jobs = BTreeMap::new();
         for job in asset_jobs.into_iter().chain(self.jobs) {
             if jobs.contains_key(job.name()) {
@@ -354,6 +385,7 @@ impl DefinitionsBuilder {
             check_instigators(self.schedules, self.sensors, &jobs, &mut problems);
         let defs = Definitions {
             assets,
+            asset_checks: self.asset_checks,
             asset_graph,
             jobs,
             resources,
@@ -385,6 +417,7 @@ impl DefinitionsBuilder {
 /// [`ASSET_JOB_NAME`] over every computed asset unless a job has that name already.
 fn check_assets(
     list: Vec<AssetDefinition>,
+    checks: &[AssetCheckDefinition],
     asset_jobs: Vec<AssetJobDefinition>,
     problems: &mut Vec<DefinitionProblem>,
 ) -> (
@@ -397,6 +430,26 @@ fn check_assets(
             problems.push(DefinitionProblem::InvalidAssetKey {
                 asset: asset.key().clone(),
                 error: error.clone(),
+            });
+        }
+    }
+    let mut check_names = std::collections::BTreeSet::new();
+    for check in checks {
+        if let Some(error) = check.key_error() {
+            problems.push(DefinitionProblem::InvalidAssetKey {
+                asset: check.asset().clone(),
+                error: error.clone(),
+            });
+        } else if !list.iter().any(|a| a.key() == check.asset()) {
+            problems.push(DefinitionProblem::UnknownCheckedAsset {
+                check: check.name().to_owned(),
+                asset: check.asset().clone(),
+            });
+        }
+        if !check_names.insert((check.asset(), check.name())) {
+            problems.push(DefinitionProblem::DuplicateCheck {
+                check: check.name().to_owned(),
+                asset: check.asset().clone(),
             });
         }
     }
@@ -420,7 +473,7 @@ fn check_assets(
                 continue;
             }
         };
-        let job = asset_job.build(&keys, &by_key, &graph);
+        let job = asset_job.build(&keys, &by_key, checks, &graph);
         if job.nodes().is_empty() {
             problems.push(DefinitionProblem::EmptyAssetJob {
                 job: asset_job.name().to_owned(),
@@ -435,6 +488,7 @@ fn check_assets(
             JobDefinition::builder(ASSET_JOB_NAME),
             &all,
             &by_key,
+            checks,
             &graph,
         ));
     }

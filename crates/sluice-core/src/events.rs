@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::asset::AssetKey;
+use crate::asset::{AssetCheckEvaluation, AssetKey};
 use crate::metadata::Metadata;
 use crate::run::RunStatus;
 
@@ -41,10 +41,12 @@ pub enum EventType {
     Log,
     /// A new value of an asset (or of one partition of it) was stored.
     AssetMaterialization,
+    /// A check of an asset was evaluated.
+    AssetCheckEvaluation,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 20] = [
+    pub const ALL: [EventType; 21] = [
         Self::RunEnqueued,
         Self::RunDequeued,
         Self::RunStarting,
@@ -65,6 +67,7 @@ impl EventType {
         Self::EngineEvent,
         Self::Log,
         Self::AssetMaterialization,
+        Self::AssetCheckEvaluation,
     ];
 
     /// The Dagster name, e.g. `STEP_SUCCESS`.
@@ -90,6 +93,7 @@ impl EventType {
             Self::EngineEvent => "ENGINE_EVENT",
             Self::Log => "LOG",
             Self::AssetMaterialization => "ASSET_MATERIALIZATION",
+            Self::AssetCheckEvaluation => "ASSET_CHECK_EVALUATION",
         }
     }
 
@@ -253,6 +257,8 @@ pub enum EventData {
     Engine { metadata: serde_json::Value },
     /// An asset (partition) was materialized.
     Materialization(Box<AssetMaterialization>),
+    /// A check of an asset was evaluated.
+    CheckEvaluation(Box<AssetCheckEvaluation>),
 }
 
 /// A materialization of an asset: which asset and partition, and what is known of the
@@ -331,6 +337,23 @@ impl RunEvent {
     pub fn data(mut self, data: EventData) -> Self {
         self.data = data;
         self
+    }
+
+    /// The check evaluation the event records, if it records one.
+    pub fn check_evaluation(&self) -> Option<&AssetCheckEvaluation> {
+        match &self.data {
+            EventData::CheckEvaluation(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The asset the event is about: a materialization's or a check evaluation's.
+    pub fn asset_key(&self) -> Option<&AssetKey> {
+        match &self.data {
+            EventData::Materialization(m) => Some(&m.asset_key),
+            EventData::CheckEvaluation(c) => Some(&c.asset_key),
+            _ => None,
+        }
     }
 
     /// The materialization the event records, if it records one.

@@ -33,8 +33,8 @@ pub use {chrono, chrono_tz};
 /// The names a code location uses, in one import.
 pub mod prelude {
     pub use crate::asset::{
-        ASSET_JOB_NAME, AssetDefinition, AssetJobDefinition, AssetKey, AssetSelection,
-        define_asset_job,
+        ASSET_JOB_NAME, AssetCheckDefinition, AssetCheckResult, AssetCheckSeverity,
+        AssetDefinition, AssetJobDefinition, AssetKey, AssetSelection, define_asset_job,
     };
     pub use crate::config::ConfigType;
     pub use crate::definitions::{DefinitionError, Definitions};

@@ -903,6 +903,11 @@ impl OpContext {
             .insert(label.into(), value.into());
     }
 
+    /// Emit an event of the step's run.
+    pub(crate) fn emit(&self, event: RunEvent) {
+        self.0.events.emit(event);
+    }
+
     /// The metadata attached so far.
     pub(crate) fn take_output_metadata(&self) -> Metadata {
         std::mem::take(

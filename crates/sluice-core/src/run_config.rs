@@ -26,7 +26,7 @@ use crate::definitions::Definitions;
 use crate::job::JobDefinition;
 use crate::op::ConfigCheck;
 use crate::resource::ResourceDefinition;
-use crate::snapshot::{JobSnapshot, LocationSnapshot};
+use crate::snapshot::{JobSnapshot, LocationSnapshot, OpSnapshot};
 
 /// The key of the entry under `ops` whose config applies to every op that accepts it.
 pub const ALL_OPS: &str = "*";
@@ -240,6 +240,8 @@ impl<'a> ConfigShape<'a> {
 
     /// The shape of `job` from a location snapshot.
     pub fn of_snapshot(location: &'a LocationSnapshot, job: &'a JobSnapshot) -> Self {
+        let ops: std::collections::HashMap<&str, &OpSnapshot> =
+            job.ops.iter().map(|o| (o.name.as_str(), o)).collect();
         Self {
             job_name: &job.name,
             nodes: job
@@ -248,7 +250,9 @@ impl<'a> ConfigShape<'a> {
                 .map(|n| NodeShape {
                     alias: &n.alias,
                     op_name: &n.op_name,
-                    schema: job.op(&n.op_name).and_then(|o| o.config_schema.as_ref()),
+                    schema: ops
+                        .get(n.op_name.as_str())
+                        .and_then(|o| o.config_schema.as_ref()),
                     check: None,
                 })
                 .collect(),

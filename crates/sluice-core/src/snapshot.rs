@@ -68,6 +68,20 @@ pub struct AssetSnapshot {
     /// The jobs that materialize it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub job_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<AssetCheckSnapshot>,
+}
+
+/// A check of an asset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetCheckSnapshot {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub blocking: bool,
+    /// The op (and step) that evaluates it.
+    pub op_name: String,
 }
 
 impl AssetSnapshot {
@@ -227,12 +241,10 @@ impl LocationSnapshot {
         selection: &AssetSelection,
     ) -> Result<Vec<String>, SelectionError> {
         let keys = selection.resolve(graph)?;
-        Ok(self
-            .assets
-            .iter()
-            .filter(|a| keys.contains(&a.key))
-            .filter_map(|a| a.op_name.clone())
-            .collect())
+        let selected = self.assets.iter().filter(|a| keys.contains(&a.key));
+        let assets = selected.clone().filter_map(|a| a.op_name.clone());
+        let checks = selected.flat_map(|a| a.checks.iter().map(|c| c.op_name.clone()));
+        Ok(assets.chain(checks).collect())
     }
 }
 
@@ -278,12 +290,13 @@ impl Definitions {
         let jobs = self
             .jobs()
             .map(|job| {
-                let mut ops: Vec<OpSnapshot> = Vec::new();
-                for node in job.nodes() {
-                    if !ops.iter().any(|o| o.name == node.op.name()) {
-                        ops.push(op_snapshot(&node.op));
-                    }
-                }
+                let mut seen = std::collections::HashSet::new();
+                let ops: Vec<OpSnapshot> = job
+                    .nodes()
+                    .iter()
+                    .filter(|node| seen.insert(node.op.name()))
+                    .map(|node| op_snapshot(&node.op))
+                    .collect();
                 JobSnapshot {
                     name: job.name().to_owned(),
                     description: job.description().map(str::to_owned),
@@ -354,9 +367,22 @@ impl Definitions {
                     .push(job.name().to_owned());
             }
         }
+        let mut checks_of: HashMap<&AssetKey, Vec<AssetCheckSnapshot>> = HashMap::new();
+        for check in self.asset_checks() {
+            checks_of
+                .entry(check.asset())
+                .or_default()
+                .push(AssetCheckSnapshot {
+                    name: check.name().to_owned(),
+                    description: check.description().map(str::to_owned),
+                    blocking: check.is_blocking(),
+                    op_name: check.op().name().to_owned(),
+                });
+        }
         let assets = self
             .assets()
             .map(|a| AssetSnapshot {
+                checks: checks_of.remove(a.key()).unwrap_or_default(),
                 key: a.key().clone(),
                 group: a.group().to_owned(),
                 description: a.description().map(str::to_owned),

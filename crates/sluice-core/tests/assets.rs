@@ -18,6 +18,13 @@ use sluice_core::run::{PARTITION_TAG, RunStatus};
 use sluice_core::{DefinitionProblem, run_config};
 use tokio_util::sync::CancellationToken;
 
+/// Fail unless `text` contains each of `parts`.
+fn assert_mentions(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "{part:?} is not in: {text}");
+    }
+}
+
 fn key(text: &str) -> AssetKey {
     AssetKey::parse(text).unwrap()
 }
@@ -112,14 +119,12 @@ fn asset_problems_name_the_assets() {
         ])
         .build()
         .unwrap_err();
-    let text = err.to_string();
-    assert!(
-        text.contains("asset \"x\" is defined more than once"),
-        "{text}"
-    );
-    assert!(
-        text.contains("asset \"z\" depends on \"nowhere\", which is not defined"),
-        "{text}"
+    assert_mentions(
+        &err.to_string(),
+        &[
+            "asset \"x\" is defined more than once",
+            "asset \"z\" depends on \"nowhere\", which is not defined",
+        ],
     );
 
     let err = Definitions::builder()
@@ -292,5 +297,141 @@ async fn a_partitioned_run_materializes_its_partition() {
     assert_eq!(
         std::fs::read_to_string(dir.path().join("events/daily/2024-03-10")).unwrap(),
         "\"2024-03-10\""
+    );
+}
+
+/// raw → staging → warehouse with a blocking check on staging, a WARN check on raw, and
+/// staging's content chosen by `bad`.
+fn checked(bad: Arc<AtomicBool>) -> Definitions {
+    use sluice_core::asset::{AssetCheckDefinition, AssetCheckResult, AssetCheckSeverity};
+    let raw = AssetDefinition::builder("raw").compute(|_, _| async { Ok(vec![1_i64, -2]) });
+    let staging = AssetDefinition::builder("staging")
+        .input::<Vec<i64>>("raw")
+        .compute(move |_, inputs| {
+            let bad = bad.load(Ordering::SeqCst);
+            async move {
+                let raw: Vec<i64> = inputs.get("raw")?;
+                Ok(raw
+                    .into_iter()
+                    .filter(|v| bad || *v > 0)
+                    .collect::<Vec<i64>>())
+            }
+        });
+    let warehouse = AssetDefinition::builder("warehouse")
+        .input::<Vec<i64>>("staging")
+        .compute(|_, inputs| async move { Ok(inputs.get::<Vec<i64>>("staging")?.len() as i64) });
+    let warn_on_raw = AssetCheckDefinition::builder("raw_positive", "raw").compute(
+        |_, v: Arc<Vec<i64>>| async move {
+            Ok(AssetCheckResult::new(v.iter().all(|x| *x > 0))
+                .severity(AssetCheckSeverity::Warn)
+                .metadata("rows", v.len() as i64))
+        },
+    );
+    let blocking = AssetCheckDefinition::builder("staging_positive", "staging")
+        .blocking(true)
+        .compute(|_, v: Arc<Vec<i64>>| async move {
+            Ok(AssetCheckResult::new(v.iter().all(|x| *x > 0)))
+        });
+    Definitions::builder()
+        .assets([raw, staging, warehouse])
+        .asset_checks([warn_on_raw, blocking])
+        .build()
+        .expect("valid definitions")
+}
+
+fn check_results(events: &[RunEvent]) -> Vec<(String, bool)> {
+    events
+        .iter()
+        .filter_map(RunEvent::check_evaluation)
+        .map(|c| (c.check_name.clone(), c.passed))
+        .collect()
+}
+
+#[tokio::test]
+async fn checks_run_after_their_asset_and_a_blocking_failure_stops_downstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let io: Arc<dyn IoManager> = Arc::new(FsIoManager::new(dir.path()));
+    let bad = Arc::new(AtomicBool::new(false));
+    let defs = checked(Arc::clone(&bad));
+    let job = defs.job(ASSET_JOB_NAME).unwrap();
+    let names: Vec<&str> = job.nodes().iter().map(|n| n.alias.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "raw",
+            "staging",
+            "warehouse",
+            "raw_raw_positive",
+            "staging_staging_positive"
+        ]
+    );
+    assert_eq!(
+        job.node("warehouse").unwrap().after,
+        ["staging_staging_positive"]
+    );
+
+    // The WARN check fails without failing the run; the blocking one passes.
+    let (status, events) = run(&defs, ASSET_JOB_NAME, io.clone(), &[], None).await;
+    assert_eq!(status, RunStatus::Success);
+    let mut results = check_results(&events);
+    results.sort();
+    assert_eq!(
+        results,
+        [
+            ("raw_positive".into(), false),
+            ("staging_positive".into(), true)
+        ]
+    );
+    assert_eq!(materializations(&events).len(), 3);
+
+    // Bad staging: the blocking check fails its step, and the warehouse is skipped.
+    bad.store(true, Ordering::SeqCst);
+    let (status, events) = run(&defs, ASSET_JOB_NAME, io.clone(), &[], None).await;
+    assert_eq!(status, RunStatus::Failure);
+    let skipped: Vec<&str> = events
+        .iter()
+        .filter(|e| e.event_type == EventType::StepSkipped)
+        .filter_map(|e| e.step_key.as_deref())
+        .collect();
+    assert_eq!(skipped, ["warehouse"]);
+    let failure = events
+        .iter()
+        .find(|e| e.event_type == EventType::StepFailure)
+        .unwrap();
+    assert!(
+        failure
+            .message
+            .contains("blocking check \"staging_positive\" of asset \"staging\" failed"),
+        "{}",
+        failure.message
+    );
+
+    // Selecting an asset runs its checks too; a check alone loads the asset's value.
+    let steps = defs
+        .asset_steps(&AssetSelection::parse("raw").unwrap())
+        .unwrap();
+    assert_eq!(steps, ["raw", "raw_raw_positive"]);
+
+    let err = Definitions::builder()
+        .asset(AssetDefinition::builder("a").compute(|_, _| async { Ok(1_i64) }))
+        .asset_checks([
+            sluice_core::asset::AssetCheckDefinition::builder("c", "ghost").compute(
+                |_, _: Arc<i64>| async { Ok(sluice_core::asset::AssetCheckResult::new(true)) },
+            ),
+            sluice_core::asset::AssetCheckDefinition::builder("c", "a").compute(
+                |_, _: Arc<i64>| async { Ok(sluice_core::asset::AssetCheckResult::new(true)) },
+            ),
+            sluice_core::asset::AssetCheckDefinition::builder("c", "a").compute(
+                |_, _: Arc<i64>| async { Ok(sluice_core::asset::AssetCheckResult::new(true)) },
+            ),
+        ])
+        .build()
+        .unwrap_err();
+    assert_mentions(
+        &err.to_string(),
+        &[
+            "check \"c\" is of asset \"ghost\", which is not defined",
+            "asset \"a\" has more than one check named \"c\"",
+        ],
     );
 }

@@ -157,8 +157,12 @@ fn asset_selection_steps(found: &FoundJob, paths: &[Vec<String>]) -> Result<Vec<
                     job.name
                 ))
             })?;
-        if !steps.contains(op) {
-            steps.push(op.clone());
+        // Materializing an asset runs its checks too, as in Dagster.
+        let checks = asset.checks.iter().map(|c| &c.op_name);
+        for step in std::iter::once(op).chain(checks) {
+            if !steps.contains(step) && job.nodes.iter().any(|n| &n.alias == step) {
+                steps.push(step.clone());
+            }
         }
     }
     if steps.is_empty() {
@@ -428,7 +432,10 @@ impl Service {
                 .snapshot
                 .assets
                 .iter()
-                .filter_map(|a| a.op_name.as_deref())
+                .flat_map(|a| {
+                    let checks = a.checks.iter().map(|c| c.op_name.as_str());
+                    a.op_name.as_deref().into_iter().chain(checks)
+                })
                 .collect();
             if keys.len() == job.nodes.len() {
                 step_keys = None;

@@ -21,6 +21,8 @@ query {
     owners { __typename ... on TeamAssetOwner { team } ... on UserAssetOwner { email } }
     metadataEntries { __typename label ... on TableSchemaMetadataEntry { schema { columns { name type } } } }
     repository { name location { name } }
+    hasAssetChecks
+    assetChecksOrError { __typename ... on AssetChecks { checks { name blocking description assetKey { path } } } }
   }
 }"#;
 
@@ -75,6 +77,13 @@ async fn asset_nodes_show_the_demo_graph() {
         "bigint"
     );
     assert_eq!(staging["repository"]["location"]["name"], "demo");
+    assert_eq!(staging["hasAssetChecks"], true);
+    assert_eq!(
+        staging["assetChecksOrError"]["checks"][0],
+        json!({"name": "no_negative_amounts", "blocking": true,
+               "description": "Staging holds no order with a non-positive amount.",
+               "assetKey": {"path": ["staging", "orders"]}})
+    );
     let raw = nodes.iter().find(|n| n["opName"] == "raw__orders").unwrap();
     assert_eq!(
         raw["owners"][0],
@@ -274,7 +283,10 @@ async fn launch_run_materializes_an_asset_selection() {
     assert_eq!(run.job_name, "__ASSET_JOB");
     assert_eq!(
         run.step_keys_to_execute,
-        Some(vec!["staging__orders".to_owned()])
+        Some(vec![
+            "staging__orders".to_owned(),
+            "staging__orders_no_negative_amounts".to_owned()
+        ])
     );
 
     for (job, keys, message) in [

@@ -283,6 +283,15 @@ pub trait Storage: Send + Sync + 'static {
     /// Forget `keys`: they leave the catalog and their past materializations stop
     /// counting (the events stay in their runs' logs). Unknown keys are ignored.
     async fn wipe_assets(&self, keys: &[AssetKey]) -> Result<()>;
+
+    /// Evaluations of the checks of `key` (only `check_name`'s, if given), newest first,
+    /// at most `limit`.
+    async fn asset_check_evaluations(
+        &self,
+        key: &AssetKey,
+        check_name: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>>;
 }
 
 /// Open the instance storage `config` describes, applying pending migrations.

@@ -392,6 +392,15 @@ fn to_run(model: runs::Model, tags: BTreeMap<String, String>) -> Result<Run> {
 
 /// Postgres text cannot hold NUL; the indexed copy of a field replaces it (the JSON
 /// body keeps the exact value, escaped).
+/// A query of the event log's (id, timestamp, body) columns, read by [`decode_event`].
+fn select_events() -> sea_orm::Select<event_logs::Entity> {
+    event_logs::Entity::find().select_only().columns([
+        event_logs::Column::Id,
+        event_logs::Column::Timestamp,
+        event_logs::Column::Body,
+    ])
+}
+
 /// An event from its (id, timestamp, body) columns.
 fn decode_event((storage_id, timestamp, body): (i64, f64, String)) -> Result<EventRecord> {
     let mut event: RunEvent = serde_json::from_str(&body).map_err(|e| StorageError::Corrupt {
@@ -436,10 +445,11 @@ fn event_row(event: &RunEvent) -> Result<event_logs::ActiveModel> {
         level: Set(event.level.as_str().to_owned()),
         timestamp: Set(timestamp),
         message: Set(column_text(&event.message)),
-        asset_key: Set(event.materialization().map(|m| m.asset_key.to_string())),
+        asset_key: Set(event.asset_key().map(ToString::to_string)),
         partition: Set(event
             .materialization()
             .and_then(|m| m.partition.as_deref())
+            .or_else(|| event.check_evaluation()?.partition.as_deref())
             .map(column_text)),
         body: Set(body),
     })
@@ -569,14 +579,7 @@ impl Storage for SqlStorage {
         after: Option<i64>,
         limit: Option<usize>,
     ) -> Result<Vec<EventRecord>> {
-        let mut select = event_logs::Entity::find()
-            .select_only()
-            .columns([
-                event_logs::Column::Id,
-                event_logs::Column::Timestamp,
-                event_logs::Column::Body,
-            ])
-            .filter(event_logs::Column::RunId.eq(run_id));
+        let mut select = select_events().filter(event_logs::Column::RunId.eq(run_id));
         if let Some(after) = after {
             select = select.filter(event_logs::Column::Id.gt(after));
         }
@@ -778,6 +781,15 @@ impl Storage for SqlStorage {
 
     async fn wipe_assets(&self, keys: &[AssetKey]) -> Result<()> {
         assets::wipe(self, keys).await
+    }
+
+    async fn asset_check_evaluations(
+        &self,
+        key: &AssetKey,
+        check_name: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>> {
+        assets::check_evaluations(self, key, check_name, limit).await
     }
 }
 

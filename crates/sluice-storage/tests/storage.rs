@@ -218,7 +218,7 @@ mod suite {
 
     use sea_orm::ConnectionTrait;
     use serde_json::json;
-    use sluice_core::asset::AssetKey;
+    use sluice_core::asset::{AssetCheckEvaluation, AssetCheckSeverity, AssetKey};
     use sluice_core::events::AssetMaterialization;
     use sluice_core::events::{
         ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent, now_timestamp,
@@ -1815,13 +1815,62 @@ mod suite {
         let older = MaterializationsFilter {
             before_id: Some(history[0].storage_id),
             limit: Some(1),
-            ..filter
+            ..filter.clone()
         };
         let page = storage
             .asset_materializations(&daily, &older)
             .await
             .unwrap();
         assert_eq!(page.iter().map(rows_of).collect::<Vec<_>>(), [7]);
+
+        // Check evaluations are indexed by asset too, apart from materializations.
+        let evaluation = |name: &str, passed: bool| {
+            RunEvent::new("r", EventType::AssetCheckEvaluation, "checked").data(
+                EventData::CheckEvaluation(Box::new(AssetCheckEvaluation {
+                    asset_key: daily.clone(),
+                    check_name: name.to_owned(),
+                    passed,
+                    severity: AssetCheckSeverity::Error,
+                    metadata: Default::default(),
+                    description: None,
+                    partition: Some("p0007".into()),
+                })),
+            )
+        };
+        storage
+            .store_events(&[
+                evaluation("fresh", false),
+                evaluation("rows", true),
+                evaluation("fresh", true),
+            ])
+            .await
+            .unwrap();
+        let fresh = storage
+            .asset_check_evaluations(&daily, Some("fresh"), 10)
+            .await
+            .unwrap();
+        let passed: Vec<bool> = fresh
+            .iter()
+            .map(|r| r.event.check_evaluation().unwrap().passed)
+            .collect();
+        assert_eq!(passed, [true, false]);
+        assert_eq!(
+            storage
+                .asset_check_evaluations(&daily, None, 2)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            storage
+                .asset_materializations(&daily, &filter)
+                .await
+                .unwrap()
+                .len(),
+            2,
+            "check evaluations are not materializations"
+        );
 
         // A runless report counts like any materialization.
         storage
@@ -1876,7 +1925,7 @@ mod suite {
         assert_eq!(storage.asset_entries(None).await.unwrap().len(), 1);
         assert_eq!(
             storage.events_for_run("r", None, None).await.unwrap().len(),
-            6_002
+            6_005
         );
         // Materialized again after the wipe, it is back with only the new history.
         storage

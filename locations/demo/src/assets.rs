@@ -7,6 +7,10 @@
 //!
 //! `refresh_staging` materializes staging and what depends on it, loading `raw/orders`
 //! from its latest materialization.
+//!
+//! Checks: `raw/orders` `amounts_positive` (WARN, fails: the export has a refund line);
+//! `staging/orders` `no_negative_amounts` (blocking: the warehouse is not built from
+//! staging that fails it).
 
 use serde::{Deserialize, Serialize};
 use sluice::prelude::*;
@@ -81,6 +85,30 @@ pub fn assets() -> Vec<AssetDefinition> {
             Ok(revenue)
         });
     vec![raw, staging, warehouse]
+}
+
+/// The data-quality checks.
+pub fn checks() -> Vec<AssetCheckDefinition> {
+    fn negatives(orders: &[Order]) -> i64 {
+        orders.iter().filter(|o| o.amount_cents <= 0).count() as i64
+    }
+    vec![
+        AssetCheckDefinition::builder("amounts_positive", "raw/orders")
+            .description("Every exported order has a positive amount.")
+            .compute(|_, orders: std::sync::Arc<Vec<Order>>| async move {
+                let bad = negatives(&orders);
+                Ok(AssetCheckResult::new(bad == 0)
+                    .severity(AssetCheckSeverity::Warn)
+                    .metadata("non_positive_rows", bad))
+            }),
+        AssetCheckDefinition::builder("no_negative_amounts", "staging/orders")
+            .description("Staging holds no order with a non-positive amount.")
+            .blocking(true)
+            .compute(|_, orders: std::sync::Arc<Vec<Order>>| async move {
+                let bad = negatives(&orders);
+                Ok(AssetCheckResult::new(bad == 0).metadata("non_positive_rows", bad))
+            }),
+    ]
 }
 
 /// The asset jobs.

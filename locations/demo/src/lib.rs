@@ -17,6 +17,7 @@
 //! | --- | --- |
 //! | `raw/orders` → `staging/orders` → `warehouse/daily_revenue` | the day's orders, the valid ones, their total (see [`assets`]); `__ASSET_JOB` materializes any of them |
 //! | `refresh_staging` | materializes `group:staging+`, loading `raw/orders` from storage |
+//! | checks `amounts_positive` (raw, WARN) and `no_negative_amounts` (staging, blocking) | data-quality checks run with their assets |
 //!
 //! | schedule or sensor | what it does |
 //! | --- | --- |
@@ -50,6 +51,7 @@ pub fn definitions() -> Result<Definitions, DefinitionError> {
         )
         .sensor(new_files_sensor())
         .assets(assets::assets())
+        .asset_checks(assets::checks())
         .asset_jobs(assets::asset_jobs())
         .build()
 }
@@ -331,7 +333,8 @@ mod tests {
         assert_eq!(defs.assets().count(), 3);
         assert_eq!(
             defs.job("refresh_staging").map(|j| j.nodes().len()),
-            Some(2)
+            Some(3),
+            "staging, its check, the warehouse"
         );
         assert_eq!(defs.schedules().count(), 1);
         assert_eq!(defs.sensors().count(), 1);

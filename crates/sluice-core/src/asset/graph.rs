@@ -1,6 +1,6 @@
 //! [`AssetGraph`]: assets and their dependencies, checked once, then walked cheaply.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::AssetKey;
 
@@ -46,7 +46,9 @@ pub enum AssetGraphProblem {
 #[derive(Debug, Clone, Default)]
 pub struct AssetGraph {
     nodes: BTreeMap<AssetKey, AssetNode>,
-    downstream: BTreeMap<AssetKey, BTreeSet<AssetKey>>,
+    downstream: HashMap<AssetKey, BTreeSet<AssetKey>>,
+    /// Every key after what it depends on (computed once: asset jobs walk it).
+    order: Vec<AssetKey>,
 }
 
 impl AssetGraph {
@@ -81,6 +83,7 @@ impl AssetGraph {
             problems.push(AssetGraphProblem::Cycle { cycle });
         }
         if problems.is_empty() {
+            graph.order = graph.compute_order();
             Ok(graph)
         } else {
             Err(problems)
@@ -141,9 +144,13 @@ impl AssetGraph {
     }
 
     /// Keys in an order where every asset comes after what it depends on.
-    pub fn topological_order(&self) -> Vec<AssetKey> {
+    pub fn topological_order(&self) -> &[AssetKey] {
+        &self.order
+    }
+
+    fn compute_order(&self) -> Vec<AssetKey> {
         let mut order = Vec::with_capacity(self.nodes.len());
-        let mut waiting: BTreeMap<&AssetKey, usize> = self
+        let mut waiting: HashMap<&AssetKey, usize> = self
             .nodes
             .values()
             .map(|n| {
@@ -156,11 +163,8 @@ impl AssetGraph {
                 )
             })
             .collect();
-        let mut ready: Vec<&AssetKey> = waiting
-            .iter()
-            .filter(|(_, n)| **n == 0)
-            .map(|(k, _)| *k)
-            .collect();
+        // Roots in key order, so that the order does not depend on hashing.
+        let mut ready: Vec<&AssetKey> = self.nodes.keys().filter(|k| waiting[k] == 0).collect();
         ready.reverse();
         while let Some(key) = ready.pop() {
             order.push(key.clone());

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{AssetDefinition, AssetGraph, AssetKey, AssetSelection};
+use super::{AssetCheckDefinition, AssetDefinition, AssetGraph, AssetKey, AssetSelection};
 use crate::job::{JobDefinition, NodeHandle, OutputRef};
 
 /// The job that can materialize every asset of a location; an ad hoc materialization is
@@ -63,6 +63,7 @@ impl AssetJobDefinition {
         &self,
         keys: &BTreeSet<AssetKey>,
         assets: &HashMap<&AssetKey, &AssetDefinition>,
+        checks: &[AssetCheckDefinition],
         graph: &AssetGraph,
     ) -> JobDefinition {
         let mut job = JobDefinition::builder(&self.name);
@@ -72,36 +73,58 @@ impl AssetJobDefinition {
         for (k, v) in &self.tags {
             job = job.tag(k.clone(), v.clone());
         }
-        build_nodes(job, keys, assets, graph)
+        build_nodes(job, keys, assets, checks, graph)
     }
 }
 
-/// A job of the computed assets among `keys`, in dependency order: an upstream in the
-/// job feeds its value in memory (or orders the step, for an ordering dependency); an
-/// upstream outside it is loaded through the IO manager.
+/// A job of the computed assets among `keys`, in dependency order, and the checks of
+/// the assets among `keys`: an upstream in the job feeds its value in memory (or orders
+/// the step, for an ordering dependency); an upstream outside it is loaded through the
+/// IO manager. An asset in the job runs after the blocking checks of its upstream
+/// assets.
 pub(crate) fn build_nodes(
     mut job: crate::job::JobBuilder,
     keys: &BTreeSet<AssetKey>,
     assets: &HashMap<&AssetKey, &AssetDefinition>,
+    checks: &[AssetCheckDefinition],
     graph: &AssetGraph,
 ) -> JobDefinition {
+    let checks: Vec<&AssetCheckDefinition> =
+        checks.iter().filter(|c| keys.contains(c.asset())).collect();
+    let mut blocking: HashMap<&AssetKey, Vec<String>> = HashMap::new();
+    for check in checks.iter().filter(|c| c.is_blocking()) {
+        blocking
+            .entry(check.asset())
+            .or_default()
+            .push(check.op().name().to_owned());
+    }
     let computed =
         |key: &AssetKey| keys.contains(key) && assets.get(key).is_some_and(|a| !a.is_source());
     for key in graph.topological_order() {
         let Some(op) = assets
             .get(&key)
             .and_then(|a| a.op())
-            .filter(|_| computed(&key))
+            .filter(|_| computed(key))
         else {
             continue;
         };
         let mut node = job.node(op);
-        for dep in assets[&key].deps().iter().filter(|d| computed(&d.key)) {
+        for dep in assets[key].deps().iter().filter(|d| computed(&d.key)) {
             let upstream = dep.key.op_name();
             node = match &dep.input {
                 Some(input) => node.input(input.clone(), OutputRef::new(upstream, "result")),
                 None => node.after(&NodeHandle::named(upstream)),
             };
+            for check in blocking.get(&dep.key).into_iter().flatten() {
+                node = node.after(&NodeHandle::named(check.clone()));
+            }
+        }
+        node.add();
+    }
+    for check in checks {
+        let mut node = job.node(check.op());
+        if computed(check.asset()) {
+            node = node.input("asset", OutputRef::new(check.asset().op_name(), "result"));
         }
         node.add();
     }

@@ -1,18 +1,24 @@
 //! Software-defined assets: keys, the graph they form, and selections of it.
 //!
 //! - [`AssetDefinition`]: an asset and the op that computes it.
+//! - [`AssetCheckDefinition`]: a data-quality check of an asset, blocking or not.
 //! - [`AssetKey`]: a multi-part path (`source/gocardless/extract/transactions`).
 //! - [`AssetGraph`]: the assets of a location and their dependencies, checked for
 //!   duplicate keys, dependencies on unknown keys and cycles.
 //! - [`AssetSelection`]: Dagster's selection algebra and its string syntax
 //!   (`*warehouse/orders`, `raw+`, `group:staging and not tag:tier=gold`).
 
+mod check;
 mod definition;
 mod graph;
 mod job;
 mod key;
 mod selection;
 
+pub use check::{
+    AssetCheckBuilder, AssetCheckDefinition, AssetCheckEvaluation, AssetCheckResult,
+    AssetCheckSeverity,
+};
 pub use definition::{AssetBuilder, AssetDefinition, AssetDep, DEFAULT_GROUP};
 pub use graph::{AssetGraph, AssetGraphProblem, AssetNode};
 pub(crate) use job::build_nodes;

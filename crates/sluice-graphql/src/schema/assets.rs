@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Union};
 use sluice_core::asset::AssetKey as CoreKey;
 use sluice_core::events::{AssetMaterialization, EventData, EventRecord, EventType, RunEvent};
-use sluice_core::snapshot::{AssetSnapshot, REPOSITORY_NAME};
+use sluice_core::snapshot::{AssetCheckSnapshot, AssetSnapshot, REPOSITORY_NAME};
 use sluice_storage::MaterializationsFilter;
 
 use crate::error::Error as ServiceError;
@@ -17,7 +17,8 @@ use crate::schema::errors::{
     AssetNotFoundError, PythonError, UnauthorizedError, UnsupportedOperationError,
 };
 use crate::schema::events::{
-    DefinitionTag, MaterializationEvent, MetadataEntryInterface, typed_metadata_entries,
+    AssetCheckEvaluation, DefinitionTag, MaterializationEvent, MetadataEntryInterface,
+    typed_metadata_entries,
 };
 use crate::schema::inputs::{AssetKeyInput, PipelineSelector};
 use crate::schema::runs::{AssetKey, Run};
@@ -312,7 +313,26 @@ impl AssetNode {
         true
     }
     async fn has_asset_checks(&self) -> bool {
-        false
+        !self.snapshot().checks.is_empty()
+    }
+    /// Its checks.
+    async fn asset_checks_or_error(
+        &self,
+        limit: Option<i32>,
+        _pipeline: Option<PipelineSelector>,
+    ) -> AssetChecksOrError {
+        let limit = limit
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(usize::MAX);
+        AssetChecksOrError::AssetChecks(AssetChecks {
+            checks: (0..self.snapshot().checks.len())
+                .take(limit)
+                .map(|i| AssetCheck {
+                    node: self.clone(),
+                    index: i,
+                })
+                .collect(),
+        })
     }
     /// Materializations, newest first.
     async fn asset_materializations(
@@ -350,6 +370,118 @@ impl AssetNode {
                     .and_then(|r| materialization_events(vec![r]).pop())
             })
             .collect())
+    }
+}
+
+/// A check of an asset.
+#[derive(Clone)]
+pub struct AssetCheck {
+    node: AssetNode,
+    index: usize,
+}
+
+impl AssetCheck {
+    fn snapshot(&self) -> &AssetCheckSnapshot {
+        &self.node.snapshot().checks[self.index]
+    }
+}
+
+#[Object]
+impl AssetCheck {
+    async fn name(&self) -> &str {
+        &self.snapshot().name
+    }
+    async fn asset_key(&self) -> AssetKey {
+        AssetKey::from(&self.node.snapshot().key)
+    }
+    async fn description(&self) -> Option<&str> {
+        self.snapshot().description.as_deref()
+    }
+    async fn job_names(&self) -> &[String] {
+        &self.node.snapshot().job_names
+    }
+    async fn blocking(&self) -> bool {
+        self.snapshot().blocking
+    }
+    async fn additional_asset_keys(&self) -> Vec<AssetKey> {
+        Vec::new()
+    }
+    /// Its latest evaluation.
+    async fn execution_for_latest_materialization(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<AssetCheckExecution>> {
+        let found = service(ctx)
+            .storage()
+            .asset_check_evaluations(&self.node.snapshot().key, Some(&self.snapshot().name), 1)
+            .await
+            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+        Ok(found.into_iter().next().map(AssetCheckExecution))
+    }
+}
+
+/// The checks of an asset.
+#[derive(SimpleObject, Clone)]
+pub struct AssetChecks {
+    /// The checks.
+    pub checks: Vec<AssetCheck>,
+}
+
+/// The checks of an asset, or why not.
+#[derive(Union, Clone)]
+pub enum AssetChecksOrError {
+    /// The checks.
+    AssetChecks(AssetChecks),
+}
+
+/// How an evaluation of a check ended.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AssetCheckExecutionResolvedStatus {
+    /// Running.
+    InProgress,
+    /// Passed.
+    Succeeded,
+    /// Did not pass.
+    Failed,
+    /// The check itself failed.
+    ExecutionFailed,
+    /// Not run.
+    Skipped,
+}
+
+/// One evaluation of a check (a stored ASSET_CHECK_EVALUATION event).
+#[derive(Clone)]
+pub struct AssetCheckExecution(EventRecord);
+
+#[Object]
+impl AssetCheckExecution {
+    async fn id(&self) -> String {
+        self.0.storage_id.to_string()
+    }
+    async fn run_id(&self) -> &str {
+        &self.0.event.run_id
+    }
+    async fn status(&self) -> AssetCheckExecutionResolvedStatus {
+        match self.0.event.check_evaluation() {
+            Some(c) if c.passed => AssetCheckExecutionResolvedStatus::Succeeded,
+            _ => AssetCheckExecutionResolvedStatus::Failed,
+        }
+    }
+    async fn evaluation(&self) -> AssetCheckEvaluation {
+        AssetCheckEvaluation::of(&self.0)
+    }
+    /// Unix seconds.
+    async fn timestamp(&self) -> f64 {
+        self.0.event.timestamp
+    }
+    async fn partition(&self) -> Option<&str> {
+        self.0.event.check_evaluation()?.partition.as_deref()
+    }
+    async fn step_key(&self) -> Option<&str> {
+        self.0.event.step_key.as_deref()
+    }
+    async fn run(&self, ctx: &Context<'_>) -> Option<Run> {
+        service(ctx).run(&self.0.event.run_id).await.ok().map(Run)
     }
 }
 
@@ -619,6 +751,36 @@ impl AssetQuery {
             Ok(entries) if !entries.is_empty() => AssetOrError::Asset(Asset { key }),
             _ => not_found(),
         }
+    }
+
+    /// Evaluations of one check of an asset, newest first.
+    async fn asset_check_executions(
+        &self,
+        ctx: &Context<'_>,
+        asset_key: AssetKeyInput,
+        check_name: String,
+        partition: Option<String>,
+        limit: i32,
+        _cursor: Option<String>,
+    ) -> async_graphql::Result<Vec<AssetCheckExecution>> {
+        let Some(key) = core_key(&asset_key) else {
+            return Ok(Vec::new());
+        };
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let found = service(ctx)
+            .storage()
+            .asset_check_evaluations(&key, Some(&check_name), limit)
+            .await
+            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+        Ok(found
+            .into_iter()
+            .filter(|r| match (&partition, r.event.check_evaluation()) {
+                (None, _) => true,
+                (Some(p), Some(c)) => c.partition.as_deref().unwrap_or("") == p,
+                (Some(_), None) => false,
+            })
+            .map(AssetCheckExecution)
+            .collect())
     }
 
     /// What is latest about each asset asked for.

@@ -119,6 +119,7 @@ fn dagster_event_type(t: EventType) -> Option<DagsterEventType> {
         EventType::LoadedInput => DagsterEventType::LoadedInput,
         EventType::EngineEvent => DagsterEventType::EngineEvent,
         EventType::AssetMaterialization => DagsterEventType::AssetMaterialization,
+        EventType::AssetCheckEvaluation => DagsterEventType::AssetCheckEvaluation,
         EventType::Log => return None,
     })
 }
@@ -582,17 +583,7 @@ event_object!(
     /// An asset check was evaluated.
     AssetCheckEvaluationEvent [] {
         pub(crate) async fn evaluation(&self) -> AssetCheckEvaluation {
-            AssetCheckEvaluation {
-                timestamp: self.0.record.event.timestamp,
-                check_name: String::new(),
-                asset_key: AssetKey { path: Vec::new() },
-                target_materialization: None,
-                metadata_entries: Vec::new(),
-                severity: AssetCheckSeverity::Error,
-                description: None,
-                partition: None,
-                success: true,
-            }
+            AssetCheckEvaluation::of(&self.0.record)
         }
     }
 );
@@ -685,6 +676,9 @@ impl DagsterRunEvent {
             EventType::EngineEvent => Self::EngineEvent(EngineEvent(base)),
             EventType::AssetMaterialization => {
                 Self::MaterializationEvent(MaterializationEvent(base))
+            }
+            EventType::AssetCheckEvaluation => {
+                Self::AssetCheckEvaluationEvent(AssetCheckEvaluationEvent(base))
             }
             EventType::Log => Self::LogMessageEvent(LogMessageEvent(base)),
         }
@@ -1036,6 +1030,33 @@ pub struct AssetCheckEvaluation {
     pub partition: Option<String>,
     /// Whether it passed.
     pub success: bool,
+}
+
+impl AssetCheckEvaluation {
+    /// The evaluation a stored ASSET_CHECK_EVALUATION event records (an empty one for
+    /// another event).
+    pub fn of(record: &EventRecord) -> Self {
+        let event = &record.event;
+        let evaluation = event.check_evaluation();
+        Self {
+            timestamp: event.timestamp,
+            check_name: evaluation.map(|c| c.check_name.clone()).unwrap_or_default(),
+            asset_key: evaluation.map_or(AssetKey { path: Vec::new() }, |c| {
+                AssetKey::from(&c.asset_key)
+            }),
+            target_materialization: None,
+            metadata_entries: evaluation
+                .map(|c| typed_metadata_entries(&c.metadata))
+                .unwrap_or_default(),
+            severity: match evaluation.map(|c| c.severity) {
+                Some(sluice_core::asset::AssetCheckSeverity::Warn) => AssetCheckSeverity::Warn,
+                _ => AssetCheckSeverity::Error,
+            },
+            description: evaluation.and_then(|c| c.description.clone()),
+            partition: evaluation.and_then(|c| c.partition.clone()),
+            success: evaluation.is_some_and(|c| c.passed),
+        }
+    }
 }
 
 /// The materialization an asset check evaluated.

@@ -11,9 +11,9 @@ use sea_orm::{
     QuerySelect,
 };
 use sluice_core::asset::AssetKey;
-use sluice_core::events::{EventRecord, RunEvent};
+use sluice_core::events::{EventRecord, EventType, RunEvent};
 
-use super::{IN_CHUNK, SqlStorage, decode_event};
+use super::{IN_CHUNK, SqlStorage, decode_event, select_events};
 use crate::entity::{asset_keys, asset_partitions, event_logs};
 use crate::error::{Result, StorageError};
 use crate::{AssetEntry, MaterializationsFilter};
@@ -131,13 +131,7 @@ pub(super) async fn entries(
 pub(super) async fn events_by_id(storage: &SqlStorage, ids: &[i64]) -> Result<Vec<EventRecord>> {
     let mut records = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IN_CHUNK) {
-        let rows: Vec<(i64, f64, String)> = event_logs::Entity::find()
-            .select_only()
-            .columns([
-                event_logs::Column::Id,
-                event_logs::Column::Timestamp,
-                event_logs::Column::Body,
-            ])
+        let rows: Vec<(i64, f64, String)> = select_events()
             .filter(event_logs::Column::Id.is_in(chunk.iter().copied()))
             .order_by_asc(event_logs::Column::Id)
             .into_tuple()
@@ -201,14 +195,9 @@ pub(super) async fn materializations(
     key: &AssetKey,
     filter: &MaterializationsFilter,
 ) -> Result<Vec<EventRecord>> {
-    let mut select = event_logs::Entity::find()
-        .select_only()
-        .columns([
-            event_logs::Column::Id,
-            event_logs::Column::Timestamp,
-            event_logs::Column::Body,
-        ])
-        .filter(event_logs::Column::AssetKey.eq(key.to_string()));
+    let mut select = select_events()
+        .filter(event_logs::Column::AssetKey.eq(key.to_string()))
+        .filter(event_logs::Column::EventType.eq(EventType::AssetMaterialization.as_str()));
     if !filter.partitions.is_empty() {
         select =
             select.filter(event_logs::Column::Partition.is_in(filter.partitions.iter().cloned()));
@@ -234,6 +223,53 @@ pub(super) async fn materializations(
             "load the materializations of asset \"{key}\""
         )))?;
     rows.into_iter().map(decode_event).collect()
+}
+
+pub(super) async fn check_evaluations(
+    storage: &SqlStorage,
+    key: &AssetKey,
+    check_name: Option<&str>,
+    limit: usize,
+) -> Result<Vec<EventRecord>> {
+    // Check names are not indexed: an asset has few checks, read newest first in pages.
+    const PAGE: u64 = 500;
+    let mut found = Vec::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let mut select = select_events()
+            .filter(event_logs::Column::AssetKey.eq(key.to_string()))
+            .filter(event_logs::Column::EventType.eq(EventType::AssetCheckEvaluation.as_str()));
+        if let Some(before) = before {
+            select = select.filter(event_logs::Column::Id.lt(before));
+        }
+        let rows: Vec<(i64, f64, String)> = select
+            .order_by_desc(event_logs::Column::Id)
+            .limit(PAGE)
+            .into_tuple()
+            .all(&storage.db)
+            .await
+            .map_err(StorageError::db(format!(
+                "load the check evaluations of asset \"{key}\""
+            )))?;
+        let last_page = (rows.len() as u64) < PAGE;
+        before = rows.last().map(|r| r.0);
+        for row in rows {
+            let record = decode_event(row)?;
+            let matches = record
+                .event
+                .check_evaluation()
+                .is_some_and(|c| check_name.is_none_or(|n| c.check_name == n));
+            if matches {
+                found.push(record);
+                if found.len() == limit {
+                    return Ok(found);
+                }
+            }
+        }
+        if last_page {
+            return Ok(found);
+        }
+    }
 }
 
 pub(super) async fn wipe(storage: &SqlStorage, keys: &[AssetKey]) -> Result<()> {
