@@ -8,6 +8,7 @@ use sluice_core::events::{
 };
 use sluice_core::executor::{self, Reexecution, RunContext};
 use sluice_core::io_manager::FsIoManager;
+use sluice_core::partition::PartitionsContext;
 use sluice_core::plan::ExecutionPlan;
 use sluice_core::run::{Run, RunStatus};
 use sluice_core::{Definitions, run_config};
@@ -86,6 +87,7 @@ pub async fn execute_run(
                     &instance_home(),
                 )))),
                 reexecution: reexecution(storage.as_ref(), run).await?,
+                partitions: Some(partitions_context(storage.as_ref(), defs, &plan).await?),
             };
             executor::execute(&plan, config, ctx).await
         }
@@ -149,6 +151,20 @@ async fn watch_run(storage: Arc<dyn Storage>, run_id: String, cancel: Cancellati
             Err(e) => tracing::warn!(run_id, "cannot read the run's status: {e}"),
         }
     }
+}
+
+/// The dynamic partition keys the run's partition mappings may need: those of every
+/// partitioned asset of the location, and of the job.
+async fn partitions_context(
+    storage: &dyn Storage,
+    defs: &Definitions,
+    plan: &ExecutionPlan,
+) -> Result<PartitionsContext, WorkerError> {
+    let definitions = defs
+        .assets()
+        .filter_map(|a| a.partitions())
+        .chain(plan.job().partitions());
+    Ok(sluice_storage::partitions_context(storage, definitions).await?)
 }
 
 fn prepare(

@@ -13,13 +13,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::asset::{
     ASSET_JOB_NAME, AssetCheckDefinition, AssetDefinition, AssetGraph, AssetGraphProblem,
     AssetJobDefinition, AssetKey, AssetKeyError, AssetSelection, SelectionError,
 };
 use crate::config::{ConfigError, ConfigPath};
-use crate::job::JobDefinition;
+use crate::job::{AssetPartitions, JobDefinition};
+use crate::partition::{PartitionDefinitionError, PartitionMapping};
 use crate::resource::ResourceDefinition;
 use crate::schedule::{CronError, ScheduleDefinition};
 use crate::sensor::SensorDefinition;
@@ -138,6 +140,31 @@ pub enum DefinitionProblem {
     UnknownCheckedAsset { check: String, asset: AssetKey },
     #[error("asset \"{asset}\" has more than one check named \"{check}\"")]
     DuplicateCheck { check: String, asset: AssetKey },
+    #[error("asset \"{asset}\": {error}")]
+    InvalidAssetPartitions {
+        asset: AssetKey,
+        error: PartitionDefinitionError,
+    },
+    #[error("job \"{job}\": {error}")]
+    InvalidJobPartitions {
+        job: String,
+        error: PartitionDefinitionError,
+    },
+    #[error("asset \"{asset}\": its partition mapping from \"{upstream}\" cannot apply: {reason}")]
+    InvalidPartitionMapping {
+        asset: AssetKey,
+        upstream: AssetKey,
+        reason: String,
+    },
+    #[error(
+        "asset job \"{job}\" mixes {} partitionings ({}); the partitioned assets of a job must share one",
+        partitionings.len(),
+        partitionings.join("; ")
+    )]
+    MixedPartitions {
+        job: String,
+        partitionings: Vec<String>,
+    },
 }
 
 fn join_errors(errors: &[ConfigError]) -> String {
@@ -368,6 +395,12 @@ impl DefinitionsBuilder {
                 continue;
             }
             problems.extend(job.graph_problems());
+            if let Some(Err(error)) = job.partitions().map(|p| p.validate()) {
+                problems.push(DefinitionProblem::InvalidJobPartitions {
+                    job: job.name().to_owned(),
+                    error,
+                });
+            }
             for node in job.nodes() {
                 for key in node.op.required_resource_keys() {
                     if !resources.contains_key(key) {
@@ -461,6 +494,7 @@ fn check_assets(
         }
     };
     let by_key: HashMap<&AssetKey, &AssetDefinition> = list.iter().map(|a| (a.key(), a)).collect();
+    let partitions = Arc::new(check_partitions(&list, &by_key, problems));
     let mut jobs = Vec::new();
     for asset_job in &asset_jobs {
         let keys = match asset_job.selection().resolve(&graph) {
@@ -473,7 +507,14 @@ fn check_assets(
                 continue;
             }
         };
-        let job = asset_job.build(&keys, &by_key, checks, &graph);
+        let mixed = crate::asset::partitionings(&keys, &by_key);
+        if mixed.len() > 1 {
+            problems.push(DefinitionProblem::MixedPartitions {
+                job: asset_job.name().to_owned(),
+                partitionings: mixed.iter().map(ToString::to_string).collect(),
+            });
+        }
+        let job = asset_job.build(&keys, &by_key, checks, &graph, &partitions);
         if job.nodes().is_empty() {
             problems.push(DefinitionProblem::EmptyAssetJob {
                 job: asset_job.name().to_owned(),
@@ -490,10 +531,91 @@ fn check_assets(
             &by_key,
             checks,
             &graph,
+            &partitions,
         ));
     }
     let assets = list.into_iter().map(|a| (a.key().clone(), a)).collect();
     (assets, graph, jobs)
+}
+
+/// Check the assets' partitionings and the mappings between them, and collect the
+/// partitionings by key.
+fn check_partitions(
+    list: &[AssetDefinition],
+    by_key: &HashMap<&AssetKey, &AssetDefinition>,
+    problems: &mut Vec<DefinitionProblem>,
+) -> AssetPartitions {
+    let mut partitions = AssetPartitions::new();
+    for asset in list {
+        if let Some(def) = asset.partitions() {
+            match def.validate() {
+                Ok(()) => {
+                    partitions.insert(asset.key().clone(), def.clone());
+                }
+                Err(error) => problems.push(DefinitionProblem::InvalidAssetPartitions {
+                    asset: asset.key().clone(),
+                    error,
+                }),
+            }
+        }
+    }
+    for asset in list {
+        let mapping_problem =
+            |upstream: &AssetKey, reason: String| DefinitionProblem::InvalidPartitionMapping {
+                asset: asset.key().clone(),
+                upstream: upstream.clone(),
+                reason,
+            };
+        for (upstream, mapping) in asset.partition_mappings() {
+            if !asset.deps().iter().any(|d| &d.key == upstream) {
+                problems.push(mapping_problem(
+                    upstream,
+                    "it is not an upstream asset".into(),
+                ));
+                continue;
+            }
+            match by_key.get(upstream).and_then(|u| u.partitions()) {
+                None => problems.push(mapping_problem(
+                    upstream,
+                    "the upstream asset is not partitioned".into(),
+                )),
+                Some(up) => {
+                    if let Err(reason) = mapping.check(up, asset.partitions()) {
+                        problems.push(mapping_problem(upstream, reason));
+                    }
+                }
+            }
+        }
+        // An input of several partitions needs a partitioned upstream.
+        let Some(op) = asset.op() else { continue };
+        for input in op.inputs() {
+            let Some(read) = &input.asset else { continue };
+            let up = by_key.get(&read.key).and_then(|u| u.partitions());
+            if read.partitions.is_some() && up.is_none() && by_key.contains_key(&read.key) {
+                problems.push(mapping_problem(
+                    &read.key,
+                    format!(
+                        "input \"{}\" reads partitions, but the upstream asset is not partitioned",
+                        input.name
+                    ),
+                ));
+            }
+            if let (Some(up), None) = (up, asset.partition_mappings().get(&read.key))
+                && read.partitions.is_none()
+                && PartitionMapping::default_for(up, asset.partitions())
+                    == PartitionMapping::AllPartitions
+            {
+                problems.push(mapping_problem(
+                    &read.key,
+                    format!(
+                        "input \"{}\" takes one value, but an unpartitioned asset reads every partition; declare it with input_partitions",
+                        input.name
+                    ),
+                ));
+            }
+        }
+    }
+    partitions
 }
 
 /// Check schedules and sensors against each other and the jobs they target.

@@ -20,7 +20,10 @@ use crate::events::{
 };
 use crate::io_manager::{IoManager, IoManagerError, OutputKey};
 use crate::metadata::Metadata;
-use crate::op::{AssetOp, ContextInner, Inputs, OpContext, OpDefinition, OpError, StepValue};
+use crate::op::{
+    AssetInput, AssetOp, ContextInner, Inputs, OpContext, OpDefinition, OpError, StepValue,
+};
+use crate::partition::{PartitionError, PartitionMapping, PartitionsContext, TimeWindow};
 use crate::plan::ExecutionPlan;
 use crate::resource::Resources;
 use crate::run::RunStatus;
@@ -39,6 +42,9 @@ pub struct RunContext {
     pub io_manager: Option<Arc<dyn IoManager>>,
     /// Set when the run executes only some steps of an earlier run's job.
     pub reexecution: Option<Reexecution>,
+    /// The time and the dynamic partition keys that partition mappings are resolved
+    /// with; `None`: now, and no dynamic partitions.
+    pub partitions: Option<PartitionsContext>,
 }
 
 /// The key under which IO manager events name the instance's IO manager, as in Dagster.
@@ -139,6 +145,10 @@ pub async fn execute(
         resources: Arc::clone(&resources),
         tags: Arc::new(run.tags.clone()),
         partition: run.tags.get(crate::run::PARTITION_TAG).cloned(),
+        partitions: run
+            .partitions
+            .clone()
+            .unwrap_or_else(|| PartitionsContext::at(chrono::Utc::now())),
         state: vec![StepState::Waiting; plan.steps().len()],
         remaining: plan.steps().iter().map(|s| s.upstream.len()).collect(),
         selected,
@@ -223,6 +233,7 @@ struct Executor<'a> {
     tags: Arc<BTreeMap<String, String>>,
     /// The partition the run materializes (its `dagster/partition` tag).
     partition: Option<String>,
+    partitions: PartitionsContext,
     state: Vec<StepState>,
     /// Upstream steps each step still waits for.
     remaining: Vec<usize>,
@@ -365,7 +376,7 @@ impl Executor<'_> {
             if input.sources.is_empty()
                 && let Some(asset) = step.op.input(&input.name).and_then(|d| d.asset.as_ref())
             {
-                let value = self.load_asset(i, &input.name, &asset.key, &asset.output)?;
+                let value = self.load_asset(i, &input.name, asset)?;
                 values.insert(input.name.clone(), value);
                 continue;
             }
@@ -428,8 +439,8 @@ impl Executor<'_> {
                 source.key
             ))
         })?;
-        if let Some(asset) = source.op.asset() {
-            return self.load_asset(i, input, &asset.key, definition).map(Some);
+        if let Some(asset) = steps[i].op.input(input).and_then(|d| d.asset.as_ref()) {
+            return self.load_asset(i, input, asset).map(Some);
         }
         let Some(io) = &self.run.io_manager else {
             return Err(fail(format!(
@@ -485,16 +496,12 @@ impl Executor<'_> {
         }
     }
 
-    /// The stored value of asset `key` (its partition of this run, if the run has one),
-    /// for input `input` of step `i`.
-    fn load_asset(
-        &self,
-        i: usize,
-        input: &str,
-        key: &AssetKey,
-        definition: &crate::op::OutputDefinition,
-    ) -> Result<StepValue, Unready> {
+    /// The stored value of the upstream asset that input `input` of step `i` reads:
+    /// unpartitioned, the one partition its mapping names, or (for an input of
+    /// partitions) all of them.
+    fn load_asset(&self, i: usize, input: &str, read: &AssetInput) -> Result<StepValue, Unready> {
         let step = &self.plan.steps()[i];
+        let key = &read.key;
         let fail = |message: String| Unready::Fail(ErrorInfo::new("LoadInputError", message));
         let Some(io) = &self.run.io_manager else {
             return Err(fail(format!(
@@ -502,22 +509,54 @@ impl Executor<'_> {
                 step.key
             )));
         };
-        let output_key = OutputKey::Asset {
-            key,
-            partition: self.partition.as_deref(),
-        };
-        let value = io.load_input(output_key, definition).map_err(|e| {
+        let partitions = self.upstream_partitions(i, key).map_err(|e| {
             fail(format!(
-                "input \"{input}\" of step \"{}\" cannot be loaded: {e}",
+                "input \"{input}\" of step \"{}\" cannot choose the partitions of asset \"{key}\" to read: {e}",
                 step.key
             ))
         })?;
+        let load = |partition: Option<&str>| {
+            let output_key = OutputKey::Asset { key, partition };
+            io.load_input(output_key, &read.output).map_err(|e| {
+                fail(format!(
+                    "input \"{input}\" of step \"{}\" cannot be loaded: {e}",
+                    step.key
+                ))
+            })
+        };
+        let (value, from) = match (partitions, &read.partitions) {
+            (None, _) => (load(None)?, format!("asset \"{key}\"")),
+            (Some(keys), None) => {
+                let [one] = keys.as_slice() else {
+                    return Err(fail(format!(
+                        "input \"{input}\" of step \"{}\" takes one partition of asset \"{key}\", but its partition mapping names {} ({}); declare it with input_partitions",
+                        step.key,
+                        keys.len(),
+                        keys.join(", ")
+                    )));
+                };
+                (
+                    load(Some(one))?,
+                    format!("partition \"{one}\" of asset \"{key}\""),
+                )
+            }
+            (Some(keys), Some(collect)) => {
+                let n = keys.len();
+                let mut values = Vec::with_capacity(n);
+                for partition in keys {
+                    let value = load(Some(&partition))?;
+                    values.push((partition, value));
+                }
+                let value = collect.collect(values).map_err(fail)?;
+                (value, format!("{n} partitions of asset \"{key}\""))
+            }
+        };
         self.run.events.emit(
             RunEvent::new(
                 &self.run.run_id,
                 EventType::LoadedInput,
                 format!(
-                    "Loaded input \"{input}\" using input manager \"{IO_MANAGER_KEY}\", from {output_key}."
+                    "Loaded input \"{input}\" using input manager \"{IO_MANAGER_KEY}\", from {from}."
                 ),
             )
             .step(step.key.clone())
@@ -525,15 +564,58 @@ impl Executor<'_> {
                 input_name: input.to_owned(),
                 manager_key: IO_MANAGER_KEY.to_owned(),
                 upstream_step_key: key.op_name(),
-                upstream_output_name: definition.name.clone(),
+                upstream_output_name: read.output.name.clone(),
                 upstream_run_id: String::new(),
             }),
         );
         Ok(value)
     }
 
+    /// The partitions of upstream asset `key` that step `i` reads (`None`: the upstream
+    /// is not partitioned). An asset step maps its own partition; a check reads the
+    /// partition of the run.
+    fn upstream_partitions(
+        &self,
+        i: usize,
+        key: &AssetKey,
+    ) -> Result<Option<Vec<String>>, PartitionError> {
+        let Some(upstream) = self.plan.job().asset_partitions(key) else {
+            return Ok(None);
+        };
+        let op = &self.plan.steps()[i].op;
+        let (downstream, declared) = match op.asset() {
+            Some(asset) => (asset.partitions.as_ref(), asset.partition_mappings.get(key)),
+            None => (Some(upstream), None),
+        };
+        let mapping = declared
+            .cloned()
+            .unwrap_or_else(|| PartitionMapping::default_for(upstream, downstream));
+        let downstream = match downstream {
+            None => None,
+            Some(def) => match self.partition.as_deref() {
+                Some(partition) => Some((def, partition)),
+                None => return Err(PartitionError::Missing(def.to_string())),
+            },
+        };
+        mapping
+            .upstream_keys(downstream, upstream, &self.partitions)
+            .map(Some)
+    }
+
     fn step_run(&self, i: usize, inputs: HashMap<String, StepValue>) -> StepRun {
         let step = &self.plan.steps()[i];
+        // An unpartitioned asset in a partitioned run is materialized whole.
+        let partitions = match step.op.asset() {
+            Some(asset) => asset.partitions.as_ref(),
+            None => self.plan.job().partitions(),
+        };
+        let partition = match step.op.asset() {
+            Some(asset) if asset.partitions.is_none() => None,
+            _ => self.partition.clone(),
+        };
+        let time_window = partitions
+            .zip(partition.as_deref())
+            .and_then(|(def, key)| def.time_window(key));
         StepRun {
             run_id: self.run.run_id.clone(),
             step_key: step.key.clone(),
@@ -550,7 +632,8 @@ impl Executor<'_> {
             cancel: self.run.cancel.clone(),
             io_manager: self.run.io_manager.clone(),
             consumed: self.consumed_outputs(i),
-            partition: self.partition.clone(),
+            partition,
+            time_window,
         }
     }
 
@@ -594,7 +677,9 @@ struct StepRun {
     io_manager: Option<Arc<dyn IoManager>>,
     /// The outputs that downstream steps consume, which the IO manager stores.
     consumed: Vec<String>,
+    /// The partition the step materializes.
     partition: Option<String>,
+    time_window: Option<TimeWindow>,
 }
 
 enum Attempt {
@@ -819,6 +904,7 @@ impl StepRun {
             cancel: self.cancel.clone(),
             asset_key: self.op.asset().map(|a| a.key.clone()),
             partition_key: self.partition.clone(),
+            partition_time_window: self.time_window,
             output_metadata: Default::default(),
         });
         let compute = (self.op.0.compute)(ctx.clone(), Inputs::new(self.inputs.clone()));

@@ -25,8 +25,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::asset::AssetKey;
 use crate::definitions::DefinitionProblem;
 use crate::op::{InputKind, OpDefinition};
+use crate::partition::PartitionsDefinition;
 
 /// A reference to one output of one node, by name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -110,7 +112,13 @@ struct JobInner {
     tags: BTreeMap<String, String>,
     nodes: Vec<Node>,
     default_run_config: Option<Value>,
+    partitions: Option<PartitionsDefinition>,
+    asset_partitions: Option<Arc<AssetPartitions>>,
 }
+
+/// The partitionings of a location's partitioned assets, shared by its asset jobs: an
+/// asset step reads them to choose the partitions of its upstream assets.
+pub type AssetPartitions = HashMap<AssetKey, PartitionsDefinition>;
 
 impl JobDefinition {
     pub fn builder(name: impl Into<String>) -> JobBuilder {
@@ -120,6 +128,8 @@ impl JobDefinition {
             tags: BTreeMap::new(),
             nodes: Vec::new(),
             default_run_config: None,
+            partitions: None,
+            asset_partitions: None,
         }
     }
 
@@ -148,6 +158,17 @@ impl JobDefinition {
     /// The run config used when a run is launched without any.
     pub fn default_run_config(&self) -> Option<&Value> {
         self.0.default_run_config.as_ref()
+    }
+
+    /// How the job's runs are partitioned: declared for an op job, that of its
+    /// partitioned assets for an asset job.
+    pub fn partitions(&self) -> Option<&PartitionsDefinition> {
+        self.0.partitions.as_ref()
+    }
+
+    /// The partitioning of asset `key`, if it is a partitioned asset of the location.
+    pub fn asset_partitions(&self, key: &AssetKey) -> Option<&PartitionsDefinition> {
+        self.0.asset_partitions.as_ref()?.get(key)
     }
 
     /// The resource keys the job's ops need.
@@ -328,6 +349,8 @@ pub struct JobBuilder {
     tags: BTreeMap<String, String>,
     nodes: Vec<Node>,
     default_run_config: Option<Value>,
+    partitions: Option<PartitionsDefinition>,
+    asset_partitions: Option<Arc<AssetPartitions>>,
 }
 
 impl JobBuilder {
@@ -344,6 +367,18 @@ impl JobBuilder {
     /// The run config used when a run is launched without any (Dagster's `config=`).
     pub fn default_run_config(mut self, config: Value) -> Self {
         self.default_run_config = Some(config);
+        self
+    }
+
+    /// Each run of the job is for one partition of `partitions`, named by its
+    /// `dagster/partition` tag.
+    pub fn partitions(mut self, partitions: impl Into<PartitionsDefinition>) -> Self {
+        self.partitions = Some(partitions.into());
+        self
+    }
+
+    pub(crate) fn asset_partitions(mut self, partitions: Arc<AssetPartitions>) -> Self {
+        self.asset_partitions = Some(partitions);
         self
     }
 
@@ -372,6 +407,8 @@ impl JobBuilder {
             tags: self.tags,
             nodes: self.nodes,
             default_run_config: self.default_run_config,
+            partitions: self.partitions,
+            asset_partitions: self.asset_partitions,
         }))
     }
 }

@@ -17,6 +17,7 @@ pub mod io_manager;
 pub mod job;
 pub mod metadata;
 pub mod op;
+pub mod partition;
 pub mod plan;
 pub mod resource;
 pub mod run;
@@ -42,9 +43,10 @@ pub mod prelude {
     pub use crate::job::{JobDefinition, NodeHandle, OutputRef};
     pub use crate::metadata::{MetadataValue, TableColumn};
     pub use crate::op::{
-        Backoff, Inputs, Jitter, OpContext, OpDefinition, OpError, OutputValue, Outputs, ResultExt,
-        RetryPolicy,
+        Backoff, Inputs, Jitter, OpContext, OpDefinition, OpError, OutputValue, Outputs,
+        PartitionValues, ResultExt, RetryPolicy,
     };
+    pub use crate::partition::{PartitionMapping, PartitionsDefinition, TimeWindow};
     pub use crate::resource::{
         ConfigurableResource, InitResourceContext, ResourceDefinition, ResourceError,
     };

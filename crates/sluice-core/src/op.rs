@@ -38,6 +38,7 @@ use crate::asset::AssetKey;
 use crate::config::ConfigType;
 use crate::events::{ErrorInfo, EventSink, LogLevel, RunEvent};
 use crate::metadata::{Metadata, MetadataValue};
+use crate::partition::{PartitionMapping, PartitionsDefinition, TimeWindow};
 use crate::resource::Resources;
 
 /// A value passed between steps. Values are shared, so a fan-out to many steps is free.
@@ -112,6 +113,48 @@ pub struct AssetInput {
     pub key: AssetKey,
     /// The upstream asset's output, as the IO manager stored it.
     pub output: OutputDefinition,
+    /// Set for an input that receives every upstream partition the partition mapping
+    /// names, as a [`PartitionValues`]; such an input is always loaded through the IO
+    /// manager.
+    pub partitions: Option<CollectPartitions>,
+}
+
+/// The values of several partitions of an upstream asset, by partition key.
+pub type PartitionValues<T> = BTreeMap<String, Arc<T>>;
+
+/// Builds the [`PartitionValues`] of an input from the loaded partitions.
+#[derive(Clone, Copy)]
+pub struct CollectPartitions(fn(Vec<KeyedValue>) -> Result<StepValue, String>);
+
+/// A partition key and the value stored for it.
+type KeyedValue = (String, StepValue);
+
+impl CollectPartitions {
+    fn of<T: OutputValue>() -> Self {
+        Self(|values| {
+            let mut map: PartitionValues<T> = BTreeMap::new();
+            for (key, value) in values {
+                let value = value.downcast::<T>().map_err(|_| {
+                    format!(
+                        "partition \"{key}\" is not a {}",
+                        std::any::type_name::<T>()
+                    )
+                })?;
+                map.insert(key, value);
+            }
+            Ok(Arc::new(map))
+        })
+    }
+
+    pub fn collect(&self, values: Vec<KeyedValue>) -> Result<StepValue, String> {
+        (self.0)(values)
+    }
+}
+
+impl fmt::Debug for CollectPartitions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CollectPartitions")
+    }
 }
 
 impl fmt::Debug for InputDefinition {
@@ -487,6 +530,10 @@ pub(crate) struct OpInner {
 pub struct AssetOp {
     pub key: AssetKey,
     pub code_version: Option<String>,
+    pub partitions: Option<PartitionsDefinition>,
+    /// The declared mappings from upstream assets' partitions; the others are
+    /// [`PartitionMapping::default_for`] the two partitionings.
+    pub partition_mappings: BTreeMap<AssetKey, PartitionMapping>,
 }
 
 impl fmt::Debug for OpDefinition {
@@ -643,11 +690,26 @@ impl<S> OpBuilder<S> {
     }
 
     /// An input that reads asset `key`: from the asset's step when the run materializes
-    /// it too, otherwise from what the IO manager stored for it.
-    pub(crate) fn asset_input<T: OutputValue>(mut self, name: String, key: AssetKey) -> Self {
+    /// it too, otherwise from what the IO manager stored for it. With `partitions`, the
+    /// input receives every upstream partition its mapping names, as a
+    /// [`PartitionValues<T>`].
+    pub(crate) fn asset_input<T: OutputValue>(
+        mut self,
+        name: String,
+        key: AssetKey,
+        partitions: bool,
+    ) -> Self {
+        let (data_type, partitions) = if partitions {
+            (
+                DataType::of::<PartitionValues<T>>(),
+                Some(CollectPartitions::of::<T>()),
+            )
+        } else {
+            (DataType::of::<T>(), None)
+        };
         self.ins.push(InputDefinition {
             name,
-            data_type: DataType::of::<T>(),
+            data_type,
             kind: InputKind::Single,
             collect: None,
             asset: Some(AssetInput {
@@ -658,6 +720,7 @@ impl<S> OpBuilder<S> {
                     is_required: true,
                     codec: ValueCodec::of::<T>(),
                 },
+                partitions,
             }),
         });
         self
@@ -837,6 +900,7 @@ pub(crate) struct ContextInner {
     pub cancel: CancellationToken,
     pub asset_key: Option<AssetKey>,
     pub partition_key: Option<String>,
+    pub partition_time_window: Option<TimeWindow>,
     /// Metadata the compute function attached to its output.
     pub output_metadata: std::sync::Mutex<Metadata>,
 }
@@ -888,9 +952,15 @@ impl OpContext {
         self.0.asset_key.as_ref()
     }
 
-    /// The partition the run materializes (its `dagster/partition` tag), if any.
+    /// The partition the step materializes (its run's `dagster/partition` tag), if the
+    /// step's asset or job is partitioned.
     pub fn partition_key(&self) -> Option<&str> {
         self.0.partition_key.as_deref()
+    }
+
+    /// The time window of the step's partition, when it is partitioned by time.
+    pub fn partition_time_window(&self) -> Option<TimeWindow> {
+        self.0.partition_time_window
     }
 
     /// Attach `value` under `label` to the output's materialization (Dagster's

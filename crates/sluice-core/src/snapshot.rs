@@ -3,7 +3,7 @@
 //! user code themselves; run config is validated against a snapshot exactly as it is
 //! against live definitions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,6 +13,7 @@ use crate::config::ConfigType;
 use crate::definitions::Definitions;
 use crate::metadata::Metadata;
 use crate::op::{InputKind, OpDefinition};
+use crate::partition::{PartitionError, PartitionMapping, PartitionsContext, PartitionsDefinition};
 use crate::run_request::DefaultStatus;
 use crate::sensor::RunStatusWatch;
 
@@ -70,6 +71,11 @@ pub struct AssetSnapshot {
     pub job_names: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<AssetCheckSnapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<PartitionsDefinition>,
+    /// The declared mappings from upstream partitions, by upstream key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition_mappings: Vec<(AssetKey, PartitionMapping)>,
 }
 
 /// A check of an asset.
@@ -142,6 +148,9 @@ pub struct JobSnapshot {
     pub ops: Vec<OpSnapshot>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_run_config: Option<Value>,
+    /// How its runs are partitioned, if they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<PartitionsDefinition>,
 }
 
 /// One invocation of an op in a job.
@@ -248,6 +257,85 @@ impl LocationSnapshot {
     }
 }
 
+/// How a run is partitioned: by its job's partitioning, or (for a run that
+/// materializes assets) by that of its partitioned assets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunPartitions<'a> {
+    pub definition: Option<&'a PartitionsDefinition>,
+    /// Whether the run materializes assets: an asset run must name a partition of its
+    /// partitioned assets, and cannot name one when none is partitioned.
+    pub of_assets: bool,
+}
+
+impl RunPartitions<'_> {
+    /// Check the run's partition (its `dagster/partition` tag) against the partitioning.
+    pub fn check(
+        &self,
+        partition: Option<&str>,
+        ctx: &PartitionsContext,
+    ) -> Result<(), PartitionError> {
+        match (self.definition, partition) {
+            (Some(def), Some(key)) => def.check_key(key, ctx),
+            (Some(def), None) if self.of_assets => Err(PartitionError::Missing(def.to_string())),
+            (None, Some(key)) if self.of_assets => Err(PartitionError::NotPartitioned(key.into())),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl LocationSnapshot {
+    /// The partitioning of a run of `job` that executes `steps` (every step: `None`).
+    /// The partitioned assets a run materializes must share one partitioning.
+    pub fn run_partitions<'a>(
+        &'a self,
+        job: &'a JobSnapshot,
+        steps: Option<&[String]>,
+    ) -> Result<RunPartitions<'a>, PartitionError> {
+        let steps: Option<HashSet<&str>> =
+            steps.map(|steps| steps.iter().map(String::as_str).collect());
+        let executed: HashSet<&str> = job
+            .nodes
+            .iter()
+            .filter(|n| steps.as_ref().is_none_or(|s| s.contains(n.alias.as_str())))
+            .map(|n| n.op_name.as_str())
+            .collect();
+        let mut of_assets = false;
+        let mut found: Vec<&PartitionsDefinition> = Vec::new();
+        for asset in &self.assets {
+            if !asset
+                .op_name
+                .as_deref()
+                .is_some_and(|op| executed.contains(op))
+            {
+                continue;
+            }
+            of_assets = true;
+            if let Some(def) = &asset.partitions
+                && !found.contains(&def)
+            {
+                found.push(def);
+            }
+        }
+        match found.as_slice() {
+            [] if of_assets => Ok(RunPartitions {
+                definition: None,
+                of_assets,
+            }),
+            [] => Ok(RunPartitions {
+                definition: job.partitions.as_ref(),
+                of_assets,
+            }),
+            [one] => Ok(RunPartitions {
+                definition: Some(one),
+                of_assets,
+            }),
+            many => Err(PartitionError::Mixed(
+                many.iter().map(ToString::to_string).collect(),
+            )),
+        }
+    }
+}
+
 impl JobSnapshot {
     pub fn op(&self, name: &str) -> Option<&OpSnapshot> {
         self.ops.iter().find(|o| o.name == name)
@@ -321,6 +409,7 @@ impl Definitions {
                         .collect(),
                     ops,
                     default_run_config: job.default_run_config().cloned(),
+                    partitions: job.partitions().cloned(),
                 }
             })
             .collect();
@@ -401,6 +490,12 @@ impl Definitions {
                     .op()
                     .and_then(|op| jobs_of_op.get(op.name()).cloned())
                     .unwrap_or_default(),
+                partitions: a.partitions().cloned(),
+                partition_mappings: a
+                    .partition_mappings()
+                    .iter()
+                    .map(|(k, m)| (k.clone(), m.clone()))
+                    .collect(),
             })
             .collect();
         LocationSnapshot {

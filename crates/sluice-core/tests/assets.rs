@@ -12,6 +12,7 @@ use sluice_core::events::{EventData, EventType, MemorySink, RunEvent};
 use sluice_core::executor::{self, Reexecution, RunContext};
 use sluice_core::io_manager::{FsIoManager, IoManager};
 use sluice_core::metadata::MetadataValue;
+use sluice_core::partition::PartitionsContext;
 use sluice_core::plan::ExecutionPlan;
 use sluice_core::prelude::*;
 use sluice_core::run::{PARTITION_TAG, RunStatus};
@@ -89,10 +90,17 @@ async fn run(
             cancel: CancellationToken::new(),
             io_manager: Some(io),
             reexecution,
+            partitions: Some(partitions_context()),
         },
     )
     .await;
     (status, sink.events())
+}
+
+/// The time runs of these tests happen at, and the dynamic partitions that exist then.
+fn partitions_context() -> PartitionsContext {
+    PartitionsContext::at("2024-06-01T00:00:00Z".parse().unwrap())
+        .with_dynamic("datasets", vec!["parcels".into(), "roads".into()])
 }
 
 fn materializations(events: &[RunEvent]) -> Vec<(String, Option<String>)> {
@@ -279,8 +287,31 @@ async fn a_partitioned_run_materializes_its_partition() {
     let dir = tempfile::tempdir().unwrap();
     let io: Arc<dyn IoManager> = Arc::new(FsIoManager::new(dir.path()));
     let daily = AssetDefinition::builder("events/daily")
-        .compute(|ctx, _| async move { Ok(ctx.partition_key().unwrap_or("none").to_owned()) });
-    let defs = Definitions::builder().asset(daily).build().unwrap();
+        .partitions(PartitionsDefinition::daily("2024-01-01").timezone("Europe/Berlin"))
+        .compute(|ctx, _| async move {
+            let window = ctx.partition_time_window().expect("a time window");
+            Ok(format!(
+                "{} {}",
+                ctx.partition_key().unwrap_or("none"),
+                window.start.to_rfc3339()
+            ))
+        });
+    // An unpartitioned asset in the same run is materialized whole.
+    let config = AssetDefinition::builder("events/config")
+        .compute(|ctx, _| async move { Ok(ctx.partition_key().is_none()) });
+    let defs = Definitions::builder()
+        .assets([daily, config])
+        .build()
+        .unwrap();
+    assert_eq!(
+        defs.job(ASSET_JOB_NAME)
+            .unwrap()
+            .partitions()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("Daily, starting 2024-01-01 Europe/Berlin."),
+        "the one partitioning of the location's assets"
+    );
     let (status, events) = run(
         &defs,
         ASSET_JOB_NAME,
@@ -289,15 +320,205 @@ async fn a_partitioned_run_materializes_its_partition() {
         None,
     )
     .await;
-    assert_eq!(status, RunStatus::Success);
+    assert_eq!(status, RunStatus::Success, "{events:#?}");
+    let mut found = materializations(&events);
+    found.sort();
     assert_eq!(
-        materializations(&events),
-        [("events/daily".into(), Some("2024-03-10".into()))]
+        found,
+        [
+            ("events/config".into(), None),
+            ("events/daily".into(), Some("2024-03-10".into()))
+        ]
     );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("events/daily/2024-03-10")).unwrap(),
-        "\"2024-03-10\""
+        "\"2024-03-10 2024-03-10T00:00:00+01:00\""
     );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("events/config")).unwrap(),
+        "true"
+    );
+}
+
+/// Daily events, the day before's total (previous-window mapping), a weekly roll-up of
+/// seven days (an input of partitions), and a per-dataset asset on dynamic partitions.
+fn partitioned() -> Definitions {
+    let daily = || PartitionsDefinition::daily("2024-01-01");
+    let events = AssetDefinition::builder("events")
+        .partitions(daily())
+        .compute(|ctx, _| async move {
+            let day: i64 = ctx.partition_key().unwrap()[8..].parse().unwrap();
+            Ok(day)
+        });
+    let doubled = AssetDefinition::builder("doubled")
+        .partitions(daily())
+        .input::<i64>("events")
+        .compute(|_, inputs| async move { Ok(inputs.get::<i64>("events")? * 2) });
+    let yesterday = AssetDefinition::builder("yesterday")
+        .partitions(daily())
+        .input::<i64>("events")
+        .partition_mapping("events", PartitionMapping::time_window(-1, -1))
+        .compute(|_, inputs| async move { inputs.get::<i64>("events") });
+    let weekly = AssetDefinition::builder("weekly")
+        .partitions(PartitionsDefinition::weekly("2024-01-01"))
+        .input_partitions::<i64>("days", "events")
+        .compute(|ctx, inputs| async move {
+            let days = inputs.get_ref::<PartitionValues<i64>>("days")?;
+            ctx.add_output_metadata("days", days.len() as i64);
+            Ok(days.values().map(|v| **v).sum::<i64>())
+        });
+    let weekly_single = AssetDefinition::builder("weekly_single")
+        .partitions(PartitionsDefinition::weekly("2024-01-01"))
+        .input::<i64>("events")
+        .compute(|_, inputs| async move { inputs.get::<i64>("events") });
+    let per_dataset = AssetDefinition::builder("per_dataset")
+        .partitions(PartitionsDefinition::dynamic("datasets"))
+        .compute(|ctx, _| async move { Ok(ctx.partition_key().unwrap().len() as i64) });
+    Definitions::builder()
+        .assets([
+            events,
+            doubled,
+            yesterday,
+            weekly,
+            weekly_single,
+            per_dataset,
+        ])
+        .asset_job(define_asset_job(
+            "daily_job",
+            AssetSelection::keys([key("events"), key("doubled")]),
+        ))
+        .build()
+        .expect("valid definitions")
+}
+
+#[tokio::test]
+async fn partition_mappings_choose_what_each_partition_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let io: Arc<dyn IoManager> = Arc::new(FsIoManager::new(dir.path()));
+    let defs = partitioned();
+    let daily_job = defs.job("daily_job").unwrap();
+    assert_eq!(
+        daily_job.partitions(),
+        Some(&PartitionsDefinition::daily("2024-01-01").into())
+    );
+    // Same partitioning, identity: the value passes in memory.
+    assert_eq!(
+        daily_job.node("doubled").unwrap().inputs[0].1.node,
+        "events"
+    );
+    let materialize = |day: &str| {
+        let (defs, io, day) = (defs.clone(), Arc::clone(&io), day.to_owned());
+        async move { run(&defs, "daily_job", io, &[(PARTITION_TAG, &day)], None).await }
+    };
+    for day in 6..=14 {
+        let (status, events) = materialize(&format!("2024-01-{day:02}")).await;
+        assert_eq!(status, RunStatus::Success, "{events:#?}");
+    }
+    let read = |path: &str| std::fs::read_to_string(dir.path().join(path)).unwrap();
+    assert_eq!(read("doubled/2024-01-09"), "18");
+
+    // One asset's step of __ASSET_JOB, for one partition.
+    let step = |asset: &str, partition: &str| {
+        let (defs, io) = (defs.clone(), Arc::clone(&io));
+        let only = Reexecution {
+            step_keys: [asset.to_owned()].into(),
+            source_runs: Vec::new(),
+        };
+        let partition = partition.to_owned();
+        async move {
+            run(
+                &defs,
+                ASSET_JOB_NAME,
+                io,
+                &[(PARTITION_TAG, &partition)],
+                Some(only),
+            )
+            .await
+        }
+    };
+    let failure_of = |events: &[RunEvent]| {
+        events
+            .iter()
+            .find(|e| e.event_type == EventType::StepFailure)
+            .map(|e| e.message.clone())
+            .unwrap_or_default()
+    };
+    // The previous day.
+    let (status, events) = step("yesterday", "2024-01-10").await;
+    assert_eq!(status, RunStatus::Success, "{events:#?}");
+    assert_eq!(read("yesterday/2024-01-10"), "9");
+    assert!(events.iter().any(|e| e.message
+        == "Loaded input \"events\" using input manager \"io_manager\", from partition \"2024-01-09\" of asset \"events\"."));
+
+    // The week starting Sunday 2024-01-07 reads its seven days.
+    let (status, events) = step("weekly", "2024-01-07").await;
+    assert_eq!(status, RunStatus::Success, "{events:#?}");
+    assert_eq!(read("weekly/2024-01-07"), (7..=13).sum::<i64>().to_string());
+
+    // A week whose days were not all materialized fails, naming the missing day.
+    let (status, events) = step("weekly", "2024-01-14").await;
+    assert_eq!(status, RunStatus::Failure);
+    assert_mentions(
+        &failure_of(&events),
+        &["partition \"2024-01-15\" of asset \"events\" is not stored"],
+    );
+
+    // One value cannot hold seven days.
+    let (status, events) = step("weekly_single", "2024-01-07").await;
+    assert_eq!(status, RunStatus::Failure);
+    assert_mentions(
+        &failure_of(&events),
+        &[
+            "takes one partition of asset \"events\"",
+            "names 7 (2024-01-07, 2024-01-08",
+            "declare it with input_partitions",
+        ],
+    );
+
+    // Dynamic partitions.
+    let (status, events) = step("per_dataset", "parcels").await;
+    assert_eq!(status, RunStatus::Success, "{events:#?}");
+    assert_eq!(read("per_dataset/parcels"), "7");
+}
+
+#[test]
+fn partitioning_problems_name_the_assets() {
+    let daily = AssetDefinition::builder("daily")
+        .partitions(PartitionsDefinition::daily("2024-01-01"))
+        .compute(|_, _| async { Ok(1_i64) });
+    let hourly = AssetDefinition::builder("hourly")
+        .partitions(PartitionsDefinition::hourly("2024-01-01-00:00"))
+        .compute(|_, _| async { Ok(1_i64) });
+    let total = AssetDefinition::builder("total")
+        .input::<i64>("daily")
+        .partition_mapping("hourly", PartitionMapping::LastPartition)
+        .compute(|_, _| async { Ok(1_i64) });
+    let bad = AssetDefinition::builder("bad")
+        .partitions(PartitionsDefinition::daily("2024-01-01").timezone("Nowhere/Land"))
+        .input_partitions::<i64>("parts", "unpartitioned")
+        .compute(|_, _| async { Ok(1_i64) });
+    let unpartitioned =
+        AssetDefinition::builder("unpartitioned").compute(|_, _| async { Ok(1_i64) });
+    let err = Definitions::builder()
+        .assets([daily, hourly, total, bad, unpartitioned])
+        .asset_job(define_asset_job(
+            "mixed",
+            AssetSelection::keys([key("daily"), key("hourly")]),
+        ))
+        .build()
+        .unwrap_err();
+    let text = err.to_string();
+    assert_mentions(
+        &text,
+        &[
+            "asset \"bad\": time-window partitions \"Daily, starting 2024-01-01 Nowhere/Land.\": unknown timezone \"Nowhere/Land\"",
+            "asset \"total\": its partition mapping from \"hourly\" cannot apply: it is not an upstream asset",
+            "asset \"total\": its partition mapping from \"daily\" cannot apply: input \"daily\" takes one value, but an unpartitioned asset reads every partition; declare it with input_partitions",
+            "asset \"bad\": its partition mapping from \"unpartitioned\" cannot apply: input \"parts\" reads partitions, but the upstream asset is not partitioned",
+            "asset job \"mixed\" mixes 2 partitionings (Daily, starting 2024-01-01 UTC.; Hourly, starting 2024-01-01-00:00 UTC.)",
+        ],
+    );
+    assert_eq!(err.problems.len(), 5, "{text}");
 }
 
 /// raw → staging → warehouse with a blocking check on staging, a WARN check on raw, and

@@ -57,6 +57,7 @@ async fn run_job(
             cancel,
             io_manager: None,
             reexecution: None,
+            partitions: None,
         },
     )
     .await;
@@ -647,6 +648,7 @@ async fn run_with(
             cancel: CancellationToken::new(),
             io_manager: Some(io),
             reexecution,
+            partitions: None,
         },
     )
     .await;

@@ -2,6 +2,7 @@
 
 use sluice_codeserver::ClientError;
 use sluice_core::config::ConfigParseError;
+use sluice_core::partition::PartitionError;
 use sluice_storage::StorageError;
 
 use crate::config_errors::ConfigErrorView;
@@ -67,6 +68,24 @@ pub enum Error {
         message: String,
     },
 
+    /// The run's partition does not exist, or the run needs one.
+    #[error("job \"{job}\": {error}")]
+    Partition {
+        /// The job.
+        job: String,
+        /// What is wrong with the partition.
+        error: PartitionError,
+    },
+
+    /// A dynamic partition that exists already.
+    #[error("Partition {key} already exists in dynamic partitions definition {name}.")]
+    DuplicateDynamicPartition {
+        /// The set.
+        name: String,
+        /// The key.
+        key: String,
+    },
+
     /// No run has this id.
     #[error("Pipeline run {0} could not be found.")]
     RunNotFound(String),
@@ -106,6 +125,8 @@ impl Error {
             Self::RepositoryNotFound { .. } => "RepositoryNotFoundError",
             Self::InvalidRunConfig { .. } => "RunConfigError",
             Self::InvalidSubset { .. } => "InvalidSubsetError",
+            Self::Partition { .. } => "DagsterUnknownPartitionError",
+            Self::DuplicateDynamicPartition { .. } => "DuplicateDynamicPartitionError",
             Self::RunNotFound(_) => "RunNotFoundError",
             Self::ParentRunNotFound(_) => "ParentRunNotFoundError",
             Self::RunConfigDocument(_) => "ConfigParseError",

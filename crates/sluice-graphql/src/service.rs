@@ -14,7 +14,7 @@ use sluice_core::asset::AssetKey;
 use sluice_core::config::{ConfigType, parse_document};
 use sluice_core::events::{EventRecord, EventType, LogLevel, RunEvent, now_timestamp};
 use sluice_core::io_manager::FsIoManager;
-use sluice_core::run::{NewRun, Run, RunStatus};
+use sluice_core::run::{NewRun, PARTITION_TAG, Run, RunStatus};
 use sluice_core::run_config::ConfigShape;
 use sluice_core::snapshot::{JobSnapshot, LocationSnapshot, REPOSITORY_NAME};
 use sluice_storage::{DaemonHeartbeat, RunsFilter, Storage, Wakeup, output_storage_dir};
@@ -458,6 +458,8 @@ impl Service {
             request.selector.location.clone(),
         );
         tags.extend(request.tags);
+        self.check_partition(&found, step_keys.as_deref(), &tags)
+            .await?;
         let run = NewRun {
             location_name: Some(request.selector.location.clone()),
             status: RunStatus::Queued,
@@ -469,6 +471,29 @@ impl Service {
             ..NewRun::new(job.name.clone())
         };
         self.enqueue(run).await
+    }
+
+    /// Check the partition a run names (its `dagster/partition` tag) against the
+    /// partitioning of its job or assets.
+    async fn check_partition(
+        &self,
+        found: &FoundJob,
+        steps: Option<&[String]>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let invalid = |error| Error::Partition {
+            job: found.job().name.clone(),
+            error,
+        };
+        let partitions = found
+            .snapshot
+            .run_partitions(found.job(), steps)
+            .map_err(invalid)?;
+        let ctx = sluice_storage::partitions_context(self.storage.as_ref(), partitions.definition)
+            .await?;
+        partitions
+            .check(tags.get(PARTITION_TAG).map(String::as_str), &ctx)
+            .map_err(invalid)
     }
 
     async fn enqueue(&self, new_run: NewRun) -> Result<Run> {

@@ -78,6 +78,15 @@ pub enum StorageError {
         source: DbErr,
     },
 
+    /// A dynamic partition key that cannot be stored; nothing was added.
+    #[error("dynamic partitions \"{set}\": {error}")]
+    InvalidPartitionKey {
+        /// The set's name.
+        set: String,
+        /// What is wrong with the key.
+        error: sluice_core::partition::PartitionDefinitionError,
+    },
+
     /// A stored row cannot be read back (written by something else, or corrupted).
     #[error("stored {what} is invalid: {reason}")]
     Corrupt {

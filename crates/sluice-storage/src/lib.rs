@@ -35,6 +35,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sluice_core::asset::AssetKey;
 use sluice_core::events::{EventRecord, RunEvent};
+use sluice_core::partition::{PartitionsContext, PartitionsDefinition};
 use sluice_core::run::{NewRun, Run, RunStatus};
 use sluice_core::sensor::RunStatusChange;
 
@@ -284,6 +285,17 @@ pub trait Storage: Send + Sync + 'static {
     /// counting (the events stay in their runs' logs). Unknown keys are ignored.
     async fn wipe_assets(&self, keys: &[AssetKey]) -> Result<()>;
 
+    /// The keys of dynamic partitions set `name`, in the order they were added.
+    async fn dynamic_partition_keys(&self, name: &str) -> Result<Vec<String>>;
+
+    /// Add the `keys` that set `name` does not have yet, in order, and return them: a
+    /// key added twice is added once. A key that is not a valid partition key is refused
+    /// and nothing is added.
+    async fn add_dynamic_partitions(&self, name: &str, keys: &[String]) -> Result<Vec<String>>;
+
+    /// Delete `keys` from set `name`; returns how many it had.
+    async fn delete_dynamic_partitions(&self, name: &str, keys: &[String]) -> Result<u64>;
+
     /// Evaluations of the checks of `key` (only `check_name`'s, if given), newest first,
     /// at most `limit`.
     async fn asset_check_evaluations(
@@ -292,6 +304,26 @@ pub trait Storage: Send + Sync + 'static {
         check_name: Option<&str>,
         limit: usize,
     ) -> Result<Vec<EventRecord>>;
+}
+
+/// What the keys of `definitions` depend on now: the time, and the keys of the dynamic
+/// sets they name, read from `storage`.
+pub async fn partitions_context<'a>(
+    storage: &dyn Storage,
+    definitions: impl IntoIterator<Item = &'a PartitionsDefinition>,
+) -> Result<PartitionsContext> {
+    let mut ctx = PartitionsContext::at(sluice_core::chrono::Utc::now());
+    let mut names: Vec<&str> = definitions
+        .into_iter()
+        .flat_map(PartitionsDefinition::dynamic_names)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let keys = storage.dynamic_partition_keys(name).await?;
+        ctx = ctx.with_dynamic(name, keys);
+    }
+    Ok(ctx)
 }
 
 /// Open the instance storage `config` describes, applying pending migrations.

@@ -26,6 +26,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 mod assets;
 mod instigators;
+mod partitions;
 
 use crate::config::{StorageConfig, redact_url};
 use crate::entity::{daemon_heartbeats, event_logs, run_tags, runs};
@@ -781,6 +782,18 @@ impl Storage for SqlStorage {
 
     async fn wipe_assets(&self, keys: &[AssetKey]) -> Result<()> {
         assets::wipe(self, keys).await
+    }
+
+    async fn dynamic_partition_keys(&self, name: &str) -> Result<Vec<String>> {
+        partitions::keys(self, name).await
+    }
+
+    async fn add_dynamic_partitions(&self, name: &str, keys: &[String]) -> Result<Vec<String>> {
+        partitions::add(self, name, keys).await
+    }
+
+    async fn delete_dynamic_partitions(&self, name: &str, keys: &[String]) -> Result<u64> {
+        partitions::delete(self, name, keys).await
     }
 
     async fn asset_check_evaluations(

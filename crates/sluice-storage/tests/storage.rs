@@ -201,6 +201,7 @@ shared_suite!(
         a_run_key_creates_one_run_ever,
         run_status_changes_follow_the_event_log,
         materializations_are_indexed_per_asset_and_partition,
+        dynamic_partitions_are_added_once_listed_in_order_and_deleted,
     ],
     reopening: [
         reopening_keeps_data,
@@ -1748,6 +1749,86 @@ mod suite {
             MetadataValue::Int(n) => n,
             ref other => panic!("{other:?}"),
         }
+    }
+
+    pub async fn dynamic_partitions_are_added_once_listed_in_order_and_deleted(
+        storage: Arc<dyn Storage>,
+    ) {
+        let keys = |names: &[&str]| names.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        assert!(
+            storage
+                .dynamic_partition_keys("datasets")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let added = storage
+            .add_dynamic_partitions("datasets", &keys(&["roads", "parcels", "roads"]))
+            .await
+            .unwrap();
+        assert_eq!(added, ["roads", "parcels"]);
+        // Adding again adds only what is new; another set is separate.
+        let added = storage
+            .add_dynamic_partitions("datasets", &keys(&["parcels", "rivers"]))
+            .await
+            .unwrap();
+        assert_eq!(added, ["rivers"]);
+        storage
+            .add_dynamic_partitions("regions", &keys(&["roads"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            storage.dynamic_partition_keys("datasets").await.unwrap(),
+            ["roads", "parcels", "rivers"]
+        );
+        // A bad key adds nothing, not even the good keys beside it.
+        let err = storage
+            .add_dynamic_partitions("datasets", &keys(&["lakes", "a|b"]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StorageError::InvalidPartitionKey { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "dynamic partitions \"datasets\": partition key \"a|b\" is invalid: it contains '|'"
+        );
+        assert_eq!(
+            storage
+                .dynamic_partition_keys("datasets")
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        // Many at once.
+        let many: Vec<String> = (0..1_200).map(|i| format!("tile-{i:04}")).collect();
+        assert_eq!(
+            storage
+                .add_dynamic_partitions("tiles", &many)
+                .await
+                .unwrap()
+                .len(),
+            1_200
+        );
+        assert_eq!(storage.dynamic_partition_keys("tiles").await.unwrap(), many);
+
+        assert_eq!(
+            storage
+                .delete_dynamic_partitions("datasets", &keys(&["parcels", "lakes"]))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            storage.dynamic_partition_keys("datasets").await.unwrap(),
+            ["roads", "rivers"]
+        );
+        assert_eq!(
+            storage.dynamic_partition_keys("regions").await.unwrap(),
+            ["roads"]
+        );
     }
 
     pub async fn materializations_are_indexed_per_asset_and_partition(storage: Arc<SqlStorage>) {

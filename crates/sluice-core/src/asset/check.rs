@@ -189,7 +189,7 @@ impl AssetCheckBuilder {
         let f = Arc::new(f);
         let (asset, name, blocking) = (self.asset.clone(), self.name.clone(), self.blocking);
         let mut op = OpDefinition::builder(format!("{}_{}", self.asset.op_name(), self.name))
-            .asset_input::<T>("asset".to_owned(), self.asset.clone());
+            .asset_input::<T>("asset".to_owned(), self.asset.clone(), false);
         if let Some(d) = &self.description {
             op = op.description(d.clone());
         }

@@ -37,6 +37,7 @@ use crate::op::{
     AssetOp, Inputs, NoOutput, OpBuilder, OpContext, OpDefinition, OpError, OutputValue,
     RetryPolicy,
 };
+use crate::partition::{PartitionMapping, PartitionsDefinition};
 
 /// An upstream asset of an asset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +64,9 @@ struct AssetInner {
     metadata: Metadata,
     code_version: Option<String>,
     deps: Vec<AssetDep>,
+    partitions: Option<PartitionsDefinition>,
+    /// Declared mappings from upstream partitions, by upstream key.
+    partition_mappings: BTreeMap<AssetKey, PartitionMapping>,
     /// `None` for a source asset.
     op: Option<OpDefinition>,
     /// Keys that did not parse, reported when the definitions are built.
@@ -88,6 +92,8 @@ impl AssetDefinition {
                 metadata: Metadata::new(),
                 code_version: None,
                 deps: Vec::new(),
+                partitions: None,
+                partition_mappings: BTreeMap::new(),
                 op: None,
                 key_errors,
             },
@@ -130,6 +136,16 @@ impl AssetDefinition {
 
     pub fn deps(&self) -> &[AssetDep] {
         &self.0.deps
+    }
+
+    /// How the asset is partitioned, if it is.
+    pub fn partitions(&self) -> Option<&PartitionsDefinition> {
+        self.0.partitions.as_ref()
+    }
+
+    /// The partition mappings declared for upstream assets, by upstream key.
+    pub fn partition_mappings(&self) -> &BTreeMap<AssetKey, PartitionMapping> {
+        &self.0.partition_mappings
     }
 
     /// The op that computes the asset; `None` for a source asset.
@@ -216,14 +232,40 @@ impl AssetBuilder {
     }
 
     /// A data dependency on asset `key`, received as input `name`.
-    pub fn input_named<T: OutputValue>(mut self, name: impl Into<String>, key: &str) -> Self {
-        let name = name.into();
+    pub fn input_named<T: OutputValue>(self, name: impl Into<String>, key: &str) -> Self {
+        self.data_dep::<T>(name.into(), key, false)
+    }
+
+    /// A data dependency on the partitions of asset `key` that the partition mapping
+    /// names (all of them, for an unpartitioned asset), received as a
+    /// [`PartitionValues<T>`](crate::op::PartitionValues) by partition key in input
+    /// `name`.
+    pub fn input_partitions<T: OutputValue>(self, name: impl Into<String>, key: &str) -> Self {
+        self.data_dep::<T>(name.into(), key, true)
+    }
+
+    fn data_dep<T: OutputValue>(mut self, name: String, key: &str, partitions: bool) -> Self {
         let key = parse_or_keep(key, &mut self.asset.key_errors);
-        self.op = self.op.asset_input::<T>(name.clone(), key.clone());
+        self.op = self
+            .op
+            .asset_input::<T>(name.clone(), key.clone(), partitions);
         self.asset.deps.push(AssetDep {
             key,
             input: Some(name),
         });
+        self
+    }
+
+    /// The asset is split into the partitions of `partitions`; a run materializes one.
+    pub fn partitions(mut self, partitions: impl Into<PartitionsDefinition>) -> Self {
+        self.asset.partitions = Some(partitions.into());
+        self
+    }
+
+    /// Which partitions of upstream asset `key` each partition of this one reads.
+    pub fn partition_mapping(mut self, key: &str, mapping: PartitionMapping) -> Self {
+        let key = parse_or_keep(key, &mut self.asset.key_errors);
+        self.asset.partition_mappings.insert(key, mapping);
         self
     }
 
@@ -268,6 +310,8 @@ impl AssetBuilder {
         let asset = AssetOp {
             key: self.asset.key.clone(),
             code_version: self.asset.code_version.clone(),
+            partitions: self.asset.partitions.clone(),
+            partition_mappings: self.asset.partition_mappings.clone(),
         };
         let op = std::mem::replace(&mut self.op, OpDefinition::builder(""))
             .output::<T>("result")

@@ -10,9 +10,11 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::{AssetCheckDefinition, AssetDefinition, AssetGraph, AssetKey, AssetSelection};
-use crate::job::{JobDefinition, NodeHandle, OutputRef};
+use crate::job::{AssetPartitions, JobDefinition, NodeHandle, OutputRef};
+use crate::partition::{PartitionMapping, PartitionsDefinition};
 
 /// The job that can materialize every asset of a location; an ad hoc materialization is
 /// a run of it that executes only the selected assets' steps.
@@ -65,6 +67,7 @@ impl AssetJobDefinition {
         assets: &HashMap<&AssetKey, &AssetDefinition>,
         checks: &[AssetCheckDefinition],
         graph: &AssetGraph,
+        partitions: &Arc<AssetPartitions>,
     ) -> JobDefinition {
         let mut job = JobDefinition::builder(&self.name);
         if let Some(d) = &self.description {
@@ -73,22 +76,48 @@ impl AssetJobDefinition {
         for (k, v) in &self.tags {
             job = job.tag(k.clone(), v.clone());
         }
-        build_nodes(job, keys, assets, checks, graph)
+        build_nodes(job, keys, assets, checks, graph, partitions)
     }
+}
+
+/// The distinct partitionings of the computed assets among `keys`: a job's runs can
+/// only be partitioned one way, so an asset job needs at most one.
+pub(crate) fn partitionings<'a>(
+    keys: &BTreeSet<AssetKey>,
+    assets: &HashMap<&AssetKey, &'a AssetDefinition>,
+) -> Vec<&'a PartitionsDefinition> {
+    let mut found: Vec<&PartitionsDefinition> = Vec::new();
+    for def in keys
+        .iter()
+        .filter_map(|k| assets.get(k))
+        .filter(|a| !a.is_source())
+        .filter_map(|a| a.partitions())
+    {
+        if !found.contains(&def) {
+            found.push(def);
+        }
+    }
+    found
 }
 
 /// A job of the computed assets among `keys`, in dependency order, and the checks of
 /// the assets among `keys`: an upstream in the job feeds its value in memory (or orders
 /// the step, for an ordering dependency); an upstream outside it is loaded through the
-/// IO manager. An asset in the job runs after the blocking checks of its upstream
-/// assets.
+/// IO manager. So is an upstream in the job whose partitions the downstream asset does
+/// not read one for one: the step runs after it and loads the partitions it maps to. An
+/// asset in the job runs after the blocking checks of its upstream assets.
 pub(crate) fn build_nodes(
     mut job: crate::job::JobBuilder,
     keys: &BTreeSet<AssetKey>,
     assets: &HashMap<&AssetKey, &AssetDefinition>,
     checks: &[AssetCheckDefinition],
     graph: &AssetGraph,
+    partitions: &Arc<AssetPartitions>,
 ) -> JobDefinition {
+    if let [one] = partitionings(keys, assets).as_slice() {
+        job = job.partitions((*one).clone());
+    }
+    job = job.asset_partitions(Arc::clone(partitions));
     let checks: Vec<&AssetCheckDefinition> =
         checks.iter().filter(|c| keys.contains(c.asset())).collect();
     let mut blocking: HashMap<&AssetKey, Vec<String>> = HashMap::new();
@@ -109,10 +138,16 @@ pub(crate) fn build_nodes(
             continue;
         };
         let mut node = job.node(op);
-        for dep in assets[key].deps().iter().filter(|d| computed(&d.key)) {
+        let asset = assets[key];
+        for dep in asset.deps().iter().filter(|d| computed(&d.key)) {
             let upstream = dep.key.op_name();
-            node = match &dep.input {
-                Some(input) => node.input(input.clone(), OutputRef::new(upstream, "result")),
+            let in_memory = dep.input.as_deref().filter(|input| {
+                op.input(input)
+                    .is_some_and(|i| i.asset.as_ref().is_some_and(|a| a.partitions.is_none()))
+                    && reads_one_for_one(asset, assets[&dep.key])
+            });
+            node = match in_memory {
+                Some(input) => node.input(input, OutputRef::new(upstream, "result")),
                 None => node.after(&NodeHandle::named(upstream)),
             };
             for check in blocking.get(&dep.key).into_iter().flatten() {
@@ -129,4 +164,21 @@ pub(crate) fn build_nodes(
         node.add();
     }
     job.build()
+}
+
+/// Whether each partition of `downstream` reads the same partition of `upstream` (or
+/// the upstream is not partitioned), so that a run of both can pass the value in memory.
+fn reads_one_for_one(downstream: &AssetDefinition, upstream: &AssetDefinition) -> bool {
+    let Some(up) = upstream.partitions() else {
+        return true;
+    };
+    let Some(down) = downstream.partitions() else {
+        return false;
+    };
+    let mapping = downstream
+        .partition_mappings()
+        .get(upstream.key())
+        .cloned()
+        .unwrap_or_else(|| PartitionMapping::default_for(up, Some(down)));
+    mapping == PartitionMapping::Identity && up == down
 }

@@ -21,7 +21,7 @@ pub use check::{
 };
 pub use definition::{AssetBuilder, AssetDefinition, AssetDep, DEFAULT_GROUP};
 pub use graph::{AssetGraph, AssetGraphProblem, AssetNode};
-pub(crate) use job::build_nodes;
 pub use job::{ASSET_JOB_NAME, AssetJobDefinition, define_asset_job};
+pub(crate) use job::{build_nodes, partitionings};
 pub use key::{AssetKey, AssetKeyError};
 pub use selection::{AssetSelection, SelectionError};

@@ -3,6 +3,7 @@
 pub mod asset_keys;
 pub mod asset_partitions;
 pub mod daemon_heartbeats;
+pub mod dynamic_partitions;
 pub mod event_logs;
 pub mod instigator_run_keys;
 pub mod instigator_ticks;

@@ -1,0 +1,440 @@
+//! Partitions: an asset or job split into slices (a day, a region, one uploaded dataset)
+//! that are materialized and tracked one by one, as in Dagster.
+//!
+//! - [`PartitionsDefinition`]: static keys, time windows ([`TimeWindowPartitions`]),
+//!   dynamic sets whose keys live in the instance's storage, and two-dimensional
+//!   combinations of these ([`MultiPartitions`]).
+//! - [`PartitionMapping`]: which partitions of an upstream asset a partition of a
+//!   downstream one reads.
+//! - [`PartitionsContext`]: what the keys depend on besides the definition: the time, and
+//!   the keys of dynamic sets read from storage.
+//!
+//! A partitioned run carries its key as the `dagster/partition` tag.
+
+mod mapping;
+mod time_window;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use mapping::PartitionMapping;
+pub use time_window::{Cadence, TimeWindow, TimeWindowPartitions, Windows};
+
+/// The separator of the dimension keys in a multi-partition key (`2024-01-01|eu`).
+pub const MULTI_KEY_SEPARATOR: char = '|';
+
+/// How an asset or job is partitioned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PartitionsDefinition {
+    /// A fixed list of keys.
+    Static {
+        keys: Vec<String>,
+    },
+    TimeWindow(TimeWindowPartitions),
+    /// A named set whose keys are added and deleted at runtime.
+    Dynamic {
+        name: String,
+    },
+    Multi(MultiPartitions),
+}
+
+/// Two partitionings combined: each key is one key of each dimension, in the order of
+/// the dimensions' names, joined by `|`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiPartitions {
+    /// The dimensions, sorted by name.
+    pub dimensions: Vec<PartitionDimension>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionDimension {
+    pub name: String,
+    pub partitions: PartitionsDefinition,
+}
+
+impl PartitionsDefinition {
+    pub fn static_keys<I, S>(keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::Static {
+            keys: keys.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// One partition per hour from `start` (`2024-01-01` or `2024-01-01-06:00`).
+    pub fn hourly(start: impl Into<String>) -> TimeWindowPartitions {
+        TimeWindowPartitions::new(Cadence::Hourly, start)
+    }
+
+    /// One partition per day from `start` (`2024-01-01`).
+    pub fn daily(start: impl Into<String>) -> TimeWindowPartitions {
+        TimeWindowPartitions::new(Cadence::Daily, start)
+    }
+
+    /// One partition per week, starting on Sundays unless `day_offset` says otherwise.
+    pub fn weekly(start: impl Into<String>) -> TimeWindowPartitions {
+        TimeWindowPartitions::new(Cadence::Weekly, start)
+    }
+
+    /// One partition per month, starting on the 1st unless `day_offset` says otherwise.
+    pub fn monthly(start: impl Into<String>) -> TimeWindowPartitions {
+        TimeWindowPartitions::new(Cadence::Monthly, start)
+    }
+
+    /// The keys of the dynamic set `name`, kept in the instance's storage.
+    pub fn dynamic(name: impl Into<String>) -> Self {
+        Self::Dynamic { name: name.into() }
+    }
+
+    /// Two named dimensions; keys are `<key of the first name>|<key of the second>` with
+    /// the names in alphabetical order.
+    pub fn multi<I, S>(dimensions: I) -> Self
+    where
+        I: IntoIterator<Item = (S, PartitionsDefinition)>,
+        S: Into<String>,
+    {
+        let mut dimensions: Vec<PartitionDimension> = dimensions
+            .into_iter()
+            .map(|(name, partitions)| PartitionDimension {
+                name: name.into(),
+                partitions,
+            })
+            .collect();
+        dimensions.sort_by(|a, b| a.name.cmp(&b.name));
+        Self::Multi(MultiPartitions { dimensions })
+    }
+
+    /// Checks the definition: settings in range, keys unique and well formed.
+    pub fn validate(&self) -> Result<(), PartitionDefinitionError> {
+        match self {
+            Self::Static { keys } => {
+                let mut seen = HashSet::with_capacity(keys.len());
+                for key in keys {
+                    check_key(key)?;
+                    if !seen.insert(key.as_str()) {
+                        return Err(PartitionDefinitionError::DuplicateStaticKey(key.clone()));
+                    }
+                }
+                Ok(())
+            }
+            Self::TimeWindow(t) => t.resolve().map(drop),
+            Self::Dynamic { name } => {
+                if name.trim().is_empty() {
+                    Err(PartitionDefinitionError::EmptyDynamicName)
+                } else {
+                    Ok(())
+                }
+            }
+            Self::Multi(multi) => {
+                if multi.dimensions.len() != 2 {
+                    return Err(PartitionDefinitionError::MultiDimensions(
+                        multi.dimensions.len(),
+                    ));
+                }
+                if multi.dimensions[0].name == multi.dimensions[1].name {
+                    return Err(PartitionDefinitionError::DuplicateDimension(
+                        multi.dimensions[0].name.clone(),
+                    ));
+                }
+                for dimension in &multi.dimensions {
+                    if matches!(dimension.partitions, Self::Multi(_)) {
+                        return Err(PartitionDefinitionError::NestedMulti(
+                            dimension.name.clone(),
+                        ));
+                    }
+                    dimension.partitions.validate()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The names of the dynamic sets the keys come from, to read before asking for keys.
+    pub fn dynamic_names(&self) -> Vec<&str> {
+        match self {
+            Self::Dynamic { name } => vec![name],
+            Self::Multi(multi) => multi
+                .dimensions
+                .iter()
+                .flat_map(|d| d.partitions.dynamic_names())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every key, in order (oldest first for time windows).
+    pub fn keys(&self, ctx: &PartitionsContext) -> Result<Vec<String>, PartitionError> {
+        match self {
+            Self::Static { keys } => Ok(keys.clone()),
+            Self::TimeWindow(t) => {
+                let windows = t.resolve()?;
+                Ok(windows
+                    .all(ctx.now)
+                    .into_iter()
+                    .map(|w| windows.key(w.start))
+                    .collect())
+            }
+            Self::Dynamic { name } => Ok(ctx.dynamic_keys(name)?.to_vec()),
+            Self::Multi(multi) => {
+                let [first, second] = multi.pair()?;
+                let outer = first.partitions.keys(ctx)?;
+                let inner = second.partitions.keys(ctx)?;
+                let mut keys = Vec::with_capacity(outer.len() * inner.len());
+                for a in &outer {
+                    for b in &inner {
+                        keys.push(format!("{a}{MULTI_KEY_SEPARATOR}{b}"));
+                    }
+                }
+                Ok(keys)
+            }
+        }
+    }
+
+    /// Whether `key` is one of the keys, with an error naming the key and the
+    /// definition when it is not.
+    pub fn check_key(&self, key: &str, ctx: &PartitionsContext) -> Result<(), PartitionError> {
+        let exists = match self {
+            Self::Static { keys } => keys.iter().any(|k| k == key),
+            Self::TimeWindow(t) => {
+                let windows = t.resolve()?;
+                windows.window_of_key(key).is_some_and(|window| {
+                    let all = windows.all(ctx.now);
+                    all.first().is_some_and(|first| window.start >= first.start)
+                        && all.last().is_some_and(|last| window.start <= last.start)
+                })
+            }
+            Self::Dynamic { name } => ctx.dynamic_keys(name)?.iter().any(|k| k == key),
+            Self::Multi(multi) => {
+                let [first, second] = multi.pair()?;
+                match key.split_once(MULTI_KEY_SEPARATOR) {
+                    Some((a, b)) => {
+                        first.partitions.check_key(a, ctx).is_ok()
+                            && second.partitions.check_key(b, ctx).is_ok()
+                    }
+                    None => false,
+                }
+            }
+        };
+        if exists {
+            Ok(())
+        } else {
+            Err(PartitionError::UnknownKey {
+                key: key.to_owned(),
+                definition: self.to_string(),
+            })
+        }
+    }
+
+    /// The time window of partition `key`, when the partitioning (or one of its two
+    /// dimensions) is by time.
+    pub fn time_window(&self, key: &str) -> Option<TimeWindow> {
+        match self {
+            Self::TimeWindow(t) => t.resolve().ok()?.window_of_key(key),
+            Self::Multi(multi) => {
+                let (a, b) = key.split_once(MULTI_KEY_SEPARATOR)?;
+                let [first, second] = multi.pair().ok()?;
+                first
+                    .partitions
+                    .time_window(a)
+                    .or_else(|| second.partitions.time_window(b))
+            }
+            _ => None,
+        }
+    }
+
+    /// The keys from `start` to `end`, both included, in the definition's order.
+    pub fn key_range(
+        &self,
+        start: &str,
+        end: &str,
+        ctx: &PartitionsContext,
+    ) -> Result<Vec<String>, PartitionError> {
+        let keys = self.keys(ctx)?;
+        let position = |key: &str| {
+            keys.iter()
+                .position(|k| k == key)
+                .ok_or_else(|| PartitionError::UnknownKey {
+                    key: key.to_owned(),
+                    definition: self.to_string(),
+                })
+        };
+        let (from, to) = (position(start)?, position(end)?);
+        if from > to {
+            return Err(PartitionError::ReversedRange {
+                start: start.to_owned(),
+                end: end.to_owned(),
+            });
+        }
+        Ok(keys[from..=to].to_vec())
+    }
+
+    /// Dagster's name for the kind of partitioning, as GraphQL shows it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Static { .. } => "STATIC",
+            Self::TimeWindow(_) => "TIME_WINDOW",
+            Self::Dynamic { .. } => "DYNAMIC",
+            Self::Multi(_) => "MULTIPARTITIONED",
+        }
+    }
+
+    pub fn as_time_window(&self) -> Option<&TimeWindowPartitions> {
+        match self {
+            Self::TimeWindow(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl MultiPartitions {
+    fn pair(&self) -> Result<[&PartitionDimension; 2], PartitionDefinitionError> {
+        match self.dimensions.as_slice() {
+            [a, b] => Ok([a, b]),
+            other => Err(PartitionDefinitionError::MultiDimensions(other.len())),
+        }
+    }
+}
+
+impl From<TimeWindowPartitions> for PartitionsDefinition {
+    fn from(t: TimeWindowPartitions) -> Self {
+        Self::TimeWindow(t)
+    }
+}
+
+/// How Dagster describes a partitioning: `'a', 'b'`, `Daily, starting 2024-01-01 UTC.`,
+/// `Dynamic partitions: "datasets"`, and both dimensions for a multi-partitioning.
+impl fmt::Display for PartitionsDefinition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Static { keys } => {
+                for (i, key) in keys.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "'{key}'")?;
+                }
+                Ok(())
+            }
+            Self::TimeWindow(t) => t.fmt(f),
+            Self::Dynamic { name } => write!(f, "Dynamic partitions: \"{name}\""),
+            Self::Multi(multi) => {
+                f.write_str("Multi-partitioned, with dimensions: \n")?;
+                for (i, d) in multi.dimensions.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" \n")?;
+                    }
+                    write!(f, "{}: {}", capitalized(&d.name), d.partitions)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn capitalized(name: &str) -> String {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// A partition key must be non-empty, and must not contain the characters that
+/// separate keys in multi-partition keys and key ranges.
+pub fn check_key(key: &str) -> Result<(), PartitionDefinitionError> {
+    const FORBIDDEN: &[char] = &[MULTI_KEY_SEPARATOR, '[', ']', ',', '\n', '\r', '\t'];
+    if key.is_empty() {
+        return Err(PartitionDefinitionError::InvalidKey {
+            key: key.to_owned(),
+            reason: "it is empty".into(),
+        });
+    }
+    if let Some(c) = key.chars().find(|c| FORBIDDEN.contains(c)) {
+        return Err(PartitionDefinitionError::InvalidKey {
+            key: key.to_owned(),
+            reason: format!("it contains {c:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// What partition keys depend on besides their definition: the current time (time
+/// windows end at the last complete one) and the keys of dynamic sets.
+#[derive(Debug, Clone)]
+pub struct PartitionsContext {
+    pub now: DateTime<Utc>,
+    dynamic: HashMap<String, Vec<String>>,
+}
+
+impl PartitionsContext {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            dynamic: HashMap::new(),
+        }
+    }
+
+    /// The keys of dynamic set `name`, as read from storage.
+    pub fn with_dynamic(mut self, name: impl Into<String>, keys: Vec<String>) -> Self {
+        self.dynamic.insert(name.into(), keys);
+        self
+    }
+
+    pub fn dynamic_keys(&self, name: &str) -> Result<&[String], PartitionError> {
+        self.dynamic
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| PartitionError::DynamicNotLoaded(name.to_owned()))
+    }
+}
+
+/// A partitions definition that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartitionDefinitionError {
+    #[error("time-window partitions \"{definition}\": {reason}")]
+    TimeWindow { definition: String, reason: String },
+    #[error("static partition key \"{0}\" is listed twice")]
+    DuplicateStaticKey(String),
+    #[error("partition key {key:?} is invalid: {reason}")]
+    InvalidKey { key: String, reason: String },
+    #[error("a dynamic partitions definition needs a name")]
+    EmptyDynamicName,
+    #[error("multi-partitions need exactly two dimensions, not {0}")]
+    MultiDimensions(usize),
+    #[error("multi-partitions dimension \"{0}\" is named twice")]
+    DuplicateDimension(String),
+    #[error("multi-partitions dimension \"{0}\" is itself multi-partitioned")]
+    NestedMulti(String),
+}
+
+/// A partition that cannot be found or used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartitionError {
+    #[error("partition \"{key}\" does not exist in {definition}")]
+    UnknownKey { key: String, definition: String },
+    #[error("partition range starts at \"{start}\", after its end \"{end}\"")]
+    ReversedRange { start: String, end: String },
+    #[error("the run has no partition (tag dagster/partition), but the asset is partitioned: {0}")]
+    Missing(String),
+    #[error("the run's assets are not partitioned, but it names partition \"{0}\"")]
+    NotPartitioned(String),
+    #[error("the assets of one run must share a partitioning, not {}", .0.join("; "))]
+    Mixed(Vec<String>),
+    #[error("the keys of dynamic partitions \"{0}\" were not read from storage")]
+    DynamicNotLoaded(String),
+    #[error("partition mapping {mapping} cannot map from {downstream} to {upstream}: {reason}")]
+    Mapping {
+        mapping: String,
+        downstream: String,
+        upstream: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Definition(#[from] PartitionDefinitionError),
+}

@@ -1,0 +1,104 @@
+//! Dynamic partitions on SQL: one row per key of a set, in the order added.
+
+use std::collections::HashSet;
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sluice_core::events::now_timestamp;
+use sluice_core::partition;
+
+use super::{IN_CHUNK, SqlStorage};
+use crate::entity::dynamic_partitions;
+use crate::error::{Result, StorageError};
+
+pub(super) async fn keys(storage: &SqlStorage, name: &str) -> Result<Vec<String>> {
+    dynamic_partitions::Entity::find()
+        .select_only()
+        .column(dynamic_partitions::Column::Partition)
+        .filter(dynamic_partitions::Column::PartitionsDefName.eq(name))
+        .order_by_asc(dynamic_partitions::Column::Id)
+        .into_tuple()
+        .all(storage.connection())
+        .await
+        .map_err(StorageError::db(format!(
+            "read the keys of dynamic partitions \"{name}\""
+        )))
+}
+
+/// Add the keys of `keys` that `name` lacks, in order; returns those added. Every key is
+/// checked first, so a bad key adds nothing.
+pub(super) async fn add(storage: &SqlStorage, name: &str, keys: &[String]) -> Result<Vec<String>> {
+    for key in keys {
+        partition::check_key(key).map_err(|error| StorageError::InvalidPartitionKey {
+            set: name.to_owned(),
+            error,
+        })?;
+    }
+    let action = format!("add {} keys to dynamic partitions \"{name}\"", keys.len());
+    let _guard = storage.lock_writes().await;
+    let txn = storage.begin_write(&action).await?;
+    let mut existing: HashSet<String> = HashSet::new();
+    for chunk in keys.chunks(IN_CHUNK) {
+        let found: Vec<String> = dynamic_partitions::Entity::find()
+            .select_only()
+            .column(dynamic_partitions::Column::Partition)
+            .filter(dynamic_partitions::Column::PartitionsDefName.eq(name))
+            .filter(dynamic_partitions::Column::Partition.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+        existing.extend(found);
+    }
+    let mut added = Vec::new();
+    for key in keys {
+        if existing.insert(key.clone()) {
+            added.push(key.clone());
+        }
+    }
+    let now = now_timestamp();
+    for chunk in added.chunks(IN_CHUNK) {
+        let rows = chunk.iter().map(|key| dynamic_partitions::ActiveModel {
+            partitions_def_name: Set(name.to_owned()),
+            partition: Set(key.clone()),
+            create_timestamp: Set(now),
+            ..Default::default()
+        });
+        dynamic_partitions::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    dynamic_partitions::Column::PartitionsDefName,
+                    dynamic_partitions::Column::Partition,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+    }
+    txn.commit().await.map_err(StorageError::db(action))?;
+    Ok(added)
+}
+
+/// Delete `keys` from `name`; returns how many existed.
+pub(super) async fn delete(storage: &SqlStorage, name: &str, keys: &[String]) -> Result<u64> {
+    let action = format!(
+        "delete {} keys from dynamic partitions \"{name}\"",
+        keys.len()
+    );
+    let _guard = storage.lock_writes().await;
+    let txn = storage.begin_write(&action).await?;
+    let mut deleted = 0;
+    for chunk in keys.chunks(IN_CHUNK) {
+        deleted += dynamic_partitions::Entity::delete_many()
+            .filter(dynamic_partitions::Column::PartitionsDefName.eq(name))
+            .filter(dynamic_partitions::Column::Partition.is_in(chunk.iter().cloned()))
+            .exec(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?
+            .rows_affected;
+    }
+    txn.commit().await.map_err(StorageError::db(action))?;
+    Ok(deleted)
+}
