@@ -437,3 +437,49 @@ fn the_cli_lists_starts_stops_and_resets_schedules_and_sensors() {
         "{text}"
     );
 }
+
+#[test]
+fn the_cli_adds_lists_and_deletes_dynamic_partitions() {
+    let instance = Instance::sqlite();
+    let workspace = workspace(&instance);
+    let w = workspace.to_str().unwrap();
+    let (ok, text) = sluice(
+        &instance,
+        &["partition", "add", "datasets", "parcels", "roads", "-w", w],
+    );
+    assert!(
+        ok && text.contains("Added 2 partition(s) to \"datasets\"."),
+        "{text}"
+    );
+    // All or nothing: one known key refuses the whole request.
+    let (ok, text) = sluice(
+        &instance,
+        &["partition", "add", "datasets", "rivers", "roads", "-w", w],
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("nothing was added")
+            && text.contains(
+                "Partition roads already exists in dynamic partitions definition datasets."
+            ),
+        "{text}"
+    );
+    let (ok, text) = sluice(&instance, &["partition", "list", "datasets", "-w", w]);
+    assert!(ok, "{text}");
+    assert_eq!(text, "parcels\nroads\n");
+    let (ok, text) = sluice(
+        &instance,
+        &["partition", "delete", "datasets", "parcels", "-w", w],
+    );
+    assert!(ok && text.contains("Deleted 1 partition(s)"), "{text}");
+    let (_, text) = sluice(&instance, &["partition", "list", "datasets", "-w", w]);
+    assert_eq!(text, "roads\n");
+    let (ok, text) = sluice(&instance, &["partition", "list", "rivers", "-w", w]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "no code location uses dynamic partitions \"rivers\"; the sets in use: datasets"
+        ),
+        "{text}"
+    );
+}

@@ -336,7 +336,7 @@ async fn definitions_validate_and_job_list() {
     assert_eq!(out.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("\"demo\" is valid: 3 assets, 10 jobs, 0 resources, 1 schedules, 1 sensors")
+            .contains("\"demo\" is valid: 6 assets, 10 jobs, 0 resources, 1 schedules, 1 sensors")
     );
     let out = i.user_code(&["job", "list"]);
     let jobs: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -438,4 +438,64 @@ async fn asset_materialize_stores_values_and_indexes_materializations() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn asset_materialize_takes_a_partition_that_exists() {
+    let i = Instance::sqlite();
+    let materialize = |select: &str, partition: Option<&str>| {
+        let mut args = vec!["asset", "materialize", "--select", select];
+        args.extend(partition.map(|p| ["--partition", p]).into_iter().flatten());
+        i.user_code(&args)
+    };
+    for day in ["2026-01-05", "2026-01-06"] {
+        let out = materialize("raw/daily_orders", Some(day));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let storage = i.storage().await;
+    let key = sluice_core::asset::AssetKey::parse("raw/daily_orders").unwrap();
+    let latest = storage
+        .latest_materializations_by_partition(&key)
+        .await
+        .unwrap();
+    assert_eq!(
+        latest.keys().collect::<Vec<_>>(),
+        ["2026-01-05", "2026-01-06"]
+    );
+
+    for (select, partition, message) in [
+        (
+            "raw/daily_orders",
+            Some("2025-12-31"),
+            "job \"__ASSET_JOB\": partition \"2025-12-31\" does not exist in Daily, starting 2026-01-01 UTC.",
+        ),
+        (
+            "raw/daily_orders",
+            None,
+            "the run has no partition (tag dagster/partition), but the asset is partitioned",
+        ),
+        (
+            "spatial/datasets",
+            Some("parcels"),
+            "partition \"parcels\" does not exist in Dynamic partitions: \"datasets\"",
+        ),
+        (
+            "raw/daily_orders or spatial/datasets",
+            Some("2026-01-05"),
+            "the assets of one run must share a partitioning, not Daily, starting 2026-01-01 UTC.; Dynamic partitions: \"datasets\"",
+        ),
+    ] {
+        let out = materialize(select, partition);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
+    // Nothing was stored for the refused runs.
+    assert_eq!(
+        storage
+            .list_runs(&Default::default(), None, None)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }

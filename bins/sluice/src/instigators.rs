@@ -56,10 +56,10 @@ pub enum InstigatorCommand {
 pub struct Target {
     /// The workspace file naming the code locations.
     #[arg(short = 'w', long, default_value = "workspace.yaml")]
-    workspace: PathBuf,
+    pub workspace: PathBuf,
     /// Only this code location (needed when several have the name).
     #[arg(short = 'l', long)]
-    location: Option<String>,
+    pub location: Option<String>,
 }
 
 impl InstigatorCommand {
@@ -147,7 +147,7 @@ pub async fn run(kind: InstigatorType, command: InstigatorCommand) -> Result<()>
 }
 
 /// The service over the instance and the workspace (its code servers started).
-async fn service(workspace: &Path) -> Result<Service> {
+pub async fn service(workspace: &Path) -> Result<Service> {
     let storage = crate::open_storage().await?;
     let (_started, workspace) = open_workspace(workspace)
         .await

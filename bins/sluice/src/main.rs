@@ -3,6 +3,7 @@
 
 mod dev;
 mod instigators;
+mod partitions;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ enum Command {
     /// List, start, stop and reset sensors, and set their cursors.
     #[command(subcommand)]
     Sensor(instigators::InstigatorCommand),
+    /// List, add and delete the keys of dynamic partitions.
+    #[command(subcommand)]
+    Partition(partitions::PartitionCommand),
 }
 
 #[derive(Subcommand)]
@@ -118,6 +122,7 @@ async fn main() -> Result<()> {
         Command::Sensor(command) => {
             instigators::run(sluice_storage::InstigatorType::Sensor, command).await
         }
+        Command::Partition(command) => partitions::run(command).await,
     }
 }
 

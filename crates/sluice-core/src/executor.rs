@@ -371,6 +371,16 @@ impl Executor<'_> {
     fn gather_inputs(&self, i: usize) -> Result<HashMap<String, StepValue>, Unready> {
         let steps = self.plan.steps();
         let step = &steps[i];
+        if let (Some(def), None) = (
+            step.op.asset().and_then(|a| a.partitions.as_ref()),
+            &self.partition,
+        ) {
+            let error = PartitionError::Missing(def.to_string());
+            return Err(Unready::Fail(ErrorInfo::from_error(
+                "PartitionError",
+                &error,
+            )));
+        }
         let mut values = HashMap::with_capacity(step.inputs.len());
         for input in &step.inputs {
             if input.sources.is_empty()

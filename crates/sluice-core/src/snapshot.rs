@@ -3,7 +3,7 @@
 //! user code themselves; run config is validated against a snapshot exactly as it is
 //! against live definitions.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -284,6 +284,16 @@ impl RunPartitions<'_> {
 }
 
 impl LocationSnapshot {
+    /// The names of the dynamic partition sets the location's assets and jobs use.
+    pub fn dynamic_partition_sets(&self) -> BTreeSet<&str> {
+        self.assets
+            .iter()
+            .filter_map(|a| a.partitions.as_ref())
+            .chain(self.jobs.iter().filter_map(|j| j.partitions.as_ref()))
+            .flat_map(PartitionsDefinition::dynamic_names)
+            .collect()
+    }
+
     /// The partitioning of a run of `job` that executes `steps` (every step: `None`).
     /// The partitioned assets a run materializes must share one partitioning.
     pub fn run_partitions<'a>(

@@ -479,6 +479,26 @@ async fn partition_mappings_choose_what_each_partition_reads() {
     let (status, events) = step("per_dataset", "parcels").await;
     assert_eq!(status, RunStatus::Success, "{events:#?}");
     assert_eq!(read("per_dataset/parcels"), "7");
+
+    // A partitioned asset in a run without a partition fails before it computes.
+    let (status, events) = run(
+        &defs,
+        ASSET_JOB_NAME,
+        Arc::clone(&io),
+        &[],
+        Some(Reexecution {
+            step_keys: ["per_dataset".to_owned()].into(),
+            source_runs: Vec::new(),
+        }),
+    )
+    .await;
+    assert_eq!(status, RunStatus::Failure);
+    assert_mentions(
+        &failure_of(&events),
+        &[
+            "the run has no partition (tag dagster/partition), but the asset is partitioned: Dynamic partitions: \"datasets\"",
+        ],
+    );
 }
 
 #[test]

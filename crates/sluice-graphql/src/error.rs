@@ -86,6 +86,20 @@ pub enum Error {
         key: String,
     },
 
+    /// The location defines no dynamic partitions set of this name.
+    #[error(
+        "code location \"{location}\" has no dynamic partitions definition named \"{name}\" (it has: {})",
+        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+    )]
+    DynamicPartitionsNotFound {
+        /// The location.
+        location: String,
+        /// The set asked for.
+        name: String,
+        /// The sets the location uses.
+        known: Vec<String>,
+    },
+
     /// No run has this id.
     #[error("Pipeline run {0} could not be found.")]
     RunNotFound(String),
@@ -127,6 +141,7 @@ impl Error {
             Self::InvalidSubset { .. } => "InvalidSubsetError",
             Self::Partition { .. } => "DagsterUnknownPartitionError",
             Self::DuplicateDynamicPartition { .. } => "DuplicateDynamicPartitionError",
+            Self::DynamicPartitionsNotFound { .. } => "DagsterUnknownPartitionError",
             Self::RunNotFound(_) => "RunNotFoundError",
             Self::ParentRunNotFound(_) => "ParentRunNotFoundError",
             Self::RunConfigDocument(_) => "ConfigParseError",

@@ -349,20 +349,10 @@ impl Service {
         if selector.repository != REPOSITORY_NAME {
             return Err(not_found());
         }
-        let location = self
-            .workspace
-            .location(&selector.location)
-            .await
+        let (location, snapshot) = self
+            .loaded_location(&selector.location)
+            .await?
             .ok_or_else(not_found)?;
-        let snapshot = match &location.state {
-            LocationState::Loaded(s) => s.clone(),
-            LocationState::Failed(message) => {
-                return Err(Error::LocationUnavailable {
-                    location: selector.location.clone(),
-                    message: message.clone(),
-                });
-            }
-        };
         let index = snapshot
             .jobs
             .iter()
@@ -373,6 +363,98 @@ impl Service {
             snapshot,
             index,
         })
+    }
+
+    /// Location `name` and its snapshot; `None` when the workspace has no such location,
+    /// an error when it is not loaded.
+    async fn loaded_location(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Location, Arc<LocationSnapshot>)>> {
+        let Some(location) = self.workspace.location(name).await else {
+            return Ok(None);
+        };
+        match &location.state {
+            LocationState::Loaded(s) => {
+                let snapshot = s.clone();
+                Ok(Some((location, snapshot)))
+            }
+            LocationState::Failed(message) => Err(Error::LocationUnavailable {
+                location: name.to_owned(),
+                message: message.clone(),
+            }),
+        }
+    }
+
+    /// Check that `location` uses the dynamic partitions set `name`.
+    async fn dynamic_set(&self, location: &str, name: &str) -> Result<()> {
+        let (_, snapshot) = self
+            .loaded_location(location)
+            .await?
+            .ok_or_else(|| Error::LocationNotFound(location.to_owned()))?;
+        let sets = snapshot.dynamic_partition_sets();
+        if sets.contains(name) {
+            Ok(())
+        } else {
+            Err(Error::DynamicPartitionsNotFound {
+                location: location.to_owned(),
+                name: name.to_owned(),
+                known: sets.into_iter().map(str::to_owned).collect(),
+            })
+        }
+    }
+
+    /// The keys of dynamic partitions set `name` of `location`, in the order added.
+    pub async fn dynamic_partition_keys(&self, location: &str, name: &str) -> Result<Vec<String>> {
+        self.dynamic_set(location, name).await?;
+        Ok(self.storage.dynamic_partition_keys(name).await?)
+    }
+
+    /// Add `keys` to dynamic set `name` of `location`, all or none: a key the set has
+    /// already (or that is given twice, or is not a valid key) is refused, and nothing is
+    /// added.
+    pub async fn add_dynamic_partitions(
+        &self,
+        location: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<()> {
+        self.dynamic_set(location, name).await?;
+        let duplicate = |key: &String| Error::DuplicateDynamicPartition {
+            name: name.to_owned(),
+            key: key.clone(),
+        };
+        let existing: HashSet<String> = self
+            .storage
+            .dynamic_partition_keys(name)
+            .await?
+            .into_iter()
+            .collect();
+        let mut given = HashSet::new();
+        if let Some(dup) = keys
+            .iter()
+            .find(|k| existing.contains(*k) || !given.insert(*k))
+        {
+            return Err(duplicate(dup));
+        }
+        let added = self.storage.add_dynamic_partitions(name, keys).await?;
+        // Another writer may have added one of them since they were read.
+        if let Some(raced) = keys.iter().find(|k| !added.contains(k)) {
+            return Err(duplicate(raced));
+        }
+        tracing::info!(set = name, count = keys.len(), "dynamic partitions added");
+        Ok(())
+    }
+
+    /// Delete `keys` from dynamic set `name` of `location`; returns how many it had.
+    pub async fn delete_dynamic_partitions(
+        &self,
+        location: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<u64> {
+        self.dynamic_set(location, name).await?;
+        Ok(self.storage.delete_dynamic_partitions(name, keys).await?)
     }
 
     /// The job a stored run belongs to, if its location still defines it.

@@ -47,7 +47,7 @@ async fn asset_nodes_show_the_demo_graph() {
     let h = Harness::new().await;
     let data = h.data(ASSET_NODES, json!({})).await;
     let nodes = data["assetNodes"].as_array().unwrap();
-    assert_eq!(nodes.len(), 3, "{nodes:#?}");
+    assert_eq!(nodes.len(), 6, "{nodes:#?}");
     let staging = nodes
         .iter()
         .find(|n| n["opName"] == "staging__orders")
@@ -108,7 +108,7 @@ async fn asset_nodes_show_the_demo_graph() {
                 .map(|n| n["assetKey"].clone())
                 .collect::<Value>()
         ),
-        ["warehouse/daily_revenue"]
+        ["warehouse/daily_revenue", "warehouse/monthly_revenue"]
     );
     let by_job = h
         .data(
@@ -175,9 +175,12 @@ async fn the_catalog_reports_wipes_and_latest_materializations() {
         keys,
         [
             "external/feed",
+            "raw/daily_orders",
             "raw/orders",
+            "spatial/datasets",
             "staging/orders",
-            "warehouse/daily_revenue"
+            "warehouse/daily_revenue",
+            "warehouse/monthly_revenue"
         ]
     );
     assert_eq!(nodes[0]["definition"], Value::Null);
@@ -189,7 +192,7 @@ async fn the_catalog_reports_wipes_and_latest_materializations() {
         .await;
     assert_eq!(
         page["assetsOrError"]["nodes"],
-        json!([{"id": "[\"staging\",\"orders\"]"}, {"id": "[\"warehouse\",\"daily_revenue\"]"}])
+        json!([{"id": "[\"raw\",\"orders\"]"}, {"id": "[\"spatial\",\"datasets\"]"}])
     );
 
     let latest = h
@@ -306,4 +309,209 @@ async fn launch_run_materializes_an_asset_selection() {
         let text = data["launchRun"]["message"].as_str().unwrap();
         assert!(text.contains(message), "{text}");
     }
+}
+
+const PARTITIONED: &str = r#"
+query($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode {
+      isPartitioned
+      partitionDefinition {
+        description type name fmt
+        dimensionTypes { name type isPrimaryDimension dynamicPartitionsDefinitionName }
+      }
+      partitionKeys
+      partitionKeysByDimension(startIdx: 1, endIdx: 3) { name type partitionKeys }
+    }
+  }
+}"#;
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn partitioned_assets_show_their_definition_and_keys() {
+    let h = Harness::new().await;
+    let daily = h
+        .data(PARTITIONED, json!({"path": ["raw", "daily_orders"]}))
+        .await;
+    let node = &daily["assetNodeOrError"];
+    assert_eq!(node["isPartitioned"], true);
+    let def = &node["partitionDefinition"];
+    assert_eq!(def["description"], "Daily, starting 2026-01-01 UTC.");
+    assert_eq!(def["type"], "TIME_WINDOW");
+    assert_eq!(def["fmt"], "%Y-%m-%d");
+    assert_eq!(def["name"], Value::Null);
+    assert_eq!(def["dimensionTypes"][0]["name"], "default");
+    assert_eq!(def["dimensionTypes"][0]["isPrimaryDimension"], true);
+    let keys = strings(&node["partitionKeys"]);
+    assert_eq!(keys[0], "2026-01-01");
+    // One key per day that has ended.
+    let today = sluice_core::chrono::Utc::now().date_naive();
+    let first = sluice_core::chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    assert_eq!(keys.len() as i64, (today - first).num_days());
+    assert_eq!(
+        node["partitionKeysByDimension"],
+        json!([{"name": "default", "type": "TIME_WINDOW", "partitionKeys": ["2026-01-02", "2026-01-03"]}])
+    );
+
+    let unpartitioned = h
+        .data(PARTITIONED, json!({"path": ["raw", "orders"]}))
+        .await;
+    let node = &unpartitioned["assetNodeOrError"];
+    assert_eq!(node["isPartitioned"], false);
+    assert_eq!(node["partitionDefinition"], Value::Null);
+    assert_eq!(node["partitionKeys"], json!([]));
+}
+
+const ADD_PARTITION: &str = r#"
+mutation($key: String!, $set: String!) {
+  addDynamicPartition(partitionKey: $key, partitionsDefName: $set,
+      repositorySelector: {repositoryLocationName: "demo", repositoryName: "__repository__"}) {
+    __typename
+    ... on AddDynamicPartitionSuccess { partitionsDefName partitionKey }
+    ... on DuplicateDynamicPartitionError { message partitionsDefName partitionName }
+    ... on PythonError { message className }
+  }
+}"#;
+
+const LAUNCH_PARTITION: &str = r#"
+mutation($p: ExecutionParams!) {
+  launchRun(executionParams: $p) {
+    __typename
+    ... on LaunchRunSuccess { run { runId tags { key value } } }
+    ... on PythonError { message className }
+  }
+}"#;
+
+fn partition_launch(path: &[&str], partition: Option<&str>) -> Value {
+    let tags: Vec<Value> = partition
+        .map(|p| json!({"key": "dagster/partition", "value": p}))
+        .into_iter()
+        .collect();
+    json!({"p": {
+        "selector": {"repositoryLocationName": "demo", "repositoryName": "__repository__",
+                     "pipelineName": "__ASSET_JOB", "assetSelection": [{"path": path}]},
+        "executionMetadata": {"tags": tags},
+    }})
+}
+
+#[tokio::test]
+async fn dynamic_partitions_are_added_once_and_runs_name_existing_partitions() {
+    let h = Harness::new().await;
+    let add = |key: &str, set: &str| {
+        let vars = json!({"key": key, "set": set});
+        let h = &h;
+        async move { h.data(ADD_PARTITION, vars).await["addDynamicPartition"].clone() }
+    };
+    let added = add("parcels", "datasets").await;
+    assert_eq!(
+        added,
+        json!({"__typename": "AddDynamicPartitionSuccess", "partitionsDefName": "datasets", "partitionKey": "parcels"})
+    );
+    let again = add("parcels", "datasets").await;
+    assert_eq!(again["__typename"], "DuplicateDynamicPartitionError");
+    assert_eq!(
+        again["message"],
+        "Partition parcels already exists in dynamic partitions definition datasets."
+    );
+    let unknown = add("x", "rivers").await;
+    assert_eq!(unknown["__typename"], "PythonError");
+    assert_eq!(
+        unknown["message"],
+        "code location \"demo\" has no dynamic partitions definition named \"rivers\" (it has: datasets)"
+    );
+    let bad = add("a|b", "datasets").await;
+    assert_eq!(bad["__typename"], "PythonError");
+    assert!(
+        bad["message"].as_str().unwrap().contains("it contains '|'"),
+        "{bad}"
+    );
+    add("roads", "datasets").await;
+    let keys = h
+        .data(PARTITIONED, json!({"path": ["spatial", "datasets"]}))
+        .await;
+    let node = &keys["assetNodeOrError"];
+    assert_eq!(strings(&node["partitionKeys"]), ["parcels", "roads"]);
+    assert_eq!(node["partitionDefinition"]["name"], "datasets");
+    assert_eq!(
+        node["partitionDefinition"]["dimensionTypes"][0]["dynamicPartitionsDefinitionName"],
+        "datasets"
+    );
+
+    // Launching: the partition tag alone chooses the partition, and must exist.
+    let launched = h
+        .data(
+            LAUNCH_PARTITION,
+            partition_launch(&["spatial", "datasets"], Some("roads")),
+        )
+        .await;
+    assert_eq!(
+        launched["launchRun"]["__typename"], "LaunchRunSuccess",
+        "{launched:#}"
+    );
+    for (path, partition, message) in [
+        (
+            &["spatial", "datasets"][..],
+            Some("rivers"),
+            "job \"__ASSET_JOB\": partition \"rivers\" does not exist in Dynamic partitions: \"datasets\"",
+        ),
+        (
+            &["raw", "daily_orders"][..],
+            Some("2025-12-31"),
+            "job \"__ASSET_JOB\": partition \"2025-12-31\" does not exist in Daily, starting 2026-01-01 UTC.",
+        ),
+        (
+            &["raw", "daily_orders"][..],
+            None,
+            "job \"__ASSET_JOB\": the run has no partition (tag dagster/partition), but the asset is partitioned: Daily, starting 2026-01-01 UTC.",
+        ),
+        (
+            &["raw", "orders"][..],
+            Some("2026-01-05"),
+            "job \"__ASSET_JOB\": the run's assets are not partitioned, but it names partition \"2026-01-05\"",
+        ),
+    ] {
+        let data = h
+            .data(LAUNCH_PARTITION, partition_launch(path, partition))
+            .await;
+        assert_eq!(data["launchRun"]["__typename"], "PythonError", "{data:#}");
+        assert_eq!(data["launchRun"]["message"], message);
+        assert_eq!(
+            data["launchRun"]["className"],
+            "DagsterUnknownPartitionError"
+        );
+    }
+    let launched = h
+        .data(
+            LAUNCH_PARTITION,
+            partition_launch(&["raw", "daily_orders"], Some("2026-01-05")),
+        )
+        .await;
+    assert_eq!(launched["launchRun"]["__typename"], "LaunchRunSuccess");
+
+    let deleted = h
+        .data(
+            r#"mutation { deleteDynamicPartitions(partitionKeys: ["parcels"], partitionsDefName: "datasets",
+                repositorySelector: {repositoryLocationName: "demo", repositoryName: "__repository__"}) {
+                __typename ... on DeleteDynamicPartitionsSuccess { partitionsDefName } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        deleted["deleteDynamicPartitions"]["__typename"],
+        "DeleteDynamicPartitionsSuccess"
+    );
+    let keys = h
+        .data(PARTITIONED, json!({"path": ["spatial", "datasets"]}))
+        .await;
+    assert_eq!(
+        strings(&keys["assetNodeOrError"]["partitionKeys"]),
+        ["roads"]
+    );
 }

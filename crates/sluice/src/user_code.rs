@@ -27,6 +27,7 @@ use sluice_core::asset::{ASSET_JOB_NAME, AssetSelection, SelectionError};
 use sluice_core::config::{self, ConfigParseError};
 use sluice_core::events::{EventSink, RunEvent};
 use sluice_core::executor::human_ms;
+use sluice_core::partition::PartitionError;
 use sluice_core::run::{NewRun, PARTITION_TAG, RunStatus};
 use sluice_core::run_config::{self, RunConfigError};
 use sluice_core::{DefinitionError, Definitions};
@@ -89,6 +90,12 @@ pub enum UserCodeError {
         #[source]
         source: SelectionError,
     },
+    #[error("job \"{job}\": {source}")]
+    Partition {
+        job: String,
+        #[source]
+        source: PartitionError,
+    },
     #[error("invalid run config: {0}")]
     ConfigParse(#[from] ConfigParseError),
     #[error("{0}")]
@@ -117,6 +124,7 @@ impl UserCodeError {
             | Self::LocationRequired { .. }
             | Self::JobNotFound { .. }
             | Self::AssetSelection { .. }
+            | Self::Partition { .. }
             | Self::ConfigParse(_)
             | Self::RunConfig(_)
             | Self::RunNotFound(_) => 2,
@@ -461,6 +469,31 @@ async fn execute_stored_run(defs: &Definitions, run_id: &str) -> Result<RunStatu
     Ok(status)
 }
 
+/// Refuse a run whose partition (its `dagster/partition` tag) does not exist, or that
+/// lacks one its assets need, before anything is stored.
+async fn check_partition(
+    defs: &Definitions,
+    location: &CodeLocation,
+    job_name: &str,
+    steps: Option<&[String]>,
+    tags: &BTreeMap<String, String>,
+    storage: &dyn Storage,
+) -> Result<(), UserCodeError> {
+    let invalid = |source| UserCodeError::Partition {
+        job: job_name.to_owned(),
+        source,
+    };
+    let snapshot = defs.snapshot(&location.name);
+    let Some(job) = snapshot.job(job_name) else {
+        return Ok(());
+    };
+    let partitions = snapshot.run_partitions(job, steps).map_err(invalid)?;
+    let ctx = sluice_storage::partitions_context(storage, partitions.definition).await?;
+    partitions
+        .check(tags.get(PARTITION_TAG).map(String::as_str), &ctx)
+        .map_err(invalid)
+}
+
 /// Prints each event as it happens, for a person watching a run.
 struct ConsoleSink;
 
@@ -496,6 +529,15 @@ async fn execute(
     let storage = open_storage().await?;
     let mut run_tags: BTreeMap<String, String> = job.tags().clone();
     run_tags.extend(tags);
+    check_partition(
+        &defs,
+        location,
+        job_name,
+        step_keys.as_deref(),
+        &run_tags,
+        &*storage,
+    )
+    .await?;
     let new_run = NewRun {
         location_name: Some(location.name.clone()),
         run_config,

@@ -11,6 +11,14 @@
 //! Checks: `raw/orders` `amounts_positive` (WARN, fails: the export has a refund line);
 //! `staging/orders` `no_negative_amounts` (blocking: the warehouse is not built from
 //! staging that fails it).
+//!
+//! Partitioned:
+//! - `raw/daily_orders` (group `raw`): one partition per day since 2026-01-01, the
+//!   orders of that day.
+//! - `warehouse/monthly_revenue` (group `warehouse`): one partition per month, the
+//!   revenue of the month's daily partitions (each month reads its days).
+//! - `spatial/datasets` (group `spatial`): one partition per dataset of the dynamic
+//!   set `datasets`, added at runtime (`sluice partition add datasets parcels`).
 
 use serde::{Deserialize, Serialize};
 use sluice::prelude::*;
@@ -84,7 +92,72 @@ pub fn assets() -> Vec<AssetDefinition> {
             ctx.add_output_metadata("revenue_cents", revenue);
             Ok(revenue)
         });
-    vec![raw, staging, warehouse]
+    vec![
+        raw,
+        staging,
+        warehouse,
+        daily_orders(),
+        monthly_revenue(),
+        datasets(),
+    ]
+}
+
+/// The dynamic partitions set of `spatial/datasets`.
+pub const DATASETS: &str = "datasets";
+
+fn daily_orders() -> AssetDefinition {
+    AssetDefinition::builder("raw/daily_orders")
+        .group("raw")
+        .description("The orders of one day.")
+        .partitions(PartitionsDefinition::daily("2026-01-01"))
+        .compute(|ctx, _| async move {
+            let window = ctx
+                .partition_time_window()
+                .ok_or_else(|| OpError::msg("raw/daily_orders needs a day's partition"))?;
+            // A deterministic day's worth of orders: 1 to 5 of them.
+            let day = window.start.format("%j").to_string();
+            let n: u32 = day.parse().unwrap_or(1) % 5 + 1;
+            let orders: Vec<Order> = (1..=n)
+                .map(|id| Order {
+                    id,
+                    customer: format!("customer-{id}"),
+                    amount_cents: i64::from(id) * 1_000,
+                })
+                .collect();
+            ctx.add_output_metadata("row_count", orders.len() as i64);
+            Ok(orders)
+        })
+}
+
+fn monthly_revenue() -> AssetDefinition {
+    AssetDefinition::builder("warehouse/monthly_revenue")
+        .group("warehouse")
+        .description("Revenue of one month, in cents, from its days' orders.")
+        .partitions(PartitionsDefinition::monthly("2026-01-01"))
+        .input_partitions::<Vec<Order>>("days", "raw/daily_orders")
+        .compute(|ctx, inputs| async move {
+            let days = inputs.get_ref::<PartitionValues<Vec<Order>>>("days")?;
+            let revenue: i64 = days
+                .values()
+                .flat_map(|orders| orders.iter())
+                .map(|o| o.amount_cents)
+                .sum();
+            ctx.add_output_metadata("days", days.len() as i64);
+            ctx.add_output_metadata("revenue_cents", revenue);
+            Ok(revenue)
+        })
+}
+
+fn datasets() -> AssetDefinition {
+    AssetDefinition::builder("spatial/datasets")
+        .group("spatial")
+        .description("One spatial dataset per partition, added as datasets arrive.")
+        .partitions(PartitionsDefinition::dynamic(DATASETS))
+        .compute(|ctx, _| async move {
+            let name = ctx.partition_key().unwrap_or_default().to_owned();
+            ctx.add_output_metadata("dataset", name.clone());
+            Ok(format!("features of {name}"))
+        })
 }
 
 /// The data-quality checks.

@@ -330,7 +330,7 @@ mod tests {
     fn definitions_are_valid() {
         let defs = super::definitions().expect("demo definitions are valid");
         assert_eq!(defs.jobs().count(), 10);
-        assert_eq!(defs.assets().count(), 3);
+        assert_eq!(defs.assets().count(), 6);
         assert_eq!(
             defs.job("refresh_staging").map(|j| j.nodes().len()),
             Some(3),

@@ -21,6 +21,7 @@ use crate::schema::events::{
     typed_metadata_entries,
 };
 use crate::schema::inputs::{AssetKeyInput, PipelineSelector};
+use crate::schema::partitions::{self, DimensionPartitionKeys, PartitionDefinition};
 use crate::schema::runs::{AssetKey, Run};
 use crate::schema::service;
 use crate::schema::workspace::{LoadedLocation, Repository, ResourceRequirement};
@@ -243,16 +244,35 @@ impl AssetNode {
         false
     }
     async fn is_partitioned(&self) -> bool {
-        false
+        self.snapshot().partitions.is_some()
+    }
+    async fn partition_definition(&self) -> Option<PartitionDefinition> {
+        self.snapshot().partitions.clone().map(PartitionDefinition)
+    }
+    /// Every partition key, now (none for an unpartitioned asset).
+    async fn partition_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        match &self.snapshot().partitions {
+            Some(def) => partitions::partition_keys(ctx, def).await,
+            None => Ok(Vec::new()),
+        }
+    }
+    /// The keys of each dimension, from `startIdx` to `endIdx` (excluded).
+    async fn partition_keys_by_dimension(
+        &self,
+        ctx: &Context<'_>,
+        start_idx: Option<i32>,
+        end_idx: Option<i32>,
+    ) -> async_graphql::Result<Vec<DimensionPartitionKeys>> {
+        match &self.snapshot().partitions {
+            Some(def) => partitions::keys_by_dimension(ctx, def, start_idx, end_idx).await,
+            None => Ok(Vec::new()),
+        }
     }
     async fn is_virtual(&self) -> bool {
         false
     }
     async fn is_auto_created_stub(&self) -> bool {
         false
-    }
-    async fn partition_keys(&self) -> Vec<String> {
-        Vec::new()
     }
     async fn dependency_keys(&self) -> Vec<AssetKey> {
         self.snapshot().deps.iter().map(AssetKey::from).collect()

@@ -403,6 +403,8 @@ pub enum ErrorInterface {
     SensorNotFoundError(SensorNotFoundError),
     /// Unknown schedule or sensor.
     InstigationStateNotFoundError(InstigationStateNotFoundError),
+    /// A dynamic partition that exists already.
+    DuplicateDynamicPartitionError(crate::schema::partitions::DuplicateDynamicPartitionError),
 }
 
 /// Dagster's interface for a run that was not found.

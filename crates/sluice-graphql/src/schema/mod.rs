@@ -9,6 +9,7 @@ pub mod inputs;
 pub mod instance;
 pub mod instigation;
 pub mod mutation;
+pub mod partitions;
 pub mod query;
 pub mod runs;
 pub mod scalars;
@@ -30,7 +31,11 @@ pub struct QueryRoot(query::Query, assets::AssetQuery);
 /// The root of all mutations.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(mutation::Mutation, assets::AssetMutation);
+pub struct MutationRoot(
+    mutation::Mutation,
+    assets::AssetMutation,
+    partitions::PartitionMutation,
+);
 
 /// The schema type.
 pub type SluiceSchema = async_graphql::Schema<QueryRoot, MutationRoot, subscription::Subscription>;
