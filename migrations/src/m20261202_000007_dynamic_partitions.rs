@@ -1,8 +1,10 @@
-//! Dynamic partitions: the keys of each named set, added and deleted at runtime.
+//! Dynamic partitions: the keys of each named set, added and deleted at runtime, and
+//! what each sensor tick changed in them.
 
 use sea_orm_migration::prelude::*;
 
-/// Creates `dynamic_partitions`, one row per key of a set, unique per set.
+/// Creates `dynamic_partitions`, one row per key of a set, unique per set, and adds
+/// `instigator_ticks.dynamic_partitions` (JSON: the keys a tick added and deleted).
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -41,10 +43,26 @@ impl MigrationTrait for Migration {
                     .unique()
                     .to_owned(),
             )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("instigator_ticks")
+                    .add_column(ColumnDef::new("dynamic_partitions").text().null())
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("instigator_ticks")
+                    .drop_column("dynamic_partitions")
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(Table::drop().table("dynamic_partitions").to_owned())
             .await

@@ -59,7 +59,7 @@ pub async fn run(command: PartitionCommand) -> Result<()> {
             let deleted = service
                 .delete_dynamic_partitions(&location, set, keys)
                 .await?;
-            println!("Deleted {deleted} partition(s) from \"{set}\".");
+            println!("Deleted {} partition(s) from \"{set}\".", deleted.len());
         }
     }
     Ok(())

@@ -52,8 +52,8 @@ pub mod prelude {
     };
     pub use crate::run::RunStatus;
     pub use crate::run_request::{
-        DefaultScheduleStatus, DefaultSensorStatus, DefaultStatus, EvaluationError, RunRequest,
-        SkipReason,
+        DefaultScheduleStatus, DefaultSensorStatus, DefaultStatus, DynamicPartitionsRequest,
+        EvaluationError, RunRequest, SkipReason,
     };
     pub use crate::schedule::{ScheduleDefinition, ScheduleEvaluationContext};
     pub use crate::sensor::{

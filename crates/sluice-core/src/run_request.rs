@@ -106,6 +106,60 @@ pub struct TickOutcome {
     /// The sensor's new cursor; `None` keeps the current one. Schedules have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+    /// Keys to add to or delete from dynamic partition sets, applied before the runs
+    /// are requested (so a run may name a partition added by the same evaluation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamic_partitions_requests: Vec<DynamicPartitionsRequest>,
+}
+
+/// A change to a dynamic partitions set, requested by a sensor (Dagster's
+/// `AddDynamicPartitionsRequest` and `DeleteDynamicPartitionsRequest`). Adding a key the
+/// set has, or deleting one it lacks, changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DynamicPartitionsRequest {
+    Add {
+        partitions_def_name: String,
+        partition_keys: Vec<String>,
+    },
+    Delete {
+        partitions_def_name: String,
+        partition_keys: Vec<String>,
+    },
+}
+
+impl DynamicPartitionsRequest {
+    /// Add `keys` to set `name`.
+    pub fn add(name: impl Into<String>, keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::Add {
+            partitions_def_name: name.into(),
+            partition_keys: keys.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Delete `keys` from set `name`.
+    pub fn delete(
+        name: impl Into<String>,
+        keys: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        Self::Delete {
+            partitions_def_name: name.into(),
+            partition_keys: keys.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    pub fn set_name(&self) -> &str {
+        match self {
+            Self::Add {
+                partitions_def_name,
+                ..
+            }
+            | Self::Delete {
+                partitions_def_name,
+                ..
+            } => partitions_def_name,
+        }
+    }
 }
 
 /// Whether a schedule or sensor runs before anyone starts or stops it. What a person

@@ -34,7 +34,9 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::run::RunStatus;
-use crate::run_request::{DefaultStatus, EvaluationError, RunRequest, SkipReason, TickOutcome};
+use crate::run_request::{
+    DefaultStatus, DynamicPartitionsRequest, EvaluationError, RunRequest, SkipReason, TickOutcome,
+};
 use crate::schedule::{CronError, CronSchedule};
 
 /// Dagster's name for what a sensor evaluation returns.
@@ -60,6 +62,13 @@ impl TickOutcome {
     /// Move the sensor's cursor to `cursor`, stored with the tick.
     pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
         self.cursor = Some(cursor.into());
+        self
+    }
+
+    /// Also add keys to or delete keys from a dynamic partitions set, before the runs
+    /// are requested.
+    pub fn dynamic_partitions_request(mut self, request: DynamicPartitionsRequest) -> Self {
+        self.dynamic_partitions_requests.push(request);
         self
     }
 }

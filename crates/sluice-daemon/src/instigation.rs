@@ -7,15 +7,17 @@ use chrono::{DateTime, Utc};
 use sluice_codeserver::ClientError;
 use sluice_codeserver::protocol::Evaluation;
 use sluice_core::events::{ErrorInfo, EventType, LogLevel, RunEvent};
+use sluice_core::partition::PartitionError;
 use sluice_core::run::{
     CODE_LOCATION_TAG, NewRun, PARTITION_TAG, RUN_KEY_TAG, RunStatus, SCHEDULE_NAME_TAG,
     SENSOR_NAME_TAG, TICK_TAG,
 };
-use sluice_core::run_request::{DefaultStatus, RunRequest};
+use sluice_core::run_request::{DefaultStatus, DynamicPartitionsRequest, RunRequest};
 use sluice_core::snapshot::LocationSnapshot;
 use sluice_storage::{
-    InstigatedRun, InstigatorKey, InstigatorState, InstigatorStatus, InstigatorType, NewTick,
-    Storage, StorageError, Tick, TickResult, TickStatus, Wakeup,
+    DynamicPartitionsAction, DynamicPartitionsResult, InstigatedRun, InstigatorKey,
+    InstigatorState, InstigatorStatus, InstigatorType, NewTick, Storage, StorageError, Tick,
+    TickResult, TickStatus, Wakeup,
 };
 
 /// Where the scheduler and the sensor daemon read the time: the system clock in
@@ -82,10 +84,30 @@ impl TickRecorder<'_> {
             Ok(Evaluation::Evaluated(outcome)) => outcome,
         };
         let cursor = policy.cursor.or(outcome.cursor);
-        if outcome.run_requests.is_empty() {
+        if outcome.run_requests.is_empty() && outcome.dynamic_partitions_requests.is_empty() {
             let mut result = TickResult::new(TickStatus::Skipped);
             result.skip_reason = outcome.skip_reason.map(|r| r.0);
             result.cursor = cursor;
+            return self.finish(started, result).await;
+        }
+        // Partition keys first, so that the runs may name what was just added; a run
+        // whose partition does not exist fails the tick before any run is queued.
+        let dynamic_partitions = match self
+            .apply_dynamic_partitions(&outcome.dynamic_partitions_requests)
+            .await
+        {
+            Ok(results) => results,
+            Err(error) => return self.finish(started, failure(error)).await,
+        };
+        if let Err(error) = self.check_partitions(&outcome.run_requests).await {
+            let mut failed = failure(error);
+            failed.dynamic_partitions = dynamic_partitions;
+            return self.finish(started, failed).await;
+        }
+        if outcome.run_requests.is_empty() {
+            let mut result = TickResult::new(TickStatus::Success);
+            result.cursor = cursor;
+            result.dynamic_partitions = dynamic_partitions;
             return self.finish(started, result).await;
         }
         let tick_id = match started {
@@ -103,6 +125,7 @@ impl TickRecorder<'_> {
         };
         let mut result = TickResult::new(TickStatus::Success);
         result.cursor = cursor;
+        result.dynamic_partitions = dynamic_partitions;
         let mut used_before = Vec::new();
         for request in outcome.run_requests {
             let run_key = (policy.run_key)(self, &request);
@@ -116,6 +139,7 @@ impl TickRecorder<'_> {
                     let mut failed = failure(ErrorInfo::from_error("StorageError", &e));
                     failed.run_ids = result.run_ids;
                     failed.run_keys = result.run_keys;
+                    failed.dynamic_partitions = result.dynamic_partitions;
                     return self.finish(Some(tick_id), failed).await;
                 }
             }
@@ -132,6 +156,82 @@ impl TickRecorder<'_> {
             self.queue.notify();
         }
         self.finish(Some(tick_id), result).await
+    }
+
+    /// Add and delete the keys the evaluation asked for, in order. Each set must be one
+    /// the location uses; adding a key again, or deleting a missing one, changes nothing.
+    async fn apply_dynamic_partitions(
+        &self,
+        requests: &[DynamicPartitionsRequest],
+    ) -> Result<Vec<DynamicPartitionsResult>, ErrorInfo> {
+        let sets = self.snapshot.dynamic_partition_sets();
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            let name = request.set_name();
+            if !sets.contains(name) {
+                return Err(ErrorInfo::new(
+                    "DagsterUnknownPartitionError",
+                    format!(
+                        "the evaluation changes dynamic partitions \"{name}\", which code location \"{}\" does not use",
+                        self.instigator.location_name
+                    ),
+                ));
+            }
+            let (action, asked, done) = match request {
+                DynamicPartitionsRequest::Add { partition_keys, .. } => (
+                    DynamicPartitionsAction::Add,
+                    partition_keys,
+                    self.storage
+                        .add_dynamic_partitions(name, partition_keys)
+                        .await,
+                ),
+                DynamicPartitionsRequest::Delete { partition_keys, .. } => (
+                    DynamicPartitionsAction::Delete,
+                    partition_keys,
+                    self.storage
+                        .delete_dynamic_partitions(name, partition_keys)
+                        .await,
+                ),
+            };
+            let changed = done.map_err(|e| ErrorInfo::from_error("StorageError", &e))?;
+            results.push(DynamicPartitionsResult {
+                partitions_def_name: name.to_owned(),
+                action,
+                skipped_partition_keys: asked
+                    .iter()
+                    .filter(|k| !changed.contains(k))
+                    .cloned()
+                    .collect(),
+                partition_keys: changed,
+            });
+        }
+        Ok(results)
+    }
+
+    /// Check each request's partition against the partitioning of its job's runs.
+    async fn check_partitions(&self, requests: &[RunRequest]) -> Result<(), ErrorInfo> {
+        let mut checks = Vec::with_capacity(requests.len());
+        for request in requests {
+            let job_name = request.job_name.as_deref().unwrap_or_default();
+            let Some(job) = self.snapshot.job(job_name) else {
+                continue;
+            };
+            let partitions = self
+                .snapshot
+                .run_partitions(job, None)
+                .map_err(|e| unknown_partition(job_name, &e))?;
+            checks.push((job_name, partitions, request.partition_key.as_deref()));
+        }
+        let definitions = checks.iter().filter_map(|(_, p, _)| p.definition);
+        let ctx = sluice_storage::partitions_context(self.storage, definitions)
+            .await
+            .map_err(|e| ErrorInfo::from_error("StorageError", &e))?;
+        for (job_name, partitions, key) in checks {
+            partitions
+                .check(key, &ctx)
+                .map_err(|e| unknown_partition(job_name, &e))?;
+        }
+        Ok(())
     }
 
     async fn finish(&self, started: Option<i64>, result: TickResult) -> Result<Tick, StorageError> {
@@ -223,6 +323,13 @@ enum Queued {
     New(String),
     /// Its run key was used by an earlier tick; nothing was created.
     UsedBefore,
+}
+
+fn unknown_partition(job: &str, error: &PartitionError) -> ErrorInfo {
+    ErrorInfo::new(
+        "DagsterUnknownPartitionError",
+        format!("run request for job \"{job}\": {error}"),
+    )
 }
 
 fn failure(error: ErrorInfo) -> TickResult {

@@ -15,9 +15,9 @@ use sluice_core::prelude::*;
 use sluice_core::run::{NewRun, Run, SCHEDULE_NAME_TAG, SENSOR_NAME_TAG, TICK_TAG};
 use sluice_daemon::{Scheduler, SensorDaemon};
 use sluice_storage::{
-    InstigatedRun, InstigatorKey, InstigatorStatus, InstigatorType, NewTick, RunsFilter,
-    SchedulesConfig, SensorsConfig, Storage, StorageConfig, Tick, TickResult, TickStatus,
-    TicksFilter, Wakeup,
+    DynamicPartitionsAction, DynamicPartitionsResult, InstigatedRun, InstigatorKey,
+    InstigatorStatus, InstigatorType, NewTick, RunsFilter, SchedulesConfig, SensorsConfig, Storage,
+    StorageConfig, Tick, TickResult, TickStatus, TicksFilter, Wakeup,
 };
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -605,4 +605,162 @@ async fn a_run_status_sensor_sees_each_run_once() {
     let error = ticks[0].1.result.error.clone().expect("a failed tick");
     assert_eq!(error.kind, "InvalidCursor");
     assert!(error.message.contains("\"yesterday\""), "{}", error.message);
+}
+
+/// A dataset per new file: each evaluation adds the files it finds (the cursor counts
+/// them) as dynamic partitions and requests a run for each.
+fn dataset_defs() -> Definitions {
+    const FILES: [&str; 3] = ["parcels", "roads", "rivers"];
+    let dataset = AssetDefinition::builder("spatial/dataset")
+        .partitions(PartitionsDefinition::dynamic("datasets"))
+        .compute(|ctx, _| async move { Ok(ctx.partition_key().unwrap_or_default().len()) });
+    let arrivals = SensorDefinition::builder("arrivals")
+        .job("datasets_job")
+        .default_status(DefaultSensorStatus::Running)
+        .evaluation_fn(|ctx| async move {
+            let seen: usize = ctx.cursor().map_or(0, |c| c.parse().unwrap_or(0));
+            let new: Vec<&str> = FILES.iter().skip(seen).take(2).copied().collect();
+            if new.is_empty() {
+                return Ok(SensorResult::skip("no new file"));
+            }
+            let requests = new
+                .iter()
+                .map(|f| RunRequest::new().run_key(*f).partition_key(*f))
+                .collect();
+            Ok(SensorResult::requests(requests)
+                .dynamic_partitions_request(DynamicPartitionsRequest::add("datasets", new.clone()))
+                .cursor((seen + new.len()).to_string()))
+        })
+        .build();
+    // Requests a partition nobody added, then changes a set the location does not use
+    // (a failed tick keeps the cursor, so the calls are counted here).
+    static CONFUSED: AtomicUsize = AtomicUsize::new(0);
+    let confused = SensorDefinition::builder("confused")
+        .job("datasets_job")
+        .default_status(DefaultSensorStatus::Running)
+        .evaluation_fn(|_| async move {
+            Ok(match CONFUSED.fetch_add(1, Ordering::SeqCst) {
+                0 => SensorResult::requests(vec![RunRequest::new().partition_key("lakes")]),
+                _ => SensorResult::skip("")
+                    .dynamic_partitions_request(DynamicPartitionsRequest::add("regions", ["eu"])),
+            })
+        })
+        .build();
+    // Only deletes.
+    let cleanup =
+        SensorDefinition::builder("cleanup")
+            .job("datasets_job")
+            .evaluation_fn(|_| async {
+                Ok(SensorResult::skip("").dynamic_partitions_request(
+                    DynamicPartitionsRequest::delete("datasets", ["roads"]),
+                ))
+            })
+            .build();
+    Definitions::builder()
+        .asset(dataset)
+        .asset_job(define_asset_job(
+            "datasets_job",
+            AssetSelection::parse("spatial/dataset").unwrap(),
+        ))
+        .sensor(arrivals)
+        .sensor(confused)
+        .sensor(cleanup)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sensors_add_dynamic_partitions_and_request_runs_for_them() {
+    let instance = Instance::start(dataset_defs()).await;
+    let t0 = utc("2026-01-01T00:00:00Z");
+    instance.sensors().pass(t0).await.unwrap();
+    instance
+        .sensors()
+        .pass(t0 + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        instance
+            .storage
+            .dynamic_partition_keys("datasets")
+            .await
+            .unwrap(),
+        ["parcels", "roads", "rivers"]
+    );
+    let runs = instance.runs().await;
+    let partitions: Vec<&str> = runs
+        .iter()
+        .map(|r| r.tags["dagster/partition"].as_str())
+        .collect();
+    assert_eq!(partitions, ["parcels", "roads", "rivers"]);
+    assert!(runs.iter().all(|r| r.job_name == "datasets_job"));
+    // Each tick records what it added.
+    let added: Vec<Vec<String>> = instance
+        .ticks("arrivals")
+        .await
+        .iter()
+        .rev()
+        .map(|t| {
+            let [result] = t.result.dynamic_partitions.as_slice() else {
+                panic!("one request per tick: {t:?}");
+            };
+            assert_eq!(result.action, DynamicPartitionsAction::Add);
+            result.partition_keys.clone()
+        })
+        .collect();
+    assert_eq!(added, [vec!["parcels", "roads"], vec!["rivers"]]);
+
+    // The unknown partition failed its tick, and queued nothing; so did the unknown set.
+    let confused = instance.ticks("confused").await;
+    let errors: Vec<String> = confused
+        .iter()
+        .rev()
+        .map(|t| {
+            assert_eq!(t.result.status, TickStatus::Failure);
+            t.result.error.as_ref().unwrap().message.clone()
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "run request for job \"datasets_job\": partition \"lakes\" does not exist in Dynamic partitions: \"datasets\"",
+            "the evaluation changes dynamic partitions \"regions\", which code location \"demo\" does not use",
+        ]
+    );
+
+    // A tick that only deletes keys succeeds.
+    instance
+        .storage
+        .set_instigator_status(
+            &InstigatorKey::new("demo", "cleanup", InstigatorType::Sensor),
+            Some(InstigatorStatus::Running),
+            datetime_to_timestamp(t0),
+        )
+        .await
+        .unwrap();
+    instance
+        .sensors()
+        .pass(t0 + chrono::Duration::minutes(2))
+        .await
+        .unwrap();
+    let cleanup = &instance.ticks("cleanup").await[0].result;
+    assert_eq!(cleanup.status, TickStatus::Success);
+    assert_eq!(
+        cleanup.dynamic_partitions,
+        [DynamicPartitionsResult {
+            partitions_def_name: "datasets".into(),
+            action: DynamicPartitionsAction::Delete,
+            partition_keys: vec!["roads".into()],
+            skipped_partition_keys: Vec::new(),
+        }]
+    );
+    assert_eq!(
+        instance
+            .storage
+            .dynamic_partition_keys("datasets")
+            .await
+            .unwrap(),
+        ["parcels", "rivers"]
+    );
+    assert_eq!(instance.runs().await.len(), 3);
 }

@@ -446,13 +446,13 @@ impl Service {
         Ok(())
     }
 
-    /// Delete `keys` from dynamic set `name` of `location`; returns how many it had.
+    /// Delete `keys` from dynamic set `name` of `location`; returns those it had.
     pub async fn delete_dynamic_partitions(
         &self,
         location: &str,
         name: &str,
         keys: &[String],
-    ) -> Result<u64> {
+    ) -> Result<Vec<String>> {
         self.dynamic_set(location, name).await?;
         Ok(self.storage.delete_dynamic_partitions(name, keys).await?)
     }

@@ -179,6 +179,31 @@ pub struct TickResult {
     /// The cursor after the tick. When the tick ends other than FAILURE, it becomes the
     /// instigator's cursor.
     pub cursor: Option<String>,
+    /// What the tick changed in dynamic partition sets.
+    pub dynamic_partitions: Vec<DynamicPartitionsResult>,
+}
+
+/// What one dynamic partitions request of a tick did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DynamicPartitionsResult {
+    /// The set.
+    pub partitions_def_name: String,
+    /// Whether keys were added or deleted.
+    pub action: DynamicPartitionsAction,
+    /// The keys added (or deleted).
+    pub partition_keys: Vec<String>,
+    /// The keys asked for that needed nothing: already there, or already gone.
+    pub skipped_partition_keys: Vec<String>,
+}
+
+/// Adding or deleting dynamic partition keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DynamicPartitionsAction {
+    /// Keys were added.
+    Add,
+    /// Keys were deleted.
+    Delete,
 }
 
 impl TickResult {
@@ -191,6 +216,7 @@ impl TickResult {
             error: None,
             skip_reason: None,
             cursor: None,
+            dynamic_partitions: Vec::new(),
         }
     }
 }

@@ -54,8 +54,9 @@ pub use config::{
 };
 pub use error::{Result, StorageError};
 pub use instigation::{
-    InstigatedRun, InstigatorKey, InstigatorState, InstigatorStatus, InstigatorType, NewTick, Tick,
-    TickResult, TickStatus, TicksFilter,
+    DynamicPartitionsAction, DynamicPartitionsResult, InstigatedRun, InstigatorKey,
+    InstigatorState, InstigatorStatus, InstigatorType, NewTick, Tick, TickResult, TickStatus,
+    TicksFilter,
 };
 pub use sql::SqlStorage;
 pub use wakeup::{Wakeup, WakeupListener, instance_home, output_storage_dir};
@@ -293,8 +294,8 @@ pub trait Storage: Send + Sync + 'static {
     /// and nothing is added.
     async fn add_dynamic_partitions(&self, name: &str, keys: &[String]) -> Result<Vec<String>>;
 
-    /// Delete `keys` from set `name`; returns how many it had.
-    async fn delete_dynamic_partitions(&self, name: &str, keys: &[String]) -> Result<u64>;
+    /// Delete `keys` from set `name`; returns those it had, in the order given.
+    async fn delete_dynamic_partitions(&self, name: &str, keys: &[String]) -> Result<Vec<String>>;
 
     /// Evaluations of the checks of `key` (only `check_name`'s, if given), newest first,
     /// at most `limit`.

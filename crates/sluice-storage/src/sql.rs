@@ -792,7 +792,7 @@ impl Storage for SqlStorage {
         partitions::add(self, name, keys).await
     }
 
-    async fn delete_dynamic_partitions(&self, name: &str, keys: &[String]) -> Result<u64> {
+    async fn delete_dynamic_partitions(&self, name: &str, keys: &[String]) -> Result<Vec<String>> {
         partitions::delete(self, name, keys).await
     }
 

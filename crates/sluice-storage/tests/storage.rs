@@ -1819,7 +1819,7 @@ mod suite {
                 .delete_dynamic_partitions("datasets", &keys(&["parcels", "lakes"]))
                 .await
                 .unwrap(),
-            1
+            ["parcels"]
         );
         assert_eq!(
             storage.dynamic_partition_keys("datasets").await.unwrap(),

@@ -11,7 +11,10 @@ use sluice_core::run::{SCHEDULE_NAME_TAG, SENSOR_NAME_TAG};
 use sluice_core::run_request::DefaultStatus;
 use sluice_core::schedule::CronSchedule;
 use sluice_core::snapshot::REPOSITORY_NAME;
-use sluice_storage::{InstigatorStatus, InstigatorType, RunsFilter, Tick, TickStatus, TicksFilter};
+use sluice_storage::{
+    DynamicPartitionsAction, InstigatorStatus, InstigatorType, RunsFilter, Tick, TickStatus,
+    TicksFilter,
+};
 
 use crate::error::Error as ServiceError;
 use crate::instigators::{Instigator, InstigatorDefinition};
@@ -679,6 +682,49 @@ impl InstigationTick {
     async fn instigation_type(&self) -> InstigationType {
         self.kind.into()
     }
+    /// What the tick added to and deleted from dynamic partition sets.
+    async fn dynamic_partitions_request_results(&self) -> Vec<DynamicPartitionsRequestResult> {
+        self.tick
+            .result
+            .dynamic_partitions
+            .iter()
+            .map(|r| DynamicPartitionsRequestResult {
+                partitions_def_name: r.partitions_def_name.clone(),
+                partition_keys: Some(r.partition_keys.clone()),
+                skipped_partition_keys: r.skipped_partition_keys.clone(),
+                kind: match r.action {
+                    DynamicPartitionsAction::Add => DynamicPartitionsRequestType::AddPartitions,
+                    DynamicPartitionsAction::Delete => {
+                        DynamicPartitionsRequestType::DeletePartitions
+                    }
+                },
+            })
+            .collect()
+    }
+}
+
+/// What one dynamic partitions request of a tick did.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct DynamicPartitionsRequestResult {
+    /// The keys added (or deleted).
+    pub partition_keys: Option<Vec<String>>,
+    /// The set.
+    pub partitions_def_name: String,
+    /// Adding or deleting.
+    #[graphql(name = "type")]
+    pub kind: DynamicPartitionsRequestType,
+    /// Keys that needed nothing: already there, or already gone.
+    pub skipped_partition_keys: Vec<String>,
+}
+
+/// Adding or deleting dynamic partition keys.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum DynamicPartitionsRequestType {
+    /// Keys were added.
+    AddPartitions,
+    /// Keys were deleted.
+    DeletePartitions,
 }
 
 /// A tick's log (Sluice keeps none: what a tick did is on the tick).

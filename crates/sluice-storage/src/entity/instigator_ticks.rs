@@ -34,6 +34,9 @@ pub struct Model {
     /// The cursor the tick left.
     #[sea_orm(column_type = "Text", nullable)]
     pub cursor: Option<String>,
+    /// JSON list of the dynamic partition keys the tick added and deleted.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub dynamic_partitions: Option<String>,
 }
 
 /// No relations.

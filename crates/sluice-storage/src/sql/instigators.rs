@@ -184,6 +184,7 @@ pub(super) async fn add_tick(storage: &SqlStorage, tick: &NewTick) -> Result<Tic
         error: Set(columns.error),
         skip_reason: Set(tick.result.skip_reason.clone()),
         cursor: Set(tick.result.cursor.clone()),
+        dynamic_partitions: Set(columns.dynamic_partitions),
     };
     let _guard = storage.lock_writes().await;
     let txn = storage.begin_write(&action).await?;
@@ -211,6 +212,7 @@ struct TickColumns {
     run_ids: String,
     run_keys: String,
     error: Option<String>,
+    dynamic_partitions: Option<String>,
 }
 
 impl TickColumns {
@@ -231,6 +233,9 @@ impl TickColumns {
                 .error
                 .as_ref()
                 .map(|e| json(e, "error"))
+                .transpose()?,
+            dynamic_partitions: (!result.dynamic_partitions.is_empty())
+                .then(|| json(&result.dynamic_partitions, "dynamic partitions"))
                 .transpose()?,
         })
     }
@@ -289,6 +294,7 @@ async fn write_result(
         error: Set(columns.error),
         skip_reason: Set(result.skip_reason.clone()),
         cursor: Set(result.cursor.clone()),
+        dynamic_partitions: Set(columns.dynamic_partitions),
     };
     let updated = instigator_ticks::Entity::update_many()
         .set(change)
@@ -549,6 +555,13 @@ fn to_tick(model: instigator_ticks::Model) -> Result<Tick> {
             error,
             skip_reason: model.skip_reason,
             cursor: model.cursor,
+            dynamic_partitions: model
+                .dynamic_partitions
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt(e.to_string()))?
+                .unwrap_or_default(),
         },
     })
 }

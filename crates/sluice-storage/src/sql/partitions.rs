@@ -3,7 +3,10 @@
 use std::collections::HashSet;
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use sluice_core::events::now_timestamp;
 use sluice_core::partition;
 
@@ -37,19 +40,7 @@ pub(super) async fn add(storage: &SqlStorage, name: &str, keys: &[String]) -> Re
     let action = format!("add {} keys to dynamic partitions \"{name}\"", keys.len());
     let _guard = storage.lock_writes().await;
     let txn = storage.begin_write(&action).await?;
-    let mut existing: HashSet<String> = HashSet::new();
-    for chunk in keys.chunks(IN_CHUNK) {
-        let found: Vec<String> = dynamic_partitions::Entity::find()
-            .select_only()
-            .column(dynamic_partitions::Column::Partition)
-            .filter(dynamic_partitions::Column::PartitionsDefName.eq(name))
-            .filter(dynamic_partitions::Column::Partition.is_in(chunk.iter().cloned()))
-            .into_tuple()
-            .all(&txn)
-            .await
-            .map_err(StorageError::db(action.clone()))?;
-        existing.extend(found);
-    }
+    let mut existing = existing_keys(&txn, name, keys, &action).await?;
     let mut added = Vec::new();
     for key in keys {
         if existing.insert(key.clone()) {
@@ -81,24 +72,56 @@ pub(super) async fn add(storage: &SqlStorage, name: &str, keys: &[String]) -> Re
     Ok(added)
 }
 
-/// Delete `keys` from `name`; returns how many existed.
-pub(super) async fn delete(storage: &SqlStorage, name: &str, keys: &[String]) -> Result<u64> {
+/// Delete `keys` from `name`; returns those that existed, in the order given.
+pub(super) async fn delete(
+    storage: &SqlStorage,
+    name: &str,
+    keys: &[String],
+) -> Result<Vec<String>> {
     let action = format!(
         "delete {} keys from dynamic partitions \"{name}\"",
         keys.len()
     );
     let _guard = storage.lock_writes().await;
     let txn = storage.begin_write(&action).await?;
-    let mut deleted = 0;
+    let mut existing = existing_keys(&txn, name, keys, &action).await?;
     for chunk in keys.chunks(IN_CHUNK) {
-        deleted += dynamic_partitions::Entity::delete_many()
+        dynamic_partitions::Entity::delete_many()
             .filter(dynamic_partitions::Column::PartitionsDefName.eq(name))
             .filter(dynamic_partitions::Column::Partition.is_in(chunk.iter().cloned()))
             .exec(&txn)
             .await
-            .map_err(StorageError::db(action.clone()))?
-            .rows_affected;
+            .map_err(StorageError::db(action.clone()))?;
     }
     txn.commit().await.map_err(StorageError::db(action))?;
+    let mut deleted = Vec::new();
+    for key in keys {
+        if existing.remove(key) {
+            deleted.push(key.clone());
+        }
+    }
     Ok(deleted)
+}
+
+/// Which of `keys` set `name` has.
+async fn existing_keys(
+    txn: &DatabaseTransaction,
+    name: &str,
+    keys: &[String],
+    action: &str,
+) -> Result<HashSet<String>> {
+    let mut existing = HashSet::new();
+    for chunk in keys.chunks(IN_CHUNK) {
+        let found: Vec<String> = dynamic_partitions::Entity::find()
+            .select_only()
+            .column(dynamic_partitions::Column::Partition)
+            .filter(dynamic_partitions::Column::PartitionsDefName.eq(name))
+            .filter(dynamic_partitions::Column::Partition.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(txn)
+            .await
+            .map_err(StorageError::db(action))?;
+        existing.extend(found);
+    }
+    Ok(existing)
 }
