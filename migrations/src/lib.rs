@@ -22,6 +22,7 @@ mod m20261122_000004_step_keys_to_execute;
 mod m20261122_000005_instigators;
 mod m20261201_000006_assets;
 mod m20261202_000007_dynamic_partitions;
+mod m20261202_000008_backfills;
 
 /// All migrations of the instance storage, oldest first.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_instigators::Migration),
             Box::new(m20261201_000006_assets::Migration),
             Box::new(m20261202_000007_dynamic_partitions::Migration),
+            Box::new(m20261202_000008_backfills::Migration),
         ]
     }
 }

@@ -34,11 +34,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sluice_core::asset::AssetKey;
-use sluice_core::events::{EventRecord, RunEvent};
+use sluice_core::events::{ErrorInfo, EventRecord, RunEvent};
 use sluice_core::partition::{PartitionsContext, PartitionsDefinition};
 use sluice_core::run::{NewRun, Run, RunStatus};
 use sluice_core::sensor::RunStatusChange;
 
+pub mod backfill;
 mod config;
 pub mod entity;
 mod error;
@@ -47,6 +48,9 @@ mod sql;
 mod wakeup;
 mod writer;
 
+pub use backfill::{
+    BACKFILL_ID_TAG, Backfill, BackfillStatus, BackfillsFilter, NewBackfill, new_backfill_id,
+};
 pub use config::{
     DEFAULT_HOME, DaemonSettings, HOME_ENV, INSTANCE_FILE, POSTGRES_URL_ENV, RunCoordinatorConfig,
     RunMonitoringConfig, SQLITE_FILE, SchedulesConfig, SensorsConfig, StorageConfig,
@@ -285,6 +289,29 @@ pub trait Storage: Send + Sync + 'static {
     /// Forget `keys`: they leave the catalog and their past materializations stop
     /// counting (the events stay in their runs' logs). Unknown keys are ignored.
     async fn wipe_assets(&self, keys: &[AssetKey]) -> Result<()>;
+
+    /// Store a new backfill, REQUESTED, with none of its runs submitted.
+    async fn add_backfill(&self, backfill: &NewBackfill) -> Result<Backfill>;
+
+    /// Backfill `id`, if it exists.
+    async fn backfill(&self, id: &str) -> Result<Option<Backfill>>;
+
+    /// Backfills, newest first.
+    async fn backfills(&self, filter: &BackfillsFilter) -> Result<Vec<Backfill>>;
+
+    /// Move backfill `id` to `status`, with the error that stopped it, if any; returns
+    /// it, or `None` when there is no such backfill.
+    async fn set_backfill_status(
+        &self,
+        id: &str,
+        status: BackfillStatus,
+        error: Option<&ErrorInfo>,
+    ) -> Result<Option<Backfill>>;
+
+    /// Queue `runs` as the partitions of backfill `id` after the first `from`, and count
+    /// them as submitted, in one transaction; false (nothing written) when the backfill
+    /// has moved on from `from` or is no longer REQUESTED.
+    async fn submit_backfill_runs(&self, id: &str, from: usize, runs: &[NewRun]) -> Result<bool>;
 
     /// The keys of dynamic partitions set `name`, in the order they were added.
     async fn dynamic_partition_keys(&self, name: &str) -> Result<Vec<String>>;

@@ -15,7 +15,7 @@ use sea_orm::{
     SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
     TransactionTrait,
 };
-use sluice_core::events::{EventRecord, EventType, RunEvent, now_timestamp};
+use sluice_core::events::{ErrorInfo, EventRecord, EventType, RunEvent, now_timestamp};
 use sluice_core::run::{NewRun, Run, RunStatus, priority_of};
 use sluice_migrations::Migrator;
 use sluice_migrations::sea_orm_migration::MigratorTrait;
@@ -25,9 +25,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tokio::sync::{Mutex, MutexGuard};
 
 mod assets;
+mod backfills;
 mod instigators;
 mod partitions;
 
+use crate::backfill::{Backfill, BackfillStatus, BackfillsFilter, NewBackfill};
 use crate::config::{StorageConfig, redact_url};
 use crate::entity::{daemon_heartbeats, event_logs, run_tags, runs};
 use crate::error::{Result, StorageError};
@@ -784,6 +786,31 @@ impl Storage for SqlStorage {
         assets::wipe(self, keys).await
     }
 
+    async fn add_backfill(&self, backfill: &NewBackfill) -> Result<Backfill> {
+        backfills::add(self, backfill).await
+    }
+
+    async fn backfill(&self, id: &str) -> Result<Option<Backfill>> {
+        backfills::get(self, id).await
+    }
+
+    async fn backfills(&self, filter: &BackfillsFilter) -> Result<Vec<Backfill>> {
+        backfills::list(self, filter).await
+    }
+
+    async fn set_backfill_status(
+        &self,
+        id: &str,
+        status: BackfillStatus,
+        error: Option<&ErrorInfo>,
+    ) -> Result<Option<Backfill>> {
+        backfills::set_status(self, id, status, error).await
+    }
+
+    async fn submit_backfill_runs(&self, id: &str, from: usize, runs: &[NewRun]) -> Result<bool> {
+        backfills::submit_runs(self, id, from, runs).await
+    }
+
     async fn dynamic_partition_keys(&self, name: &str) -> Result<Vec<String>> {
         partitions::keys(self, name).await
     }
@@ -810,38 +837,8 @@ impl Storage for SqlStorage {
 /// The returned run's status follows the events.
 async fn insert_run(txn: &DatabaseTransaction, run: &NewRun, events: &[RunEvent]) -> Result<Run> {
     let event_rows = events.iter().map(event_row).collect::<Result<Vec<_>>>()?;
-    let run_config =
-        serde_json::to_string(&run.run_config).map_err(|source| StorageError::Serialize {
-            what: format!("run config of run {}", run.run_id),
-            source,
-        })?;
-    let step_keys_to_execute = run
-        .step_keys_to_execute
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|source| StorageError::Serialize {
-            what: format!("step keys of run {}", run.run_id),
-            source,
-        })?;
     let now = now_timestamp();
-    let row = runs::ActiveModel {
-        id: NotSet,
-        run_id: Set(run.run_id.clone()),
-        job_name: Set(run.job_name.clone()),
-        location_name: Set(run.location_name.clone()),
-        status: Set(run.status.as_str().to_owned()),
-        run_config: Set(run_config),
-        parent_run_id: Set(run.parent_run_id.clone()),
-        root_run_id: Set(run.root_run_id.clone()),
-        create_time: Set(now),
-        update_time: Set(now),
-        start_time: Set(None),
-        end_time: Set(None),
-        heartbeat_time: Set(None),
-        priority: Set(priority_of(&run.tags)),
-        step_keys_to_execute: Set(step_keys_to_execute),
-    };
+    let row = run_row(run, now)?;
     let action = || format!("create run {}", run.run_id);
     if let Err(e) = runs::Entity::insert(row).exec_without_returning(txn).await {
         return Err(match e.sql_err() {
@@ -851,16 +848,7 @@ async fn insert_run(txn: &DatabaseTransaction, run: &NewRun, events: &[RunEvent]
             _ => StorageError::db(action())(e),
         });
     }
-    let tags: Vec<run_tags::ActiveModel> = run
-        .tags
-        .iter()
-        .map(|(key, value)| run_tags::ActiveModel {
-            id: NotSet,
-            run_id: Set(run.run_id.clone()),
-            key: Set(key.clone()),
-            value: Set(value.clone()),
-        })
-        .collect();
+    let tags = tag_rows(run);
     for chunk in tags.chunks(INSERT_CHUNK) {
         run_tags::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(txn)
@@ -889,6 +877,106 @@ async fn insert_run(txn: &DatabaseTransaction, run: &NewRun, events: &[RunEvent]
         end_time: None,
         heartbeat_time: None,
     })
+}
+
+/// The `runs` row of `run`, created at `now`.
+fn run_row(run: &NewRun, now: f64) -> Result<runs::ActiveModel> {
+    let serialize = |value: &dyn erased_json::Json, what: &str| {
+        value.to_json().map_err(|source| StorageError::Serialize {
+            what: format!("{what} of run {}", run.run_id),
+            source,
+        })
+    };
+    let step_keys_to_execute = run
+        .step_keys_to_execute
+        .as_ref()
+        .map(|k| serialize(k, "step keys"))
+        .transpose()?;
+    Ok(runs::ActiveModel {
+        id: NotSet,
+        run_id: Set(run.run_id.clone()),
+        job_name: Set(run.job_name.clone()),
+        location_name: Set(run.location_name.clone()),
+        status: Set(run.status.as_str().to_owned()),
+        run_config: Set(serialize(&run.run_config, "run config")?),
+        parent_run_id: Set(run.parent_run_id.clone()),
+        root_run_id: Set(run.root_run_id.clone()),
+        create_time: Set(now),
+        update_time: Set(now),
+        start_time: Set(None),
+        end_time: Set(None),
+        heartbeat_time: Set(None),
+        priority: Set(priority_of(&run.tags)),
+        step_keys_to_execute: Set(step_keys_to_execute),
+    })
+}
+
+/// The `run_tags` rows of `run`.
+fn tag_rows(run: &NewRun) -> Vec<run_tags::ActiveModel> {
+    run.tags
+        .iter()
+        .map(|(key, value)| run_tags::ActiveModel {
+            id: NotSet,
+            run_id: Set(run.run_id.clone()),
+            key: Set(key.clone()),
+            value: Set(value.clone()),
+        })
+        .collect()
+}
+
+/// Insert many QUEUED runs in `txn`, each with its tags and RUN_ENQUEUED event, a few
+/// statements per chunk of runs rather than per run.
+async fn insert_queued_runs(
+    txn: &DatabaseTransaction,
+    new_runs: &[NewRun],
+    action: &str,
+) -> Result<()> {
+    let now = now_timestamp();
+    for chunk in new_runs.chunks(INSERT_CHUNK / 2) {
+        let rows = chunk
+            .iter()
+            .map(|run| run_row(run, now))
+            .collect::<Result<Vec<_>>>()?;
+        runs::Entity::insert_many(rows)
+            .exec_without_returning(txn)
+            .await
+            .map_err(StorageError::db(action))?;
+        let tags: Vec<run_tags::ActiveModel> = chunk.iter().flat_map(tag_rows).collect();
+        for tags in tags.chunks(INSERT_CHUNK) {
+            run_tags::Entity::insert_many(tags.to_vec())
+                .exec_without_returning(txn)
+                .await
+                .map_err(StorageError::db(action))?;
+        }
+        let events = chunk
+            .iter()
+            .map(|run| {
+                let mut event = RunEvent::new(&run.run_id, EventType::RunEnqueued, "")
+                    .level(sluice_core::events::LogLevel::Info);
+                event.timestamp = now;
+                event_row(&event)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        event_logs::Entity::insert_many(events)
+            .exec_without_returning(txn)
+            .await
+            .map_err(StorageError::db(action))?;
+    }
+    Ok(())
+}
+
+/// `serde_json::to_string` as an object-safe trait, so that one closure serializes
+/// values of several types.
+mod erased_json {
+    pub trait Json {
+        fn to_json(&self) -> serde_json::Result<String>;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> serde_json::Result<String> {
+            serde_json::to_string(self)
+        }
+    }
 }
 
 /// Move the event's run to `status`, unless the run has finished.

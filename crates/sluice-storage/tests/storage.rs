@@ -202,6 +202,7 @@ shared_suite!(
         run_status_changes_follow_the_event_log,
         materializations_are_indexed_per_asset_and_partition,
         dynamic_partitions_are_added_once_listed_in_order_and_deleted,
+        backfills_submit_each_partition_once,
     ],
     reopening: [
         reopening_keeps_data,
@@ -1749,6 +1750,111 @@ mod suite {
             MetadataValue::Int(n) => n,
             ref other => panic!("{other:?}"),
         }
+    }
+
+    pub async fn backfills_submit_each_partition_once(storage: Arc<dyn Storage>) {
+        use sluice_storage::{BACKFILL_ID_TAG, BackfillStatus, BackfillsFilter, NewBackfill};
+        let days: Vec<String> = (0..1_500).map(|i| format!("day-{i:04}")).collect();
+        let mut spec = NewBackfill::new("demo", "daily_job", days.clone());
+        spec.tags = tags(&[("team", "billing")]);
+        spec.title = Some("catch up".into());
+        let stored = storage.add_backfill(&spec).await.unwrap();
+        assert_eq!(stored.status, BackfillStatus::Requested);
+        assert_eq!(stored.pending().len(), 1_500);
+        let other = storage
+            .add_backfill(&NewBackfill::new("demo", "other", vec!["a".into()]))
+            .await
+            .unwrap();
+        assert_ne!(stored.id(), other.id());
+
+        let runs_for = |range: std::ops::Range<usize>| {
+            days[range]
+                .iter()
+                .map(|day| NewRun {
+                    status: sluice_core::run::RunStatus::Queued,
+                    tags: tags(&[(BACKFILL_ID_TAG, stored.id()), ("dagster/partition", day)]),
+                    ..new_run("daily_job")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            storage
+                .submit_backfill_runs(stored.id(), 0, &runs_for(0..1_000))
+                .await
+                .unwrap()
+        );
+        // A second daemon that read the same count writes nothing.
+        assert!(
+            !storage
+                .submit_backfill_runs(stored.id(), 0, &runs_for(0..1_000))
+                .await
+                .unwrap()
+        );
+        assert!(
+            storage
+                .submit_backfill_runs(stored.id(), 1_000, &runs_for(1_000..1_500))
+                .await
+                .unwrap()
+        );
+        let read = storage.backfill(stored.id()).await.unwrap().unwrap();
+        assert_eq!(read.submitted, 1_500);
+        assert!(read.pending().is_empty());
+        assert_eq!(read.spec, spec);
+        let filter = RunsFilter {
+            tags: tags(&[(BACKFILL_ID_TAG, stored.id())]),
+            statuses: vec![sluice_core::run::RunStatus::Queued],
+            ..Default::default()
+        };
+        assert_eq!(storage.count_runs(&filter).await.unwrap(), 1_500);
+        let queued = storage.queued_runs(0, 2).await.unwrap();
+        assert_eq!(queued[0].tags["dagster/partition"], "day-0000");
+        let events = storage
+            .events_for_run(&queued[0].run_id, None, None)
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.event_type, EventType::RunEnqueued);
+
+        // Canceled backfills take no more runs; statuses filter and page.
+        let canceled = storage
+            .set_backfill_status(other.id(), BackfillStatus::Canceled, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(canceled.end_timestamp.is_some());
+        assert!(
+            !storage
+                .submit_backfill_runs(other.id(), 0, &[new_run("other")])
+                .await
+                .unwrap()
+        );
+        let requested = storage
+            .backfills(&BackfillsFilter {
+                statuses: vec![BackfillStatus::Requested],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(requested.len(), 1);
+        assert_eq!(requested[0].id(), stored.id());
+        let all = storage.backfills(&Default::default()).await.unwrap();
+        assert_eq!(all[0].id(), other.id(), "newest first");
+        let page = storage
+            .backfills(&BackfillsFilter {
+                cursor: Some(other.id().to_owned()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].id(), stored.id());
+        assert!(
+            storage
+                .set_backfill_status("nope", BackfillStatus::Canceled, None)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     pub async fn dynamic_partitions_are_added_once_listed_in_order_and_deleted(

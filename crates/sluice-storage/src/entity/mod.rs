@@ -2,6 +2,7 @@
 
 pub mod asset_keys;
 pub mod asset_partitions;
+pub mod backfills;
 pub mod daemon_heartbeats;
 pub mod dynamic_partitions;
 pub mod event_logs;

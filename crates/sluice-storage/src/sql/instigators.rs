@@ -1,6 +1,7 @@
 //! Schedules' and sensors' state, ticks and run keys on SQL. Every write is one
 //! transaction; a tick that ends moves its instigator's cursor and last tick with it.
 
+use super::erased_json::Json;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait,
@@ -218,7 +219,7 @@ struct TickColumns {
 impl TickColumns {
     /// `now` is the end time of a final result; `tick` names the tick in errors.
     fn of(result: &TickResult, now: f64, tick: &str) -> Result<Self> {
-        let json = |v: &dyn ErasedJson, what: &str| {
+        let json = |v: &dyn Json, what: &str| {
             v.to_json().map_err(|source| StorageError::Serialize {
                 what: format!("{what} of {tick}"),
                 source,
@@ -319,18 +320,6 @@ async fn write_result(
     let state = state_after(result, model.timestamp);
     apply_state_change(txn, instigator, now, action, state).await?;
     to_tick(model)
-}
-
-/// `serde_json::to_string` as an object-safe trait, so that one closure serializes
-/// values of several types.
-trait ErasedJson {
-    fn to_json(&self) -> serde_json::Result<String>;
-}
-
-impl<T: serde::Serialize> ErasedJson for T {
-    fn to_json(&self) -> serde_json::Result<String> {
-        serde_json::to_string(self)
-    }
 }
 
 pub(super) async fn ticks(
