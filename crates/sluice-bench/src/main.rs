@@ -6,6 +6,7 @@
 //! cargo build --release --bins && target/release/sluice-bench processes [--dagster]
 //! cargo build --release --bins && target/release/sluice-bench sensors [--count 1000] [--dagster]
 //! cargo build --release --bins && target/release/sluice-bench assets [--count 10000]
+//! cargo build --release --bins && target/release/sluice-bench backfill [--partitions 10000]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod assets;
+mod backfills;
 mod child;
 mod processes;
 mod queue;
@@ -99,6 +101,15 @@ enum Bench {
         #[arg(long, default_value_t = 5)]
         repeat: usize,
     },
+    /// A backfill of many daily partitions: from its creation until every partition's
+    /// run is queued, through the backfill daemon.
+    Backfill {
+        #[arg(long, default_value_t = 10_000)]
+        partitions: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
     /// (Used by `assets`.) A code server whose location has `count` assets.
     #[command(hide = true)]
     ServeAssets {
@@ -144,6 +155,7 @@ fn main() -> Result<()> {
             repeat,
         } => assets::bench(count, groups.max(1), events, repeat.max(1)),
         Bench::ServeAssets { count, groups } => assets::serve(count, groups.max(1)),
+        Bench::Backfill { partitions, repeat } => backfills::bench(partitions, repeat.max(1)),
     }
 }
 

@@ -15,6 +15,7 @@
 //! `pass(now)`, one iteration at a given time, so that tests cover hours and daylight
 //! saving changes in milliseconds.
 
+pub mod backfills;
 pub mod instigation;
 pub mod monitoring;
 pub mod run_queue;
@@ -29,6 +30,7 @@ use sluice_core::events::{ErrorInfo, EventData, EventType, LogLevel, RunEvent, n
 use sluice_storage::{DaemonHeartbeat, DaemonSettings, Storage, StorageError, WakeupListener};
 use tokio_util::sync::CancellationToken;
 
+pub use backfills::BackfillDaemon;
 pub use instigation::{Clock, SystemClock};
 pub use monitoring::RunMonitor;
 pub use run_queue::RunQueue;
@@ -152,8 +154,9 @@ impl Daemon {
             Arc::clone(&self.storage),
             self.workspace.clone(),
             self.settings.sensors.clone(),
-            queue_channel,
+            queue_channel.clone(),
         );
+        let backfills = BackfillDaemon::new(Arc::clone(&self.storage), queue_channel);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let id = self.daemon_id.clone();
         tokio::join!(
@@ -161,6 +164,7 @@ impl Daemon {
             monitor.run(&id, shutdown.clone()),
             scheduler.run(Arc::clone(&clock), &id, shutdown.clone()),
             sensors.run(clock, &id, shutdown.clone()),
+            backfills.run(&id, shutdown.clone()),
         );
     }
 }
