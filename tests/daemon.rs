@@ -182,6 +182,7 @@ async fn the_daemon_is_woken_by_queued_runs_and_beats() {
     assert_eq!(
         beats,
         [
+            "BACKFILL",
             "MONITORING",
             "QUEUED_RUN_COORDINATOR",
             "SCHEDULER",

@@ -483,3 +483,58 @@ fn the_cli_adds_lists_and_deletes_dynamic_partitions() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_backfill_materializes_each_partition_under_dev() {
+    let instance = Instance::sqlite();
+    let workspace = workspace(&instance);
+    let (mut dev, url) = start_dev(&instance, &workspace);
+    let launched = graphql(
+        &url,
+        r#"mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+            __typename ... on LaunchBackfillSuccess { backfillId } } }"#,
+        json!({"p": {"assetSelection": [{"path": ["raw", "daily_orders"]}],
+                     "partitionNames": ["2026-01-01", "2026-01-02", "2026-01-03"]}}),
+    )
+    .await;
+    let id = launched["launchPartitionBackfill"]["backfillId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("launch failed: {launched}"))
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let backfill = loop {
+        let read = graphql(
+            &url,
+            r#"query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill {
+                status runs { status tags { key value } } partitionStatusCounts { runStatus count } } } }"#,
+            json!({"id": id}),
+        )
+        .await;
+        let b = read["partitionBackfillOrError"].clone();
+        if b["status"] != "REQUESTED" {
+            break b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the backfill did not finish: {b:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(backfill["status"], "COMPLETED_SUCCESS", "{backfill:#}");
+    assert_eq!(
+        backfill["partitionStatusCounts"],
+        json!([{"runStatus": "SUCCESS", "count": 3}])
+    );
+    let materialized = graphql(
+        &url,
+        r#"{ assetNodeOrError(assetKey: {path: ["raw", "daily_orders"]}) { ... on AssetNode {
+            latestMaterializationByPartition(partitions: ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"]) { partition } } } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        materialized["assetNodeOrError"]["latestMaterializationByPartition"],
+        json!([{"partition": "2026-01-01"}, {"partition": "2026-01-02"}, {"partition": "2026-01-03"}, null])
+    );
+    assert!(ctrl_c(&mut dev).success());
+}

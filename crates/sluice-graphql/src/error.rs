@@ -100,6 +100,23 @@ pub enum Error {
         known: Vec<String>,
     },
 
+    /// No backfill has this id.
+    #[error("Backfill {0} could not be found.")]
+    BackfillNotFound(String),
+
+    /// No partitioned job has this partition set.
+    #[error("Partition set {0} could not be found.")]
+    PartitionSetNotFound(String),
+
+    /// Partitions a backfill names that do not exist.
+    #[error("partitions {} do not exist in {definition}", keys.join(", "))]
+    PartitionKeysNotFound {
+        /// The unknown keys.
+        keys: Vec<String>,
+        /// The partitioning.
+        definition: String,
+    },
+
     /// No run has this id.
     #[error("Pipeline run {0} could not be found.")]
     RunNotFound(String),
@@ -143,6 +160,9 @@ impl Error {
             Self::DuplicateDynamicPartition { .. } => "DuplicateDynamicPartitionError",
             Self::DynamicPartitionsNotFound { .. } => "DagsterUnknownPartitionError",
             Self::RunNotFound(_) => "RunNotFoundError",
+            Self::BackfillNotFound(_) => "BackfillNotFoundError",
+            Self::PartitionSetNotFound(_) => "PartitionSetNotFoundError",
+            Self::PartitionKeysNotFound { .. } => "PartitionKeysNotFoundError",
             Self::ParentRunNotFound(_) => "ParentRunNotFoundError",
             Self::RunConfigDocument(_) => "ConfigParseError",
             Self::Unsupported(_) => "UnsupportedOperationError",

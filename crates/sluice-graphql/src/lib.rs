@@ -10,6 +10,7 @@
 #![allow(clippy::duplicated_attributes)]
 
 pub mod app;
+pub mod backfills;
 pub mod config_errors;
 mod error;
 pub mod instigators;

@@ -126,7 +126,10 @@ impl LaunchRequest {
 
 /// The steps of `found`'s job that materialize the assets at `paths`: each must be an
 /// asset the location defines and the job materializes.
-fn asset_selection_steps(found: &FoundJob, paths: &[Vec<String>]) -> Result<Vec<String>> {
+pub(crate) fn asset_selection_steps(
+    found: &FoundJob,
+    paths: &[Vec<String>],
+) -> Result<Vec<String>> {
     let job = found.job();
     let invalid = |message: String| Error::InvalidSubset {
         job: job.name.clone(),

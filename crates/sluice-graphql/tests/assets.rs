@@ -515,3 +515,151 @@ async fn dynamic_partitions_are_added_once_and_runs_name_existing_partitions() {
         ["roads"]
     );
 }
+
+const LAUNCH_BACKFILL: &str = r#"
+mutation($p: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $p) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId launchedRunIds }
+    ... on PartitionKeysNotFoundError { message partitionKeys }
+    ... on PartitionSetNotFoundError { message partitionSetName }
+    ... on PythonError { message }
+  }
+}"#;
+
+const BACKFILL: &str = r#"
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      id status partitionNames numPartitions numCancelable isAssetBackfill
+      assetSelection { path } jobName partitionSetName title
+      tags { key value } runs { runId } partitionStatusCounts { runStatus count }
+    }
+    ... on BackfillNotFoundError { message backfillId }
+  }
+}"#;
+
+#[tokio::test]
+async fn backfills_are_launched_over_existing_partitions_and_canceled_once() {
+    let h = Harness::new().await;
+    let days: Vec<String> = (1..=10).map(|d| format!("2026-01-{d:02}")).collect();
+    let launch = |vars: Value| {
+        let h = &h;
+        async move {
+            h.data(LAUNCH_BACKFILL, json!({"p": vars})).await["launchPartitionBackfill"].clone()
+        }
+    };
+    let launched = launch(json!({
+        "assetSelection": [{"path": ["raw", "daily_orders"]}],
+        "partitionNames": days,
+        "title": "January",
+        "tags": [{"key": "team", "value": "shop"}],
+    }))
+    .await;
+    assert_eq!(
+        launched["__typename"], "LaunchBackfillSuccess",
+        "{launched:#}"
+    );
+    let id = launched["backfillId"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 8);
+
+    let read = h.data(BACKFILL, json!({"id": id})).await;
+    let b = &read["partitionBackfillOrError"];
+    assert_eq!(b["__typename"], "PartitionBackfill");
+    assert_eq!(b["status"], "REQUESTED");
+    assert_eq!(b["numPartitions"], 10);
+    assert_eq!(b["partitionNames"][9], "2026-01-10");
+    assert_eq!(b["isAssetBackfill"], true);
+    assert_eq!(
+        b["assetSelection"],
+        json!([{"path": ["raw", "daily_orders"]}])
+    );
+    assert_eq!(b["jobName"], "__ASSET_JOB");
+    assert_eq!(b["partitionSetName"], Value::Null);
+    assert_eq!(b["title"], "January");
+    assert!(
+        b["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"key": "team", "value": "shop"})),
+        "{b:#}"
+    );
+    assert_eq!(b["runs"], json!([]), "the daemon submits the runs");
+
+    // Partitions and partition sets that do not exist.
+    let unknown = launch(json!({
+        "assetSelection": [{"path": ["raw", "daily_orders"]}],
+        "partitionNames": ["2026-01-02", "2025-12-31", "someday"],
+    }))
+    .await;
+    assert_eq!(unknown["__typename"], "PartitionKeysNotFoundError");
+    assert_eq!(unknown["partitionKeys"], json!(["2025-12-31", "someday"]));
+    assert_eq!(
+        unknown["message"],
+        "partitions 2025-12-31, someday do not exist in Daily, starting 2026-01-01 UTC."
+    );
+    let no_set = launch(json!({
+        "selector": {"partitionSetName": "one_op_job_partition_set",
+                     "repositorySelector": {"repositoryLocationName": "demo", "repositoryName": "__repository__"}},
+        "allPartitions": true,
+    }))
+    .await;
+    assert_eq!(no_set["__typename"], "PythonError", "{no_set:#}");
+    assert_eq!(
+        no_set["message"],
+        "job \"one_op_job\" is not partitioned; a backfill needs partitions"
+    );
+    let ghost = launch(json!({
+        "selector": {"partitionSetName": "ghost_partition_set",
+                     "repositorySelector": {"repositoryLocationName": "demo", "repositoryName": "__repository__"}},
+        "allPartitions": true,
+    }))
+    .await;
+    assert_eq!(ghost["__typename"], "PartitionSetNotFoundError");
+    assert_eq!(ghost["partitionSetName"], "ghost_partition_set");
+    let unpartitioned = launch(json!({
+        "assetSelection": [{"path": ["raw", "orders"]}],
+        "allPartitions": true,
+    }))
+    .await;
+    assert_eq!(unpartitioned["__typename"], "PythonError");
+
+    // Cancel once; resume only what is canceled.
+    let cancel = r#"mutation($id: String!) { cancelPartitionBackfill(backfillId: $id) {
+        __typename ... on CancelBackfillSuccess { backfillId } ... on PythonError { message } } }"#;
+    let resume = r#"mutation($id: String!) { resumePartitionBackfill(backfillId: $id) {
+        __typename ... on PythonError { message } } }"#;
+    let first = h.data(cancel, json!({"id": id})).await;
+    assert_eq!(
+        first["cancelPartitionBackfill"],
+        json!({"__typename": "CancelBackfillSuccess", "backfillId": id})
+    );
+    let again = h.data(cancel, json!({"id": id})).await;
+    assert_eq!(
+        again["cancelPartitionBackfill"]["message"],
+        format!(
+            "backfill {id} is CANCELING; only a backfill that is REQUESTED can become CANCELING"
+        )
+    );
+    let early = h.data(resume, json!({"id": id})).await;
+    assert_eq!(
+        early["resumePartitionBackfill"]["__typename"],
+        "PythonError"
+    );
+    let listed = h
+        .data(
+            r#"query { partitionBackfillsOrError(status: CANCELING) { ... on PartitionBackfills { results { id status } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["partitionBackfillsOrError"]["results"],
+        json!([{"id": id, "status": "CANCELING"}])
+    );
+    let missing = h.data(BACKFILL, json!({"id": "nosuchid"})).await;
+    assert_eq!(
+        missing["partitionBackfillOrError"],
+        json!({"__typename": "BackfillNotFoundError", "message": "Backfill nosuchid could not be found.", "backfillId": "nosuchid"})
+    );
+}

@@ -2,6 +2,7 @@
 //! interfaces for what Sluice implements.
 
 pub mod assets;
+pub mod backfills;
 pub mod config;
 pub mod errors;
 pub mod events;
@@ -26,7 +27,7 @@ use crate::service::Service;
 /// The root of all queries: runs, workspace and instigators, and assets.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::Query, assets::AssetQuery);
+pub struct QueryRoot(query::Query, assets::AssetQuery, backfills::BackfillQuery);
 
 /// The root of all mutations.
 #[derive(async_graphql::MergedObject, Default)]
@@ -35,6 +36,7 @@ pub struct MutationRoot(
     mutation::Mutation,
     assets::AssetMutation,
     partitions::PartitionMutation,
+    backfills::BackfillMutation,
 );
 
 /// The schema type.

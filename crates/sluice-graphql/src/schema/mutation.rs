@@ -17,7 +17,7 @@ use crate::schema::instigation::{
 };
 use crate::schema::runs::Run;
 use crate::schema::service;
-use crate::schema::workspace::{InvalidSubsetError, JobRef, Workspace, WorkspaceLocationEntry};
+use crate::schema::workspace::{InvalidSubsetError, Workspace, WorkspaceLocationEntry};
 use crate::service::{
     JobSelector, LaunchRequest, ReexecuteRequest, Service, TerminateOutcome, parse_run_config,
 };
@@ -39,14 +39,15 @@ pub enum LaunchPipelineRunSuccess {
     LaunchRunSuccess(LaunchRunSuccess),
 }
 
+/// A result union of Dagster's launch mutations: the variants given (the success
+/// first), then the errors every launch can meet, with `from_error` choosing among them.
 macro_rules! launch_result {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident($ty:ty),)+ }) => {
         $(#[$doc])*
         #[derive(Union, Clone, Debug)]
         #[allow(clippy::large_enum_variant)]
         pub enum $name {
-            /// Launched.
-            LaunchRunSuccess(LaunchRunSuccess),
+            $($(#[$vdoc])* $variant($ty),)+
             /// Unknown step key.
             InvalidStepError(InvalidStepError),
             /// Unknown output.
@@ -72,29 +73,29 @@ macro_rules! launch_result {
         }
 
         impl $name {
-            async fn from_error(service: &Service, selector: Option<&JobSelector>, e: ServiceError) -> Self {
+            pub(crate) async fn from_error(service: &crate::service::Service, selector: Option<&crate::service::JobSelector>, e: crate::error::Error) -> Self {
                 match e {
-                    ServiceError::JobNotFound { location, repository, job } => {
-                        Self::PipelineNotFoundError(PipelineNotFoundError::new(&location, &repository, &job))
+                    crate::error::Error::JobNotFound { location, repository, job } => {
+                        Self::PipelineNotFoundError(crate::schema::errors::PipelineNotFoundError::new(&location, &repository, &job))
                     }
-                    ServiceError::InvalidRunConfig { job, errors } => {
-                        Self::RunConfigValidationInvalid(RunConfigValidationInvalid::new(job, errors))
+                    crate::error::Error::InvalidRunConfig { job, errors } => {
+                        Self::RunConfigValidationInvalid(crate::schema::config::RunConfigValidationInvalid::new(job, errors))
                     }
-                    ServiceError::InvalidSubset { job, message } => {
+                    crate::error::Error::InvalidSubset { job, message } => {
                         let found = match selector {
                             Some(s) => service.find_job(s).await.ok(),
                             None => None,
                         };
                         match found {
-                            Some(found) => Self::InvalidSubsetError(InvalidSubsetError {
+                            Some(found) => Self::InvalidSubsetError(crate::schema::workspace::InvalidSubsetError {
                                 message,
-                                pipeline: JobRef::from_found(&found),
+                                pipeline: crate::schema::workspace::JobRef::from_found(&found),
                             }),
-                            None => Self::PythonError(ServiceError::InvalidSubset { job, message }.into()),
+                            None => Self::PythonError(crate::error::Error::InvalidSubset { job, message }.into()),
                         }
                     }
-                    ServiceError::Storage(sluice_storage::StorageError::DuplicateRun { run_id }) => {
-                        Self::RunConflict(RunConflict {
+                    crate::error::Error::Storage(sluice_storage::StorageError::DuplicateRun { run_id }) => {
+                        Self::RunConflict(crate::schema::errors::RunConflict {
                             message: format!("Found existing run with id {run_id}"),
                         })
                     }
@@ -105,13 +106,21 @@ macro_rules! launch_result {
     };
 }
 
+pub(crate) use launch_result;
+
 launch_result!(
     /// The result of a launch.
-    LaunchRunResult
+    LaunchRunResult {
+        /// Launched.
+        LaunchRunSuccess(LaunchRunSuccess),
+    }
 );
 launch_result!(
     /// The result of a re-execution.
-    LaunchRunReexecutionResult
+    LaunchRunReexecutionResult {
+        /// Launched.
+        LaunchRunSuccess(LaunchRunSuccess),
+    }
 );
 
 /// Turn `ExecutionParams` into a launch request, or the result that refuses it.

@@ -1,0 +1,278 @@
+//! Backfills through the [`Service`]: launching one over a job's or an asset
+//! selection's partitions, checked against the partitioning before anything is stored;
+//! canceling, resuming and re-executing one. The backfill daemon submits the runs.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+use sluice_core::asset::{ASSET_JOB_NAME, AssetKey};
+use sluice_core::snapshot::REPOSITORY_NAME;
+use sluice_storage::{Backfill, BackfillStatus, NewBackfill, RunsFilter};
+
+use crate::error::{Error, Result};
+use crate::service::{FoundJob, JobSelector, Service, asset_selection_steps};
+
+/// The suffix Dagster gives a job's partition set.
+pub const PARTITION_SET_SUFFIX: &str = "_partition_set";
+
+/// What a backfill runs.
+#[derive(Debug, Clone)]
+pub enum BackfillTarget {
+    /// A partitioned job, by its partition set (`<job>_partition_set`).
+    PartitionSet {
+        /// The code location.
+        location: String,
+        /// `<job>_partition_set`.
+        partition_set_name: String,
+    },
+    /// Assets (paths of keys), materialized through their location's `__ASSET_JOB`.
+    Assets(Vec<Vec<String>>),
+}
+
+/// Which partitions.
+#[derive(Debug, Clone)]
+pub enum BackfillPartitions {
+    /// These keys, in this order.
+    Keys(Vec<String>),
+    /// Every key the partitioning has now.
+    All,
+}
+
+/// A backfill to launch.
+#[derive(Debug, Clone)]
+pub struct BackfillRequest {
+    /// The job or assets.
+    pub target: BackfillTarget,
+    /// The partitions.
+    pub partitions: BackfillPartitions,
+    /// Tags for every run (over the job's).
+    pub tags: Vec<(String, String)>,
+    /// Run config of every run.
+    pub run_config: Value,
+    /// A title to show.
+    pub title: Option<String>,
+    /// A description to show.
+    pub description: Option<String>,
+}
+
+impl Service {
+    /// Check a backfill (its job or assets, their partitioning, every partition, the run
+    /// config) and store it as REQUESTED for the daemon.
+    pub async fn launch_backfill(&self, request: BackfillRequest) -> Result<Backfill> {
+        let (found, steps, assets) = match &request.target {
+            BackfillTarget::PartitionSet {
+                location,
+                partition_set_name,
+            } => {
+                let not_found = || Error::PartitionSetNotFound(partition_set_name.clone());
+                let job = partition_set_name
+                    .strip_suffix(PARTITION_SET_SUFFIX)
+                    .ok_or_else(not_found)?;
+                let selector = JobSelector {
+                    location: location.clone(),
+                    repository: REPOSITORY_NAME.to_owned(),
+                    job: job.to_owned(),
+                };
+                let found = self.find_job(&selector).await.map_err(|_| not_found())?;
+                (found, None, None)
+            }
+            BackfillTarget::Assets(paths) => {
+                let found = self.asset_job_of(paths).await?;
+                let steps = asset_selection_steps(&found, paths)?;
+                let keys = paths
+                    .iter()
+                    .filter_map(|p| AssetKey::new(p.iter().cloned()).ok())
+                    .collect::<Vec<_>>();
+                (found, Some(steps), Some(keys))
+            }
+        };
+        found.validate(&request.run_config)?;
+        let job_name = found.job().name.clone();
+        let invalid = |error| Error::Partition {
+            job: job_name.clone(),
+            error,
+        };
+        let partitions = found
+            .snapshot
+            .run_partitions(found.job(), steps.as_deref())
+            .map_err(invalid)?;
+        let Some(definition) = partitions.definition else {
+            return Err(Error::InvalidArgument(format!(
+                "job \"{job_name}\" is not partitioned; a backfill needs partitions"
+            )));
+        };
+        let ctx = sluice_storage::partitions_context(self.storage().as_ref(), [definition]).await?;
+        let all = definition.keys(&ctx).map_err(invalid)?;
+        let partition_names = match request.partitions {
+            BackfillPartitions::All => all,
+            BackfillPartitions::Keys(keys) => {
+                let known: HashSet<&str> = all.iter().map(String::as_str).collect();
+                let unknown: Vec<String> = keys
+                    .iter()
+                    .filter(|k| !known.contains(k.as_str()))
+                    .cloned()
+                    .collect();
+                if !unknown.is_empty() {
+                    return Err(Error::PartitionKeysNotFound {
+                        keys: unknown,
+                        definition: definition.to_string(),
+                    });
+                }
+                keys
+            }
+        };
+        if partition_names.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the backfill selects no partition".to_owned(),
+            ));
+        }
+        let mut tags: BTreeMap<String, String> = found.job().tags.clone();
+        tags.extend(request.tags);
+        let backfill = NewBackfill {
+            asset_selection: assets,
+            step_keys: steps,
+            tags,
+            run_config: request.run_config,
+            title: request.title,
+            description: request.description,
+            ..NewBackfill::new(&found.location.name, &job_name, partition_names)
+        };
+        let stored = self.storage().add_backfill(&backfill).await?;
+        tracing::info!(
+            backfill = stored.id(),
+            job = %job_name,
+            partitions = stored.spec.partition_names.len(),
+            "backfill requested"
+        );
+        Ok(stored)
+    }
+
+    /// The `__ASSET_JOB` of the location that defines the first of `paths`.
+    async fn asset_job_of(&self, paths: &[Vec<String>]) -> Result<FoundJob> {
+        let first = paths
+            .first()
+            .ok_or_else(|| Error::InvalidArgument("the asset selection is empty".to_owned()))?;
+        let key = AssetKey::new(first.iter().cloned())
+            .map_err(|e| Error::InvalidArgument(format!("{first:?} is not an asset key: {e}")))?;
+        for location in self.workspace().locations().await {
+            let selector = JobSelector {
+                location: location.name.clone(),
+                repository: REPOSITORY_NAME.to_owned(),
+                job: ASSET_JOB_NAME.to_owned(),
+            };
+            if let Ok(found) = self.find_job(&selector).await
+                && found.snapshot.assets.iter().any(|a| a.key == key)
+            {
+                return Ok(found);
+            }
+        }
+        Err(Error::InvalidArgument(format!(
+            "asset \"{key}\" is not defined in any code location"
+        )))
+    }
+
+    /// Backfill `id`.
+    pub async fn backfill(&self, id: &str) -> Result<Backfill> {
+        self.storage()
+            .backfill(id)
+            .await?
+            .ok_or_else(|| Error::BackfillNotFound(id.to_owned()))
+    }
+
+    /// Stop a REQUESTED backfill: the daemon cancels its queued runs and stops its
+    /// running ones.
+    pub async fn cancel_backfill(&self, id: &str) -> Result<Backfill> {
+        self.move_backfill(id, &[BackfillStatus::Requested], BackfillStatus::Canceling)
+            .await
+    }
+
+    /// Go on with a CANCELED or FAILED backfill: the partitions that never had a run
+    /// are submitted.
+    pub async fn resume_backfill(&self, id: &str) -> Result<Backfill> {
+        self.move_backfill(
+            id,
+            &[BackfillStatus::Canceled, BackfillStatus::Failed],
+            BackfillStatus::Requested,
+        )
+        .await
+    }
+
+    async fn move_backfill(
+        &self,
+        id: &str,
+        from: &[BackfillStatus],
+        to: BackfillStatus,
+    ) -> Result<Backfill> {
+        let backfill = self.backfill(id).await?;
+        if !from.contains(&backfill.status) {
+            return Err(Error::InvalidArgument(format!(
+                "backfill {id} is {}; only a backfill that is {} can become {}",
+                backfill.status.as_str(),
+                from.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                to.as_str()
+            )));
+        }
+        self.storage()
+            .set_backfill_status(id, to, None)
+            .await?
+            .ok_or_else(|| Error::BackfillNotFound(id.to_owned()))
+    }
+
+    /// A new backfill of `id`'s job or assets: every partition, or (`from_failure`) the
+    /// partitions whose run failed or was canceled.
+    pub async fn reexecute_backfill(&self, id: &str, from_failure: bool) -> Result<Backfill> {
+        let parent = self.backfill(id).await?;
+        let mut spec = parent.spec.clone();
+        if from_failure {
+            if !parent.status.is_final() {
+                return Err(Error::InvalidArgument(format!(
+                    "backfill {id} is {}; re-execute its failures once it has finished",
+                    parent.status.as_str()
+                )));
+            }
+            let runs = self
+                .storage()
+                .list_runs(
+                    &RunsFilter {
+                        tags: [(sluice_storage::BACKFILL_ID_TAG.to_owned(), id.to_owned())].into(),
+                        ..RunsFilter::default()
+                    },
+                    None,
+                    None,
+                )
+                .await?;
+            // Newest first: the first run seen of a partition is its latest.
+            let mut latest: BTreeMap<&str, sluice_core::run::RunStatus> = BTreeMap::new();
+            for run in &runs {
+                if let Some(p) = run.tags.get(sluice_core::run::PARTITION_TAG) {
+                    latest.entry(p.as_str()).or_insert(run.status);
+                }
+            }
+            spec.partition_names.retain(|p| {
+                latest.get(p.as_str()).is_some_and(|s| {
+                    matches!(
+                        s,
+                        sluice_core::run::RunStatus::Failure
+                            | sluice_core::run::RunStatus::Canceled
+                    )
+                })
+            });
+            if spec.partition_names.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "backfill {id} has no failed partition to re-execute"
+                )));
+            }
+        }
+        spec.backfill_id = sluice_storage::new_backfill_id();
+        spec.from_failure = from_failure;
+        spec.tags
+            .insert(PARENT_BACKFILL_TAG.to_owned(), id.to_owned());
+        Ok(self.storage().add_backfill(&spec).await?)
+    }
+}
+
+/// The tag naming the backfill a re-executed backfill repeats.
+pub const PARENT_BACKFILL_TAG: &str = "dagster/parent_backfill_id";
