@@ -105,7 +105,10 @@ impl Service {
         let all = definition.keys(&ctx).map_err(invalid)?;
         let partition_names = match request.partitions {
             BackfillPartitions::All => all,
-            BackfillPartitions::Keys(keys) => {
+            BackfillPartitions::Keys(mut keys) => {
+                // A key named twice is one partition, one run.
+                let mut seen = HashSet::new();
+                keys.retain(|k| seen.insert(k.clone()));
                 let known: HashSet<&str> = all.iter().map(String::as_str).collect();
                 let unknown: Vec<String> = keys
                     .iter()

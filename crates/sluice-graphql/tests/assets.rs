@@ -624,6 +624,17 @@ async fn backfills_are_launched_over_existing_partitions_and_canceled_once() {
     }))
     .await;
     assert_eq!(unpartitioned["__typename"], "PythonError");
+    // A partition named twice is backfilled once.
+    let twice = launch(json!({
+        "assetSelection": [{"path": ["raw", "daily_orders"]}],
+        "partitionNames": ["2026-01-02", "2026-01-03", "2026-01-02"],
+    }))
+    .await;
+    let read = h.data(BACKFILL, json!({"id": twice["backfillId"]})).await;
+    assert_eq!(
+        read["partitionBackfillOrError"]["partitionNames"],
+        json!(["2026-01-02", "2026-01-03"])
+    );
 
     // Cancel once; resume only what is canceled.
     let cancel = r#"mutation($id: String!) { cancelPartitionBackfill(backfillId: $id) {
