@@ -411,9 +411,13 @@ impl LaunchBackfillResult {
                 backfill_id: b.id().to_owned(),
                 launched_run_ids: Some(Vec::new()),
             }),
-            Err(ServiceError::PartitionSetNotFound(name)) => {
+            Err(e @ ServiceError::PartitionSetNotFound(_)) => {
+                let message = e.to_string();
+                let ServiceError::PartitionSetNotFound(name) = e else {
+                    unreachable!("matched above");
+                };
                 Self::PartitionSetNotFoundError(PartitionSetNotFoundError {
-                    message: ServiceError::PartitionSetNotFound(name.clone()).to_string(),
+                    message,
                     partition_set_name: name,
                 })
             }
