@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use sluice_core::Definitions;
+use sluice_core::asset::{ASSET_JOB_NAME, AssetKey};
 use sluice_core::events::{ErrorInfo, timestamp_to_datetime};
 use sluice_core::executor::human_ms;
 use sluice_core::run_config;
 use sluice_core::run_request::{EvaluationError, TickOutcome};
-use sluice_core::sensor::SensorEvaluationContext;
+use sluice_core::sensor::{SensorEvaluationContext, SensorInput};
 
 use crate::protocol::{EvaluateSchedule, EvaluateSensor, Evaluation};
 
@@ -27,14 +28,17 @@ pub async fn evaluate_schedule(
         schedule.evaluate(time).await
     })
     .await;
-    Some(finish(defs, &what, std::slice::from_ref(&job), outcome))
+    let targets = Targets {
+        jobs: std::slice::from_ref(&job),
+        assets: None,
+    };
+    Some(finish(defs, &what, targets, outcome))
 }
 
 /// Evaluate the sensor `request` names; `None` when there is no such sensor.
 pub async fn evaluate_sensor(defs: &Definitions, request: EvaluateSensor) -> Option<Evaluation> {
     let sensor = defs.sensor(&request.sensor_name)?.clone();
     let what = format!("sensor \"{}\"", sensor.name());
-    let jobs = sensor.jobs().to_vec();
     let ctx = SensorEvaluationContext::new(
         sensor.name(),
         timestamp_to_datetime(request.evaluation_time),
@@ -44,12 +48,20 @@ pub async fn evaluate_sensor(defs: &Definitions, request: EvaluateSensor) -> Opt
         request.last_tick_time.map(timestamp_to_datetime),
         request.last_run_key,
     );
-    let changes = request.run_status_changes;
+    let input = SensorInput {
+        run_status_changes: request.run_status_changes,
+        asset_events: request.asset_events,
+    };
+    let evaluated = sensor.clone();
     let outcome = guarded(&what, request.timeout_seconds, async move {
-        sensor.evaluate(ctx, changes).await
+        evaluated.evaluate(ctx, input).await
     })
     .await;
-    Some(finish(defs, &what, &jobs, outcome))
+    let targets = Targets {
+        jobs: sensor.jobs(),
+        assets: sensor.target_assets(),
+    };
+    Some(finish(defs, &what, targets, outcome))
 }
 
 /// Run `evaluation` as a task with a time limit; its failures, panics and overruns as
@@ -86,15 +98,27 @@ async fn guarded(
     }
 }
 
-/// Check every run request: it names (or defaults to) one of `jobs` that this location
-/// defines, and its config is valid for that job. The first bad request fails the whole
-/// evaluation, so that no part of a tick is launched on a mistake.
+/// What a schedule or sensor may request runs of: jobs, or the assets of an asset
+/// selection (in runs of the asset job). A sensor that targets neither may name any job.
+#[derive(Clone, Copy)]
+struct Targets<'a> {
+    jobs: &'a [String],
+    assets: Option<&'a [AssetKey]>,
+}
+
+/// Check every run request: it names (or defaults to) a job it may target that this
+/// location defines, asks only for assets it may target, and its config is valid for
+/// that job. The first bad request fails the whole evaluation, so that no part of a tick
+/// is launched on a mistake.
 fn finish(
     defs: &Definitions,
     what: &str,
-    jobs: &[String],
+    targets: Targets<'_>,
     outcome: Result<TickOutcome, ErrorInfo>,
 ) -> Evaluation {
+    let invalid =
+        |message: String| Evaluation::Failed(ErrorInfo::new("InvalidRunRequest", message));
+    let jobs = targets.jobs;
     let mut outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => return Evaluation::Failed(error),
@@ -104,33 +128,46 @@ fn finish(
             Some(key) => format!("run request {} (run key \"{key}\")", index + 1),
             None => format!("run request {}", index + 1),
         };
-        let job_name = match (&request.job_name, jobs) {
-            (Some(job), _) => job.clone(),
-            (None, [only]) => only.clone(),
-            (None, []) => {
-                return Evaluation::Failed(ErrorInfo::new(
-                    "InvalidRunRequest",
-                    format!("{what}: {name} names no job, and the {what} targets none"),
+        let job_name = match (&request.job_name, jobs, targets.assets) {
+            (Some(job), _, _) => job.clone(),
+            (None, [only], _) => only.clone(),
+            (None, [], Some(_)) => ASSET_JOB_NAME.to_owned(),
+            (None, [], None) => {
+                return invalid(format!(
+                    "{what}: {name} names no job, and the {what} targets none"
                 ));
             }
-            (None, _) => {
-                return Evaluation::Failed(ErrorInfo::new(
-                    "InvalidRunRequest",
-                    format!(
-                        "{what}: {name} names no job, and the {what} targets several ({})",
-                        jobs.join(", ")
-                    ),
+            (None, _, _) => {
+                return invalid(format!(
+                    "{what}: {name} names no job, and the {what} targets several ({})",
+                    jobs.join(", ")
                 ));
             }
         };
         if !jobs.is_empty() && !jobs.contains(&job_name) {
-            return Evaluation::Failed(ErrorInfo::new(
-                "InvalidRunRequest",
-                format!(
-                    "{what}: {name} is for job \"{job_name}\", which the {what} does not target ({})",
-                    jobs.join(", ")
-                ),
+            return invalid(format!(
+                "{what}: {name} is for job \"{job_name}\", which the {what} does not target ({})",
+                jobs.join(", ")
             ));
+        }
+        if let Some(assets) = targets.assets {
+            if job_name != ASSET_JOB_NAME {
+                return invalid(format!(
+                    "{what}: {name} is for job \"{job_name}\", but the {what} targets assets; \
+                     leave the job out"
+                ));
+            }
+            match &request.asset_selection {
+                None => request.asset_selection = Some(assets.to_vec()),
+                Some(asked) => {
+                    if let Some(key) = asked.iter().find(|k| !assets.contains(k)) {
+                        return invalid(format!(
+                            "{what}: {name} asks for asset \"{key}\", which the {what}'s asset \
+                             selection does not include"
+                        ));
+                    }
+                }
+            }
         }
         let Some(job) = defs.job(&job_name) else {
             return Evaluation::Failed(ErrorInfo::new(
@@ -176,7 +213,40 @@ mod tests {
                     .evaluation_fn(move |ctx| async move { f(ctx) })
                     .build()
             };
+        let asset = |key: &str| AssetDefinition::builder(key).compute(|_, _| async { Ok(()) });
+        let for_assets = |name: &str, selection: &str, request: RunRequest| {
+            SensorDefinition::builder(name)
+                .asset_selection(AssetSelection::parse(selection).unwrap())
+                .evaluation_fn(move |_| {
+                    let request = request.clone();
+                    async move { Ok(SensorResult::requests(vec![request])) }
+                })
+                .build()
+        };
+        let key = |k: &str| AssetKey::parse(k).unwrap();
         Definitions::builder()
+            .asset(asset("raw"))
+            .asset(asset("staging"))
+            .sensor(for_assets(
+                "assets_all",
+                "raw or staging",
+                RunRequest::new(),
+            ))
+            .sensor(for_assets(
+                "assets_one",
+                "raw or staging",
+                RunRequest::new().asset_selection([key("staging")]),
+            ))
+            .sensor(for_assets(
+                "assets_outside",
+                "raw",
+                RunRequest::new().asset_selection([key("staging")]),
+            ))
+            .sensor(for_assets(
+                "assets_job",
+                "raw",
+                RunRequest::new().job("job"),
+            ))
             .job(job.build())
             .sensor(sensor("good", |ctx| {
                 Ok(SensorResult::requests(vec![
@@ -223,6 +293,7 @@ mod tests {
             last_tick_time: None,
             last_run_key: None,
             run_status_changes: vec![],
+            asset_events: vec![],
             timeout_seconds,
         }
     }
@@ -245,6 +316,33 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(evaluate_sensor(&defs, request("nope", 5.0)).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_sensor_that_targets_assets_requests_runs_of_the_asset_job() {
+        async fn selection(defs: &Definitions, name: &str) -> Vec<String> {
+            match evaluate_sensor(defs, request(name, 5.0)).await {
+                Some(Evaluation::Evaluated(outcome)) => {
+                    let request = &outcome.run_requests[0];
+                    assert_eq!(request.job_name.as_deref(), Some(ASSET_JOB_NAME));
+                    let keys = request.asset_selection.as_ref().unwrap();
+                    keys.iter().map(ToString::to_string).collect()
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let defs = defs();
+        assert_eq!(selection(&defs, "assets_all").await, ["raw", "staging"]);
+        assert_eq!(selection(&defs, "assets_one").await, ["staging"]);
+        let e = failure(evaluate_sensor(&defs, request("assets_outside", 5.0)).await);
+        assert_eq!(e.kind, "InvalidRunRequest");
+        assert!(
+            e.message.contains("asks for asset \"staging\""),
+            "{}",
+            e.message
+        );
+        let e = failure(evaluate_sensor(&defs, request("assets_job", 5.0)).await);
+        assert!(e.message.contains("targets assets"), "{}", e.message);
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@
 //! with [`Evaluation::Failed`], which becomes a failed tick.
 
 use serde::{Deserialize, Serialize};
-use sluice_core::events::ErrorInfo;
+use sluice_core::events::{ErrorInfo, EventRecord};
 use sluice_core::run_request::TickOutcome;
 use sluice_core::sensor::RunStatusChange;
 
@@ -92,6 +92,9 @@ pub struct EvaluateSensor {
     /// For a run status sensor: the runs that changed status since its cursor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub run_status_changes: Vec<RunStatusChange>,
+    /// For an asset sensor: the new materializations of its assets since its cursor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asset_events: Vec<EventRecord>,
     pub timeout_seconds: f64,
 }
 

@@ -125,6 +125,13 @@ pub enum DefinitionProblem {
     SensorWithoutEvaluation { sensor: String },
     #[error("sensor \"{sensor}\": minimum_interval must be at least one second")]
     SensorIntervalTooShort { sensor: String },
+    #[error("sensor \"{sensor}\" targets both jobs and an asset selection; give it one of them")]
+    SensorTargetsJobsAndAssets { sensor: String },
+    #[error("sensor \"{sensor}\": its asset selection is invalid: {error}")]
+    InvalidSensorAssetSelection {
+        sensor: String,
+        error: SelectionError,
+    },
     #[error("asset \"{asset}\": {error}")]
     InvalidAssetKey {
         asset: AssetKey,
@@ -414,8 +421,13 @@ impl DefinitionsBuilder {
             }
             jobs.insert(job.name().to_owned(), job);
         }
-        let (schedules, sensors) =
-            check_instigators(self.schedules, self.sensors, &jobs, &mut problems);
+        let (schedules, sensors) = check_instigators(
+            self.schedules,
+            self.sensors,
+            &jobs,
+            &asset_graph,
+            &mut problems,
+        );
         let defs = Definitions {
             assets,
             asset_checks: self.asset_checks,
@@ -623,6 +635,7 @@ fn check_instigators(
     schedule_list: Vec<ScheduleDefinition>,
     sensor_list: Vec<SensorDefinition>,
     jobs: &BTreeMap<String, JobDefinition>,
+    asset_graph: &AssetGraph,
     problems: &mut Vec<DefinitionProblem>,
 ) -> (
     BTreeMap<String, ScheduleDefinition>,
@@ -659,7 +672,7 @@ fn check_instigators(
         schedules.insert(schedule.name().to_owned(), schedule);
     }
     let mut sensors = BTreeMap::new();
-    for sensor in sensor_list {
+    for mut sensor in sensor_list {
         if !unique(sensor.name(), problems) {
             continue;
         }
@@ -679,6 +692,21 @@ fn check_instigators(
                 name: sensor.name().to_owned(),
                 job: job.clone(),
             });
+        }
+        if let Some(selection) = sensor.asset_selection() {
+            let sensor_name = sensor.name().to_owned();
+            if !sensor.jobs().is_empty() {
+                problems.push(DefinitionProblem::SensorTargetsJobsAndAssets {
+                    sensor: sensor_name.clone(),
+                });
+            }
+            match selection.resolve(asset_graph) {
+                Ok(keys) => sensor.set_target_assets(keys.into_iter().collect()),
+                Err(error) => problems.push(DefinitionProblem::InvalidSensorAssetSelection {
+                    sensor: sensor_name,
+                    error,
+                }),
+            }
         }
         sensors.insert(sensor.name().to_owned(), sensor);
     }

@@ -57,7 +57,7 @@ pub mod prelude {
     };
     pub use crate::schedule::{ScheduleDefinition, ScheduleEvaluationContext};
     pub use crate::sensor::{
-        CronEntry, RunStatusSensorContext, SensorDefinition, SensorEvaluationContext, SensorResult,
-        due_crons,
+        AssetSensorContext, CronEntry, MultiAssetSensorContext, RunStatusSensorContext,
+        SensorDefinition, SensorEvaluationContext, SensorResult, due_crons,
     };
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::asset::AssetKey;
+
 /// A request to launch one run, from a schedule or a sensor (Dagster's `RunRequest`).
 ///
 /// The daemon creates at most one run per `run_key` and instigator, ever: a sensor may
@@ -27,6 +29,10 @@ pub struct RunRequest {
     /// Stored as the run's `dagster/partition` tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_key: Option<String>,
+    /// Materialize only these assets of the job (Dagster's `asset_selection`); all of its
+    /// assets when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_selection: Option<Vec<AssetKey>>,
 }
 
 fn empty_object() -> Value {
@@ -42,6 +48,7 @@ impl Default for RunRequest {
             tags: BTreeMap::new(),
             job_name: None,
             partition_key: None,
+            asset_selection: None,
         }
     }
 }
@@ -74,6 +81,12 @@ impl RunRequest {
 
     pub fn partition_key(mut self, key: impl Into<String>) -> Self {
         self.partition_key = Some(key.into());
+        self
+    }
+
+    /// Materialize only these assets.
+    pub fn asset_selection(mut self, keys: impl IntoIterator<Item = AssetKey>) -> Self {
+        self.asset_selection = Some(keys.into_iter().collect());
         self
     }
 }

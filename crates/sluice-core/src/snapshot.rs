@@ -15,7 +15,7 @@ use crate::metadata::Metadata;
 use crate::op::{InputKind, OpDefinition};
 use crate::partition::{PartitionError, PartitionMapping, PartitionsContext, PartitionsDefinition};
 use crate::run_request::DefaultStatus;
-use crate::sensor::RunStatusWatch;
+use crate::sensor::{AssetWatch, RunStatusWatch};
 
 /// The protocol version of snapshots and code-server messages.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -133,6 +133,13 @@ pub struct SensorSnapshot {
     /// Set for a run status sensor: the runs it reacts to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_status: Option<RunStatusWatch>,
+    /// Set for an asset sensor: the assets whose materializations it reacts to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_watch: Option<AssetWatch>,
+    /// Set for a sensor that targets assets instead of jobs: the assets it may
+    /// materialize (in runs of the asset job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_assets: Option<Vec<AssetKey>>,
 }
 
 /// A job: its graph, config schema and tags.
@@ -241,6 +248,46 @@ impl LocationSnapshot {
     /// sound; one that is not (a hand-edited snapshot) has no assets.
     pub fn asset_graph(&self) -> AssetGraph {
         AssetGraph::new(self.assets.iter().map(AssetSnapshot::node)).unwrap_or_default()
+    }
+
+    /// The steps of `job` that materialize `keys`, with their checks: each key must be an
+    /// asset of this location (named `location` in the message) that the job
+    /// materializes. The message says which is not.
+    pub fn job_asset_steps(
+        &self,
+        location: &str,
+        job: &JobSnapshot,
+        keys: &[AssetKey],
+    ) -> Result<Vec<String>, String> {
+        let in_job = |step: &String| job.nodes.iter().any(|n| &n.alias == step);
+        let mut steps: Vec<String> = Vec::with_capacity(keys.len());
+        let mut seen = HashSet::new();
+        for key in keys {
+            let asset = self.assets.iter().find(|a| &a.key == key).ok_or_else(|| {
+                format!("asset \"{key}\" is not defined in location \"{location}\"")
+            })?;
+            let op = asset
+                .op_name
+                .as_ref()
+                .filter(|op| in_job(op))
+                .ok_or_else(|| {
+                    format!(
+                        "asset \"{key}\" is not materialized by job \"{}\"",
+                        job.name
+                    )
+                })?;
+            // Materializing an asset runs its checks too, as in Dagster.
+            let checks = asset.checks.iter().map(|c| &c.op_name);
+            for step in std::iter::once(op).chain(checks) {
+                if in_job(step) && seen.insert(step) {
+                    steps.push(step.clone());
+                }
+            }
+        }
+        if steps.is_empty() {
+            return Err("the asset selection is empty".to_owned());
+        }
+        Ok(steps)
     }
 
     /// The steps of `__ASSET_JOB` that materialize `selection`.
@@ -455,6 +502,8 @@ impl Definitions {
                 description: s.description().map(str::to_owned),
                 default_status: s.default_status(),
                 run_status: s.run_status_watch().cloned(),
+                asset_watch: s.asset_watch().cloned(),
+                target_assets: s.target_assets().map(<[AssetKey]>::to_vec),
             })
             .collect();
         let mut jobs_of_op: HashMap<&str, Vec<String>> = HashMap::new();

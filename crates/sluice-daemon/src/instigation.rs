@@ -99,11 +99,14 @@ impl TickRecorder<'_> {
             Ok(results) => results,
             Err(error) => return self.finish(started, failure(error)).await,
         };
-        if let Err(error) = self.check_partitions(&outcome.run_requests).await {
-            let mut failed = failure(error);
-            failed.dynamic_partitions = dynamic_partitions;
-            return self.finish(started, failed).await;
-        }
+        let steps = match self.check_requests(&outcome.run_requests).await {
+            Ok(steps) => steps,
+            Err(error) => {
+                let mut failed = failure(error);
+                failed.dynamic_partitions = dynamic_partitions;
+                return self.finish(started, failed).await;
+            }
+        };
         if outcome.run_requests.is_empty() {
             let mut result = TickResult::new(TickStatus::Success);
             result.cursor = cursor;
@@ -127,9 +130,12 @@ impl TickRecorder<'_> {
         result.cursor = cursor;
         result.dynamic_partitions = dynamic_partitions;
         let mut used_before = Vec::new();
-        for request in outcome.run_requests {
+        for (request, steps) in outcome.run_requests.into_iter().zip(steps) {
             let run_key = (policy.run_key)(self, &request);
-            match self.queue_run(tick_id, run_key.as_deref(), request).await {
+            match self
+                .queue_run(tick_id, run_key.as_deref(), request, steps)
+                .await
+            {
                 Ok(Queued::New(run_id)) => {
                     result.run_ids.push(run_id);
                     result.run_keys.extend(run_key);
@@ -208,19 +214,40 @@ impl TickRecorder<'_> {
         Ok(results)
     }
 
-    /// Check each request's partition against the partitioning of its job's runs.
-    async fn check_partitions(&self, requests: &[RunRequest]) -> Result<(), ErrorInfo> {
+    /// Check each request against its job: the assets it selects must be the job's, and
+    /// its partition must be one of the partitioning of what the run executes. Returns
+    /// the steps each request's run executes (`None`: all).
+    async fn check_requests(
+        &self,
+        requests: &[RunRequest],
+    ) -> Result<Vec<Option<Vec<String>>>, ErrorInfo> {
         let mut checks = Vec::with_capacity(requests.len());
+        let mut steps = Vec::with_capacity(requests.len());
         for request in requests {
             let job_name = request.job_name.as_deref().unwrap_or_default();
             let Some(job) = self.snapshot.job(job_name) else {
+                steps.push(None);
                 continue;
+            };
+            let selected = match &request.asset_selection {
+                None => None,
+                Some(keys) => Some(
+                    self.snapshot
+                        .job_asset_steps(&self.instigator.location_name, job, keys)
+                        .map_err(|message| {
+                            ErrorInfo::new(
+                                "DagsterInvalidSubsetError",
+                                format!("run request for job \"{job_name}\": {message}"),
+                            )
+                        })?,
+                ),
             };
             let partitions = self
                 .snapshot
-                .run_partitions(job, None)
+                .run_partitions(job, selected.as_deref())
                 .map_err(|e| unknown_partition(job_name, &e))?;
             checks.push((job_name, partitions, request.partition_key.as_deref()));
+            steps.push(selected);
         }
         let definitions = checks.iter().filter_map(|(_, p, _)| p.definition);
         let ctx = sluice_storage::partitions_context(self.storage, definitions)
@@ -231,7 +258,7 @@ impl TickRecorder<'_> {
                 .check(key, &ctx)
                 .map_err(|e| unknown_partition(job_name, &e))?;
         }
-        Ok(())
+        Ok(steps)
     }
 
     async fn finish(&self, started: Option<i64>, result: TickResult) -> Result<Tick, StorageError> {
@@ -249,14 +276,15 @@ impl TickRecorder<'_> {
         }
     }
 
-    /// Queue the run of `request` (whose job the code server has checked), once per
-    /// `run_key`. A key used before by this same tick (an earlier attempt at it, cut
-    /// short) counts as this tick's run.
+    /// Queue the run of `request` (whose job the code server has checked), executing
+    /// `steps` (`None`: all), once per `run_key`. A key used before by this same tick (an
+    /// earlier attempt at it, cut short) counts as this tick's run.
     async fn queue_run(
         &self,
         tick_id: i64,
         run_key: Option<&str>,
         request: RunRequest,
+        steps: Option<Vec<String>>,
     ) -> Result<Queued, StorageError> {
         let job_name = request.job_name.clone().unwrap_or_default();
         let mut tags: BTreeMap<String, String> = self
@@ -284,6 +312,7 @@ impl TickRecorder<'_> {
             status: RunStatus::Queued,
             run_config: request.run_config,
             tags,
+            step_keys_to_execute: steps,
             ..NewRun::new(job_name)
         };
         let enqueued = RunEvent::new(&run.run_id, EventType::RunEnqueued, "").level(LogLevel::Info);

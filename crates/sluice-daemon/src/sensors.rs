@@ -11,6 +11,11 @@
 //! reads the runs that reached a watched status since then and hands them to the
 //! sensor, so each run is seen once. It starts from the end of the log when the sensor
 //! is first evaluated.
+//!
+//! An asset sensor's cursor holds, per watched key, the last materialization it
+//! consumed: the daemon reads each key's materializations after it from the asset index
+//! (only the latest, for a key the cursor does not name yet) and skips the tick without
+//! calling user code when nothing is new.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -19,13 +24,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sluice_codeserver::protocol::{EvaluateSensor, Evaluation};
 use sluice_codeserver::{Location, Workspace};
+use sluice_core::events::EventRecord;
 use sluice_core::events::{datetime_to_timestamp, now_timestamp};
 use sluice_core::run_request::{RunRequest, TickOutcome};
-use sluice_core::sensor::RunStatusWatch;
+use sluice_core::sensor::{AssetCursor, AssetCursorError, AssetWatch, RunStatusWatch};
 use sluice_core::snapshot::{LocationSnapshot, SensorSnapshot};
 use sluice_storage::{
-    InstigatorKey, InstigatorState, InstigatorType, SensorsConfig, Storage, StorageError, Tick,
-    TickStatus, TicksFilter, Wakeup,
+    InstigatorKey, InstigatorState, InstigatorType, MaterializationsFilter, SensorsConfig, Storage,
+    StorageError, Tick, TickStatus, TicksFilter, Wakeup,
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +45,8 @@ const REFRESH_EVERY: Duration = Duration::from_secs(1);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// The most run status changes handed to one evaluation.
 const RUN_STATUS_PAGE: usize = 200;
+/// The most materializations of one key handed to one evaluation.
+const ASSET_EVENTS_PAGE: usize = 200;
 
 /// The sensor daemon.
 #[derive(Clone)]
@@ -140,40 +148,57 @@ impl SensorDaemon {
             last_tick_time: state.and_then(|s| s.last_tick_timestamp),
             last_run_key: state.and_then(|s| s.last_run_key.clone()),
             run_status_changes: Vec::new(),
+            asset_events: Vec::new(),
             timeout_seconds: self.config.evaluation_timeout_seconds,
         };
         let mut cursor = None;
+        // Nothing to show the sensor: the daemon skips without asking user code.
+        let skip = |reason: String, cursor: Option<String>| {
+            let evaluation = Ok(Evaluation::Evaluated(TickOutcome::skip(reason)));
+            recorder.record(None, evaluation, sensor_policy(cursor))
+        };
+        let bad_cursor = |message: String| {
+            let error = sluice_core::events::ErrorInfo::new("InvalidCursor", message);
+            recorder.record(None, Ok(Evaluation::Failed(error)), sensor_policy(None))
+        };
+        if let Some(watch) = &due.sensor.asset_watch {
+            match self.asset_events(watch, request.cursor.as_deref()).await? {
+                Err(e) => {
+                    return bad_cursor(format!(
+                        "asset sensor \"{}\": {e}; fix it or clear the cursor",
+                        due.sensor.name
+                    ))
+                    .await;
+                }
+                Ok(events) if events.is_empty() => {
+                    let keys: Vec<String> =
+                        watch.asset_keys.iter().map(ToString::to_string).collect();
+                    let reason = format!("no new materialization of {}", keys.join(", "));
+                    return skip(reason, request.cursor.clone()).await;
+                }
+                Ok(events) => request.asset_events = events,
+            }
+        }
         if let Some(watch) = &due.sensor.run_status {
-            // Nothing to show the sensor: the daemon skips without asking user code.
-            let skip = |reason: String, cursor: String| {
-                let evaluation = Ok(Evaluation::Evaluated(TickOutcome::skip(reason)));
-                recorder.record(None, evaluation, sensor_policy(Some(cursor)))
-            };
             match self
                 .run_status_changes(watch, request.cursor.as_deref())
                 .await?
             {
                 RunStatusRead::BadCursor(cursor) => {
-                    let error = sluice_core::events::ErrorInfo::new(
-                        "InvalidCursor",
-                        format!(
-                            "the cursor \"{cursor}\" of run status sensor \"{}\" is not an event id; \
-                             set a number or clear the cursor to watch from now on",
-                            due.sensor.name
-                        ),
-                    );
-                    let policy = sensor_policy(None);
-                    return recorder
-                        .record(None, Ok(Evaluation::Failed(error)), policy)
-                        .await;
+                    return bad_cursor(format!(
+                        "the cursor \"{cursor}\" of run status sensor \"{}\" is not an event id; \
+                         set a number or clear the cursor to watch from now on",
+                        due.sensor.name
+                    ))
+                    .await;
                 }
                 RunStatusRead::Start(at) => {
                     let reason = format!("watching runs from event {at} of the event log on");
-                    return skip(reason, at.to_string()).await;
+                    return skip(reason, Some(at.to_string())).await;
                 }
                 RunStatusRead::Changes { changes, read_to } if changes.is_empty() => {
                     let reason = "no run reached the watched status".to_owned();
-                    return skip(reason, read_to.to_string()).await;
+                    return skip(reason, Some(read_to.to_string())).await;
                 }
                 RunStatusRead::Changes { changes, read_to } => {
                     cursor = Some(read_to.to_string());
@@ -194,6 +219,36 @@ impl SensorDaemon {
             tracing::warn!(sensor = %due.sensor.name, "tick failed: {message}");
         }
         Ok(tick)
+    }
+
+    /// What an asset sensor should see since `cursor`: for each watched key, the
+    /// materializations after the cursor's id, oldest first (the latest only, for a key
+    /// the cursor does not name).
+    async fn asset_events(
+        &self,
+        watch: &AssetWatch,
+        cursor: Option<&str>,
+    ) -> Result<Result<Vec<EventRecord>, AssetCursorError>, StorageError> {
+        let cursor = match AssetCursor::parse(cursor) {
+            Ok(cursor) => cursor,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut events = Vec::new();
+        for key in &watch.asset_keys {
+            match cursor.get(key) {
+                None => events.extend(self.storage.latest_materialization(key).await?),
+                Some(after) => {
+                    let filter = MaterializationsFilter {
+                        after_id: Some(after),
+                        oldest_first: true,
+                        limit: Some(ASSET_EVENTS_PAGE),
+                        ..MaterializationsFilter::default()
+                    };
+                    events.extend(self.storage.asset_materializations(key, &filter).await?);
+                }
+            }
+        }
+        Ok(Ok(events))
     }
 
     /// What a run status sensor should see since `cursor`.

@@ -10,7 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sluice_codeserver::{CodeServer, WorkerCommand, WorkerLauncher, Workspace};
-use sluice_core::events::{EventType, RunEvent, datetime_to_timestamp};
+use sluice_core::events::{
+    AssetMaterialization, EventData, EventType, RunEvent, datetime_to_timestamp,
+};
 use sluice_core::prelude::*;
 use sluice_core::run::{NewRun, Run, SCHEDULE_NAME_TAG, SENSOR_NAME_TAG, TICK_TAG};
 use sluice_daemon::{Scheduler, SensorDaemon};
@@ -756,4 +758,144 @@ async fn sensors_add_dynamic_partitions_and_request_runs_for_them() {
     );
     assert_eq!(datasets().await, ["parcels", "rivers"]);
     assert_eq!(instance.runs().await.len(), 3);
+}
+
+/// `raw/orders` feeds `staging/orders`, both partitioned by region; `other/feed` is an
+/// asset of another location.
+fn asset_sensor_defs() -> Definitions {
+    let regions = PartitionsDefinition::static_keys(["eu", "us", "ap"]);
+    let raw = AssetDefinition::builder("raw/orders")
+        .partitions(regions.clone())
+        .compute(|_, _| async { Ok(()) });
+    let staging = AssetDefinition::builder("staging/orders")
+        .partitions(regions)
+        .dep("raw/orders")
+        .compute(|_, _| async { Ok(()) });
+    // Each new partition of raw orders refreshes the same partition of staging.
+    let on_raw = SensorDefinition::asset("on_raw", key("raw/orders"), |ctx| async move {
+        let partition = ctx.materialization().unwrap().partition.clone().unwrap();
+        Ok(vec![
+            RunRequest::new()
+                .run_key(ctx.event.storage_id.to_string())
+                .partition_key(partition),
+        ])
+    })
+    .asset_selection(AssetSelection::parse("staging/orders").unwrap())
+    .default_status(DefaultSensorStatus::Running)
+    .build();
+    // One report once both raw orders and the feed have been updated.
+    let both = SensorDefinition::multi_asset(
+        "both",
+        [key("raw/orders"), key("other/feed")],
+        |ctx| async move {
+            if !ctx.all_updated() {
+                return Ok(SensorResult::skip("waiting for both"));
+            }
+            ctx.advance_all();
+            Ok(SensorResult::requests(vec![
+                RunRequest::new().run_config(report_config("today")),
+            ]))
+        },
+    )
+    .job("report_job")
+    .default_status(DefaultSensorStatus::Running)
+    .build();
+    Definitions::builder()
+        .asset(raw)
+        .asset(staging)
+        .job(job("report_job"))
+        .sensor(on_raw)
+        .sensor(both)
+        .build()
+        .unwrap()
+}
+
+fn key(k: &str) -> AssetKey {
+    AssetKey::parse(k).unwrap()
+}
+
+/// Store a run that materialized `partition` of `asset`.
+async fn materialize(storage: &Arc<dyn Storage>, asset: &str, partition: Option<&str>) {
+    let run = storage.create_run(&NewRun::new("elsewhere")).await.unwrap();
+    let mut materialization = AssetMaterialization::new(key(asset));
+    materialization.partition = partition.map(str::to_owned);
+    let event = RunEvent::new(&run.run_id, EventType::AssetMaterialization, "")
+        .data(EventData::Materialization(Box::new(materialization)));
+    storage.store_events(&[event]).await.unwrap();
+}
+
+#[tokio::test]
+async fn asset_sensors_see_each_materialization_once_and_request_assets() {
+    let instance = Instance::start(asset_sensor_defs()).await;
+    let storage = &instance.storage;
+    let sensors = instance.sensors();
+    let mut now = utc("2026-01-01T00:00:00Z");
+    let mut pass = || {
+        now += chrono::Duration::minutes(1);
+        sensors.pass(now)
+    };
+    // Before the first evaluation: only the latest materialization counts.
+    materialize(storage, "raw/orders", Some("ap")).await;
+    materialize(storage, "raw/orders", Some("eu")).await;
+    pass().await.unwrap();
+    materialize(storage, "raw/orders", Some("us")).await;
+    materialize(storage, "raw/orders", Some("ap")).await;
+    materialize(storage, "other/feed", None).await;
+    pass().await.unwrap();
+    let quiet = pass().await.unwrap();
+
+    let runs: Vec<Run> = instance
+        .runs()
+        .await
+        .into_iter()
+        .filter(|r| r.tags.contains_key(SENSOR_NAME_TAG))
+        .collect();
+    let refreshes: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.tags[SENSOR_NAME_TAG] == "on_raw")
+        .collect();
+    let partitions: Vec<&str> = refreshes
+        .iter()
+        .map(|r| r.tags["dagster/partition"].as_str())
+        .collect();
+    assert_eq!(partitions, ["eu", "us", "ap"]);
+    for run in &refreshes {
+        assert_eq!(run.job_name, ASSET_JOB_NAME);
+        assert_eq!(
+            run.step_keys_to_execute.as_deref(),
+            Some([key("staging/orders").op_name()].as_slice()),
+            "only the selected asset is materialized"
+        );
+    }
+    let reports: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.tags[SENSOR_NAME_TAG] == "both")
+        .collect();
+    assert_eq!(reports.len(), 1, "one report, once both were updated");
+    assert_eq!(reports[0].job_name, "report_job");
+
+    // Nothing new: the daemon skips without asking user code, and keeps the cursors.
+    for (name, tick) in &quiet {
+        assert_eq!(tick.result.status, TickStatus::Skipped, "{name}");
+    }
+    let on_raw = quiet.iter().find(|(n, _)| n == "on_raw").unwrap();
+    assert_eq!(
+        on_raw.1.result.skip_reason.as_deref(),
+        Some("no new materialization of raw/orders")
+    );
+    let cursor: serde_json::Value =
+        serde_json::from_str(on_raw.1.result.cursor.as_deref().unwrap()).unwrap();
+    assert!(cursor["raw/orders"].as_i64().unwrap() > 0, "{cursor}");
+
+    // A cursor set by hand that is not an asset cursor fails the tick, saying so.
+    let selector = InstigatorKey::new("demo", "on_raw", InstigatorType::Sensor);
+    storage
+        .set_instigator_cursor(&selector, Some("12"), 0.0)
+        .await
+        .unwrap();
+    let ticks = pass().await.unwrap();
+    let (_, tick) = ticks.iter().find(|(n, _)| n == "on_raw").unwrap();
+    let error = tick.result.error.clone().expect("a failed tick");
+    assert_eq!(error.kind, "InvalidCursor");
+    assert!(error.message.contains("\"12\""), "{}", error.message);
 }

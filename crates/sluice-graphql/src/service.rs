@@ -135,43 +135,17 @@ pub(crate) fn asset_selection_steps(
         job: job.name.clone(),
         message,
     };
-    let mut steps = Vec::with_capacity(paths.len());
-    for path in paths {
-        let key = AssetKey::new(path.iter().cloned())
-            .map_err(|e| invalid(format!("{path:?} is not an asset key: {e}")))?;
-        let asset = found
-            .snapshot
-            .assets
-            .iter()
-            .find(|a| a.key == key)
-            .ok_or_else(|| {
-                invalid(format!(
-                    "asset \"{key}\" is not defined in location \"{}\"",
-                    found.location.name
-                ))
-            })?;
-        let op = asset
-            .op_name
-            .as_ref()
-            .filter(|op| job.nodes.iter().any(|n| &n.alias == *op))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "asset \"{key}\" is not materialized by job \"{}\"",
-                    job.name
-                ))
-            })?;
-        // Materializing an asset runs its checks too, as in Dagster.
-        let checks = asset.checks.iter().map(|c| &c.op_name);
-        for step in std::iter::once(op).chain(checks) {
-            if !steps.contains(step) && job.nodes.iter().any(|n| &n.alias == step) {
-                steps.push(step.clone());
-            }
-        }
-    }
-    if steps.is_empty() {
-        return Err(invalid("the asset selection is empty".to_owned()));
-    }
-    Ok(steps)
+    let keys = paths
+        .iter()
+        .map(|path| {
+            AssetKey::new(path.iter().cloned())
+                .map_err(|e| invalid(format!("{path:?} is not an asset key: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    found
+        .snapshot
+        .job_asset_steps(&found.location.name, job, &keys)
+        .map_err(invalid)
 }
 
 /// Which steps a re-execution runs.

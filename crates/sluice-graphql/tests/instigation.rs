@@ -338,7 +338,7 @@ async fn sensor_state_cursor_and_tick_history() {
         .await;
     assert_eq!(
         states["instigationStatesOrError"]["results"],
-        json!([{"name": "one_op_every_minute"}, {"name": "new_files"}])
+        json!([{"name": "one_op_every_minute"}, {"name": "new_files"}, {"name": "raw_orders_updated"}])
     );
 }
 
@@ -349,7 +349,9 @@ async fn repositories_list_their_schedules_and_sensors() {
         .data(
             "query Q($r: RepositorySelector!) { repositoryOrError(repositorySelector: $r) { \
              ... on Repository { schedules { name } sensors { name sensorType } \
-             runStatus: sensors(sensorType: RUN_STATUS) { name } } } }",
+             runStatus: sensors(sensorType: RUN_STATUS) { name } \
+             assets: sensors(sensorType: ASSET) { name metadata { assetKeys { path } } \
+             targets { pipelineName } } } } }",
             json!({"r": repo()}),
         )
         .await;
@@ -357,7 +359,19 @@ async fn repositories_list_their_schedules_and_sensors() {
     assert_eq!(r["schedules"], json!([{"name": "one_op_every_minute"}]));
     assert_eq!(
         r["sensors"],
-        json!([{"name": "new_files", "sensorType": "STANDARD"}])
+        json!([
+            {"name": "new_files", "sensorType": "STANDARD"},
+            {"name": "raw_orders_updated", "sensorType": "ASSET"},
+        ])
     );
     assert_eq!(r["runStatus"], json!([]));
+    // The asset sensor names what it watches, and targets the asset job.
+    assert_eq!(
+        r["assets"],
+        json!([{
+            "name": "raw_orders_updated",
+            "metadata": {"assetKeys": [{"path": ["raw", "orders"]}]},
+            "targets": [{"pipelineName": "__ASSET_JOB"}],
+        }])
+    );
 }

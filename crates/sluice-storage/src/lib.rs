@@ -116,13 +116,17 @@ pub struct AssetEntry {
     pub last_materialization_timestamp: Option<f64>,
 }
 
-/// Which materializations of an asset to list, newest first.
+/// Which materializations of an asset to list, and in which order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MaterializationsFilter {
     /// Only these partitions (none: every partition, and unpartitioned ones).
     pub partitions: Vec<String>,
     /// Only events stored before this event id (a cursor).
     pub before_id: Option<i64>,
+    /// Only events stored after this event id (an asset sensor's cursor).
+    pub after_id: Option<i64>,
+    /// Oldest first, instead of newest first.
+    pub oldest_first: bool,
     /// Only events after this time (Unix seconds, exclusive).
     pub after_timestamp: Option<f64>,
     /// Only events before this time (Unix seconds, exclusive).

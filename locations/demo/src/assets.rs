@@ -6,7 +6,8 @@
 //! - `warehouse/daily_revenue` (group `warehouse`): their total, in cents.
 //!
 //! `refresh_staging` materializes staging and what depends on it, loading `raw/orders`
-//! from its latest materialization.
+//! from its latest materialization. The asset sensor `raw_orders_updated` does the same
+//! each time `raw/orders` is materialized.
 //!
 //! Checks: `raw/orders` `amounts_positive` (WARN, fails: the export has a refund line);
 //! `staging/orders` `no_negative_amounts` (blocking: the warehouse is not built from
@@ -182,6 +183,21 @@ pub fn checks() -> Vec<AssetCheckDefinition> {
                 Ok(AssetCheckResult::new(bad == 0).metadata("non_positive_rows", bad))
             }),
     ]
+}
+
+/// Each new materialization of `raw/orders` rebuilds staging and the warehouse from it
+/// (an asset sensor that targets assets, not a job).
+pub fn raw_orders_updated() -> SensorDefinition {
+    let raw = AssetKey::parse("raw/orders").expect("a valid key");
+    SensorDefinition::asset("raw_orders_updated", raw, |ctx| async move {
+        Ok(vec![
+            RunRequest::new().run_key(format!("raw/orders@{}", ctx.event.storage_id)),
+        ])
+    })
+    .asset_selection(AssetSelection::parse("staging/orders+").expect("a valid selection"))
+    .minimum_interval(std::time::Duration::from_secs(5))
+    .description("Rebuilds staging and the warehouse after each materialization of raw/orders.")
+    .build()
 }
 
 /// The asset jobs.

@@ -23,6 +23,7 @@
 //! | --- | --- |
 //! | `one_op_every_minute` | runs `one_op_job` every minute; stopped until started |
 //! | `new_files` | every 5 s, requests a `config_job` run for each new file in the inbox directory (`$SLUICE_DEMO_INBOX`, default `$SLUICE_HOME/demo_inbox`), with the file name as run key and the newest modification time as cursor; stopped until started |
+//! | `raw_orders_updated` | an asset sensor: after each materialization of `raw/orders`, materializes `staging/orders+` (a run of `__ASSET_JOB`); stopped until started |
 
 pub mod assets;
 
@@ -50,6 +51,7 @@ pub fn definitions() -> Result<Definitions, DefinitionError> {
                 .build(),
         )
         .sensor(new_files_sensor())
+        .sensor(assets::raw_orders_updated())
         .assets(assets::assets())
         .asset_checks(assets::checks())
         .asset_jobs(assets::asset_jobs())
@@ -337,7 +339,7 @@ mod tests {
             "staging, its check, the warehouse"
         );
         assert_eq!(defs.schedules().count(), 1);
-        assert_eq!(defs.sensors().count(), 1);
+        assert_eq!(defs.sensors().count(), 2);
         assert_eq!(defs.job("chain_100").map(|j| j.nodes().len()), Some(100));
         assert_eq!(defs.job("fanout_500").map(|j| j.nodes().len()), Some(501));
     }

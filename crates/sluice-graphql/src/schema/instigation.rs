@@ -116,9 +116,9 @@ pub enum SensorType {
     Standard,
     /// Reacts to runs reaching a status.
     RunStatus,
-    /// Dagster's asset sensor (not in Sluice).
+    /// Reacts to each new materialization of one asset.
     Asset,
-    /// Dagster's multi-asset sensor (not in Sluice).
+    /// Reacts to new materializations of several assets at once.
     MultiAsset,
     /// Dagster's freshness policy sensor (not in Sluice).
     FreshnessPolicy,
@@ -279,11 +279,18 @@ impl Sensor {
     async fn name(&self) -> &str {
         self.0.name()
     }
+    /// The jobs it requests runs of: the asset job, for a sensor that targets assets.
     async fn targets(&self) -> Option<Vec<Target>> {
+        let definition = self.definition();
+        let asset_job = definition
+            .target_assets
+            .as_ref()
+            .map(|_| sluice_core::asset::ASSET_JOB_NAME.to_owned());
         Some(
-            self.definition()
+            definition
                 .job_names
                 .iter()
+                .chain(asset_job.as_ref())
                 .map(|job| Target {
                     pipeline_name: job.clone(),
                     mode: "default".to_owned(),
@@ -314,15 +321,15 @@ impl Sensor {
     async fn next_tick(&self) -> Option<DryRunInstigationTick> {
         next_tick(&self.0)
     }
+    /// For an asset sensor, the assets it watches.
     async fn metadata(&self) -> SensorMetadata {
-        SensorMetadata { asset_keys: None }
+        let watch = self.definition().asset_watch.as_ref();
+        SensorMetadata {
+            asset_keys: watch.map(|w| w.asset_keys.iter().map(AssetKey::from).collect()),
+        }
     }
     async fn sensor_type(&self) -> SensorType {
-        if self.definition().run_status.is_some() {
-            SensorType::RunStatus
-        } else {
-            SensorType::Standard
-        }
+        SensorType::of(self.definition())
     }
     async fn owners(&self) -> Vec<DefinitionOwner> {
         Vec::new()
@@ -346,11 +353,23 @@ pub struct Target {
     pub solid_selection: Option<Vec<String>>,
 }
 
-/// What a sensor watches (assets: none in Sluice).
+/// What a sensor watches.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct SensorMetadata {
-    /// Always null.
+    /// The assets an asset sensor watches; null for other sensors.
     pub asset_keys: Option<Vec<AssetKey>>,
+}
+
+impl SensorType {
+    /// The kind of `sensor`.
+    pub fn of(sensor: &sluice_core::snapshot::SensorSnapshot) -> Self {
+        match (&sensor.run_status, &sensor.asset_watch) {
+            (Some(_), _) => Self::RunStatus,
+            (None, Some(watch)) if watch.multi => Self::MultiAsset,
+            (None, Some(_)) => Self::Asset,
+            (None, None) => Self::Standard,
+        }
+    }
 }
 
 /// When a running instigator ticks next: a schedule's next cron time, a sensor's last

@@ -200,16 +200,11 @@ impl Repository {
             .map_err(crate::schema::py_err)?;
         Ok(found
             .into_iter()
-            .filter(|i| {
-                let kind = match &i.definition {
-                    crate::instigators::InstigatorDefinition::Sensor(s)
-                        if s.run_status.is_some() =>
-                    {
-                        SensorType::RunStatus
-                    }
-                    _ => SensorType::Standard,
-                };
-                sensor_type.is_none_or(|t| t == kind)
+            .filter(|i| match &i.definition {
+                crate::instigators::InstigatorDefinition::Sensor(s) => {
+                    sensor_type.is_none_or(|t| t == SensorType::of(s))
+                }
+                crate::instigators::InstigatorDefinition::Schedule(_) => false,
             })
             .map(|i| crate::schema::instigation::Sensor(Arc::new(i)))
             .collect())

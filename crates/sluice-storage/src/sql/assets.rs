@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use sluice_core::asset::AssetKey;
 use sluice_core::events::{EventRecord, EventType, RunEvent};
@@ -205,6 +205,9 @@ pub(super) async fn materializations(
     if let Some(before) = filter.before_id {
         select = select.filter(event_logs::Column::Id.lt(before));
     }
+    if let Some(after) = filter.after_id {
+        select = select.filter(event_logs::Column::Id.gt(after));
+    }
     if let Some(after) = filter.after_timestamp {
         select = select.filter(event_logs::Column::Timestamp.gt(after));
     }
@@ -214,8 +217,13 @@ pub(super) async fn materializations(
     if let Some(limit) = filter.limit {
         select = select.limit(u64::try_from(limit).unwrap_or(u64::MAX));
     }
+    let order = if filter.oldest_first {
+        Order::Asc
+    } else {
+        Order::Desc
+    };
     let rows: Vec<(i64, f64, String)> = select
-        .order_by_desc(event_logs::Column::Id)
+        .order_by(event_logs::Column::Id, order)
         .into_tuple()
         .all(&storage.db)
         .await

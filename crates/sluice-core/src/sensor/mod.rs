@@ -20,10 +20,15 @@
 //! assert_eq!(new_files.name(), "new_files");
 //! ```
 //!
-//! Three kinds: a standard sensor ([`SensorDefinition::builder`]), a run status sensor
-//! that reacts to runs reaching a status, each run once ([`SensorDefinition::run_status`]),
-//! and the [`due_crons`] helper for sensors that follow cron expressions loaded at
-//! evaluation time.
+//! The kinds: a standard sensor ([`SensorDefinition::builder`]); a run status sensor
+//! that reacts to runs reaching a status, each run once ([`SensorDefinition::run_status`]);
+//! asset sensors that react to new materializations of one key or several
+//! ([`SensorDefinition::asset`], [`SensorDefinition::multi_asset`], in [`asset`]); and the
+//! [`due_crons`] helper for sensors that follow cron expressions loaded at evaluation
+//! time. A sensor targets jobs, or an asset selection
+//! ([`SensorBuilder::asset_selection`]) whose assets its requests materialize.
+
+mod asset;
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,11 +38,18 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use crate::asset::{AssetKey, AssetSelection};
+use crate::events::EventRecord;
 use crate::run::RunStatus;
 use crate::run_request::{
     DefaultStatus, DynamicPartitionsRequest, EvaluationError, RunRequest, SkipReason, TickOutcome,
 };
 use crate::schedule::{CronError, CronSchedule};
+
+pub use asset::{
+    AssetCursor, AssetCursorError, AssetSensorContext, AssetWatch, MultiAssetSensorContext,
+};
+use asset::{AssetSensorFn, MultiAssetSensorFn};
 
 /// Dagster's name for what a sensor evaluation returns.
 pub type SensorResult = TickOutcome;
@@ -203,6 +215,23 @@ enum Evaluation {
         watch: RunStatusWatch,
         f: RunStatusFn,
     },
+    Asset {
+        watch: AssetWatch,
+        f: AssetSensorFn,
+    },
+    MultiAsset {
+        watch: AssetWatch,
+        f: MultiAssetSensorFn,
+    },
+}
+
+/// What the daemon read for a sensor before its evaluation: the runs that changed status
+/// (for a run status sensor) or the new materializations (for an asset sensor) since its
+/// cursor.
+#[derive(Debug, Clone, Default)]
+pub struct SensorInput {
+    pub run_status_changes: Vec<RunStatusChange>,
+    pub asset_events: Vec<EventRecord>,
 }
 
 /// A sensor (Dagster's `SensorDefinition`, or `run_status_sensor`).
@@ -214,6 +243,9 @@ pub struct SensorDefinition {
     description: Option<String>,
     default_status: DefaultStatus,
     evaluation: Option<Evaluation>,
+    asset_selection: Option<AssetSelection>,
+    /// The keys `asset_selection` picks, once the definitions are built.
+    target_assets: Option<Vec<AssetKey>>,
 }
 
 impl fmt::Debug for SensorDefinition {
@@ -236,7 +268,50 @@ impl SensorDefinition {
             description: None,
             default_status: DefaultStatus::Stopped,
             evaluation: None,
+            asset_selection: None,
+            target_assets: None,
         })
+    }
+
+    /// An asset sensor: its function is called once for each new materialization of
+    /// `asset_key`, oldest first, and may request runs (Dagster's `asset_sensor`).
+    pub fn asset<F, Fut>(name: impl Into<String>, asset_key: AssetKey, f: F) -> SensorBuilder
+    where
+        F: Fn(AssetSensorContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<RunRequest>, EvaluationError>> + Send + 'static,
+    {
+        let watch = AssetWatch {
+            asset_keys: vec![asset_key],
+            multi: false,
+        };
+        let f: AssetSensorFn = Arc::new(move |ctx| Box::pin(f(ctx)));
+        Self::with_evaluation(name, Evaluation::Asset { watch, f })
+    }
+
+    /// A multi-asset sensor: its function sees what is new for each of `asset_keys` in
+    /// one call, and consumes it with [`MultiAssetSensorContext::advance`] (Dagster's
+    /// `multi_asset_sensor`).
+    pub fn multi_asset<F, Fut>(
+        name: impl Into<String>,
+        asset_keys: impl IntoIterator<Item = AssetKey>,
+        f: F,
+    ) -> SensorBuilder
+    where
+        F: Fn(MultiAssetSensorContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<TickOutcome, EvaluationError>> + Send + 'static,
+    {
+        let watch = AssetWatch {
+            asset_keys: asset_keys.into_iter().collect(),
+            multi: true,
+        };
+        let f: MultiAssetSensorFn = Arc::new(move |ctx| Box::pin(f(ctx)));
+        Self::with_evaluation(name, Evaluation::MultiAsset { watch, f })
+    }
+
+    fn with_evaluation(name: impl Into<String>, evaluation: Evaluation) -> SensorBuilder {
+        let mut builder = Self::builder(name);
+        builder.0.evaluation = Some(evaluation);
+        builder
     }
 
     /// A run status sensor: its function is called once for each run of the monitored
@@ -250,15 +325,12 @@ impl SensorDefinition {
         F: Fn(RunStatusSensorContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<RunRequest>, EvaluationError>> + Send + 'static,
     {
-        let mut builder = Self::builder(name);
-        builder.0.evaluation = Some(Evaluation::RunStatus {
-            watch: RunStatusWatch {
-                status,
-                monitored_jobs: Vec::new(),
-            },
-            f: Arc::new(move |ctx| Box::pin(f(ctx))),
-        });
-        builder
+        let watch = RunStatusWatch {
+            status,
+            monitored_jobs: Vec::new(),
+        };
+        let f: RunStatusFn = Arc::new(move |ctx| Box::pin(f(ctx)));
+        Self::with_evaluation(name, Evaluation::RunStatus { watch, f })
     }
 
     pub fn name(&self) -> &str {
@@ -290,26 +362,60 @@ impl SensorDefinition {
         }
     }
 
+    /// For an asset sensor, the assets it watches.
+    pub fn asset_watch(&self) -> Option<&AssetWatch> {
+        match &self.evaluation {
+            Some(Evaluation::Asset { watch, .. } | Evaluation::MultiAsset { watch, .. }) => {
+                Some(watch)
+            }
+            _ => None,
+        }
+    }
+
+    /// The asset selection the sensor targets instead of jobs, as written.
+    pub fn asset_selection(&self) -> Option<&AssetSelection> {
+        self.asset_selection.as_ref()
+    }
+
+    /// The assets the sensor's requests may materialize: its asset selection, resolved
+    /// when the definitions were built.
+    pub fn target_assets(&self) -> Option<&[AssetKey]> {
+        self.target_assets.as_deref()
+    }
+
+    pub(crate) fn set_target_assets(&mut self, keys: Vec<AssetKey>) {
+        self.target_assets = Some(keys);
+    }
+
     pub(crate) fn has_evaluation(&self) -> bool {
         self.evaluation.is_some()
     }
 
-    /// Evaluate the sensor once. `changes` are the runs that changed status since the
-    /// cursor (for a run status sensor; others ignore them).
+    /// Evaluate the sensor once, on what the daemon read for it.
     pub async fn evaluate(
         &self,
         ctx: SensorEvaluationContext,
-        changes: Vec<RunStatusChange>,
+        input: SensorInput,
     ) -> Result<TickOutcome, EvaluationError> {
+        let (name, time, cursor) = (&self.name, ctx.evaluation_time, ctx.cursor.clone());
         match &self.evaluation {
             None => Err(EvaluationError::msg(format!(
                 "sensor \"{}\" has no evaluation function",
                 self.name
             ))),
             Some(Evaluation::Standard(f)) => f(ctx).await,
+            Some(Evaluation::Asset { watch, f }) => {
+                let events = input.asset_events;
+                asset::evaluate_asset(name, time, cursor.as_deref(), watch, f, events).await
+            }
+            Some(Evaluation::MultiAsset { watch, f }) => {
+                let events = input.asset_events;
+                asset::evaluate_multi_asset(name, time, cursor.as_deref(), watch, f, events).await
+            }
             Some(Evaluation::RunStatus { watch, f }) => {
                 let mut outcome = TickOutcome::default();
                 let mut seen = 0;
+                let changes = input.run_status_changes;
                 for change in changes.into_iter().filter(|c| watch.matches(c)) {
                     seen += 1;
                     let reaction = RunStatusSensorContext {
@@ -364,6 +470,14 @@ impl SensorBuilder {
         if let Some(Evaluation::RunStatus { watch, .. }) = &mut self.0.evaluation {
             watch.monitored_jobs = jobs.into_iter().map(Into::into).collect();
         }
+        self
+    }
+
+    /// Target the assets `selection` picks instead of a job: a request that names no job
+    /// materializes them (or the part of them its `asset_selection` names) in a run of
+    /// the location's asset job (Dagster's `@sensor(asset_selection=...)`).
+    pub fn asset_selection(mut self, selection: AssetSelection) -> Self {
+        self.0.asset_selection = Some(selection);
         self
     }
 
@@ -488,6 +602,100 @@ mod tests {
         }
     }
 
+    use crate::events::{EventData, EventType, RunEvent};
+
+    fn materialized(storage_id: i64, key: &str, partition: Option<&str>) -> EventRecord {
+        let mut materialization =
+            crate::events::AssetMaterialization::new(AssetKey::parse(key).unwrap());
+        materialization.partition = partition.map(str::to_owned);
+        EventRecord {
+            storage_id,
+            event: RunEvent::new("run", EventType::AssetMaterialization, "")
+                .data(EventData::Materialization(Box::new(materialization))),
+        }
+    }
+
+    fn events(asset_events: Vec<EventRecord>) -> SensorInput {
+        SensorInput {
+            asset_events,
+            ..SensorInput::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_asset_sensor_is_called_once_per_new_materialization_oldest_first() {
+        let key = AssetKey::parse("raw/orders").unwrap();
+        let sensor = SensorDefinition::asset("on_orders", key.clone(), |ctx| async move {
+            let partition = ctx.materialization().unwrap().partition.clone().unwrap();
+            Ok(vec![RunRequest::new().partition_key(partition)])
+        })
+        .job("refresh")
+        .build();
+        let ctx = SensorEvaluationContext::new("on_orders", utc("2026-01-01T00:00:00Z"))
+            .with_cursor(Some(r#"{"raw/orders": 2}"#.into()));
+        let outcome = sensor
+            .evaluate(
+                ctx.clone(),
+                events(vec![
+                    materialized(9, "raw/orders", Some("b")),
+                    materialized(5, "raw/orders", Some("a")),
+                    materialized(7, "other", Some("x")),
+                ]),
+            )
+            .await
+            .unwrap();
+        let partitions: Vec<_> = outcome
+            .run_requests
+            .iter()
+            .map(|r| r.partition_key.as_deref().unwrap())
+            .collect();
+        assert_eq!(partitions, ["a", "b"]);
+        assert_eq!(outcome.cursor.as_deref(), Some(r#"{"raw/orders":9}"#));
+
+        let skipped = sensor.evaluate(ctx, events(vec![])).await.unwrap();
+        assert!(skipped.run_requests.is_empty());
+        assert_eq!(skipped.cursor.as_deref(), Some(r#"{"raw/orders":2}"#));
+        let bad = SensorEvaluationContext::new("on_orders", utc("2026-01-01T00:00:00Z"))
+            .with_cursor(Some("12".into()));
+        let error = sensor.evaluate(bad, events(vec![])).await.unwrap_err();
+        assert!(error.to_string().contains("\"12\""), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_multi_asset_sensor_consumes_only_what_it_advances() {
+        let (a, b) = (AssetKey::parse("a").unwrap(), AssetKey::parse("b").unwrap());
+        let sensor =
+            SensorDefinition::multi_asset("both", [a.clone(), b.clone()], |ctx| async move {
+                if !ctx.all_updated() {
+                    let waiting: Vec<_> = ctx.updated_keys().map(ToString::to_string).collect();
+                    return Ok(SensorResult::skip(format!(
+                        "only {} updated",
+                        waiting.join(",")
+                    )));
+                }
+                ctx.advance_all();
+                Ok(SensorResult::requests(vec![RunRequest::new()]))
+            })
+            .job("join")
+            .build();
+        let ctx = SensorEvaluationContext::new("both", utc("2026-01-01T00:00:00Z"));
+        let waiting = sensor
+            .evaluate(ctx.clone(), events(vec![materialized(3, "a", None)]))
+            .await
+            .unwrap();
+        assert_eq!(waiting.skip_reason.unwrap().0, "only a updated");
+        assert_eq!(waiting.cursor.as_deref(), Some("{}"));
+        let fired = sensor
+            .evaluate(
+                ctx,
+                events(vec![materialized(3, "a", None), materialized(4, "b", None)]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(fired.run_requests.len(), 1);
+        assert_eq!(fired.cursor.as_deref(), Some(r#"{"a":3,"b":4}"#));
+    }
+
     #[tokio::test]
     async fn a_run_status_sensor_reacts_to_matching_runs_only() {
         let sensor = SensorDefinition::run_status(
@@ -509,11 +717,15 @@ mod tests {
             change(3, "other", RunStatus::Failure),
         ];
         let ctx = SensorEvaluationContext::new("on_failure", utc("2026-01-01T00:00:00Z"));
-        let outcome = sensor.evaluate(ctx.clone(), changes).await.unwrap();
+        let input = |run_status_changes| SensorInput {
+            run_status_changes,
+            ..SensorInput::default()
+        };
+        let outcome = sensor.evaluate(ctx.clone(), input(changes)).await.unwrap();
         assert_eq!(outcome.run_requests.len(), 1);
         assert_eq!(outcome.run_requests[0].run_key.as_deref(), Some("run-1"));
         let outcome = sensor
-            .evaluate(ctx, vec![change(4, "billing", RunStatus::Success)])
+            .evaluate(ctx, input(vec![change(4, "billing", RunStatus::Success)]))
             .await
             .unwrap();
         assert!(outcome.run_requests.is_empty());
