@@ -50,6 +50,18 @@ fi
 SLUICE_TEST_PYTHON="$(cd "$venv/bin" && pwd)/python"
 export SLUICE_TEST_PYTHON
 
+log "starting a local S3 server (moto)"
+# object_store's S3 support builds a C crypto library with cmake.
+if ! command -v cmake >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake >/dev/null
+fi
+mkdir -p "${CARGO_TARGET_DIR:-target}/services"
+moto_pid="${CARGO_TARGET_DIR:-target}/services/moto.pid"
+SLUICE_TEST_S3_ENDPOINT=$(bash tests/services/s3.sh "$venv" "$moto_pid")
+export SLUICE_TEST_S3_ENDPOINT
+trap 'kill "$(cat "$moto_pid")" 2>/dev/null || true' EXIT
+
 log "building the binaries"
 cargo build --workspace --bins
 

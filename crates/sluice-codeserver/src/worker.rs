@@ -7,7 +7,7 @@ use sluice_core::events::{
     ErrorInfo, EventData, EventSink, EventType, FanoutSink, RunEvent, now_timestamp,
 };
 use sluice_core::executor::{self, Reexecution, RunContext};
-use sluice_core::io_manager::FsIoManager;
+use sluice_core::io_manager::IoManager;
 use sluice_core::partition::PartitionsContext;
 use sluice_core::plan::ExecutionPlan;
 use sluice_core::run::{Run, RunStatus};
@@ -77,15 +77,13 @@ pub async fn execute_run(
         cancel.clone(),
     ));
     let status = match prepare(defs, run) {
-        Ok((plan, config)) => {
+        Ok((plan, config, io_manager)) => {
             let ctx = RunContext {
                 run_id: run.run_id.clone(),
                 tags: run.tags.clone(),
                 events: Arc::clone(&events),
                 cancel,
-                io_manager: Some(Arc::new(FsIoManager::new(output_storage_dir(
-                    &instance_home(),
-                )))),
+                io_manager: Some(io_manager),
                 reexecution: reexecution(storage.as_ref(), run).await?,
                 partitions: Some(partitions_context(storage.as_ref(), defs, &plan).await?),
             };
@@ -167,10 +165,14 @@ async fn partitions_context(
     Ok(sluice_storage::partitions_context(storage, definitions).await?)
 }
 
-fn prepare(
-    defs: &Definitions,
-    run: &Run,
-) -> Result<(ExecutionPlan, run_config::ResolvedRunConfig), ErrorInfo> {
+/// The run's plan, its resolved config and the IO manager that keeps its outputs.
+type Prepared = (
+    ExecutionPlan,
+    run_config::ResolvedRunConfig,
+    Arc<dyn IoManager>,
+);
+
+fn prepare(defs: &Definitions, run: &Run) -> Result<Prepared, ErrorInfo> {
     let job = defs.job(&run.job_name).ok_or_else(|| {
         ErrorInfo::new(
             "JobNotFound",
@@ -182,5 +184,9 @@ fn prepare(
     })?;
     let config = run_config::resolve(defs, job, &run.run_config)
         .map_err(|e| ErrorInfo::new("RunConfigValidationInvalid", e.to_string()))?;
-    Ok((ExecutionPlan::for_job(job), config))
+    let io_manager = defs
+        .io_manager()
+        .build(&output_storage_dir(&instance_home()))
+        .map_err(|e| ErrorInfo::from_error("IoManagerError", &e))?;
+    Ok((ExecutionPlan::for_job(job), config, io_manager))
 }

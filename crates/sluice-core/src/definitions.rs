@@ -20,6 +20,7 @@ use crate::asset::{
     AssetJobDefinition, AssetKey, AssetKeyError, AssetSelection, SelectionError,
 };
 use crate::config::{ConfigError, ConfigPath};
+use crate::io_manager::IoManagerDefinition;
 use crate::job::{AssetPartitions, JobDefinition};
 use crate::partition::{PartitionDefinitionError, PartitionMapping};
 use crate::resource::ResourceDefinition;
@@ -215,6 +216,7 @@ pub struct Definitions {
     resources: BTreeMap<String, ResourceDefinition>,
     schedules: BTreeMap<String, ScheduleDefinition>,
     sensors: BTreeMap<String, SensorDefinition>,
+    io_manager: IoManagerDefinition,
 }
 
 impl Definitions {
@@ -293,6 +295,11 @@ impl Definitions {
     pub fn sensors(&self) -> impl Iterator<Item = &SensorDefinition> {
         self.sensors.values()
     }
+
+    /// How the location's runs keep their outputs.
+    pub fn io_manager(&self) -> &IoManagerDefinition {
+        &self.io_manager
+    }
 }
 
 /// Collects jobs, resources, schedules and sensors, then validates them together.
@@ -306,9 +313,17 @@ pub struct DefinitionsBuilder {
     resources: Vec<(String, ResourceDefinition)>,
     schedules: Vec<ScheduleDefinition>,
     sensors: Vec<SensorDefinition>,
+    io_manager: Option<IoManagerDefinition>,
 }
 
 impl DefinitionsBuilder {
+    /// Keep the runs' outputs with this IO manager instead of files under
+    /// `$SLUICE_HOME/storage` (Dagster's `resources={"io_manager": ...}`).
+    pub fn io_manager(mut self, io_manager: IoManagerDefinition) -> Self {
+        self.io_manager = Some(io_manager);
+        self
+    }
+
     pub fn asset(mut self, asset: AssetDefinition) -> Self {
         self.assets.push(asset);
         self
@@ -436,6 +451,7 @@ impl DefinitionsBuilder {
             resources,
             schedules,
             sensors,
+            io_manager: self.io_manager.unwrap_or_default(),
         };
         // Default run configs are checked against graphs known to be sound.
         if problems.is_empty() {

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::asset::AssetKey;
 use crate::metadata::{Metadata, MetadataValue};
@@ -71,6 +72,17 @@ pub enum IoManagerError {
         what: String,
         reason: String,
     },
+    /// The storage behind the IO manager failed (an object store's error, say).
+    #[error("cannot {action} {what} at {location}: {reason}")]
+    Storage {
+        action: &'static str,
+        what: String,
+        location: String,
+        reason: String,
+    },
+    /// The IO manager could not be set up for the run.
+    #[error("cannot set up the IO manager: {0}")]
+    Setup(String),
 }
 
 impl IoManagerError {
@@ -87,6 +99,46 @@ impl IoManagerError {
             what: key.to_string(),
             reason: reason.into(),
         }
+    }
+}
+
+/// How a code location's runs keep their outputs (Dagster's `io_manager` resource):
+/// builds the IO manager of each run from the instance's storage directory
+/// (`$SLUICE_HOME/storage`). A location that sets none uses [`FsIoManager`] there.
+#[derive(Clone)]
+pub struct IoManagerDefinition(Arc<IoManagerFactory>);
+
+type IoManagerFactory =
+    dyn Fn(&Path) -> Result<Arc<dyn IoManager>, IoManagerError> + Send + Sync + 'static;
+
+impl IoManagerDefinition {
+    /// An IO manager built by `f` from the instance's storage directory.
+    pub fn new(
+        f: impl Fn(&Path) -> Result<Arc<dyn IoManager>, IoManagerError> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// The default: [`FsIoManager`] in the instance's storage directory.
+    pub fn fs() -> Self {
+        Self::new(|dir| Ok(Arc::new(FsIoManager::new(dir))))
+    }
+
+    /// The IO manager of a run of the instance whose storage directory is `storage_dir`.
+    pub fn build(&self, storage_dir: &Path) -> Result<Arc<dyn IoManager>, IoManagerError> {
+        (self.0)(storage_dir)
+    }
+}
+
+impl Default for IoManagerDefinition {
+    fn default() -> Self {
+        Self::fs()
+    }
+}
+
+impl fmt::Debug for IoManagerDefinition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IoManagerDefinition")
     }
 }
 
@@ -218,8 +270,6 @@ impl IoManager for FsIoManager {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::op::OpDefinition;
 

@@ -195,6 +195,12 @@ impl OutputDefinition {
     pub fn decode(&self, bytes: &[u8]) -> Result<StepValue, String> {
         (self.codec.decode)(bytes)
     }
+
+    /// Whether the output's values are `T`s: an IO manager may store some types in a
+    /// format of their own (Arrow tables as Parquet, say).
+    pub fn holds<T: 'static>(&self) -> bool {
+        (self.codec.type_id)() == std::any::TypeId::of::<T>()
+    }
 }
 
 /// Serialization of one output type, captured where the type is known.
@@ -202,6 +208,7 @@ impl OutputDefinition {
 struct ValueCodec {
     encode: fn(&StepValue) -> Result<Vec<u8>, String>,
     decode: fn(&[u8]) -> Result<StepValue, String>,
+    type_id: fn() -> std::any::TypeId,
 }
 
 impl fmt::Debug for ValueCodec {
@@ -224,6 +231,7 @@ impl ValueCodec {
                     .map(|v| Arc::new(v) as StepValue)
                     .map_err(|e| e.to_string())
             },
+            type_id: std::any::TypeId::of::<T>,
         }
     }
 }

@@ -62,6 +62,9 @@ pub use user_code::CodeLocation;
 /// The Sluice model crate, for what the prelude does not name.
 pub use sluice_core as core;
 
+/// Resources and IO managers for real systems (object stores, Arrow tables as Parquet).
+pub use sluice_resources as resources;
+
 /// The names a code location uses, in one import.
 pub mod prelude {
     pub use crate::user_code::CodeLocation;
