@@ -258,9 +258,12 @@ impl Definitions {
             .iter()
             .filter(|c| keys.contains(c.asset()))
             .map(AssetCheckDefinition::op);
+        // The assets of a multi-asset share their op's step.
+        let mut seen = std::collections::HashSet::new();
         Ok(assets
             .chain(checks)
             .map(|op| op.name().to_owned())
+            .filter(|step| seen.insert(step.clone()))
             .collect())
     }
 

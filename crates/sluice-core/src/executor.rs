@@ -718,7 +718,9 @@ impl StepRun {
         loop {
             let started = Instant::now();
             match self.attempt(attempt).await {
-                Attempt::Done(values, mut metadata) => {
+                Attempt::Done(values, metadata) => {
+                    // The IO manager's metadata of each output, for its materialization.
+                    let mut stored: Vec<(&String, Metadata)> = Vec::with_capacity(values.len());
                     for (name, value) in &values {
                         self.events.emit(
                             self.event(
@@ -733,15 +735,23 @@ impl StepRun {
                             }),
                         );
                         match self.handle_output(name, value) {
-                            Ok(io_metadata) => metadata.extend(io_metadata),
+                            Ok(io_metadata) => stored.push((name, io_metadata)),
                             Err(error) => {
                                 self.fail(error);
                                 return StepOutcome::Failure;
                             }
                         }
                     }
+                    // One materialization per asset output yielded, with the user's
+                    // metadata and the IO manager's.
                     if let Some(asset) = self.op.asset() {
-                        self.materialized(asset, std::mem::take(&mut metadata));
+                        for (name, io_metadata) in stored {
+                            if let Some(key) = asset.key_of(name) {
+                                let mut all = metadata.clone();
+                                all.extend(io_metadata);
+                                self.materialized(key, asset, all);
+                            }
+                        }
                     }
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     self.events.emit(
@@ -812,9 +822,9 @@ impl StepRun {
         let (Some(io), Some(definition)) = (&self.io_manager, self.op.output(name)) else {
             return Ok(Metadata::new());
         };
-        let key = match self.op.asset() {
-            Some(asset) => OutputKey::Asset {
-                key: &asset.key,
+        let key = match self.op.asset().and_then(|a| a.key_of(name)) {
+            Some(key) => OutputKey::Asset {
+                key,
                 partition: self.partition.as_deref(),
             },
             None if self.consumed.iter().any(|c| c == name) => OutputKey::Step {
@@ -840,15 +850,12 @@ impl StepRun {
         Ok(metadata)
     }
 
-    /// The step's ASSET_MATERIALIZATION.
-    fn materialized(&self, asset: &AssetOp, metadata: Metadata) {
+    /// The ASSET_MATERIALIZATION of `key`, one of the assets of the step's op.
+    fn materialized(&self, key: &AssetKey, asset: &AssetOp, metadata: Metadata) {
         let partition = self.partition.clone();
         let message = match &partition {
-            Some(p) => format!(
-                "Materialized value of partition \"{p}\" of asset \"{}\".",
-                asset.key
-            ),
-            None => format!("Materialized value of asset \"{}\".", asset.key),
+            Some(p) => format!("Materialized value of partition \"{p}\" of asset \"{key}\"."),
+            None => format!("Materialized value of asset \"{key}\"."),
         };
         self.events.emit(
             self.event(EventType::AssetMaterialization, message)
@@ -857,7 +864,7 @@ impl StepRun {
                     partition,
                     metadata,
                     code_version: asset.code_version.clone(),
-                    ..AssetMaterialization::new(asset.key.clone())
+                    ..AssetMaterialization::new(key.clone())
                 }))),
         );
     }
@@ -912,7 +919,7 @@ impl StepRun {
             run_tags: Arc::clone(&self.tags),
             events: Arc::clone(&self.events),
             cancel: self.cancel.clone(),
-            asset_key: self.op.asset().map(|a| a.key.clone()),
+            asset_key: self.op.asset().and_then(|a| a.key().cloned()),
             partition_key: self.partition.clone(),
             partition_time_window: self.time_window,
             output_metadata: Default::default(),

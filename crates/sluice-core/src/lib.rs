@@ -36,6 +36,7 @@ pub mod prelude {
     pub use crate::asset::{
         ASSET_JOB_NAME, AssetCheckDefinition, AssetCheckResult, AssetCheckSeverity,
         AssetDefinition, AssetJobDefinition, AssetKey, AssetSelection, define_asset_job,
+        multi_asset,
     };
     pub use crate::config::ConfigType;
     pub use crate::definitions::{DefinitionError, Definitions};

@@ -533,15 +533,29 @@ pub(crate) struct OpInner {
     pub asset: Option<AssetOp>,
 }
 
-/// What the executor needs to know of the asset an op computes.
+/// What the executor needs to know of the assets an op computes.
 #[derive(Clone, Debug)]
 pub struct AssetOp {
-    pub key: AssetKey,
+    /// The asset each output materializes: `result` for an asset, one output per asset
+    /// for a multi-asset.
+    pub outputs: BTreeMap<String, AssetKey>,
     pub code_version: Option<String>,
     pub partitions: Option<PartitionsDefinition>,
     /// The declared mappings from upstream assets' partitions; the others are
     /// [`PartitionMapping::default_for`] the two partitionings.
     pub partition_mappings: BTreeMap<AssetKey, PartitionMapping>,
+}
+
+impl AssetOp {
+    /// The asset output `name` materializes.
+    pub fn key_of(&self, output: &str) -> Option<&AssetKey> {
+        self.outputs.get(output)
+    }
+
+    /// The asset the op materializes (for a multi-asset, the first by output name).
+    pub fn key(&self) -> Option<&AssetKey> {
+        self.outputs.values().next()
+    }
 }
 
 impl fmt::Debug for OpDefinition {
@@ -786,12 +800,7 @@ impl<S> OpBuilder<S> {
     }
 
     fn push_output<T: OutputValue>(&mut self, name: String, is_required: bool) {
-        self.outs.push(OutputDefinition {
-            name,
-            data_type: DataType::of::<T>(),
-            is_required,
-            codec: ValueCodec::of::<T>(),
-        });
+        self.outs.push(output_definition::<T>(name, is_required));
     }
 
     /// An output that may be left out of the returned [`Outputs`]; steps that consume it
@@ -830,7 +839,37 @@ impl<S> OpBuilder<S> {
     }
 }
 
+/// The definition of an output `name` of type `T`.
+pub(crate) fn output_definition<T: OutputValue>(
+    name: String,
+    is_required: bool,
+) -> OutputDefinition {
+    OutputDefinition {
+        name,
+        data_type: DataType::of::<T>(),
+        is_required,
+        codec: ValueCodec::of::<T>(),
+    }
+}
+
 impl OpBuilder<NoOutput> {
+    /// Finish the op of a multi-asset: `outputs`, one per asset, and a compute function
+    /// that returns them as [`Outputs`].
+    pub(crate) fn compute_multi_asset<F, Fut>(
+        mut self,
+        outputs: Vec<OutputDefinition>,
+        asset: AssetOp,
+        f: F,
+    ) -> OpDefinition
+    where
+        F: Fn(OpContext, Inputs) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Outputs, OpError>> + Send + 'static,
+    {
+        self.outs = outputs;
+        self.asset = Some(asset);
+        self.reshape::<Multi>().finish(f)
+    }
+
     /// Declare the op's output `name` of type `T`; compute then returns a `T`.
     pub fn output<T: OutputValue>(mut self, name: impl Into<String>) -> OpBuilder<Single<T>> {
         self.push_output::<T>(name.into(), true);

@@ -300,7 +300,12 @@ impl LocationSnapshot {
         let selected = self.assets.iter().filter(|a| keys.contains(&a.key));
         let assets = selected.clone().filter_map(|a| a.op_name.clone());
         let checks = selected.flat_map(|a| a.checks.iter().map(|c| c.op_name.clone()));
-        Ok(assets.chain(checks).collect())
+        // The assets of a multi-asset share their op's step.
+        let mut seen = HashSet::new();
+        Ok(assets
+            .chain(checks)
+            .filter(|step| seen.insert(step.clone()))
+            .collect())
     }
 }
 

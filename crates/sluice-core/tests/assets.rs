@@ -676,3 +676,107 @@ async fn checks_run_after_their_asset_and_a_blocking_failure_stops_downstream() 
         ],
     );
 }
+
+/// An API sync that writes accounts and transactions in one computation, a report of
+/// the transactions downstream, and a check of the accounts.
+fn sync_pipeline(calls: Arc<std::sync::atomic::AtomicUsize>) -> Definitions {
+    let sync = multi_asset("gocardless_sync")
+        .group("gocardless")
+        .output::<Vec<String>>("accounts", "source/gocardless/accounts")
+        .output::<Vec<i64>>("transactions", "source/gocardless/transactions")
+        .compute(move |ctx, _| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                ctx.add_output_metadata("synced_by", "test");
+                Ok(Outputs::new()
+                    .with("accounts", vec!["acc-1".to_owned(), "acc-2".to_owned()])
+                    .with("transactions", vec![1200_i64, 800]))
+            }
+        });
+    let report = AssetDefinition::builder("reports/spend")
+        .input_named::<Vec<i64>>("transactions", "source/gocardless/transactions")
+        .compute(|_, inputs| async move {
+            let amounts: Vec<i64> = inputs.get("transactions")?;
+            Ok(amounts.iter().sum::<i64>())
+        });
+    let check = sluice_core::asset::AssetCheckDefinition::builder(
+        "two_accounts",
+        "source/gocardless/accounts",
+    )
+    .compute(|_, accounts: Arc<Vec<String>>| async move {
+        Ok(sluice_core::asset::AssetCheckResult::new(
+            accounts.len() == 2,
+        ))
+    });
+    Definitions::builder()
+        .assets(sync)
+        .asset(report)
+        .asset_check(check)
+        .asset_job(define_asset_job(
+            "report_only",
+            AssetSelection::parse("reports/spend").unwrap(),
+        ))
+        .build()
+        .expect("valid definitions")
+}
+
+#[tokio::test]
+async fn a_multi_asset_materializes_each_of_its_assets_in_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let io: Arc<dyn IoManager> = Arc::new(FsIoManager::new(dir.path()));
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let defs = sync_pipeline(Arc::clone(&calls));
+    let job = defs.job(ASSET_JOB_NAME).unwrap();
+    let names: Vec<&str> = job.nodes().iter().map(|n| n.alias.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "gocardless_sync",
+            "reports__spend",
+            "source__gocardless__accounts_two_accounts"
+        ],
+        "one node for both assets of the multi-asset"
+    );
+
+    let (status, events) = run(&defs, ASSET_JOB_NAME, io.clone(), &[], None).await;
+    assert_eq!(status, RunStatus::Success, "{events:#?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        materializations(&events),
+        [
+            ("source/gocardless/accounts".into(), None),
+            ("source/gocardless/transactions".into(), None),
+            ("reports/spend".into(), None),
+        ]
+    );
+    let accounts = events
+        .iter()
+        .filter_map(RunEvent::materialization)
+        .find(|m| m.asset_key == key("source/gocardless/accounts"))
+        .unwrap();
+    assert_eq!(accounts.metadata["synced_by"], MetadataValue::from("test"));
+    assert!(matches!(accounts.metadata["path"], MetadataValue::Path(_)));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("source/gocardless/transactions")).unwrap(),
+        "[1200,800]"
+    );
+    let evaluation = events
+        .iter()
+        .find_map(|e| e.check_evaluation())
+        .expect("the check ran on the multi-asset's output");
+    assert!(evaluation.passed);
+
+    // Selecting one asset of the multi-asset runs its step once, materializing both.
+    let steps = defs
+        .asset_steps(&AssetSelection::parse("source/gocardless/transactions").unwrap())
+        .unwrap();
+    assert_eq!(steps, ["gocardless_sync"]);
+    // The report alone loads the transactions stored by key.
+    let (status, events) = run(&defs, "report_only", io.clone(), &[], None).await;
+    assert_eq!(status, RunStatus::Success, "{events:#?}");
+    assert_eq!(materializations(&events), [("reports/spend".into(), None)]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("reports/spend")).unwrap(),
+        "2000"
+    );
+}

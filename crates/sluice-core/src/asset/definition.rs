@@ -54,8 +54,8 @@ pub struct AssetDep {
 #[derive(Debug, Clone)]
 pub struct AssetDefinition(Arc<AssetInner>);
 
-#[derive(Debug)]
-struct AssetInner {
+#[derive(Debug, Clone)]
+pub(super) struct AssetInner {
     key: AssetKey,
     group: String,
     description: Option<String>,
@@ -69,6 +69,9 @@ struct AssetInner {
     partition_mappings: BTreeMap<AssetKey, PartitionMapping>,
     /// `None` for a source asset.
     op: Option<OpDefinition>,
+    /// The op's output that holds the asset's value: `result`, or for an asset of a
+    /// multi-asset, its own output.
+    output: String,
     /// Keys that did not parse, reported when the definitions are built.
     key_errors: Vec<AssetKeyError>,
 }
@@ -81,23 +84,8 @@ impl AssetDefinition {
     pub fn builder(key: &str) -> AssetBuilder {
         let mut key_errors = Vec::new();
         let key = parse_or_keep(key, &mut key_errors);
-        AssetBuilder {
-            op: OpDefinition::builder(key.op_name()),
-            asset: AssetInner {
-                key,
-                group: DEFAULT_GROUP.to_owned(),
-                description: None,
-                tags: BTreeMap::new(),
-                owners: Vec::new(),
-                metadata: Metadata::new(),
-                code_version: None,
-                deps: Vec::new(),
-                partitions: None,
-                partition_mappings: BTreeMap::new(),
-                op: None,
-                key_errors,
-            },
-        }
+        let op_name = key.op_name();
+        AssetInner::builder(key, op_name, key_errors, OneAsset)
     }
 
     /// A source asset: declared so that assets can depend on it, produced outside
@@ -157,6 +145,11 @@ impl AssetDefinition {
         self.0.op.is_none()
     }
 
+    /// The output of the op that holds the asset's value.
+    pub fn output_name(&self) -> &str {
+        &self.0.output
+    }
+
     pub(crate) fn key_errors(&self) -> &[AssetKeyError] {
         &self.0.key_errors
     }
@@ -173,22 +166,29 @@ impl AssetDefinition {
     }
 }
 
-fn parse_or_keep(text: &str, errors: &mut Vec<AssetKeyError>) -> AssetKey {
+pub(super) fn parse_or_keep(text: &str, errors: &mut Vec<AssetKeyError>) -> AssetKey {
     AssetKey::parse(text).unwrap_or_else(|e| {
         errors.push(e);
         AssetKey::unchecked(text)
     })
 }
 
-/// Builds an [`AssetDefinition`].
+/// Builds an [`AssetDefinition`] or, as `AssetBuilder<ManyAssets>`, the assets of a
+/// multi-asset (see [`multi_asset`](super::multi_asset)); the settings they share are
+/// the same methods.
 #[must_use]
-pub struct AssetBuilder {
-    op: OpBuilder<NoOutput>,
+pub struct AssetBuilder<K = OneAsset> {
+    pub(super) op: OpBuilder<NoOutput>,
     /// The asset so far; its op is set by [`AssetBuilder::compute`].
-    asset: AssetInner,
+    pub(super) asset: AssetInner,
+    pub(super) kind: K,
 }
 
-impl AssetBuilder {
+/// An [`AssetBuilder`] of one asset.
+#[derive(Debug, Default)]
+pub struct OneAsset;
+
+impl<K> AssetBuilder<K> {
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.asset.group = group.into();
         self
@@ -299,7 +299,9 @@ impl AssetBuilder {
         self.op = self.op.timeout(timeout);
         self
     }
+}
 
+impl AssetBuilder<OneAsset> {
     /// Finish the asset with the function that computes its value.
     pub fn compute<T, F, Fut>(mut self, f: F) -> AssetDefinition
     where
@@ -307,12 +309,8 @@ impl AssetBuilder {
         F: Fn(OpContext, Inputs) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, OpError>> + Send + 'static,
     {
-        let asset = AssetOp {
-            key: self.asset.key.clone(),
-            code_version: self.asset.code_version.clone(),
-            partitions: self.asset.partitions.clone(),
-            partition_mappings: self.asset.partition_mappings.clone(),
-        };
+        let outputs = BTreeMap::from([("result".to_owned(), self.asset.key.clone())]);
+        let asset = self.asset.asset_op(outputs);
         let op = std::mem::replace(&mut self.op, OpDefinition::builder(""))
             .output::<T>("result")
             .compute_asset(asset, f);
@@ -326,6 +324,66 @@ impl AssetBuilder {
 
     fn finish(self, op: Option<OpDefinition>) -> AssetDefinition {
         AssetDefinition(Arc::new(AssetInner { op, ..self.asset }))
+    }
+}
+
+impl AssetInner {
+    /// The asset of a multi-asset at `key`, computed by output `output` of `op`.
+    pub(super) fn of_multi(
+        &self,
+        key: AssetKey,
+        op: OpDefinition,
+        output: String,
+        key_errors: Vec<AssetKeyError>,
+    ) -> AssetDefinition {
+        let mut errors = self.key_errors.clone();
+        errors.extend(key_errors);
+        AssetDefinition(Arc::new(AssetInner {
+            key,
+            op: Some(op),
+            output,
+            key_errors: errors,
+            ..self.clone()
+        }))
+    }
+
+    /// What the executor needs to know of the assets the op computes: `outputs`, by
+    /// output name.
+    pub(super) fn asset_op(&self, outputs: BTreeMap<String, AssetKey>) -> AssetOp {
+        AssetOp {
+            outputs,
+            code_version: self.code_version.clone(),
+            partitions: self.partitions.clone(),
+            partition_mappings: self.partition_mappings.clone(),
+        }
+    }
+
+    /// A new asset at `key` whose op is named `op_name`.
+    pub(super) fn builder<K>(
+        key: AssetKey,
+        op_name: String,
+        key_errors: Vec<AssetKeyError>,
+        kind: K,
+    ) -> AssetBuilder<K> {
+        AssetBuilder {
+            op: OpDefinition::builder(op_name),
+            asset: AssetInner {
+                key,
+                group: DEFAULT_GROUP.to_owned(),
+                description: None,
+                tags: BTreeMap::new(),
+                owners: Vec::new(),
+                metadata: Metadata::new(),
+                code_version: None,
+                deps: Vec::new(),
+                partitions: None,
+                partition_mappings: BTreeMap::new(),
+                op: None,
+                output: "result".to_owned(),
+                key_errors,
+            },
+            kind,
+        }
     }
 }
 

@@ -9,11 +9,12 @@
 //! assert_eq!(job.name(), "refresh_staging");
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{AssetCheckDefinition, AssetDefinition, AssetGraph, AssetKey, AssetSelection};
 use crate::job::{AssetPartitions, JobDefinition, NodeHandle, OutputRef};
+use crate::op::OpDefinition;
 use crate::partition::{PartitionMapping, PartitionsDefinition};
 
 /// The job that can materialize every asset of a location; an ad hoc materialization is
@@ -105,7 +106,8 @@ pub(crate) fn partitionings<'a>(
 /// the step, for an ordering dependency); an upstream outside it is loaded through the
 /// IO manager. So is an upstream in the job whose partitions the downstream asset does
 /// not read one for one: the step runs after it and loads the partitions it maps to. An
-/// asset in the job runs after the blocking checks of its upstream assets.
+/// asset in the job runs after the blocking checks of its upstream assets. The assets of
+/// a multi-asset share one node: selecting one of them materializes them all.
 pub(crate) fn build_nodes(
     mut job: crate::job::JobBuilder,
     keys: &BTreeSet<AssetKey>,
@@ -127,28 +129,38 @@ pub(crate) fn build_nodes(
             .or_default()
             .push(check.op().name().to_owned());
     }
-    let computed =
-        |key: &AssetKey| keys.contains(key) && assets.get(key).is_some_and(|a| !a.is_source());
+    let op_of = |key: &AssetKey| assets.get(key).and_then(|a| a.op());
+    let selected_ops: HashSet<&str> = keys
+        .iter()
+        .filter_map(&op_of)
+        .map(OpDefinition::name)
+        .collect();
+    // A computed asset whose op the job runs: one of `keys`, or a sibling of one of them
+    // in a multi-asset.
+    let computed = |key: &AssetKey| op_of(key).is_some_and(|op| selected_ops.contains(op.name()));
+    let mut added: HashSet<&str> = HashSet::new();
     for key in graph.topological_order() {
-        let Some(op) = assets
-            .get(&key)
-            .and_then(|a| a.op())
-            .filter(|_| computed(key))
-        else {
+        let Some(op) = op_of(key).filter(|_| computed(key)) else {
             continue;
         };
+        if !added.insert(op.name()) {
+            continue;
+        }
         let mut node = job.node(op);
         let asset = assets[key];
         for dep in asset.deps().iter().filter(|d| computed(&d.key)) {
-            let upstream = dep.key.op_name();
+            let upstream = assets[&dep.key];
+            let upstream_op = upstream.op().map_or("", OpDefinition::name);
             let in_memory = dep.input.as_deref().filter(|input| {
                 op.input(input)
                     .is_some_and(|i| i.asset.as_ref().is_some_and(|a| a.partitions.is_none()))
-                    && reads_one_for_one(asset, assets[&dep.key])
+                    && reads_one_for_one(asset, upstream)
             });
             node = match in_memory {
-                Some(input) => node.input(input, OutputRef::new(upstream, "result")),
-                None => node.after(&NodeHandle::named(upstream)),
+                Some(input) => {
+                    node.input(input, OutputRef::new(upstream_op, upstream.output_name()))
+                }
+                None => node.after(&NodeHandle::named(upstream_op)),
             };
             for check in blocking.get(&dep.key).into_iter().flatten() {
                 node = node.after(&NodeHandle::named(check.clone()));
@@ -159,7 +171,9 @@ pub(crate) fn build_nodes(
     for check in checks {
         let mut node = job.node(check.op());
         if computed(check.asset()) {
-            node = node.input("asset", OutputRef::new(check.asset().op_name(), "result"));
+            let asset = assets[check.asset()];
+            let op = asset.op().map_or("", OpDefinition::name);
+            node = node.input("asset", OutputRef::new(op, asset.output_name()));
         }
         node.add();
     }

@@ -1,6 +1,7 @@
 //! Software-defined assets: keys, the graph they form, and selections of it.
 //!
-//! - [`AssetDefinition`]: an asset and the op that computes it.
+//! - [`AssetDefinition`]: an asset and the op that computes it; [`multi_asset`] for one
+//!   op that computes several.
 //! - [`AssetCheckDefinition`]: a data-quality check of an asset, blocking or not.
 //! - [`AssetKey`]: a multi-part path (`source/gocardless/extract/transactions`).
 //! - [`AssetGraph`]: the assets of a location and their dependencies, checked for
@@ -13,15 +14,17 @@ mod definition;
 mod graph;
 mod job;
 mod key;
+mod multi;
 mod selection;
 
 pub use check::{
     AssetCheckBuilder, AssetCheckDefinition, AssetCheckEvaluation, AssetCheckResult,
     AssetCheckSeverity,
 };
-pub use definition::{AssetBuilder, AssetDefinition, AssetDep, DEFAULT_GROUP};
+pub use definition::{AssetBuilder, AssetDefinition, AssetDep, DEFAULT_GROUP, OneAsset};
 pub use graph::{AssetGraph, AssetGraphProblem, AssetNode};
 pub use job::{ASSET_JOB_NAME, AssetJobDefinition, define_asset_job};
 pub(crate) use job::{build_nodes, partitionings};
 pub use key::{AssetKey, AssetKeyError};
+pub use multi::{ManyAssets, multi_asset};
 pub use selection::{AssetSelection, SelectionError};
