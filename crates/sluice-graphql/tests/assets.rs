@@ -674,3 +674,95 @@ async fn backfills_are_launched_over_existing_partitions_and_canceled_once() {
         json!({"__typename": "BackfillNotFoundError", "message": "Backfill nosuchid could not be found.", "backfillId": "nosuchid"})
     );
 }
+
+#[tokio::test]
+async fn partition_sets_list_a_partitioned_jobs_partitions_and_their_latest_runs() {
+    let h = Harness::new().await;
+    let repo = json!({"repositoryLocationName": "demo", "repositoryName": "__repository__"});
+    // Two runs of one day, the later one failed, and one of another day.
+    for (day, status) in [
+        ("2026-01-02", sluice_core::run::RunStatus::Success),
+        ("2026-01-02", sluice_core::run::RunStatus::Failure),
+        ("2026-01-03", sluice_core::run::RunStatus::Queued),
+    ] {
+        let mut run = sluice_core::run::NewRun::new("daily_orders_job");
+        run.status = status;
+        run.tags.insert("dagster/partition".into(), day.into());
+        h.storage.create_run(&run).await.unwrap();
+    }
+    let sets = h
+        .data(
+            "query($r: RepositorySelector!, $job: String!) {
+               sets: partitionSetsOrError(repositorySelector: $r, pipelineName: $job) {
+                 __typename ... on PartitionSets { results { name pipelineName mode } } }
+               none: partitionSetsOrError(repositorySelector: $r, pipelineName: \"one_op_job\") {
+                 ... on PartitionSets { results { name } } }
+               ghost: partitionSetsOrError(repositorySelector: $r, pipelineName: \"ghost\") {
+                 __typename } }",
+            json!({"r": repo, "job": "daily_orders_job"}),
+        )
+        .await;
+    assert_eq!(
+        sets["sets"]["results"],
+        json!([{"name": "daily_orders_job_partition_set", "pipelineName": "daily_orders_job", "mode": "default"}])
+    );
+    assert_eq!(sets["none"]["results"], json!([]), "not partitioned");
+    assert_eq!(sets["ghost"]["__typename"], "PipelineNotFoundError");
+
+    let set = h
+        .data(
+            "query($r: RepositorySelector!, $name: String!) {
+               partitionSetOrError(repositorySelector: $r, partitionSetName: $name) {
+                 __typename
+                 ... on PartitionSet {
+                   first: partitionsOrError(limit: 2) { ... on Partitions { results { name } } }
+                   next: partitionsOrError(cursor: \"2026-01-02\", limit: 1) { ... on Partitions { results { name } } }
+                   day: partition(partitionName: \"2026-01-02\") {
+                     name partitionSetName status
+                     tagsOrError { ... on PartitionTags { results { key value } } }
+                     runs { status } }
+                   never: partition(partitionName: \"1999-01-01\") { name }
+                   partitionStatusesOrError { ... on PartitionStatuses { results { partitionName runStatus } } }
+                 } } }",
+            json!({"r": repo, "name": "daily_orders_job_partition_set"}),
+        )
+        .await;
+    let set = &set["partitionSetOrError"];
+    assert_eq!(set["__typename"], "PartitionSet", "{set:#}");
+    assert_eq!(
+        set["first"]["results"],
+        json!([{"name": "2026-01-01"}, {"name": "2026-01-02"}])
+    );
+    assert_eq!(set["next"]["results"], json!([{"name": "2026-01-03"}]));
+    let day = &set["day"];
+    assert_eq!(day["status"], "FAILURE", "the latest run counts");
+    assert_eq!(
+        day["runs"],
+        json!([{"status": "FAILURE"}, {"status": "SUCCESS"}])
+    );
+    assert_eq!(
+        day["tagsOrError"]["results"][0],
+        json!({"key": "dagster/partition", "value": "2026-01-02"})
+    );
+    assert_eq!(set["never"], Value::Null);
+    assert_eq!(
+        set["partitionStatusesOrError"]["results"],
+        json!([
+            {"partitionName": "2026-01-02", "runStatus": "FAILURE"},
+            {"partitionName": "2026-01-03", "runStatus": "QUEUED"},
+        ])
+    );
+
+    let missing = h
+        .data(
+            "query($r: RepositorySelector!) {
+               a: partitionSetOrError(repositorySelector: $r, partitionSetName: \"one_op_job_partition_set\") {
+                 __typename ... on PartitionSetNotFoundError { partitionSetName } }
+               b: partitionSetOrError(repositorySelector: $r, partitionSetName: \"nonsense\") { __typename } }",
+            json!({"r": repo}),
+        )
+        .await;
+    assert_eq!(missing["a"]["__typename"], "PartitionSetNotFoundError");
+    assert_eq!(missing["a"]["partitionSetName"], "one_op_job_partition_set");
+    assert_eq!(missing["b"]["__typename"], "PartitionSetNotFoundError");
+}

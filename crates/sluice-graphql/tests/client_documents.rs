@@ -31,6 +31,7 @@ async fn get_job_names_lists_every_job_of_every_loaded_location() {
             "__ASSET_JOB",
             "chain_100",
             "config_job",
+            "daily_orders_job",
             "failing_job",
             "fanout_500",
             "flaky_job",

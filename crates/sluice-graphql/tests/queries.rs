@@ -548,7 +548,7 @@ async fn workspace_repositories_and_jobs_describe_the_location() {
             .as_array()
             .unwrap()
             .len(),
-        10
+        11
     );
     assert_eq!(
         data["locationStatusesOrError"]["entries"][0],
@@ -556,7 +556,7 @@ async fn workspace_repositories_and_jobs_describe_the_location() {
     );
     assert_eq!(
         data["repositoryOrError"]["jobs"].as_array().unwrap().len(),
-        10
+        11
     );
     assert_eq!(
         data["missing"],

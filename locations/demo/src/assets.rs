@@ -208,5 +208,10 @@ pub fn asset_jobs() -> Vec<AssetJobDefinition> {
             AssetSelection::parse("group:staging+").expect("a valid selection"),
         )
         .description("Rebuilds staging and the warehouse from the latest raw orders."),
+        define_asset_job(
+            "daily_orders_job",
+            AssetSelection::parse("raw/daily_orders").expect("a valid selection"),
+        )
+        .description("Loads one day of orders: a partitioned job (its partition set is daily_orders_job_partition_set)."),
     ]
 }

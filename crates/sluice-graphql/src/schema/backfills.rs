@@ -90,12 +90,7 @@ impl PartitionBackfill {
             ..RunsFilter::default()
         };
         let limit = limit.and_then(|l| usize::try_from(l).ok());
-        let runs = service(ctx)
-            .storage()
-            .list_runs(&filter, None, limit)
-            .await
-            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-        Ok(runs.into_iter().map(Run).collect())
+        crate::schema::list_runs(ctx, &filter, None, limit).await
     }
 }
 

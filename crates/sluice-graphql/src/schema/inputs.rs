@@ -203,6 +203,48 @@ pub struct RunsFilterInput {
     pub mode: Option<String>,
 }
 
+impl RunsFilterInput {
+    /// The storage filter; `Ok(None)` when no run can match (a status or mode no Sluice
+    /// run has), `Err` with the message of a filter Sluice does not support.
+    pub fn into_filter(self) -> Result<Option<sluice_storage::RunsFilter>, String> {
+        if self.snapshot_id.is_some() {
+            return Err("filtering runs by snapshotId is not supported".to_owned());
+        }
+        let mut statuses = Vec::new();
+        for status in self.statuses.iter().flatten() {
+            match status.to_core() {
+                Some(s) => statuses.push(s),
+                // No run is ever MANAGED or SUSPENDED in Sluice.
+                None if self.statuses.as_ref().is_some_and(|s| s.len() == 1) => return Ok(None),
+                None => {}
+            }
+        }
+        if self.mode.as_deref().is_some_and(|m| m != "default") {
+            return Ok(None);
+        }
+        Ok(Some(sluice_storage::RunsFilter {
+            run_ids: self
+                .run_ids
+                .unwrap_or_default()
+                .into_iter()
+                .flatten()
+                .collect(),
+            job_name: self.pipeline_name,
+            statuses,
+            tags: self
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect(),
+            created_after: self.created_after,
+            created_before: self.created_before,
+            updated_after: self.updated_after,
+            updated_before: self.updated_before,
+        }))
+    }
+}
+
 /// Which schedule: location, repository and name.
 #[derive(InputObject, Clone, Debug)]
 pub struct ScheduleSelector {

@@ -477,12 +477,7 @@ impl InstigationState {
     /// Its runs, newest first.
     async fn runs(&self, ctx: &Context<'_>, limit: Option<i32>) -> async_graphql::Result<Vec<Run>> {
         let limit = limit.map(|l| l.max(0) as usize);
-        let runs = service(ctx)
-            .storage()
-            .list_runs(&self.runs_filter(), None, limit)
-            .await
-            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-        Ok(runs.into_iter().map(Run).collect())
+        crate::schema::list_runs(ctx, &self.runs_filter(), None, limit).await
     }
     async fn runs_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
         let n = service(ctx)
@@ -669,12 +664,7 @@ impl InstigationTick {
             run_ids: self.tick.result.run_ids.clone(),
             ..RunsFilter::default()
         };
-        let runs = service(ctx)
-            .storage()
-            .list_runs(&filter, None, None)
-            .await
-            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-        Ok(runs.into_iter().map(Run).collect())
+        crate::schema::list_runs(ctx, &filter, None, None).await
     }
     async fn origin_run_ids(&self) -> Vec<String> {
         Vec::new()

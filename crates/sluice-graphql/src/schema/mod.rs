@@ -10,6 +10,7 @@ pub mod inputs;
 pub mod instance;
 pub mod instigation;
 pub mod mutation;
+pub mod partition_sets;
 pub mod partitions;
 pub mod query;
 pub mod runs;
@@ -27,7 +28,12 @@ use crate::service::Service;
 /// The root of all queries: runs, workspace and instigators, and assets.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::Query, assets::AssetQuery, backfills::BackfillQuery);
+pub struct QueryRoot(
+    query::Query,
+    assets::AssetQuery,
+    backfills::BackfillQuery,
+    partition_sets::PartitionSetQuery,
+);
 
 /// The root of all mutations.
 #[derive(async_graphql::MergedObject, Default)]
@@ -92,6 +98,22 @@ pub(crate) fn service<'a>(ctx: &Context<'a>) -> &'a Service {
 /// A service error as a GraphQL field error (for fields whose type has no error member).
 pub(crate) fn py_err(e: ServiceError) -> async_graphql::Error {
     async_graphql::Error::new(e.to_string())
+}
+
+/// The runs `filter` selects, newest first, as GraphQL runs (for fields whose type has
+/// no error member).
+pub(crate) async fn list_runs(
+    ctx: &Context<'_>,
+    filter: &sluice_storage::RunsFilter,
+    cursor: Option<&str>,
+    limit: Option<usize>,
+) -> async_graphql::Result<Vec<runs::Run>> {
+    let runs = service(ctx)
+        .storage()
+        .list_runs(filter, cursor, limit)
+        .await
+        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+    Ok(runs.into_iter().map(runs::Run).collect())
 }
 
 /// A run, or why there is none.

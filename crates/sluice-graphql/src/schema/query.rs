@@ -1,10 +1,7 @@
 //! The query root.
 
-use std::collections::BTreeMap;
-
 use async_graphql::{Context, ID, Object, SimpleObject, Union};
 use sluice_core::snapshot::REPOSITORY_NAME;
-use sluice_storage::RunsFilter;
 
 use crate::error::Error as ServiceError;
 use crate::schema::config::{
@@ -254,53 +251,22 @@ impl Query {
         cursor: Option<String>,
         limit: Option<i32>,
     ) -> RunsOrError {
-        let filter = filter.unwrap_or_default();
-        if filter.snapshot_id.is_some() {
-            return RunsOrError::InvalidPipelineRunsFilterError(InvalidPipelineRunsFilterError {
-                message: "filtering runs by snapshotId is not supported".to_owned(),
-            });
-        }
-        let mut statuses = Vec::new();
-        for status in filter.statuses.iter().flatten() {
-            match status.to_core() {
-                Some(s) => statuses.push(s),
-                // No run is ever MANAGED or SUSPENDED in Sluice.
-                None if filter.statuses.as_ref().is_some_and(|s| s.len() == 1) => {
-                    return RunsOrError::Runs(Runs {
-                        results: Vec::new(),
-                        count: 0,
-                    });
-                }
-                None => {}
+        let filter = match filter.unwrap_or_default().into_filter() {
+            Ok(Some(filter)) => filter,
+            Ok(None) => {
+                return RunsOrError::Runs(Runs {
+                    results: Vec::new(),
+                    count: 0,
+                });
             }
-        }
-        if filter.mode.as_deref().is_some_and(|m| m != "default") {
-            return RunsOrError::Runs(Runs {
-                results: Vec::new(),
-                count: 0,
-            });
-        }
+            Err(message) => {
+                return RunsOrError::InvalidPipelineRunsFilterError(
+                    InvalidPipelineRunsFilterError { message },
+                );
+            }
+        };
         let query = RunsQuery {
-            filter: RunsFilter {
-                run_ids: filter
-                    .run_ids
-                    .unwrap_or_default()
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-                job_name: filter.pipeline_name,
-                statuses,
-                tags: filter
-                    .tags
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|t| (t.key, t.value))
-                    .collect::<BTreeMap<_, _>>(),
-                created_after: filter.created_after,
-                created_before: filter.created_before,
-                updated_after: filter.updated_after,
-                updated_before: filter.updated_before,
-            },
+            filter,
             cursor,
             limit: limit.map(|l| usize::try_from(l).unwrap_or(0)),
         };
