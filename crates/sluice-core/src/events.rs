@@ -43,10 +43,12 @@ pub enum EventType {
     AssetMaterialization,
     /// A check of an asset was evaluated.
     AssetCheckEvaluation,
+    /// The current version of a source asset was observed.
+    AssetObservation,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 21] = [
+    pub const ALL: [EventType; 22] = [
         Self::RunEnqueued,
         Self::RunDequeued,
         Self::RunStarting,
@@ -68,6 +70,7 @@ impl EventType {
         Self::Log,
         Self::AssetMaterialization,
         Self::AssetCheckEvaluation,
+        Self::AssetObservation,
     ];
 
     /// The Dagster name, e.g. `STEP_SUCCESS`.
@@ -94,6 +97,7 @@ impl EventType {
             Self::Log => "LOG",
             Self::AssetMaterialization => "ASSET_MATERIALIZATION",
             Self::AssetCheckEvaluation => "ASSET_CHECK_EVALUATION",
+            Self::AssetObservation => "ASSET_OBSERVATION",
         }
     }
 
@@ -259,6 +263,23 @@ pub enum EventData {
     Materialization(Box<AssetMaterialization>),
     /// A check of an asset was evaluated.
     CheckEvaluation(Box<AssetCheckEvaluation>),
+    /// A source asset was observed.
+    Observation(Box<AssetObservation>),
+}
+
+/// An observation of a source asset (Dagster's `AssetObservation`): the version of the
+/// data where it lives now, without storing a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetObservation {
+    pub asset_key: AssetKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
+    pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// A materialization of an asset: which asset and partition, and what is known of the
@@ -352,6 +373,26 @@ impl RunEvent {
         match &self.data {
             EventData::Materialization(m) => Some(&m.asset_key),
             EventData::CheckEvaluation(c) => Some(&c.asset_key),
+            EventData::Observation(o) => Some(&o.asset_key),
+            _ => None,
+        }
+    }
+
+    /// The partition the event is about: a materialization's, a check evaluation's or an
+    /// observation's.
+    pub fn partition(&self) -> Option<&str> {
+        match &self.data {
+            EventData::Materialization(m) => m.partition.as_deref(),
+            EventData::CheckEvaluation(c) => c.partition.as_deref(),
+            EventData::Observation(o) => o.partition.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The observation the event records, if it records one.
+    pub fn observation(&self) -> Option<&AssetObservation> {
+        match &self.data {
+            EventData::Observation(o) => Some(o),
             _ => None,
         }
     }

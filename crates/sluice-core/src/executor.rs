@@ -14,9 +14,10 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::asset::AssetKey;
+use crate::asset::{AssetKey, DataVersion};
 use crate::events::{
-    AssetMaterialization, ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent,
+    AssetMaterialization, AssetObservation, ErrorInfo, EventData, EventSink, EventType, LogLevel,
+    RunEvent,
 };
 use crate::io_manager::{IoManager, IoManagerError, OutputKey};
 use crate::metadata::Metadata;
@@ -721,6 +722,7 @@ impl StepRun {
                 Attempt::Done(values, metadata) => {
                     // The IO manager's metadata of each output, for its materialization.
                     let mut stored: Vec<(&String, Metadata)> = Vec::with_capacity(values.len());
+                    let observes = self.op.asset().is_some_and(|a| a.observe);
                     for (name, value) in &values {
                         self.events.emit(
                             self.event(
@@ -734,6 +736,10 @@ impl StepRun {
                                 output_name: name.clone(),
                             }),
                         );
+                        if observes {
+                            self.observed(name, value, &metadata);
+                            continue;
+                        }
                         match self.handle_output(name, value) {
                             Ok(io_metadata) => stored.push((name, io_metadata)),
                             Err(error) => {
@@ -848,6 +854,29 @@ impl StepRun {
             }),
         );
         Ok(metadata)
+    }
+
+    /// The ASSET_OBSERVATION of the source asset whose version output `name` holds.
+    fn observed(&self, name: &str, value: &StepValue, metadata: &Metadata) {
+        let Some(key) = self.op.asset().and_then(|a| a.key_of(name)) else {
+            return;
+        };
+        let version = value.downcast_ref::<DataVersion>().map(|v| v.0.clone());
+        let message = match &version {
+            Some(v) => format!("Observed asset \"{key}\" at data version \"{v}\"."),
+            None => format!("Observed asset \"{key}\"."),
+        };
+        self.events.emit(
+            self.event(EventType::AssetObservation, message)
+                .level(LogLevel::Info)
+                .data(EventData::Observation(Box::new(AssetObservation {
+                    asset_key: key.clone(),
+                    partition: self.partition.clone(),
+                    data_version: version,
+                    metadata: metadata.clone(),
+                    description: None,
+                }))),
+        );
     }
 
     /// The ASSET_MATERIALIZATION of `key`, one of the assets of the step's op.

@@ -539,6 +539,8 @@ pub struct AssetOp {
     /// The asset each output materializes: `result` for an asset, one output per asset
     /// for a multi-asset.
     pub outputs: BTreeMap<String, AssetKey>,
+    /// The op observes a source asset (records its data version) instead of computing it.
+    pub observe: bool,
     pub code_version: Option<String>,
     pub partitions: Option<PartitionsDefinition>,
     /// The declared mappings from upstream assets' partitions; the others are

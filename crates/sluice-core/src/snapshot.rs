@@ -61,7 +61,10 @@ pub struct AssetSnapshot {
     /// Declared here, produced elsewhere.
     #[serde(default)]
     pub is_source: bool,
-    /// The op (and step) that computes it; `None` for a source asset.
+    /// A source asset whose op (`op_name`) observes its data version.
+    #[serde(default)]
+    pub is_observable: bool,
+    /// The op (and step) that computes (or observes) it; `None` for a source asset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -545,6 +548,7 @@ impl Definitions {
                 code_version: a.code_version().map(str::to_owned),
                 deps: a.deps().iter().map(|d| d.key.clone()).collect(),
                 is_source: a.is_source(),
+                is_observable: a.is_observable(),
                 op_name: a.op().map(|op| op.name().to_owned()),
                 required_resource_keys: a
                     .op()

@@ -780,3 +780,90 @@ async fn a_multi_asset_materializes_each_of_its_assets_in_one_step() {
         "2000"
     );
 }
+
+#[tokio::test]
+async fn an_observable_source_asset_records_its_data_version_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let io: Arc<dyn IoManager> = Arc::new(FsIoManager::new(dir.path()));
+    let rates = AssetDefinition::source("raw/exchange_rates")
+        .description("Rates a partner drops into a bucket every morning")
+        .observe(|ctx| async move {
+            ctx.add_output_metadata("files", 3_i64);
+            Ok(sluice_core::asset::DataVersion::new("2026-01-05T06:00"))
+        });
+    assert!(rates.is_source() && rates.is_observable());
+    let converted = AssetDefinition::builder("staging/converted")
+        .input_named::<f64>("rate", "raw/exchange_rates")
+        .compute(|_, inputs| async move {
+            let rate: f64 = inputs.get("rate")?;
+            Ok(rate * 100.0)
+        });
+    let defs = Definitions::builder()
+        .asset(rates)
+        .asset(converted)
+        .asset_job(define_asset_job(
+            "observe_rates",
+            AssetSelection::parse("raw/exchange_rates").unwrap(),
+        ))
+        .build()
+        .expect("valid definitions");
+    let snapshot = defs.snapshot("demo");
+    let source = snapshot
+        .assets
+        .iter()
+        .find(|a| a.key == key("raw/exchange_rates"))
+        .unwrap();
+    assert!(source.is_source && source.is_observable);
+
+    let (status, events) = run(&defs, "observe_rates", io.clone(), &[], None).await;
+    assert_eq!(status, RunStatus::Success, "{events:#?}");
+    let observation = events
+        .iter()
+        .find_map(RunEvent::observation)
+        .expect("an ASSET_OBSERVATION");
+    assert_eq!(observation.asset_key, key("raw/exchange_rates"));
+    assert_eq!(
+        observation.data_version.as_deref(),
+        Some("2026-01-05T06:00")
+    );
+    assert_eq!(observation.metadata["files"], MetadataValue::Int(3));
+    assert!(materializations(&events).is_empty());
+    assert!(
+        !dir.path().join("raw/exchange_rates").exists(),
+        "an observation stores no value"
+    );
+
+    // The downstream asset loads the source's value from storage, never from the
+    // observation's output: here nothing was stored, and it says so.
+    let steps = defs
+        .asset_steps(&AssetSelection::parse("staging/converted").unwrap())
+        .unwrap();
+    let (status, events) = run(
+        &defs,
+        ASSET_JOB_NAME,
+        io.clone(),
+        &[],
+        Some(Reexecution {
+            step_keys: steps.into_iter().collect(),
+            source_runs: Vec::new(),
+        }),
+    )
+    .await;
+    assert_eq!(status, RunStatus::Failure);
+    let failure = events
+        .iter()
+        .find(|e| e.event_type == EventType::StepFailure)
+        .unwrap();
+    assert_mentions(
+        &failure.message,
+        &["asset \"raw/exchange_rates\" is not stored"],
+    );
+    std::fs::create_dir_all(dir.path().join("raw")).unwrap();
+    std::fs::write(dir.path().join("raw/exchange_rates"), "1.5").unwrap();
+    let (status, events) = run(&defs, ASSET_JOB_NAME, io.clone(), &[], None).await;
+    assert_eq!(status, RunStatus::Success, "{events:#?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("staging/converted")).unwrap(),
+        "150.0"
+    );
+}

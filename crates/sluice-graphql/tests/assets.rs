@@ -227,6 +227,33 @@ async fn the_catalog_reports_wipes_and_latest_materializations() {
     );
     assert!(asset["latestMaterializationTimestamp"].as_f64().unwrap() > 1.0e12);
 
+    // A runless observation is an observation, not a materialization.
+    let observed = h
+        .data(
+            r#"mutation { reportRunlessAssetEvents(eventParams: {eventType: ASSET_OBSERVATION,
+                assetKey: {path: ["external", "feed"]}, partitionKeys: ["2024-01-03"]}) { __typename } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        observed["reportRunlessAssetEvents"]["__typename"],
+        "ReportRunlessAssetEventsSuccess"
+    );
+    let observations = h
+        .data(
+            r#"query { assetOrError(assetKey: {path: ["external", "feed"]}) { ... on Asset {
+                assetObservations { __typename partition assetKey { path } }
+                assetMaterializations { partition } } } }"#,
+            json!({}),
+        )
+        .await;
+    let asset = &observations["assetOrError"];
+    assert_eq!(
+        asset["assetObservations"],
+        json!([{"__typename": "ObservationEvent", "partition": "2024-01-03", "assetKey": {"path": ["external", "feed"]}}])
+    );
+    assert_eq!(asset["assetMaterializations"].as_array().unwrap().len(), 2);
+
     let history = h
         .data(
             r#"query { assetNodes(assetKeys: [{path: ["staging", "orders"]}]) { assetMaterializations(limit: 5) { runId } } }"#,

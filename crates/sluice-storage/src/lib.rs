@@ -116,7 +116,7 @@ pub struct AssetEntry {
     pub last_materialization_timestamp: Option<f64>,
 }
 
-/// Which materializations of an asset to list, and in which order.
+/// Which materializations (or observations) of an asset to list, and in which order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MaterializationsFilter {
     /// Only these partitions (none: every partition, and unpartitioned ones).
@@ -127,6 +127,8 @@ pub struct MaterializationsFilter {
     pub after_id: Option<i64>,
     /// Oldest first, instead of newest first.
     pub oldest_first: bool,
+    /// Observations (of a source asset) instead of materializations.
+    pub observations: bool,
     /// Only events after this time (Unix seconds, exclusive).
     pub after_timestamp: Option<f64>,
     /// Only events before this time (Unix seconds, exclusive).

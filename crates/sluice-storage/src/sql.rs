@@ -449,11 +449,7 @@ fn event_row(event: &RunEvent) -> Result<event_logs::ActiveModel> {
         timestamp: Set(timestamp),
         message: Set(column_text(&event.message)),
         asset_key: Set(event.asset_key().map(ToString::to_string)),
-        partition: Set(event
-            .materialization()
-            .and_then(|m| m.partition.as_deref())
-            .or_else(|| event.check_evaluation()?.partition.as_deref())
-            .map(column_text)),
+        partition: Set(event.partition().map(column_text)),
         body: Set(body),
     })
 }

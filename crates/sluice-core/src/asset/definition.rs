@@ -72,8 +72,22 @@ pub(super) struct AssetInner {
     /// The op's output that holds the asset's value: `result`, or for an asset of a
     /// multi-asset, its own output.
     output: String,
+    /// A source asset whose op observes its version instead of computing it.
+    observable: bool,
     /// Keys that did not parse, reported when the definitions are built.
     key_errors: Vec<AssetKeyError>,
+}
+
+/// The version of a source asset's data where it lives (Dagster's `DataVersion`), as an
+/// observation records it: a file's checksum, a table's row count and last update, ...
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct DataVersion(pub String);
+
+impl DataVersion {
+    pub fn new(version: impl Into<String>) -> Self {
+        Self(version.into())
+    }
 }
 
 /// Dagster's group for assets that name none.
@@ -141,8 +155,16 @@ impl AssetDefinition {
         self.0.op.as_ref()
     }
 
+    /// Whether the asset is produced outside Sluice (its value is loaded through the IO
+    /// manager): a source asset, observable or not.
     pub fn is_source(&self) -> bool {
-        self.0.op.is_none()
+        self.0.op.is_none() || self.0.observable
+    }
+
+    /// Whether it is an observable source asset: its op records the version of the
+    /// data where it lives.
+    pub fn is_observable(&self) -> bool {
+        self.0.observable
     }
 
     /// The output of the op that holds the asset's value.
@@ -322,6 +344,24 @@ impl AssetBuilder<OneAsset> {
         self.finish(None)
     }
 
+    /// Finish an observable source asset (Dagster's `@observable_source_asset`): produced
+    /// outside Sluice and loaded through the IO manager like any source asset, with a
+    /// function that reports the version of its data where it lives. A run of its step
+    /// records an ASSET_OBSERVATION with that version; nothing is stored.
+    pub fn observe<F, Fut>(mut self, f: F) -> AssetDefinition
+    where
+        F: Fn(OpContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<DataVersion, OpError>> + Send + 'static,
+    {
+        self.asset.observable = true;
+        let outputs = BTreeMap::from([("result".to_owned(), self.asset.key.clone())]);
+        let asset = self.asset.asset_op(outputs);
+        let op = std::mem::replace(&mut self.op, OpDefinition::builder(""))
+            .output::<DataVersion>("result")
+            .compute_asset(asset, move |ctx, _| f(ctx));
+        self.finish(Some(op))
+    }
+
     fn finish(self, op: Option<OpDefinition>) -> AssetDefinition {
         AssetDefinition(Arc::new(AssetInner { op, ..self.asset }))
     }
@@ -352,6 +392,7 @@ impl AssetInner {
     pub(super) fn asset_op(&self, outputs: BTreeMap<String, AssetKey>) -> AssetOp {
         AssetOp {
             outputs,
+            observe: self.observable,
             code_version: self.code_version.clone(),
             partitions: self.partitions.clone(),
             partition_mappings: self.partition_mappings.clone(),
@@ -380,6 +421,7 @@ impl AssetInner {
                 partition_mappings: BTreeMap::new(),
                 op: None,
                 output: "result".to_owned(),
+                observable: false,
                 key_errors,
             },
             kind,

@@ -148,7 +148,9 @@ pub(crate) fn build_nodes(
         }
         let mut node = job.node(op);
         let asset = assets[key];
-        for dep in asset.deps().iter().filter(|d| computed(&d.key)) {
+        // A source upstream (observable ones have an op, but no value) is loaded.
+        let wired = |key: &AssetKey| computed(key) && !assets[key].is_source();
+        for dep in asset.deps().iter().filter(|d| wired(&d.key)) {
             let upstream = assets[&dep.key];
             let upstream_op = upstream.op().map_or("", OpDefinition::name);
             let in_memory = dep.input.as_deref().filter(|input| {
@@ -170,7 +172,7 @@ pub(crate) fn build_nodes(
     }
     for check in checks {
         let mut node = job.node(check.op());
-        if computed(check.asset()) {
+        if computed(check.asset()) && !assets[check.asset()].is_source() {
             let asset = assets[check.asset()];
             let op = asset.op().map_or("", OpDefinition::name);
             node = node.input("asset", OutputRef::new(op, asset.output_name()));

@@ -21,7 +21,9 @@ pub use check::{
     AssetCheckBuilder, AssetCheckDefinition, AssetCheckEvaluation, AssetCheckResult,
     AssetCheckSeverity,
 };
-pub use definition::{AssetBuilder, AssetDefinition, AssetDep, DEFAULT_GROUP, OneAsset};
+pub use definition::{
+    AssetBuilder, AssetDefinition, AssetDep, DEFAULT_GROUP, DataVersion, OneAsset,
+};
 pub use graph::{AssetGraph, AssetGraphProblem, AssetNode};
 pub use job::{ASSET_JOB_NAME, AssetJobDefinition, define_asset_job};
 pub(crate) use job::{build_nodes, partitionings};

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Union};
 use sluice_core::asset::AssetKey as CoreKey;
-use sluice_core::events::{AssetMaterialization, EventData, EventRecord, EventType, RunEvent};
+use sluice_core::events::{
+    AssetMaterialization, AssetObservation, EventData, EventRecord, EventType, RunEvent,
+};
 use sluice_core::snapshot::{AssetCheckSnapshot, AssetSnapshot, REPOSITORY_NAME};
 use sluice_storage::MaterializationsFilter;
 
@@ -18,7 +20,7 @@ use crate::schema::errors::{
 };
 use crate::schema::events::{
     AssetCheckEvaluation, DefinitionTag, MaterializationEvent, MetadataEntryInterface,
-    typed_metadata_entries,
+    ObservationEvent, typed_metadata_entries,
 };
 use crate::schema::inputs::{AssetKeyInput, PipelineSelector};
 use crate::schema::partitions::{self, DimensionPartitionKeys, PartitionDefinition};
@@ -97,15 +99,39 @@ fn key_id(key: &CoreKey) -> String {
 }
 
 fn materialization_events(records: Vec<EventRecord>) -> Vec<MaterializationEvent> {
+    wrap_events(records, MaterializationEvent)
+}
+
+/// Stored asset events as GraphQL events of type `T` (they belong to no job).
+fn wrap_events<T>(
+    records: Vec<EventRecord>,
+    wrap: fn(crate::schema::events::EventBase) -> T,
+) -> Vec<T> {
     records
         .into_iter()
         .map(|record| {
-            MaterializationEvent(crate::schema::events::EventBase {
+            wrap(crate::schema::events::EventBase {
                 record,
                 job_name: String::new(),
             })
         })
         .collect()
+}
+
+/// The asset events the GraphQL arguments ask for.
+fn events_filter(
+    partitions: Option<Vec<String>>,
+    before_timestamp_millis: Option<String>,
+    after_timestamp_millis: Option<String>,
+    limit: Option<i32>,
+) -> async_graphql::Result<MaterializationsFilter> {
+    Ok(MaterializationsFilter {
+        partitions: partitions.unwrap_or_default(),
+        before_timestamp: millis_to_seconds(before_timestamp_millis.as_deref())?,
+        after_timestamp: millis_to_seconds(after_timestamp_millis.as_deref())?,
+        limit: limit.and_then(|l| usize::try_from(l).ok()),
+        ..Default::default()
+    })
 }
 
 fn millis_to_seconds(millis: Option<&str>) -> async_graphql::Result<Option<f64>> {
@@ -123,12 +149,34 @@ async fn materializations(
     key: &CoreKey,
     filter: MaterializationsFilter,
 ) -> async_graphql::Result<Vec<MaterializationEvent>> {
+    asset_events(ctx, key, filter, MaterializationEvent).await
+}
+
+/// The observations of `key` that `filter` selects (its `observations` is set here).
+async fn observations(
+    ctx: &Context<'_>,
+    key: &CoreKey,
+    filter: MaterializationsFilter,
+) -> async_graphql::Result<Vec<ObservationEvent>> {
+    let filter = MaterializationsFilter {
+        observations: true,
+        ..filter
+    };
+    asset_events(ctx, key, filter, ObservationEvent).await
+}
+
+async fn asset_events<T>(
+    ctx: &Context<'_>,
+    key: &CoreKey,
+    filter: MaterializationsFilter,
+    wrap: fn(crate::schema::events::EventBase) -> T,
+) -> async_graphql::Result<Vec<T>> {
     let records = service(ctx)
         .storage()
         .asset_materializations(key, &filter)
         .await
         .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-    Ok(materialization_events(records))
+    Ok(wrap_events(records, wrap))
 }
 
 /// A person or team owning an asset.
@@ -240,8 +288,9 @@ impl AssetNode {
     async fn is_materializable(&self) -> bool {
         !self.snapshot().is_source
     }
+    /// Whether it is an observable source asset.
     async fn is_observable(&self) -> bool {
-        false
+        self.snapshot().is_observable
     }
     async fn is_partitioned(&self) -> bool {
         self.snapshot().partitions.is_some()
@@ -362,14 +411,21 @@ impl AssetNode {
         before_timestamp_millis: Option<String>,
         limit: Option<i32>,
     ) -> async_graphql::Result<Vec<MaterializationEvent>> {
-        let filter = MaterializationsFilter {
-            partitions: partitions.unwrap_or_default(),
-            before_timestamp: millis_to_seconds(before_timestamp_millis.as_deref())?,
-            limit: limit.and_then(|l| usize::try_from(l).ok()),
-            ..Default::default()
-        };
+        let filter = events_filter(partitions, before_timestamp_millis, None, limit)?;
         materializations(ctx, &self.snapshot().key, filter).await
     }
+    /// Observations (of an observable source asset), newest first.
+    async fn asset_observations(
+        &self,
+        ctx: &Context<'_>,
+        partitions: Option<Vec<String>>,
+        before_timestamp_millis: Option<String>,
+        limit: Option<i32>,
+    ) -> async_graphql::Result<Vec<ObservationEvent>> {
+        let filter = events_filter(partitions, before_timestamp_millis, None, limit)?;
+        observations(ctx, &self.snapshot().key, filter).await
+    }
+
     /// The latest materialization of each partition asked for (null where none).
     async fn latest_materialization_by_partition(
         &self,
@@ -540,14 +596,30 @@ impl Asset {
         after_timestamp_millis: Option<String>,
         limit: Option<i32>,
     ) -> async_graphql::Result<Vec<MaterializationEvent>> {
-        let filter = MaterializationsFilter {
-            partitions: partitions.unwrap_or_default(),
-            before_timestamp: millis_to_seconds(before_timestamp_millis.as_deref())?,
-            after_timestamp: millis_to_seconds(after_timestamp_millis.as_deref())?,
-            limit: limit.and_then(|l| usize::try_from(l).ok()),
-            ..Default::default()
-        };
+        let filter = events_filter(
+            partitions,
+            before_timestamp_millis,
+            after_timestamp_millis,
+            limit,
+        )?;
         materializations(ctx, &self.key, filter).await
+    }
+    /// Observations, newest first.
+    async fn asset_observations(
+        &self,
+        ctx: &Context<'_>,
+        partitions: Option<Vec<String>>,
+        before_timestamp_millis: Option<String>,
+        after_timestamp_millis: Option<String>,
+        limit: Option<i32>,
+    ) -> async_graphql::Result<Vec<ObservationEvent>> {
+        let filter = events_filter(
+            partitions,
+            before_timestamp_millis,
+            after_timestamp_millis,
+            limit,
+        )?;
+        observations(ctx, &self.key, filter).await
     }
     /// When it was last materialized, in milliseconds.
     async fn latest_materialization_timestamp(
@@ -1003,9 +1075,6 @@ impl AssetMutation {
                 event_params.asset_key.path
             ));
         };
-        if event_params.event_type == AssetEventType::AssetObservation {
-            return fail("reporting observations is not supported yet".to_owned());
-        }
         let partitions: Vec<Option<String>> = match event_params.partition_keys {
             Some(keys) if !keys.is_empty() => keys,
             _ => vec![None],
@@ -1013,9 +1082,25 @@ impl AssetMutation {
         let events: Vec<RunEvent> = partitions
             .into_iter()
             .map(|partition| {
+                let description = event_params.description.clone();
+                if event_params.event_type == AssetEventType::AssetObservation {
+                    let observation = AssetObservation {
+                        asset_key: key.clone(),
+                        partition,
+                        data_version: None,
+                        metadata: Default::default(),
+                        description,
+                    };
+                    return RunEvent::new(
+                        "",
+                        EventType::AssetObservation,
+                        format!("Reported observation of asset \"{key}\"."),
+                    )
+                    .data(EventData::Observation(Box::new(observation)));
+                }
                 let mut m = AssetMaterialization::new(key.clone());
                 m.partition = partition;
-                m.description = event_params.description.clone();
+                m.description = description;
                 RunEvent::new(
                     "",
                     EventType::AssetMaterialization,

@@ -120,6 +120,7 @@ fn dagster_event_type(t: EventType) -> Option<DagsterEventType> {
         EventType::EngineEvent => DagsterEventType::EngineEvent,
         EventType::AssetMaterialization => DagsterEventType::AssetMaterialization,
         EventType::AssetCheckEvaluation => DagsterEventType::AssetCheckEvaluation,
+        EventType::AssetObservation => DagsterEventType::AssetObservation,
         EventType::Log => return None,
     })
 }
@@ -147,6 +148,7 @@ impl EventBase {
         match &self.record.event.data {
             EventData::Engine { metadata } => metadata_entries(metadata),
             EventData::Materialization(m) => typed_metadata_entries(&m.metadata),
+            EventData::Observation(o) => typed_metadata_entries(&o.metadata),
             _ => Vec::new(),
         }
     }
@@ -196,7 +198,7 @@ macro_rules! event_object {
     (@munch [$($doc:tt)*] $name:ident [asset $(, $rest:ident)*] { $($acc:tt)* }) => {
         event_object!(@munch [$($doc)*] $name [$($rest),*] { $($acc)*
             pub(crate) async fn asset_key(&self) -> Option<AssetKey> {
-                self.0.record.event.materialization().map(|m| AssetKey::from(&m.asset_key))
+                self.0.record.event.asset_key().map(AssetKey::from)
             }
             pub(crate) async fn run_or_error(&self, ctx: &Context<'_>) -> RunOrError {
                 run_or_error(ctx, &self.0.record.event.run_id).await
@@ -205,7 +207,7 @@ macro_rules! event_object {
                 empty_step_stats(&self.0)
             }
             pub(crate) async fn partition(&self) -> Option<String> {
-                self.0.record.event.materialization().and_then(|m| m.partition.clone())
+                self.0.record.event.partition().map(str::to_owned)
             }
             pub(crate) async fn tags(&self) -> Vec<EventTag> {
                 Vec::new()
@@ -680,6 +682,7 @@ impl DagsterRunEvent {
             EventType::AssetCheckEvaluation => {
                 Self::AssetCheckEvaluationEvent(AssetCheckEvaluationEvent(base))
             }
+            EventType::AssetObservation => Self::ObservationEvent(ObservationEvent(base)),
             EventType::Log => Self::LogMessageEvent(LogMessageEvent(base)),
         }
     }

@@ -195,9 +195,14 @@ pub(super) async fn materializations(
     key: &AssetKey,
     filter: &MaterializationsFilter,
 ) -> Result<Vec<EventRecord>> {
+    let event_type = if filter.observations {
+        EventType::AssetObservation
+    } else {
+        EventType::AssetMaterialization
+    };
     let mut select = select_events()
         .filter(event_logs::Column::AssetKey.eq(key.to_string()))
-        .filter(event_logs::Column::EventType.eq(EventType::AssetMaterialization.as_str()));
+        .filter(event_logs::Column::EventType.eq(event_type.as_str()));
     if !filter.partitions.is_empty() {
         select =
             select.filter(event_logs::Column::Partition.is_in(filter.partitions.iter().cloned()));
