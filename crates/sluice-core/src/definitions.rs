@@ -11,9 +11,11 @@
 //! assert!(defs.job("one_op_job").is_some());
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::asset::{
     ASSET_JOB_NAME, AssetCheckDefinition, AssetDefinition, AssetGraph, AssetGraphProblem,
@@ -524,7 +526,8 @@ fn check_assets(
             return (BTreeMap::new(), AssetGraph::default(), Vec::new());
         }
     };
-    let by_key: HashMap<&AssetKey, &AssetDefinition> = list.iter().map(|a| (a.key(), a)).collect();
+    let by_key: FxHashMap<&AssetKey, &AssetDefinition> =
+        list.iter().map(|a| (a.key(), a)).collect();
     let partitions = Arc::new(check_partitions(&list, &by_key, problems));
     let mut jobs = Vec::new();
     for asset_job in &asset_jobs {
@@ -573,7 +576,7 @@ fn check_assets(
 /// partitionings by key.
 fn check_partitions(
     list: &[AssetDefinition],
-    by_key: &HashMap<&AssetKey, &AssetDefinition>,
+    by_key: &FxHashMap<&AssetKey, &AssetDefinition>,
     problems: &mut Vec<DefinitionProblem>,
 ) -> AssetPartitions {
     let mut partitions = AssetPartitions::new();

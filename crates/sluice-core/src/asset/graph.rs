@@ -1,6 +1,8 @@
 //! [`AssetGraph`]: assets and their dependencies, checked once, then walked cheaply.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
 
 use super::AssetKey;
 
@@ -46,7 +48,7 @@ pub enum AssetGraphProblem {
 #[derive(Debug, Clone, Default)]
 pub struct AssetGraph {
     nodes: BTreeMap<AssetKey, AssetNode>,
-    downstream: HashMap<AssetKey, BTreeSet<AssetKey>>,
+    downstream: FxHashMap<AssetKey, BTreeSet<AssetKey>>,
     /// Every key after what it depends on (computed once: asset jobs walk it).
     order: Vec<AssetKey>,
 }
@@ -79,11 +81,16 @@ impl AssetGraph {
                 }
             }
         }
-        if let Some(cycle) = graph.find_cycle() {
+        // Every key is ordered unless some depend on each other in a cycle: only then is
+        // it looked for, to name it.
+        let order = graph.compute_order();
+        if order.len() < graph.nodes.len()
+            && let Some(cycle) = graph.find_cycle()
+        {
             problems.push(AssetGraphProblem::Cycle { cycle });
         }
         if problems.is_empty() {
-            graph.order = graph.compute_order();
+            graph.order = order;
             Ok(graph)
         } else {
             Err(problems)
@@ -150,19 +157,13 @@ impl AssetGraph {
 
     fn compute_order(&self) -> Vec<AssetKey> {
         let mut order = Vec::with_capacity(self.nodes.len());
-        let mut waiting: HashMap<&AssetKey, usize> = self
-            .nodes
-            .values()
-            .map(|n| {
-                (
-                    &n.key,
-                    n.deps
-                        .iter()
-                        .filter(|d| self.nodes.contains_key(*d))
-                        .count(),
-                )
-            })
-            .collect();
+        // How many distinct upstream assets each key still waits for.
+        let mut waiting: FxHashMap<&AssetKey, usize> = self.nodes.keys().map(|k| (k, 0)).collect();
+        for child in self.downstream.values().flatten() {
+            if let Some(n) = waiting.get_mut(child) {
+                *n += 1;
+            }
+        }
         // Roots in key order, so that the order does not depend on hashing.
         let mut ready: Vec<&AssetKey> = self.nodes.keys().filter(|k| waiting[k] == 0).collect();
         ready.reverse();
@@ -187,7 +188,7 @@ impl AssetGraph {
             Open,
             Done,
         }
-        let mut marks: BTreeMap<&AssetKey, Mark> = BTreeMap::new();
+        let mut marks: FxHashMap<&AssetKey, Mark> = FxHashMap::default();
         for root in self.nodes.keys() {
             if marks.contains_key(root) {
                 continue;

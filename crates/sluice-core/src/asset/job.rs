@@ -9,7 +9,9 @@
 //! assert_eq!(job.name(), "refresh_staging");
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 use super::{AssetCheckDefinition, AssetDefinition, AssetGraph, AssetKey, AssetSelection};
@@ -65,7 +67,7 @@ impl AssetJobDefinition {
     pub(crate) fn build(
         &self,
         keys: &BTreeSet<AssetKey>,
-        assets: &HashMap<&AssetKey, &AssetDefinition>,
+        assets: &FxHashMap<&AssetKey, &AssetDefinition>,
         checks: &[AssetCheckDefinition],
         graph: &AssetGraph,
         partitions: &Arc<AssetPartitions>,
@@ -85,7 +87,7 @@ impl AssetJobDefinition {
 /// only be partitioned one way, so an asset job needs at most one.
 pub(crate) fn partitionings<'a>(
     keys: &BTreeSet<AssetKey>,
-    assets: &HashMap<&AssetKey, &'a AssetDefinition>,
+    assets: &FxHashMap<&AssetKey, &'a AssetDefinition>,
 ) -> Vec<&'a PartitionsDefinition> {
     let mut found: Vec<&PartitionsDefinition> = Vec::new();
     for def in keys
@@ -111,7 +113,7 @@ pub(crate) fn partitionings<'a>(
 pub(crate) fn build_nodes(
     mut job: crate::job::JobBuilder,
     keys: &BTreeSet<AssetKey>,
-    assets: &HashMap<&AssetKey, &AssetDefinition>,
+    assets: &FxHashMap<&AssetKey, &AssetDefinition>,
     checks: &[AssetCheckDefinition],
     graph: &AssetGraph,
     partitions: &Arc<AssetPartitions>,
@@ -122,7 +124,7 @@ pub(crate) fn build_nodes(
     job = job.asset_partitions(Arc::clone(partitions));
     let checks: Vec<&AssetCheckDefinition> =
         checks.iter().filter(|c| keys.contains(c.asset())).collect();
-    let mut blocking: HashMap<&AssetKey, Vec<String>> = HashMap::new();
+    let mut blocking: FxHashMap<&AssetKey, Vec<String>> = FxHashMap::default();
     for check in checks.iter().filter(|c| c.is_blocking()) {
         blocking
             .entry(check.asset())
@@ -130,7 +132,7 @@ pub(crate) fn build_nodes(
             .push(check.op().name().to_owned());
     }
     let op_of = |key: &AssetKey| assets.get(key).and_then(|a| a.op());
-    let selected_ops: HashSet<&str> = keys
+    let selected_ops: FxHashSet<&str> = keys
         .iter()
         .filter_map(&op_of)
         .map(OpDefinition::name)
@@ -138,7 +140,7 @@ pub(crate) fn build_nodes(
     // A computed asset whose op the job runs: one of `keys`, or a sibling of one of them
     // in a multi-asset.
     let computed = |key: &AssetKey| op_of(key).is_some_and(|op| selected_ops.contains(op.name()));
-    let mut added: HashSet<&str> = HashSet::new();
+    let mut added: FxHashSet<&str> = FxHashSet::default();
     for key in graph.topological_order() {
         let Some(op) = op_of(key).filter(|_| computed(key)) else {
             continue;
