@@ -273,6 +273,8 @@ mod tests {
             node("staging", &["raw"]),
             node("warehouse", &["staging"]),
             node("report", &["warehouse", "raw"]),
+            // A dependency named twice (an input and an ordering) is one parent.
+            node("audit", &["raw", "raw"]),
         ])
         .unwrap();
         let one = |k: &str| BTreeSet::from([AssetKey::parse(k).unwrap()]);
@@ -283,6 +285,7 @@ mod tests {
             ["raw", "report", "warehouse"]
         );
         assert_eq!(names(g.upstream(&one("report"), None)).len(), 4);
+        assert_eq!(g.topological_order().len(), 5, "every key is ordered");
         assert_eq!(
             names(g.downstream(&one("staging"), None)),
             ["report", "staging", "warehouse"]
