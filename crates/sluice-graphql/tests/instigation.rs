@@ -351,7 +351,8 @@ async fn repositories_list_their_schedules_and_sensors() {
              ... on Repository { schedules { name } sensors { name sensorType } \
              runStatus: sensors(sensorType: RUN_STATUS) { name } \
              assets: sensors(sensorType: ASSET) { name metadata { assetKeys { path } } \
-             targets { pipelineName } } } } }",
+             targets { pipelineName } \
+             assetSelection { assetSelectionString assetKeys { path } assetChecks { name } } } } } }",
             json!({"r": repo()}),
         )
         .await;
@@ -372,6 +373,11 @@ async fn repositories_list_their_schedules_and_sensors() {
             "name": "raw_orders_updated",
             "metadata": {"assetKeys": [{"path": ["raw", "orders"]}]},
             "targets": [{"pipelineName": "__ASSET_JOB"}],
+            "assetSelection": {
+                "assetSelectionString": "staging/orders or warehouse/daily_revenue",
+                "assetKeys": [{"path": ["staging", "orders"]}, {"path": ["warehouse", "daily_revenue"]}],
+                "assetChecks": [{"name": "no_negative_amounts"}],
+            },
         }])
     );
 }

@@ -641,6 +641,53 @@ impl Asset {
     }
 }
 
+/// The assets something targets (Dagster's `AssetSelection` object): a sensor's asset
+/// selection, resolved to keys when the definitions were built.
+#[derive(Clone)]
+pub struct AssetSelectionTarget {
+    /// The selected keys.
+    pub keys: Vec<CoreKey>,
+    /// The checks of those assets: (check name, asset).
+    pub checks: Vec<(String, CoreKey)>,
+}
+
+#[Object(name = "AssetSelection")]
+impl AssetSelectionTarget {
+    /// The keys as a selection string Sluice parses (`raw/orders or staging/orders`).
+    async fn asset_selection_string(&self) -> Option<String> {
+        let keys: Vec<String> = self.keys.iter().map(ToString::to_string).collect();
+        Some(keys.join(" or "))
+    }
+    async fn asset_keys(&self) -> Vec<AssetKey> {
+        self.keys.iter().map(AssetKey::from).collect()
+    }
+    async fn asset_checks(&self) -> Vec<crate::schema::runs::AssetCheckhandle> {
+        self.checks
+            .iter()
+            .map(|(name, key)| crate::schema::runs::AssetCheckhandle {
+                name: name.clone(),
+                asset_key: AssetKey::from(key),
+            })
+            .collect()
+    }
+    async fn assets(&self) -> Vec<Asset> {
+        self.keys
+            .iter()
+            .map(|key| Asset { key: key.clone() })
+            .collect()
+    }
+    async fn assets_or_error(&self) -> AssetsOrError {
+        AssetsOrError::AssetConnection(AssetConnection {
+            nodes: self
+                .keys
+                .iter()
+                .map(|key| Asset { key: key.clone() })
+                .collect(),
+            cursor: None,
+        })
+    }
+}
+
 /// A page of assets.
 #[derive(SimpleObject, Clone)]
 pub struct AssetConnection {

@@ -321,6 +321,19 @@ impl Sensor {
     async fn next_tick(&self) -> Option<DryRunInstigationTick> {
         next_tick(&self.0)
     }
+    /// For a sensor that targets assets, the assets it may materialize.
+    async fn asset_selection(&self) -> Option<crate::schema::assets::AssetSelectionTarget> {
+        let keys = self.definition().target_assets.clone()?;
+        let checks = self
+            .0
+            .snapshot
+            .assets
+            .iter()
+            .filter(|a| keys.contains(&a.key))
+            .flat_map(|a| a.checks.iter().map(|c| (c.name.clone(), a.key.clone())))
+            .collect();
+        Some(crate::schema::assets::AssetSelectionTarget { keys, checks })
+    }
     /// For an asset sensor, the assets it watches.
     async fn metadata(&self) -> SensorMetadata {
         let watch = self.definition().asset_watch.as_ref();
