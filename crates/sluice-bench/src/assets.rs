@@ -58,15 +58,67 @@ pub fn serve(count: usize, groups: usize) -> Result<()> {
     crate::child::serve(LOCATION, &definitions(count, groups)?)
 }
 
-pub fn bench(count: usize, groups: usize, events: usize, repeat: usize) -> Result<()> {
+pub fn bench(
+    count: usize,
+    groups: usize,
+    events: usize,
+    repeat: usize,
+    dagster: bool,
+) -> Result<()> {
     println!("# sluice-bench assets: {count} assets in {groups} groups");
-    load_and_snapshot(count, groups, repeat)?;
+    let sluice_ms = load_and_snapshot(count, groups, repeat)?;
+    if dagster {
+        dagster_load(count, groups, sluice_ms)?;
+    }
     webserver(count, groups, repeat)?;
     latest_materialization(events, groups)?;
     Ok(())
 }
 
-fn load_and_snapshot(count: usize, groups: usize, repeat: usize) -> Result<()> {
+/// The same graph loaded by Dagster (`dagster/assets_load.py`, three times), and how
+/// many times Sluice's `sluice_ms` that is.
+fn dagster_load(count: usize, groups: usize, sluice_ms: f64) -> Result<()> {
+    let venv = std::env::var("DAGSTER_VENV").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/sluice-ref/dagster-venv")
+    });
+    let python = std::path::Path::new(&venv).join("bin/python");
+    if !python.is_file() {
+        bail!(
+            "Dagster is not installed at {venv}; run ../shared/reference/dagster/setup.sh \
+             (or set DAGSTER_VENV)"
+        );
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dagster/assets_load.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .args([count.to_string(), groups.to_string(), "3".to_owned()])
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    println!("{line}");
+    let total = line
+        .split(" = ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms").next())
+        .and_then(|ms| ms.parse::<f64>().ok())
+        .context("reading the Dagster total")?;
+    println!(
+        "definition load + snapshot: Dagster / Sluice = {:.0}x",
+        total / sluice_ms
+    );
+    Ok(())
+}
+
+/// The median definition load + snapshot, in ms.
+fn load_and_snapshot(count: usize, groups: usize, repeat: usize) -> Result<f64> {
     let (mut load, mut snap, mut json, mut bytes) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for _ in 0..repeat {
         let t = Instant::now();
@@ -85,7 +137,7 @@ fn load_and_snapshot(count: usize, groups: usize, repeat: usize) -> Result<()> {
         load + snap,
         bytes as f64 / 1e6
     );
-    Ok(())
+    Ok(load + snap)
 }
 
 const ASSET_NODES: &str = "query { assetNodes { id assetKey { path } groupName description opName jobNames isMaterializable dependencyKeys { path } dependedByKeys { path } tags { key value } } }";

@@ -100,6 +100,10 @@ enum Bench {
         /// Repetitions per measurement (the median is reported).
         #[arg(long, default_value_t = 5)]
         repeat: usize,
+        /// Right after the load measurement, load the same graph in Dagster
+        /// (`dagster/assets_load.py`, with the reference venv) and print the ratio.
+        #[arg(long)]
+        dagster: bool,
     },
     /// A backfill of many daily partitions: from its creation until every partition's
     /// run is queued, through the backfill daemon.
@@ -153,7 +157,8 @@ fn main() -> Result<()> {
             groups,
             events,
             repeat,
-        } => assets::bench(count, groups.max(1), events, repeat.max(1)),
+            dagster,
+        } => assets::bench(count, groups.max(1), events, repeat.max(1), dagster),
         Bench::ServeAssets { count, groups } => assets::serve(count, groups.max(1)),
         Bench::Backfill { partitions, repeat } => backfills::bench(partitions, repeat.max(1)),
     }
