@@ -792,4 +792,43 @@ async fn partition_sets_list_a_partitioned_jobs_partitions_and_their_latest_runs
     assert_eq!(missing["a"]["__typename"], "PartitionSetNotFoundError");
     assert_eq!(missing["a"]["partitionSetName"], "one_op_job_partition_set");
     assert_eq!(missing["b"]["__typename"], "PartitionSetNotFoundError");
+
+    // A backfill of the set shows the set, and the latest of its runs per partition.
+    let launched = h
+        .data(
+            "mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+               ... on LaunchBackfillSuccess { backfillId } } }",
+            json!({"p": {
+                "selector": {"partitionSetName": "daily_orders_job_partition_set", "repositorySelector": repo},
+                "partitionNames": ["2026-01-04", "2026-01-05"],
+            }}),
+        )
+        .await;
+    let id = launched["launchPartitionBackfill"]["backfillId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut run = sluice_core::run::NewRun::new("daily_orders_job");
+    run.status = sluice_core::run::RunStatus::Started;
+    run.tags
+        .insert("dagster/partition".into(), "2026-01-04".into());
+    run.tags.insert("dagster/backfill".into(), id.clone());
+    h.storage.create_run(&run).await.unwrap();
+    let backfill = h
+        .data(
+            "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill {
+               partitionSet { name pipelineName }
+               partitionStatuses { results { partitionName runStatus } } } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let b = &backfill["partitionBackfillOrError"];
+    assert_eq!(
+        b["partitionSet"],
+        json!({"name": "daily_orders_job_partition_set", "pipelineName": "daily_orders_job"})
+    );
+    assert_eq!(
+        b["partitionStatuses"]["results"],
+        json!([{"partitionName": "2026-01-04", "runStatus": "STARTED"}])
+    );
 }

@@ -157,6 +157,40 @@ impl PartitionBackfill {
     async fn job_name(&self) -> Option<&str> {
         Some(&self.0.spec.job_name)
     }
+    /// The job's partition set, for a job backfill.
+    async fn partition_set(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::schema::partition_sets::PartitionSet>> {
+        if self.0.spec.asset_selection.is_some() {
+            return Ok(None);
+        }
+        let selector = crate::service::JobSelector {
+            location: self.0.spec.location_name.clone(),
+            repository: sluice_core::snapshot::REPOSITORY_NAME.to_owned(),
+            job: self.0.spec.job_name.clone(),
+        };
+        match crate::schema::partition_sets::PartitionSet::find(ctx, &selector).await {
+            Ok(set) => Ok(set),
+            Err(ServiceError::JobNotFound { .. }) => Ok(None),
+            Err(e) => Err(crate::schema::py_err(e)),
+        }
+    }
+    /// The latest of its runs for each partition that has one.
+    async fn partition_statuses(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::schema::partition_sets::PartitionStatuses>> {
+        let filter = RunsFilter {
+            tags: [(BACKFILL_ID_TAG.to_owned(), self.0.id().to_owned())].into(),
+            ..RunsFilter::default()
+        };
+        let runs = crate::schema::partition_sets::runs_by_partition(ctx, &filter).await?;
+        let set_name = format!("{}{PARTITION_SET_SUFFIX}", self.0.spec.job_name);
+        Ok(Some(
+            crate::schema::partition_sets::PartitionStatuses::latest(&set_name, runs),
+        ))
+    }
     async fn asset_selection(&self) -> Option<Vec<AssetKey>> {
         self.0
             .spec

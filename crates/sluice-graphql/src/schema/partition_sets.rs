@@ -124,7 +124,10 @@ pub struct PartitionSet {
 
 impl PartitionSet {
     /// The partition set of the job `selector` names; `None` when it is not partitioned.
-    async fn find(ctx: &Context<'_>, selector: &JobSelector) -> Result<Option<Self>, ServiceError> {
+    pub(crate) async fn find(
+        ctx: &Context<'_>,
+        selector: &JobSelector,
+    ) -> Result<Option<Self>, ServiceError> {
         let found = service(ctx).find_job(selector).await?;
         let definition = found
             .snapshot
@@ -160,14 +163,7 @@ impl PartitionSet {
             job_name: Some(self.job_name().to_owned()),
             ..RunsFilter::default()
         };
-        let runs = crate::schema::list_runs(ctx, &filter, None, None).await?;
-        let mut by_partition: BTreeMap<String, Vec<CoreRun>> = BTreeMap::new();
-        for Run(run) in runs {
-            if let Some(partition) = run.tags.get(PARTITION_TAG).cloned() {
-                by_partition.entry(partition).or_default().push(run);
-            }
-        }
-        Ok(by_partition)
+        runs_by_partition(ctx, &filter).await
     }
 }
 
@@ -242,29 +238,15 @@ impl PartitionSet {
     }
     /// The latest run of each partition that has one.
     async fn partition_statuses_or_error(&self, ctx: &Context<'_>) -> PartitionStatusesOrError {
-        let by_partition = match self.runs_by_partition(ctx).await {
-            Ok(runs) => runs,
+        match self.runs_by_partition(ctx).await {
+            Ok(runs) => PartitionStatusesOrError::PartitionStatuses(PartitionStatuses::latest(
+                &self.set_name(),
+                runs,
+            )),
             Err(e) => {
-                return PartitionStatusesOrError::PythonError(PythonError::new(
-                    "StorageError",
-                    e.message,
-                ));
+                PartitionStatusesOrError::PythonError(PythonError::new("StorageError", e.message))
             }
-        };
-        let results = by_partition
-            .into_iter()
-            .filter_map(|(partition, runs)| {
-                let latest = runs.into_iter().next()?;
-                Some(PartitionStatus {
-                    id: format!("{}:{partition}", self.set_name()),
-                    partition_name: partition,
-                    run_id: Some(latest.run_id.clone()),
-                    run_status: Some(latest.status.into()),
-                    run_duration: latest.start_time.zip(latest.end_time).map(|(s, e)| e - s),
-                })
-            })
-            .collect();
-        PartitionStatusesOrError::PartitionStatuses(PartitionStatuses { results })
+        }
     }
     /// The latest run of each partition that has one.
     async fn partition_runs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PartitionRun>> {
@@ -479,6 +461,41 @@ pub struct PartitionStatus {
 pub struct PartitionStatuses {
     /// One per partition that has a run.
     pub results: Vec<PartitionStatus>,
+}
+
+impl PartitionStatuses {
+    /// The latest of each partition's `runs` (newest first), ids prefixed by `set_name`.
+    pub(crate) fn latest(set_name: &str, runs: BTreeMap<String, Vec<CoreRun>>) -> Self {
+        let results = runs
+            .into_iter()
+            .filter_map(|(partition, runs)| {
+                let latest = runs.into_iter().next()?;
+                Some(PartitionStatus {
+                    id: format!("{set_name}:{partition}"),
+                    partition_name: partition,
+                    run_id: Some(latest.run_id.clone()),
+                    run_status: Some(latest.status.into()),
+                    run_duration: latest.start_time.zip(latest.end_time).map(|(s, e)| e - s),
+                })
+            })
+            .collect();
+        Self { results }
+    }
+}
+
+/// The runs `filter` selects that have a partition, newest first, by partition.
+pub(crate) async fn runs_by_partition(
+    ctx: &Context<'_>,
+    filter: &RunsFilter,
+) -> async_graphql::Result<BTreeMap<String, Vec<CoreRun>>> {
+    let runs = crate::schema::list_runs(ctx, filter, None, None).await?;
+    let mut by_partition: BTreeMap<String, Vec<CoreRun>> = BTreeMap::new();
+    for Run(run) in runs {
+        if let Some(partition) = run.tags.get(PARTITION_TAG).cloned() {
+            by_partition.entry(partition).or_default().push(run);
+        }
+    }
+    Ok(by_partition)
 }
 
 /// What `partitionStatusesOrError` returns.
