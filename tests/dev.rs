@@ -538,3 +538,73 @@ async fn a_backfill_materializes_each_partition_under_dev() {
     );
     assert!(ctrl_c(&mut dev).success());
 }
+
+#[tokio::test]
+async fn an_asset_sensor_rebuilds_downstream_assets_after_a_materialization() {
+    let instance = Instance::sqlite();
+    let workspace = workspace(&instance);
+    let (mut dev, url) = start_dev(&instance, &workspace);
+    let selector = json!({"s": {"repositoryLocationName": "demo",
+        "repositoryName": "__repository__", "sensorName": "raw_orders_updated"}});
+    let started = graphql(
+        &url,
+        "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { \
+         ... on Sensor { sensorState { status } } } }",
+        selector,
+    )
+    .await;
+    assert_eq!(started["startSensor"]["sensorState"]["status"], "RUNNING");
+
+    // Materialize raw/orders ad hoc; the sensor sees it and rebuilds staging+.
+    let launched = graphql(
+        &url,
+        r#"mutation { launchRun(executionParams: {selector: {repositoryLocationName: "demo",
+            repositoryName: "__repository__", jobName: "__ASSET_JOB",
+            assetSelection: [{path: ["raw", "orders"]}]}}) {
+            __typename ... on LaunchRunSuccess { run { runId } } } }"#,
+        json!({}),
+    )
+    .await;
+    let raw_run = launched["launchRun"]["run"]["runId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("launch failed: {launched}"))
+        .to_owned();
+    assert_eq!(wait_until_finished(&url, &raw_run).await, "SUCCESS");
+
+    let runs_query = "{ runsOrError(filter: {tags: [{key: \"dagster/sensor_name\", value: \"raw_orders_updated\"}]}) { \
+                      ... on Runs { results { runId status jobName stepKeysToExecute } } } }";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        let data = graphql(&url, runs_query, json!({})).await;
+        let results = data["runsOrError"]["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(run) = results.iter().find(|r| r["status"] == "SUCCESS") {
+            assert_eq!(results.len(), 1, "one run for one materialization: {data}");
+            break run.clone();
+        }
+        assert!(Instant::now() < deadline, "no sensor run succeeded: {data}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(run["jobName"], "__ASSET_JOB");
+    let steps = run["stepKeysToExecute"].as_array().unwrap();
+    assert!(
+        steps.contains(&json!("staging__orders"))
+            && steps.contains(&json!("warehouse__daily_revenue"))
+            && !steps.contains(&json!("raw__orders")),
+        "only staging+ is rebuilt: {steps:?}"
+    );
+    let latest = graphql(
+        &url,
+        r#"{ assetsLatestInfo(assetKeys: [{path: ["warehouse", "daily_revenue"]}]) {
+            latestMaterialization { runId } } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        latest["assetsLatestInfo"][0]["latestMaterialization"]["runId"],
+        run["runId"]
+    );
+    assert!(ctrl_c(&mut dev).success());
+}
