@@ -296,6 +296,21 @@ async fn wait_for(
     }
 }
 
+/// Start the demo's sensor `name` through GraphQL; its selector, as query variables.
+async fn start_sensor(url: &str, name: &str) -> Value {
+    let selector = json!({"s": {"repositoryLocationName": "demo",
+        "repositoryName": "__repository__", "sensorName": name}});
+    let started = graphql(
+        url,
+        "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { \
+         ... on Sensor { sensorState { status } } } }",
+        selector.clone(),
+    )
+    .await;
+    assert_eq!(started["startSensor"]["sensorState"]["status"], "RUNNING");
+    selector
+}
+
 #[tokio::test]
 async fn a_started_sensor_turns_new_files_into_runs_once() {
     let instance = Instance::sqlite();
@@ -304,16 +319,7 @@ async fn a_started_sensor_turns_new_files_into_runs_once() {
     std::fs::create_dir_all(&inbox).unwrap();
     std::fs::write(inbox.join("a.csv"), "12345").unwrap();
     let (mut dev, url) = start_dev(&instance, &workspace);
-    let selector = json!({"s": {"repositoryLocationName": "demo",
-        "repositoryName": "__repository__", "sensorName": "new_files"}});
-    let started = graphql(
-        &url,
-        "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { \
-         ... on Sensor { sensorState { status } } } }",
-        selector.clone(),
-    )
-    .await;
-    assert_eq!(started["startSensor"]["sensorState"]["status"], "RUNNING");
+    let selector = start_sensor(&url, "new_files").await;
 
     // The daemon evaluates it through the code server; the run goes through the queue.
     let runs_query = "{ runsOrError(filter: {tags: [{key: \"dagster/sensor_name\", value: \"new_files\"}]}) { \
@@ -544,16 +550,7 @@ async fn an_asset_sensor_rebuilds_downstream_assets_after_a_materialization() {
     let instance = Instance::sqlite();
     let workspace = workspace(&instance);
     let (mut dev, url) = start_dev(&instance, &workspace);
-    let selector = json!({"s": {"repositoryLocationName": "demo",
-        "repositoryName": "__repository__", "sensorName": "raw_orders_updated"}});
-    let started = graphql(
-        &url,
-        "mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { \
-         ... on Sensor { sensorState { status } } } }",
-        selector,
-    )
-    .await;
-    assert_eq!(started["startSensor"]["sensorState"]["status"], "RUNNING");
+    start_sensor(&url, "raw_orders_updated").await;
 
     // Materialize raw/orders ad hoc; the sensor sees it and rebuilds staging+.
     let launched = graphql(
