@@ -832,3 +832,74 @@ async fn partition_sets_list_a_partitioned_jobs_partitions_and_their_latest_runs
         json!([{"partitionName": "2026-01-04", "runStatus": "STARTED"}])
     );
 }
+
+#[tokio::test]
+async fn wiping_a_range_of_partitions_keeps_the_others() {
+    let h = Harness::new().await;
+    let reported = h
+        .data(
+            r#"mutation { reportRunlessAssetEvents(eventParams: {eventType: ASSET_MATERIALIZATION,
+                assetKey: {path: ["raw", "daily_orders"]},
+                partitionKeys: ["2026-01-01", "2026-01-02", "2026-01-03"]}) { __typename } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        reported["reportRunlessAssetEvents"]["__typename"],
+        "ReportRunlessAssetEventsSuccess"
+    );
+    let wipe = |ranges: Value| {
+        let h = &h;
+        async move {
+            h.data(
+                r#"mutation($r: [PartitionsByAssetSelector!]!) { wipeAssets(assetPartitionRanges: $r) {
+                    __typename
+                    ... on AssetWipeSuccess { assetPartitionRanges { assetKey { path } partitionRange { start end } } }
+                    ... on PythonError { message } } }"#,
+                json!({"r": ranges}),
+            )
+            .await["wipeAssets"]
+                .clone()
+        }
+    };
+    // Bad ranges wipe nothing, and say why.
+    let unknown = wipe(json!([{"assetKey": {"path": ["raw", "daily_orders"]},
+        "partitions": {"range": {"start": "2025-12-31", "end": "2026-01-02"}}}]))
+    .await;
+    assert_eq!(unknown["__typename"], "PythonError");
+    assert_eq!(
+        unknown["message"],
+        "partition \"2025-12-31\" does not exist in Daily, starting 2026-01-01 UTC. (asset \"raw/daily_orders\")"
+    );
+    let unpartitioned = wipe(json!([{"assetKey": {"path": ["raw", "orders"]},
+        "partitions": {"range": {"start": "a", "end": "b"}}}]))
+    .await;
+    assert_eq!(
+        unpartitioned["message"],
+        "asset \"raw/orders\" is not partitioned"
+    );
+    let reversed = wipe(json!([{"assetKey": {"path": ["raw", "daily_orders"]},
+        "partitions": {"range": {"start": "2026-01-03", "end": "2026-01-01"}}}]))
+    .await;
+    assert_eq!(reversed["__typename"], "PythonError");
+
+    let wiped = wipe(json!([{"assetKey": {"path": ["raw", "daily_orders"]},
+        "partitions": {"range": {"start": "2026-01-02", "end": "2026-01-03"}}}]))
+    .await;
+    assert_eq!(
+        wiped["assetPartitionRanges"],
+        json!([{"assetKey": {"path": ["raw", "daily_orders"]},
+                "partitionRange": {"start": "2026-01-02", "end": "2026-01-03"}}])
+    );
+    let left = h
+        .data(
+            r#"{ assetNodeOrError(assetKey: {path: ["raw", "daily_orders"]}) { ... on AssetNode {
+                latestMaterializationByPartition(partitions: ["2026-01-01", "2026-01-02", "2026-01-03"]) { partition } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        left["assetNodeOrError"]["latestMaterializationByPartition"],
+        json!([{"partition": "2026-01-01"}, null, null])
+    );
+}

@@ -296,6 +296,12 @@ pub trait Storage: Send + Sync + 'static {
     /// counting (the events stay in their runs' logs). Unknown keys are ignored.
     async fn wipe_assets(&self, keys: &[AssetKey]) -> Result<()>;
 
+    /// Forget `partitions` of `key`: they leave the asset's partitions, their past
+    /// materializations stop counting, and the asset's latest materialization becomes
+    /// the latest one left (none left: the asset leaves the catalog). Unknown
+    /// partitions are ignored.
+    async fn wipe_asset_partitions(&self, key: &AssetKey, partitions: &[String]) -> Result<()>;
+
     /// Store a new backfill, REQUESTED, with none of its runs submitted.
     async fn add_backfill(&self, backfill: &NewBackfill) -> Result<Backfill>;
 

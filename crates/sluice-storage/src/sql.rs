@@ -782,6 +782,10 @@ impl Storage for SqlStorage {
         assets::wipe(self, keys).await
     }
 
+    async fn wipe_asset_partitions(&self, key: &AssetKey, partitions: &[String]) -> Result<()> {
+        assets::wipe_partitions(self, key, partitions).await
+    }
+
     async fn add_backfill(&self, backfill: &NewBackfill) -> Result<Backfill> {
         backfills::add(self, backfill).await
     }

@@ -201,6 +201,7 @@ shared_suite!(
         a_run_key_creates_one_run_ever,
         run_status_changes_follow_the_event_log,
         materializations_are_indexed_per_asset_and_partition,
+        wiping_partitions_keeps_the_others_and_moves_the_latest,
         dynamic_partitions_are_added_once_listed_in_order_and_deleted,
         backfills_submit_each_partition_once,
     ],
@@ -1934,6 +1935,68 @@ mod suite {
         assert_eq!(
             storage.dynamic_partition_keys("regions").await.unwrap(),
             ["roads"]
+        );
+    }
+
+    pub async fn wiping_partitions_keeps_the_others_and_moves_the_latest(storage: Arc<SqlStorage>) {
+        let daily = AssetKey::parse("events/daily").unwrap();
+        let other = AssetKey::parse("events/other").unwrap();
+        storage
+            .store_events(&[
+                materialization("r", "events/daily", Some("a"), 1),
+                materialization("r", "events/daily", Some("b"), 2),
+                materialization("r", "events/other", Some("c"), 30),
+                materialization("r", "events/daily", Some("c"), 3),
+            ])
+            .await
+            .unwrap();
+        let latest_rows = |key: AssetKey| {
+            let storage = Arc::clone(&storage);
+            async move {
+                storage
+                    .latest_materialization(&key)
+                    .await
+                    .unwrap()
+                    .as_ref()
+                    .map(rows_of)
+            }
+        };
+        assert_eq!(latest_rows(daily.clone()).await, Some(3));
+        // Wiping the latest partition (and one that never existed) moves the latest back.
+        storage
+            .wipe_asset_partitions(&daily, &["c".to_owned(), "zz".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(latest_rows(daily.clone()).await, Some(2));
+        let partitions = storage
+            .latest_materializations_by_partition(&daily)
+            .await
+            .unwrap();
+        assert_eq!(partitions.keys().collect::<Vec<_>>(), ["a", "b"]);
+        let history = storage
+            .asset_materializations(&daily, &MaterializationsFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(history.iter().map(rows_of).collect::<Vec<_>>(), [2, 1]);
+        // Another asset's partition of the same name is untouched.
+        assert_eq!(latest_rows(other.clone()).await, Some(30));
+        // Wiping every partition left takes the asset out of the catalog.
+        storage
+            .wipe_asset_partitions(&daily, &["a".to_owned(), "b".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(latest_rows(daily.clone()).await, None);
+        let keys: Vec<String> = storage
+            .asset_entries(None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.key.to_string())
+            .collect();
+        assert_eq!(keys, ["events/other"]);
+        assert_eq!(
+            storage.events_for_run("r", None, None).await.unwrap().len(),
+            4
         );
     }
 

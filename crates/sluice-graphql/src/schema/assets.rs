@@ -993,6 +993,44 @@ pub enum ReportRunlessAssetEventsResult {
     ReportRunlessAssetEventsSuccess(ReportRunlessAssetEventsSuccess),
 }
 
+/// The partition keys of the defined asset `key` from each range's start to its end
+/// (both included), or why not: an asset that is not defined or not partitioned, or an
+/// end that is not one of its partitions.
+async fn partitions_in_ranges(
+    ctx: &Context<'_>,
+    key: &CoreKey,
+    ranges: &[PartitionRangeSelector],
+) -> Result<Vec<String>, String> {
+    let node = find_node(ctx, key)
+        .await
+        .ok_or_else(|| format!("asset \"{key}\" is not defined, so its partitions are unknown"))?;
+    let def = node
+        .snapshot()
+        .partitions
+        .clone()
+        .ok_or_else(|| format!("asset \"{key}\" is not partitioned"))?;
+    let all = partitions::partition_keys(ctx, &def)
+        .await
+        .map_err(|e| e.message)?;
+    let at = |name: &str| {
+        all.iter().position(|k| k == name).ok_or_else(|| {
+            format!("partition \"{name}\" does not exist in {def} (asset \"{key}\")")
+        })
+    };
+    let mut names = Vec::new();
+    for range in ranges {
+        let (start, end) = (at(&range.start)?, at(&range.end)?);
+        if start > end {
+            return Err(format!(
+                "the range {}...{} of asset \"{key}\" ends before it starts",
+                range.start, range.end
+            ));
+        }
+        names.extend(all[start..=end].iter().cloned());
+    }
+    Ok(names)
+}
+
 /// Partitions of an asset to wipe.
 #[derive(InputObject, Clone, Debug)]
 pub struct PartitionsByAssetSelector {
@@ -1072,36 +1110,59 @@ impl AssetMutation {
         ctx: &Context<'_>,
         asset_partition_ranges: Vec<PartitionsByAssetSelector>,
     ) -> AssetWipeMutationResult {
+        // Every selector is checked before anything is wiped.
         let mut keys = Vec::new();
+        let mut partial: Vec<(CoreKey, Vec<PartitionRangeSelector>, Vec<String>)> = Vec::new();
         for selector in &asset_partition_ranges {
-            if selector.partitions.is_some() {
-                return AssetWipeMutationResult::UnsupportedOperationError(
-                    UnsupportedOperationError {
-                        message: "wiping some partitions of an asset is not supported yet; wipe the whole asset".to_owned(),
-                    },
-                );
-            }
-            match core_key(&selector.asset_key) {
-                Some(key) => keys.push(key),
-                None => {
-                    return AssetWipeMutationResult::AssetNotFoundError(AssetNotFoundError::new(
-                        &selector.asset_key.path,
+            let Some(key) = core_key(&selector.asset_key) else {
+                return AssetWipeMutationResult::AssetNotFoundError(AssetNotFoundError::new(
+                    &selector.asset_key.path,
+                ));
+            };
+            let Some(partitions) = &selector.partitions else {
+                keys.push(key);
+                continue;
+            };
+            let ranges: Vec<PartitionRangeSelector> = partitions
+                .range
+                .iter()
+                .chain(partitions.ranges.iter().flatten())
+                .cloned()
+                .collect();
+            match partitions_in_ranges(ctx, &key, &ranges).await {
+                Ok(names) => partial.push((key, ranges, names)),
+                Err(message) => {
+                    return AssetWipeMutationResult::PythonError(PythonError::new(
+                        "DagsterInvalidInvocationError",
+                        message,
                     ));
                 }
             }
         }
-        match service(ctx).storage().wipe_assets(&keys).await {
-            Ok(()) => AssetWipeMutationResult::AssetWipeSuccess(AssetWipeSuccess {
-                asset_partition_ranges: keys
-                    .iter()
-                    .map(|k| AssetPartitionRange {
-                        asset_key: AssetKey::from(k),
-                        partition_range: None,
-                    })
-                    .collect(),
-            }),
-            Err(e) => AssetWipeMutationResult::PythonError(ServiceError::from(e).into()),
+        let storage = service(ctx).storage();
+        let mut wiped: Vec<AssetPartitionRange> = Vec::new();
+        if let Err(e) = storage.wipe_assets(&keys).await {
+            return AssetWipeMutationResult::PythonError(ServiceError::from(e).into());
         }
+        wiped.extend(keys.iter().map(|k| AssetPartitionRange {
+            asset_key: AssetKey::from(k),
+            partition_range: None,
+        }));
+        for (key, ranges, names) in partial {
+            if let Err(e) = storage.wipe_asset_partitions(&key, &names).await {
+                return AssetWipeMutationResult::PythonError(ServiceError::from(e).into());
+            }
+            wiped.extend(ranges.into_iter().map(|r| AssetPartitionRange {
+                asset_key: AssetKey::from(&key),
+                partition_range: Some(PartitionRange {
+                    start: r.start,
+                    end: r.end,
+                }),
+            }));
+        }
+        AssetWipeMutationResult::AssetWipeSuccess(AssetWipeSuccess {
+            asset_partition_ranges: wiped,
+        })
     }
 
     /// Records materializations that happened outside any run.

@@ -285,6 +285,84 @@ pub(super) async fn check_evaluations(
     }
 }
 
+/// An update that detaches events from their asset and partition: they stay in their
+/// runs' logs but no longer count for the asset.
+fn forget_events() -> sea_orm::UpdateMany<event_logs::Entity> {
+    event_logs::Entity::update_many()
+        .col_expr(
+            event_logs::Column::AssetKey,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            event_logs::Column::Partition,
+            Expr::value(Option::<String>::None),
+        )
+}
+
+pub(super) async fn wipe_partitions(
+    storage: &SqlStorage,
+    key: &AssetKey,
+    partitions: &[String],
+) -> Result<()> {
+    let action = format!("wipe {} partitions of asset \"{key}\"", partitions.len());
+    let name = key.to_string();
+    let _guard = storage.lock_writes().await;
+    let txn = storage.begin_write(&action).await?;
+    for chunk in partitions.chunks(IN_CHUNK) {
+        asset_partitions::Entity::delete_many()
+            .filter(asset_partitions::Column::AssetKey.eq(name.clone()))
+            .filter(asset_partitions::Column::Partition.is_in(chunk.iter().cloned()))
+            .exec(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+        // The events stay in their runs' logs, but no longer count for the partitions.
+        forget_events()
+            .filter(event_logs::Column::AssetKey.eq(name.clone()))
+            .filter(event_logs::Column::Partition.is_in(chunk.iter().cloned()))
+            .exec(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+    }
+    // The asset's latest materialization is now the latest one left, if any.
+    let latest: Option<(i64, f64, String)> = select_events()
+        .filter(event_logs::Column::AssetKey.eq(name.clone()))
+        .filter(event_logs::Column::EventType.eq(EventType::AssetMaterialization.as_str()))
+        .order_by_desc(event_logs::Column::Id)
+        .into_tuple()
+        .one(&txn)
+        .await
+        .map_err(StorageError::db(action.clone()))?;
+    match latest.map(decode_event).transpose()? {
+        Some(record) => {
+            asset_keys::Entity::update_many()
+                .col_expr(
+                    asset_keys::Column::LastMaterializationEventId,
+                    Expr::value(record.storage_id),
+                )
+                .col_expr(
+                    asset_keys::Column::LastRunId,
+                    Expr::value(record.event.run_id.clone()),
+                )
+                .col_expr(
+                    asset_keys::Column::LastMaterializationTimestamp,
+                    Expr::value(record.event.timestamp),
+                )
+                .filter(asset_keys::Column::AssetKey.eq(name))
+                .exec(&txn)
+                .await
+                .map_err(StorageError::db(action.clone()))?;
+        }
+        None => {
+            asset_keys::Entity::delete_many()
+                .filter(asset_keys::Column::AssetKey.eq(name))
+                .exec(&txn)
+                .await
+                .map_err(StorageError::db(action.clone()))?;
+        }
+    }
+    txn.commit().await.map_err(StorageError::db(action))
+}
+
 pub(super) async fn wipe(storage: &SqlStorage, keys: &[AssetKey]) -> Result<()> {
     let action = format!("wipe {} assets", keys.len());
     let _guard = storage.lock_writes().await;
@@ -302,15 +380,7 @@ pub(super) async fn wipe(storage: &SqlStorage, keys: &[AssetKey]) -> Result<()> 
             .await
             .map_err(StorageError::db(action.clone()))?;
         // The events stay in their runs' logs, but no longer count for the assets.
-        event_logs::Entity::update_many()
-            .col_expr(
-                event_logs::Column::AssetKey,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                event_logs::Column::Partition,
-                Expr::value(Option::<String>::None),
-            )
+        forget_events()
             .filter(event_logs::Column::AssetKey.is_in(names))
             .exec(&txn)
             .await
