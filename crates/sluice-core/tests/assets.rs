@@ -97,6 +97,23 @@ async fn run(
     (status, sink.events())
 }
 
+/// An ad hoc materialization of `selection`: a run of the implicit asset job that
+/// executes only the selected assets' steps.
+async fn materialize(
+    defs: &Definitions,
+    selection: &str,
+    io: Arc<dyn IoManager>,
+) -> (RunStatus, Vec<RunEvent>) {
+    let steps = defs
+        .asset_steps(&AssetSelection::parse(selection).unwrap())
+        .unwrap();
+    let reexecution = Reexecution {
+        step_keys: steps.into_iter().collect(),
+        source_runs: Vec::new(),
+    };
+    run(defs, ASSET_JOB_NAME, io, &[], Some(reexecution)).await
+}
+
 /// The time runs of these tests happen at, and the dynamic partitions that exist then.
 fn partitions_context() -> PartitionsContext {
     PartitionsContext::at("2024-06-01T00:00:00Z".parse().unwrap())
@@ -264,20 +281,7 @@ async fn materializations_are_stored_and_loaded_by_asset_key() {
     );
 
     // Ad hoc: a selection of the implicit asset job, its upstream loaded by key.
-    let steps = defs
-        .asset_steps(&AssetSelection::parse("staging/orders").unwrap())
-        .unwrap();
-    let (status, events) = run(
-        &defs,
-        ASSET_JOB_NAME,
-        io.clone(),
-        &[],
-        Some(Reexecution {
-            step_keys: steps.into_iter().collect(),
-            source_runs: Vec::new(),
-        }),
-    )
-    .await;
+    let (status, events) = materialize(&defs, "staging/orders", io.clone()).await;
     assert_eq!(status, RunStatus::Success, "{events:#?}");
     assert_eq!(materializations(&events), [("staging/orders".into(), None)]);
 }
@@ -835,20 +839,7 @@ async fn an_observable_source_asset_records_its_data_version_and_stores_nothing(
 
     // The downstream asset loads the source's value from storage, never from the
     // observation's output: here nothing was stored, and it says so.
-    let steps = defs
-        .asset_steps(&AssetSelection::parse("staging/converted").unwrap())
-        .unwrap();
-    let (status, events) = run(
-        &defs,
-        ASSET_JOB_NAME,
-        io.clone(),
-        &[],
-        Some(Reexecution {
-            step_keys: steps.into_iter().collect(),
-            source_runs: Vec::new(),
-        }),
-    )
-    .await;
+    let (status, events) = materialize(&defs, "staging/converted", io.clone()).await;
     assert_eq!(status, RunStatus::Failure);
     let failure = events
         .iter()
