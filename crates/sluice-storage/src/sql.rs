@@ -47,6 +47,19 @@ const INSERT_CHUNK: usize = 500;
 const IN_CHUNK: usize = 500;
 /// How long to wait for a Postgres server to accept the first connection.
 const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long opening a SQLite file may be retried while other processes hold it.
+const SQLITE_OPEN_BUSY_FOR: Duration = Duration::from_secs(15);
+
+/// Whether `error` is SQLite's "database is locked" (SQLITE_BUSY or SQLITE_LOCKED, with
+/// any extended code).
+fn is_sqlite_busy(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    db.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+}
 /// Key of the Postgres advisory lock held while migrating ("sluice" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x736c_7569_6365;
 const FINISHED: [RunStatus; 3] = [RunStatus::Success, RunStatus::Failure, RunStatus::Canceled];
@@ -101,16 +114,32 @@ impl SqlStorage {
             // SQLite's OS-level cache serves reads well; a small page cache per
             // connection keeps every process's memory flat.
             .pragma("cache_size", "-1024");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(0)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|e| StorageError::Connect {
-                target: target.clone(),
-                reason: e.to_string(),
-            })?;
+        // Opening a fresh file switches it to WAL, which needs the file to itself: a
+        // process that opens it at the same moment as others may be told it is busy
+        // before any busy handler runs. Such an open is tried again, for a while.
+        let started = std::time::Instant::now();
+        let mut attempt: u64 = 0;
+        let pool = loop {
+            attempt += 1;
+            let opened = SqlitePoolOptions::new()
+                .max_connections(4)
+                .min_connections(0)
+                .test_before_acquire(false)
+                .connect_with(options.clone())
+                .await;
+            match opened {
+                Ok(pool) => break pool,
+                Err(e) if is_sqlite_busy(&e) && started.elapsed() < SQLITE_OPEN_BUSY_FOR => {
+                    tokio::time::sleep(Duration::from_millis(Ord::min(attempt * 25, 250))).await;
+                }
+                Err(e) => {
+                    return Err(StorageError::Connect {
+                        target: target.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        };
         let storage = Self {
             db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
             target,
