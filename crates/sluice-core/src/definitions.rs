@@ -140,6 +140,8 @@ pub enum DefinitionProblem {
         asset: AssetKey,
         error: AssetKeyError,
     },
+    #[error("multi-asset \"{multi_asset}\": {reason}")]
+    InvalidMultiAsset { multi_asset: String, reason: String },
     #[error(transparent)]
     AssetGraph(#[from] AssetGraphProblem),
     #[error("asset job \"{job}\": {error}")]
@@ -492,6 +494,12 @@ fn check_assets(
     Vec<JobDefinition>,
 ) {
     for asset in &list {
+        if let Some((multi_asset, reason)) = asset.multi_asset_problem() {
+            problems.push(DefinitionProblem::InvalidMultiAsset {
+                multi_asset: multi_asset.clone(),
+                reason: reason.clone(),
+            });
+        }
         for error in asset.key_errors() {
             problems.push(DefinitionProblem::InvalidAssetKey {
                 asset: asset.key().clone(),

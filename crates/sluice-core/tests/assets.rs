@@ -858,3 +858,26 @@ async fn an_observable_source_asset_records_its_data_version_and_stores_nothing(
         "150.0"
     );
 }
+
+#[test]
+fn a_multi_asset_without_assets_or_with_an_output_twice_is_a_problem() {
+    let empty = multi_asset("nothing").compute(|_, _| async { Ok(Outputs::new()) });
+    let twice = multi_asset("twice")
+        .output::<i64>("n", "a")
+        .output::<i64>("n", "b")
+        .compute(|_, _| async { Ok(Outputs::new()) });
+    let problems = Definitions::builder()
+        .assets(empty)
+        .assets(twice)
+        .build()
+        .unwrap_err()
+        .problems;
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "multi-asset \"nothing\": it declares no asset; add each with .output::<T>(name, key)",
+            "multi-asset \"twice\": output \"n\" is declared twice",
+        ]
+    );
+}

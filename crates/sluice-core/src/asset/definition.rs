@@ -74,6 +74,8 @@ pub(super) struct AssetInner {
     output: String,
     /// A source asset whose op observes its version instead of computing it.
     observable: bool,
+    /// What is wrong with the multi-asset this asset belongs to: (its name, why).
+    pub(super) multi_asset_problem: Option<(String, String)>,
     /// Keys that did not parse, reported when the definitions are built.
     key_errors: Vec<AssetKeyError>,
 }
@@ -174,6 +176,11 @@ impl AssetDefinition {
 
     pub(crate) fn key_errors(&self) -> &[AssetKeyError] {
         &self.0.key_errors
+    }
+
+    /// What is wrong with the multi-asset the asset belongs to: (its name, why).
+    pub(crate) fn multi_asset_problem(&self) -> Option<&(String, String)> {
+        self.0.multi_asset_problem.as_ref()
     }
 
     /// The asset as the graph sees it.
@@ -368,6 +375,15 @@ impl AssetBuilder<OneAsset> {
 }
 
 impl AssetInner {
+    /// The asset as it stands, with no op: what a multi-asset that cannot be built
+    /// leaves behind to report `problem` when the definitions are built.
+    pub(super) fn with_problem(mut self, name: &str, problem: String) -> AssetDefinition {
+        self.multi_asset_problem = Some((name.to_owned(), problem));
+        AssetDefinition(Arc::new(self))
+    }
+}
+
+impl AssetInner {
     /// The asset of a multi-asset at `key`, computed by output `output` of `op`.
     pub(super) fn of_multi(
         &self,
@@ -422,6 +438,7 @@ impl AssetInner {
                 op: None,
                 output: "result".to_owned(),
                 observable: false,
+                multi_asset_problem: None,
                 key_errors,
             },
             kind,

@@ -33,6 +33,8 @@ use crate::op::{Inputs, OpContext, OpError, OutputDefinition, OutputValue, Outpu
 /// [`AssetBuilder::output`].
 #[derive(Debug, Default)]
 pub struct ManyAssets {
+    /// The multi-asset's name (its op's).
+    name: String,
     /// Each asset's output (name and type) and key text.
     outputs: Vec<(OutputDefinition, String)>,
 }
@@ -42,7 +44,11 @@ pub fn multi_asset(name: &str) -> AssetBuilder<ManyAssets> {
     // The shared settings are kept on an asset keyed by the name; each asset declared
     // with `output` gets its own key.
     let key = AssetKey::unchecked(name);
-    AssetInner::builder(key, name.to_owned(), Vec::new(), ManyAssets::default())
+    let kind = ManyAssets {
+        name: name.to_owned(),
+        outputs: Vec::new(),
+    };
+    AssetInner::builder(key, name.to_owned(), Vec::new(), kind)
 }
 
 impl AssetBuilder<ManyAssets> {
@@ -61,6 +67,21 @@ impl AssetBuilder<ManyAssets> {
         Fut: Future<Output = Result<Outputs, OpError>> + Send + 'static,
     {
         let shared = self.asset;
+        let name = self.kind.name;
+        if self.kind.outputs.is_empty() {
+            let problem = "it declares no asset; add each with .output::<T>(name, key)";
+            return vec![shared.with_problem(&name, problem.to_owned())];
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some((twice, _)) = self
+            .kind
+            .outputs
+            .iter()
+            .find(|(o, _)| !seen.insert(&o.name))
+        {
+            let problem = format!("output \"{}\" is declared twice", twice.name);
+            return vec![shared.with_problem(&name, problem)];
+        }
         let mut keys = Vec::with_capacity(self.kind.outputs.len());
         for (output, text) in &self.kind.outputs {
             let mut errors = Vec::new();
