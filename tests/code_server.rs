@@ -80,7 +80,7 @@ async fn serves_the_snapshot_and_runs_launched_runs_in_workers(start_method: &st
     let snapshot = client.snapshot().await.unwrap();
     // The eight op jobs, `refresh_staging` and `__ASSET_JOB`, and the six assets.
     assert_eq!(snapshot.jobs.len(), 11);
-    assert_eq!(snapshot.assets.len(), 6);
+    assert_eq!(snapshot.assets.len(), 7);
     assert_eq!(snapshot.job("chain_100").unwrap().nodes.len(), 100);
 
     let run = new_run(

@@ -495,37 +495,8 @@ async fn a_backfill_materializes_each_partition_under_dev() {
     let instance = Instance::sqlite();
     let workspace = workspace(&instance);
     let (mut dev, url) = start_dev(&instance, &workspace);
-    let launched = graphql(
-        &url,
-        r#"mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
-            __typename ... on LaunchBackfillSuccess { backfillId } } }"#,
-        json!({"p": {"assetSelection": [{"path": ["raw", "daily_orders"]}],
-                     "partitionNames": ["2026-01-01", "2026-01-02", "2026-01-03"]}}),
-    )
-    .await;
-    let id = launched["launchPartitionBackfill"]["backfillId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("launch failed: {launched}"))
-        .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let backfill = loop {
-        let read = graphql(
-            &url,
-            r#"query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill {
-                status runs { status tags { key value } } partitionStatusCounts { runStatus count } } } }"#,
-            json!({"id": id}),
-        )
-        .await;
-        let b = read["partitionBackfillOrError"].clone();
-        if b["status"] != "REQUESTED" {
-            break b;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the backfill did not finish: {b:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let days = ["2026-01-01", "2026-01-02", "2026-01-03"];
+    let backfill = run_backfill(&url, &["raw", "daily_orders"], &days).await;
     assert_eq!(backfill["status"], "COMPLETED_SUCCESS", "{backfill:#}");
     assert_eq!(
         backfill["partitionStatusCounts"],
@@ -542,7 +513,83 @@ async fn a_backfill_materializes_each_partition_under_dev() {
         materialized["assetNodeOrError"]["latestMaterializationByPartition"],
         json!([{"partition": "2026-01-01"}, {"partition": "2026-01-02"}, {"partition": "2026-01-03"}, null])
     );
+
+    // An asset whose backfill policy is a single run: one run over the three days,
+    // reading each day of raw/daily_orders, materializing each.
+    let backfill = run_backfill(&url, &["warehouse", "daily_order_counts"], &days).await;
+    assert_eq!(backfill["status"], "COMPLETED_SUCCESS", "{backfill:#}");
+    let runs = backfill["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{backfill:#}");
+    let tags = &runs[0]["tags"];
+    for (key, value) in [
+        ("dagster/asset_partition_range_start", "2026-01-01"),
+        ("dagster/asset_partition_range_end", "2026-01-03"),
+    ] {
+        assert!(
+            tags.as_array()
+                .unwrap()
+                .contains(&json!({"key": key, "value": value})),
+            "{tags:#}"
+        );
+    }
+    assert_eq!(
+        backfill["partitionStatusCounts"],
+        json!([{"runStatus": "SUCCESS", "count": 3}])
+    );
+    let materialized = graphql(
+        &url,
+        r#"{ assetNodeOrError(assetKey: {path: ["warehouse", "daily_order_counts"]}) { ... on AssetNode {
+            latestMaterializationByPartition(partitions: ["2026-01-01", "2026-01-03"]) {
+                partition runId metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }"#,
+        json!({}),
+    )
+    .await;
+    let latest = &materialized["assetNodeOrError"]["latestMaterializationByPartition"];
+    assert_eq!(latest[0]["partition"], "2026-01-01", "{latest:#}");
+    assert_eq!(latest[1]["runId"], runs[0]["runId"], "{latest:#}");
+    assert!(
+        latest[1]["metadataEntries"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"label": "days", "intValue": 3})),
+        "{latest:#}"
+    );
     assert!(ctrl_c(&mut dev).success());
+}
+
+/// Backfill `partitions` of the asset at `path`, and return the backfill once it is no
+/// longer REQUESTED: its status, runs (with tags) and counts of partitions by run status.
+async fn run_backfill(url: &str, path: &[&str], partitions: &[&str]) -> Value {
+    let launched = graphql(
+        url,
+        r#"mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+            __typename ... on LaunchBackfillSuccess { backfillId } } }"#,
+        json!({"p": {"assetSelection": [{"path": path}], "partitionNames": partitions}}),
+    )
+    .await;
+    let id = launched["launchPartitionBackfill"]["backfillId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("launch failed: {launched}"))
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let read = graphql(
+            url,
+            r#"query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill {
+                status runs { runId status tags { key value } } partitionStatusCounts { runStatus count } } } }"#,
+            json!({"id": id}),
+        )
+        .await;
+        let b = read["partitionBackfillOrError"].clone();
+        if b["status"] != "REQUESTED" {
+            return b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the backfill did not finish: {b:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

@@ -336,7 +336,7 @@ async fn definitions_validate_and_job_list() {
     assert_eq!(out.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("\"demo\" is valid: 6 assets, 11 jobs, 0 resources, 1 schedules, 2 sensors")
+            .contains("\"demo\" is valid: 7 assets, 11 jobs, 0 resources, 1 schedules, 2 sensors")
     );
     let out = i.user_code(&["job", "list"]);
     let jobs: Vec<String> = String::from_utf8_lossy(&out.stdout)

@@ -23,6 +23,7 @@ mod m20261122_000005_instigators;
 mod m20261201_000006_assets;
 mod m20261202_000007_dynamic_partitions;
 mod m20261202_000008_backfills;
+mod m20261203_000009_backfill_runs;
 
 /// All migrations of the instance storage, oldest first.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_assets::Migration),
             Box::new(m20261202_000007_dynamic_partitions::Migration),
             Box::new(m20261202_000008_backfills::Migration),
+            Box::new(m20261203_000009_backfill_runs::Migration),
         ]
     }
 }

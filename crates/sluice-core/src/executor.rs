@@ -4,7 +4,7 @@
 //! transition is an event.
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use crate::op::{
 use crate::partition::{PartitionError, PartitionMapping, PartitionsContext, TimeWindow};
 use crate::plan::ExecutionPlan;
 use crate::resource::Resources;
-use crate::run::RunStatus;
+use crate::run::{RunPartitions, RunStatus};
 use crate::run_config::ResolvedRunConfig;
 
 /// What a run needs besides its plan and config.
@@ -81,6 +81,25 @@ pub async fn execute(
         EventType::RunStart,
         format!("Started execution of run for \"{job_name}\"."),
     ));
+
+    let partitions = run
+        .partitions
+        .clone()
+        .unwrap_or_else(|| PartitionsContext::at(chrono::Utc::now()));
+    let partition_keys = match run_partition_keys(plan, &run.tags, &partitions) {
+        Ok(keys) => keys,
+        Err(err) => {
+            let message = format!("Execution of run for \"{job_name}\" failed: {err}.");
+            emit(
+                RunEvent::new(&run.run_id, EventType::RunFailure, message).data(
+                    EventData::Failure {
+                        error: ErrorInfo::from_error("PartitionError", &err),
+                    },
+                ),
+            );
+            return RunStatus::Failure;
+        }
+    };
 
     let resources = match Resources::setup(config.resources, Some(&run.run_id)).await {
         Ok(r) => Arc::new(r),
@@ -145,11 +164,8 @@ pub async fn execute(
         op_configs: config.op_configs,
         resources: Arc::clone(&resources),
         tags: Arc::new(run.tags.clone()),
-        partition: run.tags.get(crate::run::PARTITION_TAG).cloned(),
-        partitions: run
-            .partitions
-            .clone()
-            .unwrap_or_else(|| PartitionsContext::at(chrono::Utc::now())),
+        partition_keys,
+        partitions,
         state: vec![StepState::Waiting; plan.steps().len()],
         remaining: plan.steps().iter().map(|s| s.upstream.len()).collect(),
         selected,
@@ -205,6 +221,33 @@ pub async fn execute(
     status
 }
 
+/// The partitions the run materializes: its one partition, or every key of its range
+/// (in the partitioning's order); `None` for a run that names none.
+fn run_partition_keys(
+    plan: &ExecutionPlan,
+    tags: &BTreeMap<String, String>,
+    ctx: &PartitionsContext,
+) -> Result<Option<Arc<[String]>>, PartitionError> {
+    let Some(named) = RunPartitions::of_tags(tags)? else {
+        return Ok(None);
+    };
+    // The job's partitioning; for the location's asset job, whose assets may be
+    // partitioned differently, that of the assets the run executes.
+    let definition = plan.job().partitions().or_else(|| {
+        plan.steps()
+            .iter()
+            .find_map(|s| s.op.asset()?.partitions.as_ref())
+    });
+    let keys = match (&named, definition) {
+        (RunPartitions::Key(key), _) => vec![key.clone()],
+        (RunPartitions::Range { .. }, Some(definition)) => named.keys(definition, ctx)?,
+        (RunPartitions::Range { .. }, None) => {
+            return Err(PartitionError::NotPartitioned(named.to_string()));
+        }
+    };
+    Ok(Some(keys.into()))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StepState {
     Waiting,
@@ -232,8 +275,8 @@ struct Executor<'a> {
     op_configs: HashMap<String, Value>,
     resources: Arc<Resources>,
     tags: Arc<BTreeMap<String, String>>,
-    /// The partition the run materializes (its `dagster/partition` tag).
-    partition: Option<String>,
+    /// The partitions the run materializes (one, or a range).
+    partition_keys: Option<Arc<[String]>>,
     partitions: PartitionsContext,
     state: Vec<StepState>,
     /// Upstream steps each step still waits for.
@@ -372,20 +415,25 @@ impl Executor<'_> {
     fn gather_inputs(&self, i: usize) -> Result<HashMap<String, StepValue>, Unready> {
         let steps = self.plan.steps();
         let step = &steps[i];
-        if let (Some(def), None) = (
-            step.op.asset().and_then(|a| a.partitions.as_ref()),
-            &self.partition,
-        ) {
-            let error = PartitionError::Missing(def.to_string());
-            return Err(Unready::Fail(ErrorInfo::from_error(
-                "PartitionError",
-                &error,
-            )));
+        if let Some(asset) = step.op.asset()
+            && let Some(def) = &asset.partitions
+        {
+            match self.partition_keys.as_deref() {
+                None => {
+                    let error = PartitionError::Missing(def.to_string());
+                    return Err(Unready::Fail(ErrorInfo::from_error(
+                        "PartitionError",
+                        &error,
+                    )));
+                }
+                Some(keys @ [_, _, ..]) => self.check_range_outputs(i, asset, keys)?,
+                Some(_) => {}
+            }
         }
         let mut values = HashMap::with_capacity(step.inputs.len());
         for input in &step.inputs {
-            if input.sources.is_empty()
-                && let Some(asset) = step.op.input(&input.name).and_then(|d| d.asset.as_ref())
+            if let Some(asset) = step.op.input(&input.name).and_then(|d| d.asset.as_ref())
+                && (input.sources.is_empty() || self.reads_partitions_of(&asset.key))
             {
                 let value = self.load_asset(i, &input.name, asset)?;
                 values.insert(input.name.clone(), value);
@@ -507,6 +555,44 @@ impl Executor<'_> {
         }
     }
 
+    /// Whether the run covers a range of partitions and upstream asset `key` is
+    /// partitioned: its values are stored per partition and read through the IO manager,
+    /// never passed in memory.
+    fn reads_partitions_of(&self, key: &AssetKey) -> bool {
+        self.partition_keys.as_ref().is_some_and(|k| k.len() > 1)
+            && self.plan.job().asset_partitions(key).is_some()
+    }
+
+    /// A step materializing a range of partitions stores one value per partition, so
+    /// its asset outputs must be `()`: such an asset writes its data itself.
+    fn check_range_outputs(
+        &self,
+        i: usize,
+        asset: &AssetOp,
+        keys: &[String],
+    ) -> Result<(), Unready> {
+        let op = &self.plan.steps()[i].op;
+        let valued = asset
+            .outputs
+            .iter()
+            .filter_map(|(output, key)| Some((op.output(output)?, key)))
+            .find(|(output, _)| !output.holds::<()>());
+        match valued {
+            None => Ok(()),
+            Some((output, key)) => Err(Unready::Fail(ErrorInfo::new(
+                "PartitionError",
+                format!(
+                    "asset \"{key}\" cannot materialize {} partitions (\"{}\" to \"{}\") in one run: its output \"{}\" is a {}, and a run over a range stores a value per partition; an asset backfilled in one run writes its data itself and returns ()",
+                    keys.len(),
+                    keys[0],
+                    keys[keys.len() - 1],
+                    output.name,
+                    output.data_type.name()
+                ),
+            ))),
+        }
+    }
+
     /// The stored value of the upstream asset that input `input` of step `i` reads:
     /// unpartitioned, the one partition its mapping names, or (for an input of
     /// partitions) all of them.
@@ -583,8 +669,8 @@ impl Executor<'_> {
     }
 
     /// The partitions of upstream asset `key` that step `i` reads (`None`: the upstream
-    /// is not partitioned). An asset step maps its own partition; a check reads the
-    /// partition of the run.
+    /// is not partitioned). An asset step maps each of its partitions; a check reads
+    /// those of the run.
     fn upstream_partitions(
         &self,
         i: usize,
@@ -601,16 +687,38 @@ impl Executor<'_> {
         let mapping = declared
             .cloned()
             .unwrap_or_else(|| PartitionMapping::default_for(upstream, downstream));
-        let downstream = match downstream {
-            None => None,
-            Some(def) => match self.partition.as_deref() {
-                Some(partition) => Some((def, partition)),
-                None => return Err(PartitionError::Missing(def.to_string())),
-            },
+        let Some(downstream) = downstream else {
+            return mapping
+                .upstream_keys(None, upstream, &self.partitions)
+                .map(Some);
         };
-        mapping
-            .upstream_keys(downstream, upstream, &self.partitions)
-            .map(Some)
+        let Some(own) = self.partition_keys.as_deref() else {
+            return Err(PartitionError::Missing(downstream.to_string()));
+        };
+        if own.len() > 1
+            && matches!(
+                mapping,
+                PartitionMapping::AllPartitions | PartitionMapping::LastPartition
+            )
+        {
+            // What these read does not depend on the downstream partition.
+            return mapping
+                .upstream_keys(Some((downstream, &own[0])), upstream, &self.partitions)
+                .map(Some);
+        }
+        // The union, in the order first named, of what each partition reads.
+        let mut seen = HashSet::new();
+        let mut keys = Vec::new();
+        for partition in own {
+            for key in
+                mapping.upstream_keys(Some((downstream, partition)), upstream, &self.partitions)?
+            {
+                if seen.insert(key.clone()) {
+                    keys.push(key);
+                }
+            }
+        }
+        Ok(Some(keys))
     }
 
     fn step_run(&self, i: usize, inputs: HashMap<String, StepValue>) -> StepRun {
@@ -620,13 +728,21 @@ impl Executor<'_> {
             Some(asset) => asset.partitions.as_ref(),
             None => self.plan.job().partitions(),
         };
-        let partition = match step.op.asset() {
+        let partition_keys = match step.op.asset() {
             Some(asset) if asset.partitions.is_none() => None,
-            _ => self.partition.clone(),
+            _ => self.partition_keys.clone(),
         };
+        // From the start of the first partition's window to the end of the last's.
         let time_window = partitions
-            .zip(partition.as_deref())
-            .and_then(|(def, key)| def.time_window(key));
+            .zip(partition_keys.as_deref())
+            .and_then(|(def, keys)| {
+                let first = def.time_window(keys.first()?)?;
+                let last = def.time_window(keys.last()?)?;
+                Some(TimeWindow {
+                    start: first.start,
+                    end: last.end,
+                })
+            });
         StepRun {
             run_id: self.run.run_id.clone(),
             step_key: step.key.clone(),
@@ -643,7 +759,7 @@ impl Executor<'_> {
             cancel: self.run.cancel.clone(),
             io_manager: self.run.io_manager.clone(),
             consumed: self.consumed_outputs(i),
-            partition,
+            partition_keys,
             time_window,
         }
     }
@@ -688,8 +804,8 @@ struct StepRun {
     io_manager: Option<Arc<dyn IoManager>>,
     /// The outputs that downstream steps consume, which the IO manager stores.
     consumed: Vec<String>,
-    /// The partition the step materializes.
-    partition: Option<String>,
+    /// The partitions the step materializes: one, or each of the run's range.
+    partition_keys: Option<Arc<[String]>>,
     time_window: Option<TimeWindow>,
 }
 
@@ -720,8 +836,9 @@ impl StepRun {
             let started = Instant::now();
             match self.attempt(attempt).await {
                 Attempt::Done(values, metadata) => {
-                    // The IO manager's metadata of each output, for its materialization.
-                    let mut stored: Vec<(&String, Metadata)> = Vec::with_capacity(values.len());
+                    // The IO manager's metadata of each output (of each partition), for
+                    // its materializations.
+                    let mut stored = Vec::with_capacity(values.len());
                     let observes = self.op.asset().is_some_and(|a| a.observe);
                     for (name, value) in &values {
                         self.events.emit(
@@ -741,7 +858,7 @@ impl StepRun {
                             continue;
                         }
                         match self.handle_output(name, value) {
-                            Ok(io_metadata) => stored.push((name, io_metadata)),
+                            Ok(per_partition) => stored.push((name, per_partition)),
                             Err(error) => {
                                 self.fail(error);
                                 return StepOutcome::Failure;
@@ -751,11 +868,14 @@ impl StepRun {
                     // One materialization per asset output yielded, with the user's
                     // metadata and the IO manager's.
                     if let Some(asset) = self.op.asset() {
-                        for (name, io_metadata) in stored {
-                            if let Some(key) = asset.key_of(name) {
+                        for (name, per_partition) in stored {
+                            let Some(key) = asset.key_of(name) else {
+                                continue;
+                            };
+                            for (partition, io_metadata) in per_partition {
                                 let mut all = metadata.clone();
                                 all.extend(io_metadata);
-                                self.materialized(key, asset, all);
+                                self.materialized(key, asset, partition, all);
                             }
                         }
                     }
@@ -822,27 +942,47 @@ impl StepRun {
     }
 
     /// Give output `name` to the IO manager, if the run has one and the output is an
-    /// asset's (kept for later runs) or a downstream step consumes it. Returns the
-    /// metadata the IO manager reports.
-    fn handle_output(&self, name: &str, value: &StepValue) -> Result<Metadata, ErrorInfo> {
-        let (Some(io), Some(definition)) = (&self.io_manager, self.op.output(name)) else {
-            return Ok(Metadata::new());
+    /// asset's (kept for later runs, under each partition the step materializes) or a
+    /// downstream step consumes it. Returns the metadata the IO manager reports, for
+    /// each partition stored.
+    fn handle_output(
+        &self,
+        name: &str,
+        value: &StepValue,
+    ) -> Result<Vec<(Option<&str>, Metadata)>, ErrorInfo> {
+        let asset_key = self.op.asset().and_then(|a| a.key_of(name));
+        let partitions = match asset_key {
+            Some(_) => self.each_partition(),
+            None => vec![None],
         };
-        let key = match self.op.asset().and_then(|a| a.key_of(name)) {
-            Some(key) => OutputKey::Asset {
-                key,
-                partition: self.partition.as_deref(),
-            },
-            None if self.consumed.iter().any(|c| c == name) => OutputKey::Step {
+        fn unstored(partitions: Vec<Option<&str>>) -> Vec<(Option<&str>, Metadata)> {
+            partitions
+                .into_iter()
+                .map(|p| (p, Metadata::new()))
+                .collect()
+        }
+        let (Some(io), Some(definition)) = (&self.io_manager, self.op.output(name)) else {
+            return Ok(unstored(partitions));
+        };
+        let keys: Vec<OutputKey> = match asset_key {
+            Some(key) => partitions
+                .iter()
+                .map(|&partition| OutputKey::Asset { key, partition })
+                .collect(),
+            None if self.consumed.iter().any(|c| c == name) => vec![OutputKey::Step {
                 run_id: &self.run_id,
                 step_key: &self.step_key,
                 output_name: name,
-            },
-            None => return Ok(Metadata::new()),
+            }],
+            None => return Ok(unstored(partitions)),
         };
-        let metadata = io
-            .handle_output(key, definition, value)
-            .map_err(|e| ErrorInfo::from_error("HandleOutputError", &e))?;
+        let mut metadata = Vec::with_capacity(keys.len());
+        for (key, partition) in keys.into_iter().zip(partitions) {
+            let stored = io
+                .handle_output(key, definition, value)
+                .map_err(|e| ErrorInfo::from_error("HandleOutputError", &e))?;
+            metadata.push((partition, stored));
+        }
         self.events.emit(
             self.event(
                 EventType::HandledOutput,
@@ -866,22 +1006,39 @@ impl StepRun {
             Some(v) => format!("Observed asset \"{key}\" at data version \"{v}\"."),
             None => format!("Observed asset \"{key}\"."),
         };
-        self.events.emit(
-            self.event(EventType::AssetObservation, message)
-                .level(LogLevel::Info)
-                .data(EventData::Observation(Box::new(AssetObservation {
-                    asset_key: key.clone(),
-                    partition: self.partition.clone(),
-                    data_version: version,
-                    metadata: metadata.clone(),
-                    description: None,
-                }))),
-        );
+        for partition in self.each_partition() {
+            self.events.emit(
+                self.event(EventType::AssetObservation, message.clone())
+                    .level(LogLevel::Info)
+                    .data(EventData::Observation(Box::new(AssetObservation {
+                        asset_key: key.clone(),
+                        partition: partition.map(str::to_owned),
+                        data_version: version.clone(),
+                        metadata: metadata.clone(),
+                        description: None,
+                    }))),
+            );
+        }
     }
 
-    /// The ASSET_MATERIALIZATION of `key`, one of the assets of the step's op.
-    fn materialized(&self, key: &AssetKey, asset: &AssetOp, metadata: Metadata) {
-        let partition = self.partition.clone();
+    /// Each partition the step materializes, or `[None]` when it is not partitioned.
+    fn each_partition(&self) -> Vec<Option<&str>> {
+        match self.partition_keys.as_deref() {
+            Some(keys) => keys.iter().map(|k| Some(k.as_str())).collect(),
+            None => vec![None],
+        }
+    }
+
+    /// The ASSET_MATERIALIZATION of `key` (of `partition`), one of the assets of the
+    /// step's op.
+    fn materialized(
+        &self,
+        key: &AssetKey,
+        asset: &AssetOp,
+        partition: Option<&str>,
+        metadata: Metadata,
+    ) {
+        let partition = partition.map(str::to_owned);
         let message = match &partition {
             Some(p) => format!("Materialized value of partition \"{p}\" of asset \"{key}\"."),
             None => format!("Materialized value of asset \"{key}\"."),
@@ -949,7 +1106,7 @@ impl StepRun {
             events: Arc::clone(&self.events),
             cancel: self.cancel.clone(),
             asset_key: self.op.asset().and_then(|a| a.key().cloned()),
-            partition_key: self.partition.clone(),
+            partition_keys: self.partition_keys.clone(),
             partition_time_window: self.time_window,
             output_metadata: Default::default(),
         });

@@ -35,8 +35,8 @@ pub use {chrono, chrono_tz};
 pub mod prelude {
     pub use crate::asset::{
         ASSET_JOB_NAME, AssetCheckDefinition, AssetCheckResult, AssetCheckSeverity,
-        AssetDefinition, AssetJobDefinition, AssetKey, AssetSelection, define_asset_job,
-        multi_asset,
+        AssetDefinition, AssetJobDefinition, AssetKey, AssetSelection, BackfillPolicy,
+        define_asset_job, multi_asset,
     };
     pub use crate::config::ConfigType;
     pub use crate::definitions::{DefinitionError, Definitions};

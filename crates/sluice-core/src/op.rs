@@ -948,7 +948,7 @@ pub(crate) struct ContextInner {
     pub events: Arc<dyn EventSink>,
     pub cancel: CancellationToken,
     pub asset_key: Option<AssetKey>,
-    pub partition_key: Option<String>,
+    pub partition_keys: Option<Arc<[String]>>,
     pub partition_time_window: Option<TimeWindow>,
     /// Metadata the compute function attached to its output.
     pub output_metadata: std::sync::Mutex<Metadata>,
@@ -1002,12 +1002,29 @@ impl OpContext {
     }
 
     /// The partition the step materializes (its run's `dagster/partition` tag), if the
-    /// step's asset or job is partitioned.
+    /// step's asset or job is partitioned and the run names one partition; a run over
+    /// a range has [`Self::partition_keys`].
     pub fn partition_key(&self) -> Option<&str> {
-        self.0.partition_key.as_deref()
+        match self.0.partition_keys.as_deref() {
+            Some([one]) => Some(one),
+            _ => None,
+        }
     }
 
-    /// The time window of the step's partition, when it is partitioned by time.
+    /// Every partition the step materializes, in order: its one partition, or each of
+    /// its run's range (a single-run backfill); empty when it is not partitioned.
+    pub fn partition_keys(&self) -> &[String] {
+        self.0.partition_keys.as_deref().unwrap_or_default()
+    }
+
+    /// The first and last partitions the step materializes (the same key for one).
+    pub fn partition_key_range(&self) -> Option<(&str, &str)> {
+        let keys = self.0.partition_keys.as_deref()?;
+        Some((keys.first()?, keys.last()?))
+    }
+
+    /// The time window of the step's partitions, when they are by time: from the start
+    /// of the first to the end of the last.
     pub fn partition_time_window(&self) -> Option<TimeWindow> {
         self.0.partition_time_window
     }

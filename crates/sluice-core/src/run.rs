@@ -6,6 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::partition::{PartitionError, PartitionIndex, PartitionsContext, PartitionsDefinition};
+
 /// The status of a run, with Dagster's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -96,6 +98,108 @@ pub const RUN_KEY_TAG: &str = "dagster/run_key";
 pub const TICK_TAG: &str = "dagster/tick";
 /// The partition a run is for.
 pub const PARTITION_TAG: &str = "dagster/partition";
+/// The first partition of a run over a range of partitions (a single-run backfill).
+pub const PARTITION_RANGE_START_TAG: &str = "dagster/asset_partition_range_start";
+/// The last partition (included) of a run over a range of partitions.
+pub const PARTITION_RANGE_END_TAG: &str = "dagster/asset_partition_range_end";
+
+/// The partitions a run materializes, as its tags name them: one key, or a range of
+/// consecutive keys (a backfill of assets whose backfill policy runs many partitions
+/// in one run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunPartitions {
+    /// `dagster/partition`.
+    Key(String),
+    /// `dagster/asset_partition_range_start` to `dagster/asset_partition_range_end`,
+    /// both included.
+    Range { start: String, end: String },
+}
+
+impl RunPartitions {
+    /// What `tags` name; `None` for a run that is not partitioned.
+    pub fn of_tags(tags: &BTreeMap<String, String>) -> Result<Option<Self>, PartitionError> {
+        let key = tags.get(PARTITION_TAG);
+        let start = tags.get(PARTITION_RANGE_START_TAG);
+        let end = tags.get(PARTITION_RANGE_END_TAG);
+        match (key, start, end) {
+            (None, None, None) => Ok(None),
+            (Some(key), None, None) => Ok(Some(Self::Key(key.clone()))),
+            (None, Some(start), Some(end)) if start == end => Ok(Some(Self::Key(start.clone()))),
+            (None, Some(start), Some(end)) => Ok(Some(Self::Range {
+                start: start.clone(),
+                end: end.clone(),
+            })),
+            _ => Err(PartitionError::RunTags(
+                [
+                    PARTITION_TAG,
+                    PARTITION_RANGE_START_TAG,
+                    PARTITION_RANGE_END_TAG,
+                ]
+                .into_iter()
+                .filter(|t| tags.contains_key(*t))
+                .map(str::to_owned)
+                .collect(),
+            )),
+        }
+    }
+
+    /// The run of `keys` (consecutive, in the partitioning's order): a range when
+    /// there are several.
+    pub fn of_keys(keys: &[String]) -> Option<Self> {
+        match keys {
+            [] => None,
+            [one] => Some(Self::Key(one.clone())),
+            [first, .., last] => Some(Self::Range {
+                start: first.clone(),
+                end: last.clone(),
+            }),
+        }
+    }
+
+    /// The tags that name these partitions on a run.
+    pub fn tags(&self) -> Vec<(String, String)> {
+        match self {
+            Self::Key(key) => vec![(PARTITION_TAG.to_owned(), key.clone())],
+            Self::Range { start, end } => vec![
+                (PARTITION_RANGE_START_TAG.to_owned(), start.clone()),
+                (PARTITION_RANGE_END_TAG.to_owned(), end.clone()),
+            ],
+        }
+    }
+
+    /// The keys of `index` these name: the one key (kept even when `index` lacks it),
+    /// or those of the range; none when the range's ends are not in `index`.
+    pub fn keys_in<'a>(&'a self, index: &PartitionIndex<'a>) -> Vec<&'a str> {
+        match self {
+            Self::Key(key) => vec![key.as_str()],
+            Self::Range { start, end } => index
+                .range(start, end)
+                .map(|keys| keys.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Every key, in order, as `definition` has them in `ctx`.
+    pub fn keys(
+        &self,
+        definition: &PartitionsDefinition,
+        ctx: &PartitionsContext,
+    ) -> Result<Vec<String>, PartitionError> {
+        match self {
+            Self::Key(key) => Ok(vec![key.clone()]),
+            Self::Range { start, end } => definition.key_range(start, end, ctx),
+        }
+    }
+}
+
+impl fmt::Display for RunPartitions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Key(key) => write!(f, "partition \"{key}\""),
+            Self::Range { start, end } => write!(f, "partitions \"{start}\" to \"{end}\""),
+        }
+    }
+}
 
 /// The tag whose integer value orders queued runs, highest first (0 when absent or not
 /// an integer).

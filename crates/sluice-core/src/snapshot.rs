@@ -8,12 +8,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::asset::{AssetGraph, AssetKey, AssetNode, AssetSelection, SelectionError};
+use crate::asset::{
+    AssetGraph, AssetKey, AssetNode, AssetSelection, BackfillPolicy, SelectionError,
+};
 use crate::config::ConfigType;
 use crate::definitions::Definitions;
 use crate::metadata::Metadata;
 use crate::op::{InputKind, OpDefinition};
 use crate::partition::{PartitionError, PartitionMapping, PartitionsContext, PartitionsDefinition};
+use crate::run::RunPartitions;
 use crate::run_request::DefaultStatus;
 use crate::sensor::{AssetWatch, RunStatusWatch};
 
@@ -79,6 +82,9 @@ pub struct AssetSnapshot {
     /// The declared mappings from upstream partitions, by upstream key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partition_mappings: Vec<(AssetKey, PartitionMapping)>,
+    /// How a backfill groups its partitions into runs; one per run when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_policy: Option<BackfillPolicy>,
 }
 
 /// A check of an asset.
@@ -315,26 +321,41 @@ impl LocationSnapshot {
 /// How a run is partitioned: by its job's partitioning, or (for a run that
 /// materializes assets) by that of its partitioned assets.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RunPartitions<'a> {
+pub struct RunPartitioning<'a> {
     pub definition: Option<&'a PartitionsDefinition>,
     /// Whether the run materializes assets: an asset run must name a partition of its
     /// partitioned assets, and cannot name one when none is partitioned.
     pub of_assets: bool,
+    /// How a backfill groups partitions into runs: the combined policy of the
+    /// partitioned assets executed; `None` (one partition per run) for a job of ops.
+    pub backfill_policy: Option<BackfillPolicy>,
 }
 
-impl RunPartitions<'_> {
-    /// Check the run's partition (its `dagster/partition` tag) against the partitioning.
+impl RunPartitioning<'_> {
+    /// Check the partitions a run names against the partitioning.
     pub fn check(
         &self,
-        partition: Option<&str>,
+        partitions: Option<&RunPartitions>,
         ctx: &PartitionsContext,
     ) -> Result<(), PartitionError> {
-        match (self.definition, partition) {
-            (Some(def), Some(key)) => def.check_key(key, ctx),
+        match (self.definition, partitions) {
+            (Some(def), Some(RunPartitions::Key(key))) => def.check_key(key, ctx),
+            (Some(def), Some(range)) => range.keys(def, ctx).map(drop),
             (Some(def), None) if self.of_assets => Err(PartitionError::Missing(def.to_string())),
-            (None, Some(key)) if self.of_assets => Err(PartitionError::NotPartitioned(key.into())),
+            (None, Some(named)) if self.of_assets => {
+                Err(PartitionError::NotPartitioned(named.to_string()))
+            }
             _ => Ok(()),
         }
+    }
+
+    /// Check the partitions a run's tags name against the partitioning.
+    pub fn check_tags(
+        &self,
+        tags: &BTreeMap<String, String>,
+        ctx: &PartitionsContext,
+    ) -> Result<(), PartitionError> {
+        self.check(RunPartitions::of_tags(tags)?.as_ref(), ctx)
     }
 }
 
@@ -355,7 +376,7 @@ impl LocationSnapshot {
         &'a self,
         job: &'a JobSnapshot,
         steps: Option<&[String]>,
-    ) -> Result<RunPartitions<'a>, PartitionError> {
+    ) -> Result<RunPartitioning<'a>, PartitionError> {
         let steps: Option<HashSet<&str>> =
             steps.map(|steps| steps.iter().map(String::as_str).collect());
         let executed: HashSet<&str> = job
@@ -366,6 +387,7 @@ impl LocationSnapshot {
             .collect();
         let mut of_assets = false;
         let mut found: Vec<&PartitionsDefinition> = Vec::new();
+        let mut policies = Vec::new();
         for asset in &self.assets {
             if !asset
                 .op_name
@@ -375,24 +397,29 @@ impl LocationSnapshot {
                 continue;
             }
             of_assets = true;
-            if let Some(def) = &asset.partitions
-                && !found.contains(&def)
-            {
-                found.push(def);
+            if let Some(def) = &asset.partitions {
+                policies.push(asset.backfill_policy.as_ref());
+                if !found.contains(&def) {
+                    found.push(def);
+                }
             }
         }
+        let backfill_policy = BackfillPolicy::combined(policies);
         match found.as_slice() {
-            [] if of_assets => Ok(RunPartitions {
+            [] if of_assets => Ok(RunPartitioning {
                 definition: None,
                 of_assets,
+                backfill_policy: None,
             }),
-            [] => Ok(RunPartitions {
+            [] => Ok(RunPartitioning {
                 definition: job.partitions.as_ref(),
                 of_assets,
+                backfill_policy: None,
             }),
-            [one] => Ok(RunPartitions {
+            [one] => Ok(RunPartitioning {
                 definition: Some(one),
                 of_assets,
+                backfill_policy,
             }),
             many => Err(PartitionError::Mixed(
                 many.iter().map(ToString::to_string).collect(),
@@ -564,6 +591,7 @@ impl Definitions {
                     .iter()
                     .map(|(k, m)| (k.clone(), m.clone()))
                     .collect(),
+                backfill_policy: a.backfill_policy().copied(),
             })
             .collect();
         LocationSnapshot {

@@ -15,7 +15,9 @@ use sluice_core::metadata::MetadataValue;
 use sluice_core::partition::PartitionsContext;
 use sluice_core::plan::ExecutionPlan;
 use sluice_core::prelude::*;
-use sluice_core::run::{PARTITION_TAG, RunStatus};
+use sluice_core::run::{
+    PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, PARTITION_TAG, RunStatus,
+};
 use sluice_core::{DefinitionProblem, run_config};
 use tokio_util::sync::CancellationToken;
 
@@ -503,6 +505,146 @@ async fn partition_mappings_choose_what_each_partition_reads() {
             "the run has no partition (tag dagster/partition), but the asset is partitioned: Dynamic partitions: \"datasets\"",
         ],
     );
+}
+
+/// The first failure message among `events`: a step's, else the run's.
+fn failure_of(events: &[RunEvent]) -> String {
+    let of = |t: EventType| events.iter().find(|e| e.event_type == t);
+    of(EventType::StepFailure)
+        .or_else(|| of(EventType::RunFailure))
+        .map(|e| e.message.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_range_run_materializes_every_partition_of_its_range_in_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let io: Arc<dyn IoManager> = Arc::new(FsIoManager::new(dir.path()));
+    let daily = || PartitionsDefinition::daily("2024-01-01");
+    type Seen = (Vec<String>, Option<String>, String, String);
+    let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
+    let recorded = Arc::clone(&seen);
+    let load = AssetDefinition::builder("load")
+        .partitions(daily())
+        .backfill_policy(BackfillPolicy::single_run())
+        .compute(move |ctx, _| {
+            let window = ctx.partition_time_window().expect("a time window");
+            recorded.lock().unwrap().push((
+                ctx.partition_keys().to_vec(),
+                ctx.partition_key().map(str::to_owned),
+                window.start.to_rfc3339(),
+                window.end.to_rfc3339(),
+            ));
+            async { Ok(()) }
+        });
+    // Reads each day of its range through the IO manager.
+    let rollup = AssetDefinition::builder("rollup")
+        .partitions(daily())
+        .backfill_policy(BackfillPolicy::single_run())
+        .input_partitions::<()>("days", "load")
+        .compute(|ctx, inputs| async move {
+            let days = inputs.get_ref::<PartitionValues<()>>("days")?;
+            ctx.add_output_metadata("days", days.len() as i64);
+            Ok(())
+        });
+    let valued = AssetDefinition::builder("valued")
+        .partitions(daily())
+        .compute(|_, _| async { Ok(1_i64) });
+    let defs = Definitions::builder()
+        .assets([load, rollup, valued])
+        .asset_job(define_asset_job(
+            "loads",
+            AssetSelection::keys([key("load"), key("rollup")]),
+        ))
+        .build()
+        .unwrap();
+    let range = [
+        (PARTITION_RANGE_START_TAG, "2024-01-03"),
+        (PARTITION_RANGE_END_TAG, "2024-01-05"),
+    ];
+    let (status, events) = run(&defs, "loads", Arc::clone(&io), &range, None).await;
+    assert_eq!(status, RunStatus::Success, "{events:#?}");
+    let days = ["2024-01-03", "2024-01-04", "2024-01-05"];
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(
+            days.map(String::from).to_vec(),
+            None,
+            "2024-01-03T00:00:00+00:00".to_owned(),
+            "2024-01-06T00:00:00+00:00".to_owned()
+        )],
+        "one step, seeing the whole range"
+    );
+    let expected: Vec<(String, Option<String>)> = ["load", "rollup"]
+        .iter()
+        .flat_map(|a| days.map(|d| (a.to_string(), Some(d.to_owned()))))
+        .collect();
+    assert_eq!(materializations(&events), expected);
+    let rollup_days = events
+        .iter()
+        .filter_map(RunEvent::materialization)
+        .filter(|m| m.asset_key == key("rollup"))
+        .map(|m| m.metadata.get("days").cloned())
+        .collect::<Vec<_>>();
+    assert_eq!(rollup_days, vec![Some(MetadataValue::Int(3)); 3]);
+    for day in days {
+        assert!(dir.path().join("load").join(day).exists(), "load/{day}");
+    }
+
+    // An asset whose value is not () cannot be stored per partition of a range.
+    let only_valued = Reexecution {
+        step_keys: ["valued".to_owned()].into(),
+        source_runs: Vec::new(),
+    };
+    let (status, events) = run(
+        &defs,
+        ASSET_JOB_NAME,
+        Arc::clone(&io),
+        &range,
+        Some(only_valued),
+    )
+    .await;
+    assert_eq!(status, RunStatus::Failure);
+    assert_mentions(
+        &failure_of(&events),
+        &[
+            "asset \"valued\" cannot materialize 3 partitions (\"2024-01-03\" to \"2024-01-05\") in one run",
+            "output \"result\" is a i64",
+            "returns ()",
+        ],
+    );
+
+    // Bad tags fail the run before any step, naming what is wrong.
+    let (status, events) = run(
+        &defs,
+        "loads",
+        Arc::clone(&io),
+        &[range[0], (PARTITION_TAG, "2024-01-03")],
+        None,
+    )
+    .await;
+    assert_eq!(status, RunStatus::Failure);
+    assert_mentions(
+        &failure_of(&events),
+        &["not tags dagster/partition, dagster/asset_partition_range_start"],
+    );
+    let (status, events) = run(
+        &defs,
+        "loads",
+        Arc::clone(&io),
+        &[
+            (PARTITION_RANGE_START_TAG, "2024-01-05"),
+            (PARTITION_RANGE_END_TAG, "2024-01-03"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, RunStatus::Failure);
+    assert_mentions(
+        &failure_of(&events),
+        &["partition range starts at \"2024-01-05\", after its end \"2024-01-03\""],
+    );
+    assert!(!events.iter().any(|e| e.event_type == EventType::StepStart));
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The backfill daemon: submits each REQUESTED backfill's partitions as QUEUED runs, a
-//! chunk per transaction, and the run queue launches them within its limits. A backfill
+//! The backfill daemon: submits each REQUESTED backfill's partitions as QUEUED runs (one
+//! per partition, or one per range of partitions when the assets' backfill policy
+//! allows), a chunk of runs per transaction, and the run queue launches them within its limits. A backfill
 //! is complete when all its runs have finished; a CANCELING one has its queued runs
 //! canceled and its running ones asked to stop, then is CANCELED.
 //!
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_core::events::{EventType, LogLevel, RunEvent};
-use sluice_core::run::{CODE_LOCATION_TAG, NewRun, PARTITION_TAG, RunStatus};
+use sluice_core::run::{CODE_LOCATION_TAG, NewRun, RunPartitions, RunStatus};
 use sluice_storage::{
     BACKFILL_ID_TAG, Backfill, BackfillStatus, BackfillsFilter, RunsFilter, Storage, Wakeup,
 };
@@ -90,24 +91,29 @@ impl BackfillDaemon {
     async fn advance(&self, mut backfill: Backfill) -> Result<BackfillStatus, DaemonError> {
         let id = backfill.id().to_owned();
         let mut chunks = 0;
-        while !backfill.pending().is_empty() {
+        loop {
+            let pending = backfill.pending_runs();
+            if pending.is_empty() {
+                break;
+            }
             if chunks == self.chunks_per_pass {
                 return Ok(BackfillStatus::Requested);
             }
-            let runs: Vec<NewRun> = backfill
-                .pending()
-                .iter()
-                .take(self.chunk_size)
-                .map(|partition| run_of(&backfill, partition))
-                .collect();
+            let chunk = &pending[..pending.len().min(self.chunk_size)];
+            let runs: Vec<NewRun> = chunk.iter().map(|keys| run_of(&backfill, keys)).collect();
             let from = backfill.submitted;
-            if !self.storage.submit_backfill_runs(&id, from, &runs).await? {
+            let to = from + chunk.iter().map(|keys| keys.len()).sum::<usize>();
+            if !self
+                .storage
+                .submit_backfill_runs(&id, from..to, &runs)
+                .await?
+            {
                 // Canceled meanwhile, or moved on by another daemon: look again later.
                 let now = self.storage.backfill(&id).await?;
                 return Ok(now.map_or(backfill.status, |b| b.status));
             }
             tracing::info!(backfill = %id, from, runs = runs.len(), "backfill runs queued");
-            backfill.submitted += runs.len();
+            backfill.submitted = to;
             chunks += 1;
             self.queue.notify();
         }
@@ -204,13 +210,17 @@ impl BackfillDaemon {
     }
 }
 
-/// The run of `partition` of `backfill`.
-fn run_of(backfill: &Backfill, partition: &str) -> NewRun {
+/// The run of `keys` (one partition, or a range of consecutive ones) of `backfill`.
+fn run_of(backfill: &Backfill, keys: &[String]) -> NewRun {
     let spec = &backfill.spec;
     let mut tags = spec.tags.clone();
     tags.insert(CODE_LOCATION_TAG.to_owned(), spec.location_name.clone());
     tags.insert(BACKFILL_ID_TAG.to_owned(), spec.backfill_id.clone());
-    tags.insert(PARTITION_TAG.to_owned(), partition.to_owned());
+    tags.extend(
+        RunPartitions::of_keys(keys)
+            .iter()
+            .flat_map(RunPartitions::tags),
+    );
     NewRun {
         location_name: Some(spec.location_name.clone()),
         status: RunStatus::Queued,

@@ -9,8 +9,8 @@ use sluice_codeserver::protocol::Evaluation;
 use sluice_core::events::{ErrorInfo, EventType, LogLevel, RunEvent};
 use sluice_core::partition::PartitionError;
 use sluice_core::run::{
-    CODE_LOCATION_TAG, NewRun, PARTITION_TAG, RUN_KEY_TAG, RunStatus, SCHEDULE_NAME_TAG,
-    SENSOR_NAME_TAG, TICK_TAG,
+    CODE_LOCATION_TAG, NewRun, PARTITION_TAG, RUN_KEY_TAG, RunPartitions, RunStatus,
+    SCHEDULE_NAME_TAG, SENSOR_NAME_TAG, TICK_TAG,
 };
 use sluice_core::run_request::{DefaultStatus, DynamicPartitionsRequest, RunRequest};
 use sluice_core::snapshot::LocationSnapshot;
@@ -255,7 +255,7 @@ impl TickRecorder<'_> {
             .map_err(|e| ErrorInfo::from_error("StorageError", &e))?;
         for (job_name, partitions, key) in checks {
             partitions
-                .check(key, &ctx)
+                .check(key.map(|k| RunPartitions::Key(k.to_owned())).as_ref(), &ctx)
                 .map_err(|e| unknown_partition(job_name, &e))?;
         }
         Ok(steps)

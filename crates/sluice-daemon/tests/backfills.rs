@@ -7,7 +7,8 @@ use sluice_core::events::{EventType, RunEvent};
 use sluice_core::run::{Run, RunStatus};
 use sluice_daemon::BackfillDaemon;
 use sluice_storage::{
-    BACKFILL_ID_TAG, BackfillStatus, NewBackfill, RunsFilter, Storage, StorageConfig, Wakeup,
+    BACKFILL_ID_TAG, BackfillRuns, BackfillStatus, NewBackfill, RunsFilter, Storage, StorageConfig,
+    Wakeup,
 };
 
 struct Instance {
@@ -157,4 +158,46 @@ async fn a_canceled_backfill_stops_its_runs_and_resumes_where_it_stopped() {
     assert_eq!(runs.len(), 30);
     assert_eq!(runs[10].tags["dagster/partition"], "2026-01-11");
     assert!(runs[10..].iter().all(|r| r.status == RunStatus::Queued));
+}
+
+#[tokio::test]
+async fn a_backfill_of_ranges_queues_one_run_per_range_with_its_ends_as_tags() {
+    let instance = Instance::new().await;
+    let days: Vec<String> = (1..=7).map(|d| format!("2026-01-{d:02}")).collect();
+    let mut spec = NewBackfill::new("demo", "__ASSET_JOB", days);
+    spec.runs = BackfillRuns::Ranges(vec![3, 3, 1]);
+    let id = instance
+        .storage
+        .add_backfill(&spec)
+        .await
+        .unwrap()
+        .id()
+        .to_owned();
+    // Two runs per chunk, one chunk per pass: a restart lands between ranges.
+    instance.daemon(2, 1).pass().await.unwrap();
+    assert_eq!(instance.runs(&id).await.len(), 2);
+    instance.daemon(2, 1).pass().await.unwrap();
+    let runs = instance.runs(&id).await;
+    let ranges: Vec<(Option<&str>, Option<&str>, Option<&str>)> = runs
+        .iter()
+        .map(|r| {
+            let tag = |t: &str| r.tags.get(t).map(String::as_str);
+            (
+                tag("dagster/asset_partition_range_start"),
+                tag("dagster/asset_partition_range_end"),
+                tag("dagster/partition"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            (Some("2026-01-01"), Some("2026-01-03"), None),
+            (Some("2026-01-04"), Some("2026-01-06"), None),
+            (None, None, Some("2026-01-07")),
+        ]
+    );
+    let stored = instance.storage.backfill(&id).await.unwrap().unwrap();
+    assert_eq!(stored.submitted, 7);
+    assert!(stored.pending_runs().is_empty());
 }

@@ -2,12 +2,15 @@
 //! selection's partitions, checked against the partitioning before anything is stored;
 //! canceling, resuming and re-executing one. The backfill daemon submits the runs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
+use sluice_core::asset::BackfillPolicy;
 use sluice_core::asset::{ASSET_JOB_NAME, AssetKey};
+use sluice_core::partition::PartitionIndex;
+use sluice_core::run::{Run, RunPartitions, RunStatus};
 use sluice_core::snapshot::REPOSITORY_NAME;
-use sluice_storage::{Backfill, BackfillStatus, NewBackfill, RunsFilter};
+use sluice_storage::{Backfill, BackfillRuns, BackfillStatus, NewBackfill, RunsFilter};
 
 use crate::error::{Error, Result};
 use crate::service::{FoundJob, JobSelector, Service, asset_selection_steps};
@@ -104,7 +107,7 @@ impl Service {
         let ctx = sluice_storage::partitions_context(self.storage().as_ref(), [definition]).await?;
         let all = definition.keys(&ctx).map_err(invalid)?;
         let partition_names = match request.partitions {
-            BackfillPartitions::All => all,
+            BackfillPartitions::All => all.clone(),
             BackfillPartitions::Keys(mut keys) => {
                 // A key named twice is one partition, one run.
                 let mut seen = HashSet::new();
@@ -129,6 +132,8 @@ impl Service {
                 "the backfill selects no partition".to_owned(),
             ));
         }
+        let (partition_names, runs) =
+            group_into_runs(partition_names, &all, partitions.backfill_policy);
         let mut tags: BTreeMap<String, String> = found.job().tags.clone();
         tags.extend(request.tags);
         let backfill = NewBackfill {
@@ -136,6 +141,7 @@ impl Service {
             step_keys: steps,
             tags,
             run_config: request.run_config,
+            runs,
             title: request.title,
             description: request.description,
             ..NewBackfill::new(&found.location.name, &job_name, partition_names)
@@ -247,22 +253,24 @@ impl Service {
                     None,
                 )
                 .await?;
-            // Newest first: the first run seen of a partition is its latest.
-            let mut latest: BTreeMap<&str, sluice_core::run::RunStatus> = BTreeMap::new();
-            for run in &runs {
-                if let Some(p) = run.tags.get(sluice_core::run::PARTITION_TAG) {
-                    latest.entry(p.as_str()).or_insert(run.status);
-                }
+            let latest = latest_status_by_partition(runs, &spec.partition_names);
+            let failed = |keys: &[String]| {
+                keys.first()
+                    .and_then(|k| latest.get(k))
+                    .is_some_and(|s| matches!(s, RunStatus::Failure | RunStatus::Canceled))
+            };
+            // The failed runs again, each over the same partitions.
+            let again: Vec<&[String]> = spec
+                .run_partitions()
+                .into_iter()
+                .filter(|keys| failed(keys))
+                .collect();
+            let names: Vec<String> = again.iter().flat_map(|keys| keys.iter().cloned()).collect();
+            let sizes: Vec<usize> = again.iter().map(|keys| keys.len()).collect();
+            if let BackfillRuns::Ranges(ranges) = &mut spec.runs {
+                *ranges = sizes;
             }
-            spec.partition_names.retain(|p| {
-                latest.get(p.as_str()).is_some_and(|s| {
-                    matches!(
-                        s,
-                        sluice_core::run::RunStatus::Failure
-                            | sluice_core::run::RunStatus::Canceled
-                    )
-                })
-            });
+            spec.partition_names = names;
             if spec.partition_names.is_empty() {
                 return Err(Error::InvalidArgument(format!(
                     "backfill {id} has no failed partition to re-execute"
@@ -275,6 +283,82 @@ impl Service {
             .insert(PARENT_BACKFILL_TAG.to_owned(), id.to_owned());
         Ok(self.storage().add_backfill(&spec).await?)
     }
+}
+
+/// How a backfill of `names` runs under the backfill policy of its assets: one run per
+/// partition, or (the names put in the partitioning's order, `all`) runs over ranges of
+/// consecutive partitions, each at most as long as the policy allows.
+fn group_into_runs(
+    mut names: Vec<String>,
+    all: &[String],
+    policy: Option<BackfillPolicy>,
+) -> (Vec<String>, BackfillRuns) {
+    let max = match policy {
+        None
+        | Some(BackfillPolicy {
+            max_partitions_per_run: Some(1),
+        }) => {
+            return (names, BackfillRuns::OnePerPartition);
+        }
+        Some(policy) => policy.max_partitions_per_run.unwrap_or(usize::MAX),
+    };
+    let position: HashMap<&str, usize> = all
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    names.sort_by_key(|n| position.get(n.as_str()).copied());
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut previous: Option<usize> = None;
+    for name in &names {
+        let at = position.get(name.as_str()).copied();
+        let follows = matches!((previous, at), (Some(p), Some(a)) if a == p + 1);
+        match sizes.last_mut() {
+            Some(size) if follows && *size < max => *size += 1,
+            _ => sizes.push(1),
+        }
+        previous = at;
+    }
+    (names, BackfillRuns::Ranges(sizes))
+}
+
+/// `runs` (newest first) by the partitions each is for, newest first; a run over a range
+/// counts for each of its partitions among `keys` (the partitioning's keys, in order).
+pub(crate) fn runs_by_partition(
+    runs: impl IntoIterator<Item = Run>,
+    keys: &[String],
+) -> BTreeMap<String, Vec<Run>> {
+    let index = PartitionIndex::new(keys);
+    let mut by_partition: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+    for run in runs {
+        let Ok(Some(named)) = RunPartitions::of_tags(&run.tags) else {
+            continue;
+        };
+        let partitions: Vec<String> = named
+            .keys_in(&index)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if let [one] = partitions.as_slice() {
+            by_partition.entry(one.clone()).or_default().push(run);
+            continue;
+        }
+        for partition in partitions {
+            by_partition.entry(partition).or_default().push(run.clone());
+        }
+    }
+    by_partition
+}
+
+/// The status of the latest of `runs` (newest first) for each partition they are for.
+pub(crate) fn latest_status_by_partition(
+    runs: impl IntoIterator<Item = Run>,
+    keys: &[String],
+) -> BTreeMap<String, RunStatus> {
+    runs_by_partition(runs, keys)
+        .into_iter()
+        .filter_map(|(partition, runs)| Some((partition, runs.first()?.status)))
+        .collect()
 }
 
 /// The tag naming the backfill a re-executed backfill repeats.

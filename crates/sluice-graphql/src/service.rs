@@ -14,7 +14,7 @@ use sluice_core::asset::AssetKey;
 use sluice_core::config::{ConfigType, parse_document};
 use sluice_core::events::{EventRecord, EventType, LogLevel, RunEvent, now_timestamp};
 use sluice_core::io_manager::FsIoManager;
-use sluice_core::run::{NewRun, PARTITION_TAG, Run, RunStatus};
+use sluice_core::run::{NewRun, Run, RunStatus};
 use sluice_core::run_config::ConfigShape;
 use sluice_core::snapshot::{JobSnapshot, LocationSnapshot, REPOSITORY_NAME};
 use sluice_storage::{DaemonHeartbeat, RunsFilter, Storage, Wakeup, output_storage_dir};
@@ -550,9 +550,7 @@ impl Service {
             .map_err(invalid)?;
         let ctx = sluice_storage::partitions_context(self.storage.as_ref(), partitions.definition)
             .await?;
-        partitions
-            .check(tags.get(PARTITION_TAG).map(String::as_str), &ctx)
-            .map_err(invalid)
+        partitions.check_tags(tags, &ctx).map_err(invalid)
     }
 
     async fn enqueue(&self, new_run: NewRun) -> Result<Run> {

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use sluice_core::asset::AssetKey;
 use sluice_core::events::{AssetMaterialization, EventData, EventType, RunEvent};
 use sluice_core::metadata::MetadataValue;
-use sluice_storage::Storage;
+use sluice_core::run::{NewRun, RunPartitions};
+use sluice_storage::{BACKFILL_ID_TAG, BackfillRuns, BackfillStatus, Storage};
 
 const ASSET_NODES: &str = r#"
 query {
@@ -47,7 +48,7 @@ async fn asset_nodes_show_the_demo_graph() {
     let h = Harness::new().await;
     let data = h.data(ASSET_NODES, json!({})).await;
     let nodes = data["assetNodes"].as_array().unwrap();
-    assert_eq!(nodes.len(), 6, "{nodes:#?}");
+    assert_eq!(nodes.len(), 7, "{nodes:#?}");
     let staging = nodes
         .iter()
         .find(|n| n["opName"] == "staging__orders")
@@ -108,7 +109,11 @@ async fn asset_nodes_show_the_demo_graph() {
                 .map(|n| n["assetKey"].clone())
                 .collect::<Value>()
         ),
-        ["warehouse/daily_revenue", "warehouse/monthly_revenue"]
+        [
+            "warehouse/daily_order_counts",
+            "warehouse/daily_revenue",
+            "warehouse/monthly_revenue"
+        ]
     );
     let by_job = h
         .data(
@@ -179,6 +184,7 @@ async fn the_catalog_reports_wipes_and_latest_materializations() {
             "raw/orders",
             "spatial/datasets",
             "staging/orders",
+            "warehouse/daily_order_counts",
             "warehouse/daily_revenue",
             "warehouse/monthly_revenue"
         ]
@@ -700,6 +706,151 @@ async fn backfills_are_launched_over_existing_partitions_and_canceled_once() {
         missing["partitionBackfillOrError"],
         json!({"__typename": "BackfillNotFoundError", "message": "Backfill nosuchid could not be found.", "backfillId": "nosuchid"})
     );
+}
+
+#[tokio::test]
+async fn a_single_run_backfill_runs_each_range_of_consecutive_partitions_once() {
+    let h = Harness::new().await;
+    let policy = h
+        .data(
+            r#"{ assetNodeOrError(assetKey: {path: ["warehouse", "daily_order_counts"]}) {
+                ... on AssetNode { backfillPolicy { maxPartitionsPerRun policyType description } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        policy["assetNodeOrError"]["backfillPolicy"],
+        json!({"maxPartitionsPerRun": null, "policyType": "SINGLE_RUN",
+               "description": "Backfills all partitions in one run"})
+    );
+    let launched = h
+        .data(
+            LAUNCH_BACKFILL,
+            json!({"p": {"assetSelection": [{"path": ["warehouse", "daily_order_counts"]}],
+                         "partitionNames": ["2026-01-05", "2026-01-01", "2026-01-02", "2026-01-03", "2026-01-07"]}}),
+        )
+        .await;
+    let id = launched["launchPartitionBackfill"]["backfillId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{launched:#}"))
+        .to_owned();
+    // In the partitioning's order; a run per range of consecutive days.
+    let stored = h.storage.backfill(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.spec.partition_names,
+        [
+            "2026-01-01",
+            "2026-01-02",
+            "2026-01-03",
+            "2026-01-05",
+            "2026-01-07"
+        ]
+    );
+    assert_eq!(stored.spec.runs, BackfillRuns::Ranges(vec![3, 1, 1]));
+
+    // A run over a range is launched with its two tags, which must name a range.
+    let range_launch = |tags: &[(&str, &str)]| {
+        let mut vars = partition_launch(&["warehouse", "daily_order_counts"], None);
+        vars["p"]["executionMetadata"]["tags"] = tags
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        vars
+    };
+    let start = "dagster/asset_partition_range_start";
+    let end = "dagster/asset_partition_range_end";
+    let ok = h
+        .data(
+            LAUNCH_PARTITION,
+            range_launch(&[(start, "2026-01-01"), (end, "2026-01-04")]),
+        )
+        .await;
+    assert_eq!(ok["launchRun"]["__typename"], "LaunchRunSuccess", "{ok:#}");
+    for (tags, message) in [
+        (
+            &[(start, "2026-01-04"), (end, "2026-01-01")][..],
+            "job \"__ASSET_JOB\": partition range starts at \"2026-01-04\", after its end \"2026-01-01\"",
+        ),
+        (
+            &[(start, "2026-01-01")][..],
+            "job \"__ASSET_JOB\": a run names one partition (dagster/partition) or a range (both dagster/asset_partition_range_start and _end), not tags dagster/asset_partition_range_start",
+        ),
+        (
+            &[(start, "2025-12-01"), (end, "2026-01-01")][..],
+            "job \"__ASSET_JOB\": partition \"2025-12-01\" does not exist in Daily, starting 2026-01-01 UTC.",
+        ),
+    ] {
+        let data = h.data(LAUNCH_PARTITION, range_launch(tags)).await;
+        assert_eq!(data["launchRun"]["message"], message, "{data:#}");
+    }
+
+    // The daemon's runs: the range fails, the single days succeed.
+    let mut run_ids = Vec::new();
+    for keys in stored.pending_runs() {
+        let mut tags: std::collections::BTreeMap<String, String> =
+            [(BACKFILL_ID_TAG.to_owned(), id.clone())].into();
+        tags.extend(RunPartitions::of_keys(keys).unwrap().tags());
+        let run = h
+            .storage
+            .create_run(&NewRun {
+                tags,
+                ..NewRun::new("__ASSET_JOB")
+            })
+            .await
+            .unwrap();
+        let end = if keys.len() > 1 {
+            EventType::RunFailure
+        } else {
+            EventType::RunSuccess
+        };
+        let events: Vec<RunEvent> = [EventType::RunStart, end]
+            .into_iter()
+            .map(|t| RunEvent::new(&run.run_id, t, ""))
+            .collect();
+        h.storage.store_events(&events).await.unwrap();
+        run_ids.push(run.run_id);
+    }
+    h.storage
+        .set_backfill_status(&id, BackfillStatus::CompletedFailed, None)
+        .await
+        .unwrap();
+    let read = h
+        .data(
+            r#"query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill {
+                partitionStatusCounts { runStatus count }
+                partitionStatuses { results { partitionName runId runStatus } } } } }"#,
+            json!({"id": id}),
+        )
+        .await;
+    let b = &read["partitionBackfillOrError"];
+    assert_eq!(
+        b["partitionStatusCounts"],
+        json!([{"runStatus": "FAILURE", "count": 3}, {"runStatus": "SUCCESS", "count": 2}])
+    );
+    let statuses = b["partitionStatuses"]["results"].as_array().unwrap();
+    assert_eq!(statuses.len(), 5);
+    assert_eq!(
+        statuses[1],
+        json!({"partitionName": "2026-01-02", "runId": run_ids[0], "runStatus": "FAILURE"})
+    );
+
+    // Re-executing the failures runs the failed range again, as one run.
+    let again = h
+        .data(
+            r#"mutation($id: String!) { reexecutePartitionBackfill(reexecutionParams: {parentRunId: $id, strategy: FROM_FAILURE}) {
+                __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"#,
+            json!({"id": id}),
+        )
+        .await;
+    let child = again["reexecutePartitionBackfill"]["backfillId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{again:#}"));
+    let child = h.storage.backfill(child).await.unwrap().unwrap();
+    assert_eq!(
+        child.spec.partition_names,
+        ["2026-01-01", "2026-01-02", "2026-01-03"]
+    );
+    assert_eq!(child.spec.runs, BackfillRuns::Ranges(vec![3]));
 }
 
 #[tokio::test]

@@ -76,8 +76,20 @@ impl BackfillStatus {
     }
 }
 
-/// A backfill to store: one run per partition of a job, or of an asset selection (a
-/// run of the location's `__ASSET_JOB` executing the selected assets' steps).
+/// How a backfill's partitions are grouped into runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackfillRuns {
+    /// A run per partition.
+    #[default]
+    OnePerPartition,
+    /// A run per range of consecutive partitions (assets whose backfill policy allows
+    /// it): how many partitions each run takes, in order.
+    Ranges(Vec<usize>),
+}
+
+/// A backfill to store: runs of partitions of a job, or of an asset selection (runs of
+/// the location's `__ASSET_JOB` executing the selected assets' steps).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewBackfill {
     /// Eight lowercase letters, as Dagster's backfill ids.
@@ -91,8 +103,10 @@ pub struct NewBackfill {
     /// The steps each run executes (an asset backfill's assets and checks); all when
     /// `None`.
     pub step_keys: Option<Vec<String>>,
-    /// The partitions, one run each, in order.
+    /// The partitions, in order.
     pub partition_names: Vec<String>,
+    /// How they are grouped into runs.
+    pub runs: BackfillRuns,
     /// Whether it re-runs the failed partitions of an earlier backfill.
     pub from_failure: bool,
     /// Tags of the backfill, given to each of its runs.
@@ -115,11 +129,34 @@ impl NewBackfill {
             asset_selection: None,
             step_keys: None,
             partition_names: partitions,
+            runs: BackfillRuns::OnePerPartition,
             from_failure: false,
             tags: BTreeMap::new(),
             run_config: Value::Object(Default::default()),
             title: None,
             description: None,
+        }
+    }
+}
+
+impl NewBackfill {
+    /// The partitions of each of its runs, in order.
+    pub fn run_partitions(&self) -> Vec<&[String]> {
+        let names = self.partition_names.as_slice();
+        match &self.runs {
+            BackfillRuns::OnePerPartition => names.chunks(1).collect(),
+            BackfillRuns::Ranges(sizes) => {
+                let mut start = 0;
+                let mut runs = Vec::with_capacity(sizes.len());
+                for &size in sizes {
+                    let end = (start + size).min(names.len());
+                    if start < end {
+                        runs.push(&names[start..end]);
+                    }
+                    start = end;
+                }
+                runs
+            }
         }
     }
 }
@@ -159,6 +196,24 @@ impl Backfill {
     /// The partitions whose runs are still to be submitted.
     pub fn pending(&self) -> &[String] {
         &self.spec.partition_names[self.submitted.min(self.spec.partition_names.len())..]
+    }
+
+    /// The partitions of each run still to be submitted, in order.
+    pub fn pending_runs(&self) -> Vec<&[String]> {
+        match &self.spec.runs {
+            BackfillRuns::OnePerPartition => self.pending().chunks(1).collect(),
+            BackfillRuns::Ranges(_) => {
+                let mut start = 0;
+                let mut pending = Vec::new();
+                for run in self.spec.run_partitions() {
+                    if start >= self.submitted {
+                        pending.push(run);
+                    }
+                    start += run.len();
+                }
+                pending
+            }
+        }
     }
 }
 

@@ -49,7 +49,8 @@ mod wakeup;
 mod writer;
 
 pub use backfill::{
-    BACKFILL_ID_TAG, Backfill, BackfillStatus, BackfillsFilter, NewBackfill, new_backfill_id,
+    BACKFILL_ID_TAG, Backfill, BackfillRuns, BackfillStatus, BackfillsFilter, NewBackfill,
+    new_backfill_id,
 };
 pub use config::{
     DEFAULT_HOME, DaemonSettings, HOME_ENV, INSTANCE_FILE, POSTGRES_URL_ENV, RunCoordinatorConfig,
@@ -320,10 +321,16 @@ pub trait Storage: Send + Sync + 'static {
         error: Option<&ErrorInfo>,
     ) -> Result<Option<Backfill>>;
 
-    /// Queue `runs` as the partitions of backfill `id` after the first `from`, and count
-    /// them as submitted, in one transaction; false (nothing written) when the backfill
-    /// has moved on from `from` or is no longer REQUESTED.
-    async fn submit_backfill_runs(&self, id: &str, from: usize, runs: &[NewRun]) -> Result<bool>;
+    /// Queue `runs` as the runs of `partitions` (positions in the backfill's list) of
+    /// backfill `id`, and count those as submitted, in one transaction; false (nothing
+    /// written) when the backfill's submitted count is no longer `partitions.start` or
+    /// it is no longer REQUESTED.
+    async fn submit_backfill_runs(
+        &self,
+        id: &str,
+        partitions: std::ops::Range<usize>,
+        runs: &[NewRun],
+    ) -> Result<bool>;
 
     /// The keys of dynamic partitions set `name`, in the order they were added.
     async fn dynamic_partition_keys(&self, name: &str) -> Result<Vec<String>>;

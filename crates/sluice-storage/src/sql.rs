@@ -836,8 +836,13 @@ impl Storage for SqlStorage {
         backfills::set_status(self, id, status, error).await
     }
 
-    async fn submit_backfill_runs(&self, id: &str, from: usize, runs: &[NewRun]) -> Result<bool> {
-        backfills::submit_runs(self, id, from, runs).await
+    async fn submit_backfill_runs(
+        &self,
+        id: &str,
+        partitions: std::ops::Range<usize>,
+        runs: &[NewRun],
+    ) -> Result<bool> {
+        backfills::submit_runs(self, id, partitions, runs).await
     }
 
     async fn dynamic_partition_keys(&self, name: &str) -> Result<Vec<String>> {

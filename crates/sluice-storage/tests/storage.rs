@@ -1754,7 +1754,9 @@ mod suite {
     }
 
     pub async fn backfills_submit_each_partition_once(storage: Arc<dyn Storage>) {
-        use sluice_storage::{BACKFILL_ID_TAG, BackfillStatus, BackfillsFilter, NewBackfill};
+        use sluice_storage::{
+            BACKFILL_ID_TAG, BackfillRuns, BackfillStatus, BackfillsFilter, NewBackfill,
+        };
         let days: Vec<String> = (0..1_500).map(|i| format!("day-{i:04}")).collect();
         let mut spec = NewBackfill::new("demo", "daily_job", days.clone());
         spec.tags = tags(&[("team", "billing")]);
@@ -1780,20 +1782,20 @@ mod suite {
         };
         assert!(
             storage
-                .submit_backfill_runs(stored.id(), 0, &runs_for(0..1_000))
+                .submit_backfill_runs(stored.id(), 0..1_000, &runs_for(0..1_000))
                 .await
                 .unwrap()
         );
         // A second daemon that read the same count writes nothing.
         assert!(
             !storage
-                .submit_backfill_runs(stored.id(), 0, &runs_for(0..1_000))
+                .submit_backfill_runs(stored.id(), 0..1_000, &runs_for(0..1_000))
                 .await
                 .unwrap()
         );
         assert!(
             storage
-                .submit_backfill_runs(stored.id(), 1_000, &runs_for(1_000..1_500))
+                .submit_backfill_runs(stored.id(), 1_000..1_500, &runs_for(1_000..1_500))
                 .await
                 .unwrap()
         );
@@ -1825,7 +1827,7 @@ mod suite {
         assert!(canceled.end_timestamp.is_some());
         assert!(
             !storage
-                .submit_backfill_runs(other.id(), 0, &[new_run("other")])
+                .submit_backfill_runs(other.id(), 0..1, &[new_run("other")])
                 .await
                 .unwrap()
         );
@@ -1849,6 +1851,30 @@ mod suite {
             .unwrap();
         assert_eq!(page.len(), 1);
         assert_eq!(page[0].id(), stored.id());
+        // A backfill of ranges: runs of consecutive partitions, submitted run by run.
+        let mut ranged = NewBackfill::new("demo", "__ASSET_JOB", days[..5].to_vec());
+        ranged.runs = BackfillRuns::Ranges(vec![2, 3]);
+        let ranged = storage.add_backfill(&ranged).await.unwrap();
+        assert_eq!(
+            ranged.pending_runs(),
+            [&days[0..2], &days[2..5]],
+            "the partitions of each run"
+        );
+        assert!(
+            storage
+                .submit_backfill_runs(ranged.id(), 0..2, &[new_run("__ASSET_JOB")])
+                .await
+                .unwrap()
+        );
+        let read = storage.backfill(ranged.id()).await.unwrap().unwrap();
+        assert_eq!(read.spec, ranged.spec);
+        assert_eq!(read.submitted, 2);
+        assert_eq!(read.pending_runs(), [&days[2..5]]);
+        storage
+            .set_backfill_status(ranged.id(), BackfillStatus::Canceled, None)
+            .await
+            .unwrap();
+
         assert!(
             storage
                 .set_backfill_status("nope", BackfillStatus::Canceled, None)

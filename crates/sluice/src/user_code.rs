@@ -489,9 +489,7 @@ async fn check_partition(
     };
     let partitions = snapshot.run_partitions(job, steps).map_err(invalid)?;
     let ctx = sluice_storage::partitions_context(storage, partitions.definition).await?;
-    partitions
-        .check(tags.get(PARTITION_TAG).map(String::as_str), &ctx)
-        .map_err(invalid)
+    partitions.check_tags(tags, &ctx).map_err(invalid)
 }
 
 /// Prints each event as it happens, for a person watching a run.

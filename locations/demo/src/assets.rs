@@ -18,6 +18,9 @@
 //!   orders of that day.
 //! - `warehouse/monthly_revenue` (group `warehouse`): one partition per month, the
 //!   revenue of the month's daily partitions (each month reads its days).
+//! - `warehouse/daily_order_counts` (group `warehouse`): the daily partitions' order
+//!   counts, loaded into the warehouse by the asset itself; its backfill policy is a
+//!   single run, so a backfill of a month of days is one run over the range.
 //! - `spatial/datasets` (group `spatial`): one partition per dataset of the dynamic
 //!   set `datasets`, added at runtime (`sluice partition add datasets parcels`).
 
@@ -99,6 +102,7 @@ pub fn assets() -> Vec<AssetDefinition> {
         warehouse,
         daily_orders(),
         monthly_revenue(),
+        daily_order_counts(),
         datasets(),
     ]
 }
@@ -146,6 +150,23 @@ fn monthly_revenue() -> AssetDefinition {
             ctx.add_output_metadata("days", days.len() as i64);
             ctx.add_output_metadata("revenue_cents", revenue);
             Ok(revenue)
+        })
+}
+
+fn daily_order_counts() -> AssetDefinition {
+    AssetDefinition::builder("warehouse/daily_order_counts")
+        .group("warehouse")
+        .description("How many orders each day had, loaded for a range of days at once.")
+        .partitions(PartitionsDefinition::daily("2026-01-01"))
+        .backfill_policy(BackfillPolicy::single_run())
+        .input_partitions::<Vec<Order>>("days", "raw/daily_orders")
+        .compute(|ctx, inputs| async move {
+            let days = inputs.get_ref::<PartitionValues<Vec<Order>>>("days")?;
+            let orders: usize = days.values().map(|orders| orders.len()).sum();
+            // The warehouse table is written here, one row per day; the value is ().
+            ctx.add_output_metadata("days", ctx.partition_keys().len() as i64);
+            ctx.add_output_metadata("orders", orders as i64);
+            Ok(())
         })
 }
 

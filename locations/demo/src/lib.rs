@@ -18,6 +18,7 @@
 //! | `raw/orders` → `staging/orders` → `warehouse/daily_revenue` | the day's orders, the valid ones, their total (see [`assets`]); `__ASSET_JOB` materializes any of them |
 //! | `refresh_staging` | materializes `group:staging+`, loading `raw/orders` from storage |
 //! | `daily_orders_job` | materializes one day of `raw/daily_orders`: a partitioned job, whose partition set is `daily_orders_job_partition_set` |
+//! | `raw/daily_orders` → `warehouse/monthly_revenue`, `warehouse/daily_order_counts` | partitioned by day and month; the counts' backfill policy is a single run over the range |
 //! | checks `amounts_positive` (raw, WARN) and `no_negative_amounts` (staging, blocking) | data-quality checks run with their assets |
 //!
 //! | schedule or sensor | what it does |
@@ -333,7 +334,7 @@ mod tests {
     fn definitions_are_valid() {
         let defs = super::definitions().expect("demo definitions are valid");
         assert_eq!(defs.jobs().count(), 11);
-        assert_eq!(defs.assets().count(), 6);
+        assert_eq!(defs.assets().count(), 7);
         assert_eq!(
             defs.job("refresh_staging").map(|j| j.nodes().len()),
             Some(3),

@@ -31,7 +31,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-use super::{AssetKey, AssetKeyError, AssetNode};
+use super::{AssetKey, AssetKeyError, AssetNode, BackfillPolicy};
 use crate::metadata::{Metadata, MetadataValue};
 use crate::op::{
     AssetOp, Inputs, NoOutput, OpBuilder, OpContext, OpDefinition, OpError, OutputValue,
@@ -67,6 +67,7 @@ pub(super) struct AssetInner {
     partitions: Option<PartitionsDefinition>,
     /// Declared mappings from upstream partitions, by upstream key.
     partition_mappings: BTreeMap<AssetKey, PartitionMapping>,
+    backfill_policy: Option<BackfillPolicy>,
     /// `None` for a source asset.
     op: Option<OpDefinition>,
     /// The op's output that holds the asset's value: `result`, or for an asset of a
@@ -150,6 +151,11 @@ impl AssetDefinition {
     /// The partition mappings declared for upstream assets, by upstream key.
     pub fn partition_mappings(&self) -> &BTreeMap<AssetKey, PartitionMapping> {
         &self.0.partition_mappings
+    }
+
+    /// How a backfill groups the asset's partitions into runs; `None`: one per run.
+    pub fn backfill_policy(&self) -> Option<&BackfillPolicy> {
+        self.0.backfill_policy.as_ref()
     }
 
     /// The op that computes the asset; `None` for a source asset.
@@ -288,6 +294,13 @@ impl<K> AssetBuilder<K> {
     /// The asset is split into the partitions of `partitions`; a run materializes one.
     pub fn partitions(mut self, partitions: impl Into<PartitionsDefinition>) -> Self {
         self.asset.partitions = Some(partitions.into());
+        self
+    }
+
+    /// How a backfill groups the asset's partitions into runs (Dagster's
+    /// `backfill_policy`); without one, each partition has its own run.
+    pub fn backfill_policy(mut self, policy: BackfillPolicy) -> Self {
+        self.asset.backfill_policy = Some(policy);
         self
     }
 
@@ -435,6 +448,7 @@ impl AssetInner {
                 deps: Vec::new(),
                 partitions: None,
                 partition_mappings: BTreeMap::new(),
+                backfill_policy: None,
                 op: None,
                 output: "result".to_owned(),
                 observable: false,

@@ -9,6 +9,7 @@
 //! - [`AssetSelection`]: Dagster's selection algebra and its string syntax
 //!   (`*warehouse/orders`, `raw+`, `group:staging and not tag:tier=gold`).
 
+mod backfill_policy;
 mod check;
 mod definition;
 mod graph;
@@ -17,6 +18,7 @@ mod key;
 mod multi;
 mod selection;
 
+pub use backfill_policy::BackfillPolicy;
 pub use check::{
     AssetCheckBuilder, AssetCheckDefinition, AssetCheckEvaluation, AssetCheckResult,
     AssetCheckSeverity,

@@ -364,6 +364,32 @@ pub fn check_key(key: &str) -> Result<(), PartitionDefinitionError> {
     Ok(())
 }
 
+/// Keys in their partitioning's order, with the position of each: finds the keys of a
+/// range in constant time, for the runs of a backfill or a partition set.
+#[derive(Debug, Clone)]
+pub struct PartitionIndex<'a> {
+    keys: &'a [String],
+    position: HashMap<&'a str, usize>,
+}
+
+impl<'a> PartitionIndex<'a> {
+    pub fn new(keys: &'a [String]) -> Self {
+        let position = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        Self { keys, position }
+    }
+
+    /// The keys from `start` to `end`, both included; `None` when either is unknown or
+    /// `end` comes first.
+    pub fn range(&self, start: &str, end: &str) -> Option<&'a [String]> {
+        let (from, to) = (*self.position.get(start)?, *self.position.get(end)?);
+        self.keys.get(from..=to)
+    }
+}
+
 /// What partition keys depend on besides their definition: the current time (time
 /// windows end at the last complete one) and the keys of dynamic sets.
 #[derive(Debug, Clone)]
@@ -422,10 +448,13 @@ pub enum PartitionError {
     ReversedRange { start: String, end: String },
     #[error("the run has no partition (tag dagster/partition), but the asset is partitioned: {0}")]
     Missing(String),
-    #[error("the run's assets are not partitioned, but it names partition \"{0}\"")]
+    /// The run's partitions, as [`RunPartitions`](crate::run::RunPartitions) shows them.
+    #[error("the run's assets are not partitioned, but it names {0}")]
     NotPartitioned(String),
     #[error("the assets of one run must share a partitioning, not {}", .0.join("; "))]
     Mixed(Vec<String>),
+    #[error("a run names one partition (dagster/partition) or a range (both dagster/asset_partition_range_start and _end), not tags {}", .0.join(", "))]
+    RunTags(Vec<String>),
     #[error("the keys of dynamic partitions \"{0}\" were not read from storage")]
     DynamicNotLoaded(String),
     #[error("partition mapping {mapping} cannot map from {downstream} to {upstream}: {reason}")]

@@ -295,6 +295,10 @@ impl AssetNode {
     async fn is_partitioned(&self) -> bool {
         self.snapshot().partitions.is_some()
     }
+    /// How a backfill groups its partitions into runs; null: one per run.
+    async fn backfill_policy(&self) -> Option<partitions::BackfillPolicy> {
+        self.snapshot().backfill_policy.map(Into::into)
+    }
     async fn partition_definition(&self) -> Option<PartitionDefinition> {
         self.snapshot().partitions.clone().map(PartitionDefinition)
     }

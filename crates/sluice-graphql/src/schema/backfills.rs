@@ -185,7 +185,12 @@ impl PartitionBackfill {
             tags: [(BACKFILL_ID_TAG.to_owned(), self.0.id().to_owned())].into(),
             ..RunsFilter::default()
         };
-        let runs = crate::schema::partition_sets::runs_by_partition(ctx, &filter).await?;
+        let runs = crate::schema::partition_sets::runs_by_partition(
+            ctx,
+            &filter,
+            &self.0.spec.partition_names,
+        )
+        .await?;
         let set_name = format!("{}{PARTITION_SET_SUFFIX}", self.0.spec.job_name);
         Ok(Some(
             crate::schema::partition_sets::PartitionStatuses::latest(&set_name, runs),
@@ -276,13 +281,10 @@ impl PartitionBackfill {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<PartitionStatusCounts>> {
         let runs = self.runs_in(ctx, &[], None).await?;
-        // Newest first: the first run of a partition is its latest.
-        let mut latest: BTreeMap<&str, CoreStatus> = BTreeMap::new();
-        for run in &runs {
-            if let Some(p) = run.0.tags.get(sluice_core::run::PARTITION_TAG) {
-                latest.entry(p.as_str()).or_insert(run.0.status);
-            }
-        }
+        let latest = crate::backfills::latest_status_by_partition(
+            runs.into_iter().map(|Run(run)| run),
+            &self.0.spec.partition_names,
+        );
         let mut counts: BTreeMap<&str, (CoreStatus, i32)> = BTreeMap::new();
         for status in latest.values() {
             counts.entry(status.as_str()).or_insert((*status, 0)).1 += 1;

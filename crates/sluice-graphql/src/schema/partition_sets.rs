@@ -163,7 +163,8 @@ impl PartitionSet {
             job_name: Some(self.job_name().to_owned()),
             ..RunsFilter::default()
         };
-        runs_by_partition(ctx, &filter).await
+        let keys = partitions::partition_keys(ctx, &self.definition).await?;
+        runs_by_partition(ctx, &filter, &keys).await
     }
 }
 
@@ -483,19 +484,19 @@ impl PartitionStatuses {
     }
 }
 
-/// The runs `filter` selects that have a partition, newest first, by partition.
+/// The runs `filter` selects that have partitions, newest first, by partition; a run
+/// over a range counts for each of its partitions among `keys` (the partitioning's keys,
+/// in order).
 pub(crate) async fn runs_by_partition(
     ctx: &Context<'_>,
     filter: &RunsFilter,
+    keys: &[String],
 ) -> async_graphql::Result<BTreeMap<String, Vec<CoreRun>>> {
     let runs = crate::schema::list_runs(ctx, filter, None, None).await?;
-    let mut by_partition: BTreeMap<String, Vec<CoreRun>> = BTreeMap::new();
-    for Run(run) in runs {
-        if let Some(partition) = run.tags.get(PARTITION_TAG).cloned() {
-            by_partition.entry(partition).or_default().push(run);
-        }
-    }
-    Ok(by_partition)
+    Ok(crate::backfills::runs_by_partition(
+        runs.into_iter().map(|Run(run)| run),
+        keys,
+    ))
 }
 
 /// What `partitionStatusesOrError` returns.

@@ -306,3 +306,39 @@ impl PartitionMutation {
         }
     }
 }
+
+/// How a backfill groups an asset's partitions into runs.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct BackfillPolicy {
+    /// At most this many partitions per run; null: all in one run.
+    pub max_partitions_per_run: Option<i32>,
+    /// In words.
+    pub description: String,
+    /// Single or multi-run.
+    pub policy_type: BackfillPolicyType,
+}
+
+/// Dagster's `BackfillPolicyType`.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum BackfillPolicyType {
+    /// Every partition in one run.
+    SingleRun,
+    /// Runs of at most `maxPartitionsPerRun` partitions.
+    MultiRun,
+}
+
+impl From<sluice_core::asset::BackfillPolicy> for BackfillPolicy {
+    fn from(policy: sluice_core::asset::BackfillPolicy) -> Self {
+        Self {
+            max_partitions_per_run: policy
+                .max_partitions_per_run
+                .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+            description: format!("Backfills {policy}"),
+            policy_type: match policy.max_partitions_per_run {
+                None => BackfillPolicyType::SingleRun,
+                Some(_) => BackfillPolicyType::MultiRun,
+            },
+        }
+    }
+}

@@ -27,6 +27,9 @@ pub struct Model {
     /// JSON list of partition keys.
     #[sea_orm(column_type = "Text")]
     pub partition_names: String,
+    /// JSON: how many consecutive partitions each run takes; NULL: one per run.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub runs: Option<String>,
     /// How many partitions have their run.
     pub submitted: i64,
     /// Whether it re-runs an earlier backfill's failures.

@@ -2,13 +2,15 @@
 //! count is one transaction, guarded by the count it started from: a daemon that dies
 //! mid-chunk, or two daemons at once, never submit a partition twice.
 
+use std::ops::Range;
+
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sluice_core::events::{ErrorInfo, now_timestamp};
 use sluice_core::run::NewRun;
 
 use super::{SqlStorage, insert_queued_runs};
-use crate::backfill::{Backfill, BackfillStatus, BackfillsFilter, NewBackfill};
+use crate::backfill::{Backfill, BackfillRuns, BackfillStatus, BackfillsFilter, NewBackfill};
 use crate::entity::backfills;
 use crate::error::{Result, StorageError};
 
@@ -39,6 +41,10 @@ pub(super) async fn add(storage: &SqlStorage, backfill: &NewBackfill) -> Result<
             .map(|keys| json(keys, "step keys", id))
             .transpose()?),
         partition_names: Set(json(&backfill.partition_names, "partitions", id)?),
+        runs: Set(match &backfill.runs {
+            BackfillRuns::OnePerPartition => None,
+            BackfillRuns::Ranges(sizes) => Some(json(sizes, "run sizes", id)?),
+        }),
         submitted: Set(0),
         from_failure: Set(backfill.from_failure),
         tags: Set(json(&backfill.tags, "tags", id)?),
@@ -131,24 +137,22 @@ pub(super) async fn set_status(
     get(storage, id).await
 }
 
-/// Store `runs` (QUEUED, with their tags and RUN_ENQUEUED events) as the next
-/// partitions of backfill `id`, and move its `submitted` count from `from` to `from +
-/// runs.len()`, together. Returns false, having written nothing, when the count is no
-/// longer `from` or the backfill is no longer REQUESTED.
+/// Store `runs` (QUEUED, with their tags and RUN_ENQUEUED events) as the runs of
+/// `partitions` of backfill `id`, and move its `submitted` count from their start to
+/// their end, together. Returns false, having written nothing, when the count is no
+/// longer their start or the backfill is no longer REQUESTED.
 pub(super) async fn submit_runs(
     storage: &SqlStorage,
     id: &str,
-    from: usize,
+    partitions: Range<usize>,
     runs: &[NewRun],
 ) -> Result<bool> {
+    let (from, to) = (partitions.start, partitions.end);
     let action = format!("submit {} runs of backfill {id}", runs.len());
     let _guard = storage.lock_writes().await;
     let txn = storage.begin_write(&action).await?;
     let moved = backfills::Entity::update_many()
-        .col_expr(
-            backfills::Column::Submitted,
-            Expr::value((from + runs.len()) as i64),
-        )
+        .col_expr(backfills::Column::Submitted, Expr::value(to as i64))
         .filter(backfills::Column::BackfillId.eq(id))
         .filter(backfills::Column::Submitted.eq(from as i64))
         .filter(backfills::Column::Status.eq(BackfillStatus::Requested.as_str()))
@@ -198,6 +202,10 @@ fn decode(model: backfills::Model) -> Result<Backfill> {
                 .map(|k| parse(k, &corrupt))
                 .transpose()?,
             partition_names: parse(&model.partition_names, &corrupt)?,
+            runs: match model.runs.as_deref() {
+                None => BackfillRuns::OnePerPartition,
+                Some(sizes) => BackfillRuns::Ranges(parse(sizes, &corrupt)?),
+            },
             tags: parse(&model.tags, &corrupt)?,
             run_config: parse(&model.run_config, &corrupt)?,
             backfill_id: model.backfill_id,
