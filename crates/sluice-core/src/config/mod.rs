@@ -1,8 +1,10 @@
 //! Config: schemas derived from Rust types, validation with Dagster-style paths, and the
 //! loading of config documents given as JSON, YAML or a file path.
 
+mod env_var;
 mod schema;
 
+pub use env_var::{EnvVar, EnvVarError, StringSource};
 pub use schema::{
     ConfigError, ConfigErrorReason, ConfigField, ConfigPath, ConfigType, PathSegment,
 };
