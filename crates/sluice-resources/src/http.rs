@@ -196,11 +196,7 @@ impl Backoff {
 }
 
 fn seconds(value: f64, field: &str) -> Result<Duration, HttpError> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        HttpError::Config(format!(
-            "{field} must be a non-negative number of seconds, not {value}"
-        ))
-    })
+    crate::seconds(value, field).map_err(HttpError::Config)
 }
 
 impl ConfigurableResource for HttpApiResource {

@@ -5,11 +5,21 @@
 //! - [`table`]: [`Table`], an Arrow record batch as a step output, kept as Parquet.
 //! - [`http`]: [`HttpApiResource`], a client for one HTTP API: auth from the
 //!   environment, retries with backoff, pagination and polling.
+//! - [`postgres`]: [`PostgresResource`], a pooled Postgres connection with parameters,
+//!   transactions, a statement timeout and `COPY` for bulk loads.
 
 pub mod http;
 pub mod io_manager;
+pub mod postgres;
 pub mod table;
 
 pub use http::HttpApiResource;
 pub use io_manager::ObjectStoreIoManager;
+pub use postgres::PostgresResource;
 pub use table::{Table, TableError};
+
+/// A config field's seconds as a duration, or why they are not one.
+pub(crate) fn seconds(value: f64, field: &str) -> Result<std::time::Duration, String> {
+    std::time::Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("{field} must be a non-negative number of seconds, not {value}"))
+}
