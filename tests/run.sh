@@ -60,7 +60,12 @@ mkdir -p "${CARGO_TARGET_DIR:-target}/services"
 moto_pid="${CARGO_TARGET_DIR:-target}/services/moto.pid"
 SLUICE_TEST_S3_ENDPOINT=$(bash tests/services/s3.sh "$venv" "$moto_pid")
 export SLUICE_TEST_S3_ENDPOINT
-trap 'kill "$(cat "$moto_pid")" 2>/dev/null || true' EXIT
+mongo_pid="${CARGO_TARGET_DIR:-target}/services/mongo.pid"
+trap 'kill "$(cat "$moto_pid")" "$(cat "$mongo_pid" 2>/dev/null)" 2>/dev/null || true' EXIT
+
+log "starting a local MongoDB-compatible server (SecantusDB)"
+SLUICE_TEST_MONGO_URI=$(bash tests/services/mongo.sh "$venv" "$mongo_pid")
+export SLUICE_TEST_MONGO_URI
 
 log "building the binaries"
 cargo build --workspace --bins

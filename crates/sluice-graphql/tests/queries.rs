@@ -431,8 +431,8 @@ async fn logs_for_run_pages_with_cursors_and_types_each_event() {
     assert_eq!(
         ev[6]["metadataEntries"],
         json!([
-            {"__typename": "TextMetadataEntry", "label": "host", "text": "h"},
             {"__typename": "IntMetadataEntry", "label": "pid", "intValue": 42},
+            {"__typename": "TextMetadataEntry", "label": "host", "text": "h"},
         ])
     );
 

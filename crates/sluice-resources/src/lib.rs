@@ -5,16 +5,20 @@
 //! - [`table`]: [`Table`], an Arrow record batch as a step output, kept as Parquet.
 //! - [`http`]: [`HttpApiResource`], a client for one HTTP API: auth from the
 //!   environment, retries with backoff, pagination and polling.
+//! - [`mongo`]: [`MongoResource`], a MongoDB client and database with typed
+//!   collections, upserts and idempotent indexes.
 //! - [`postgres`]: [`PostgresResource`], a pooled Postgres connection with parameters,
 //!   transactions, a statement timeout and `COPY` for bulk loads.
 
 pub mod http;
 pub mod io_manager;
+pub mod mongo;
 pub mod postgres;
 pub mod table;
 
 pub use http::HttpApiResource;
 pub use io_manager::ObjectStoreIoManager;
+pub use mongo::MongoResource;
 pub use postgres::PostgresResource;
 pub use table::{Table, TableError};
 
