@@ -7,6 +7,7 @@
 //! cargo build --release --bins && target/release/sluice-bench sensors [--count 1000] [--dagster]
 //! cargo build --release --bins && target/release/sluice-bench assets [--count 10000]
 //! cargo build --release --bins && target/release/sluice-bench backfill [--partitions 10000]
+//! cargo build --release --bins && target/release/sluice-bench upload [--size-mb 100]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ mod child;
 mod processes;
 mod queue;
 mod sensors;
+mod uploads;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -114,6 +116,19 @@ enum Bench {
         #[arg(long, default_value_t = 5)]
         repeat: usize,
     },
+    /// The object storage resource uploading a large file, against one `curl -T` PUT
+    /// of the same file to the same local S3 server.
+    Upload {
+        #[arg(long, default_value_t = 100)]
+        size_mb: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// The S3 server (default: $SLUICE_TEST_S3_ENDPOINT, else a moto server started
+        /// from the test venv).
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
     /// (Used by `assets`.) A code server whose location has `count` assets.
     #[command(hide = true)]
     ServeAssets {
@@ -161,6 +176,11 @@ fn main() -> Result<()> {
         } => assets::bench(count, groups.max(1), events, repeat.max(1), dagster),
         Bench::ServeAssets { count, groups } => assets::serve(count, groups.max(1)),
         Bench::Backfill { partitions, repeat } => backfills::bench(partitions, repeat.max(1)),
+        Bench::Upload {
+            size_mb,
+            repeat,
+            endpoint,
+        } => uploads::bench(size_mb.max(1), repeat.max(1), endpoint),
     }
 }
 

@@ -7,6 +7,8 @@
 //!   environment, retries with backoff, pagination and polling.
 //! - [`mongo`]: [`MongoResource`], a MongoDB client and database with typed
 //!   collections, upserts and idempotent indexes.
+//! - [`s3`]: [`S3Resource`], S3, MinIO or a local directory behind one type: every
+//!   verb, streamed multipart uploads and downloads, presigned URLs.
 //! - [`postgres`]: [`PostgresResource`], a pooled Postgres connection with parameters,
 //!   transactions, a statement timeout and `COPY` for bulk loads.
 
@@ -14,12 +16,14 @@ pub mod http;
 pub mod io_manager;
 pub mod mongo;
 pub mod postgres;
+pub mod s3;
 pub mod table;
 
 pub use http::HttpApiResource;
 pub use io_manager::ObjectStoreIoManager;
 pub use mongo::MongoResource;
 pub use postgres::PostgresResource;
+pub use s3::S3Resource;
 pub use table::{Table, TableError};
 
 /// A config field's seconds as a duration, or why they are not one.

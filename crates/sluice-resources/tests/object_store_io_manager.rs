@@ -2,6 +2,8 @@
 //! S3-compatible server: moto, which `tests/run.sh` starts (see
 //! `tests/services/s3.sh`) and names in `$SLUICE_TEST_S3_ENDPOINT`.
 
+mod common;
+
 use std::sync::Arc;
 
 use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
@@ -16,27 +18,9 @@ use sluice_core::run_config;
 use sluice_resources::{ObjectStoreIoManager, Table};
 use tokio_util::sync::CancellationToken;
 
-/// The moto server's endpoint; the suite fails, saying how to start it, without one.
-fn s3_endpoint() -> String {
-    std::env::var("SLUICE_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "SLUICE_TEST_S3_ENDPOINT is not set: run the suite through tests/run.sh, which \
-             starts a moto S3 server, or start one (tests/services/s3.sh) and export its URL"
-        )
-    })
-}
-
 /// A new bucket on the moto server, and the options to reach it.
 async fn bucket(name: &str) -> (String, Vec<(&'static str, String)>) {
-    let endpoint = s3_endpoint();
-    let bucket = format!("{name}-{}", std::process::id());
-    // moto accepts an unsigned, path-style bucket creation.
-    let created = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .expect("the S3 server answers");
-    assert!(created.status().is_success(), "{created:?}");
+    let (endpoint, bucket) = common::create_bucket(name).await;
     let options = vec![
         ("aws_endpoint", endpoint),
         ("aws_allow_http", "true".to_owned()),
