@@ -86,7 +86,7 @@ pub async fn execute(
         .partitions
         .clone()
         .unwrap_or_else(|| PartitionsContext::at(chrono::Utc::now()));
-    let partition_keys = match run_partition_keys(plan, &run.tags, &partitions) {
+    let partition_keys = match run_partition_keys(plan, &run, &partitions) {
         Ok(keys) => keys,
         Err(err) => {
             let message = format!("Execution of run for \"{job_name}\" failed: {err}.");
@@ -225,17 +225,23 @@ pub async fn execute(
 /// (in the partitioning's order); `None` for a run that names none.
 fn run_partition_keys(
     plan: &ExecutionPlan,
-    tags: &BTreeMap<String, String>,
+    run: &RunContext,
     ctx: &PartitionsContext,
 ) -> Result<Option<Arc<[String]>>, PartitionError> {
-    let Some(named) = RunPartitions::of_tags(tags)? else {
+    let Some(named) = RunPartitions::of_tags(&run.tags)? else {
         return Ok(None);
     };
     // The job's partitioning; for the location's asset job, whose assets may be
     // partitioned differently, that of the assets the run executes.
+    let executes = |key: &String| {
+        run.reexecution
+            .as_ref()
+            .is_none_or(|r| r.step_keys.contains(key))
+    };
     let definition = plan.job().partitions().or_else(|| {
         plan.steps()
             .iter()
+            .filter(|s| executes(&s.key))
             .find_map(|s| s.op.asset()?.partitions.as_ref())
     });
     let keys = match (&named, definition) {

@@ -550,8 +550,13 @@ async fn a_range_run_materializes_every_partition_of_its_range_in_one_step() {
     let valued = AssetDefinition::builder("valued")
         .partitions(daily())
         .compute(|_, _| async { Ok(1_i64) });
+    // Partitioned otherwise, and first in the location: a range run of the asset job
+    // takes the partitioning of the assets it executes, not this one's.
+    let monthly = AssetDefinition::builder("a_monthly")
+        .partitions(PartitionsDefinition::monthly("2024-01-01"))
+        .compute(|_, _| async { Ok(()) });
     let defs = Definitions::builder()
-        .assets([load, rollup, valued])
+        .assets([monthly, load, rollup, valued])
         .asset_job(define_asset_job(
             "loads",
             AssetSelection::keys([key("load"), key("rollup")]),
@@ -613,6 +618,21 @@ async fn a_range_run_materializes_every_partition_of_its_range_in_one_step() {
             "returns ()",
         ],
     );
+
+    let only_load = Reexecution {
+        step_keys: ["load".to_owned()].into(),
+        source_runs: Vec::new(),
+    };
+    let (status, events) = run(
+        &defs,
+        ASSET_JOB_NAME,
+        Arc::clone(&io),
+        &range,
+        Some(only_load),
+    )
+    .await;
+    assert_eq!(status, RunStatus::Success, "{events:#?}");
+    assert_eq!(materializations(&events).len(), 3);
 
     // Bad tags fail the run before any step, naming what is wrong.
     let (status, events) = run(

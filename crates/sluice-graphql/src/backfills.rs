@@ -2,7 +2,7 @@
 //! selection's partitions, checked against the partitioning before anything is stored;
 //! canceling, resuming and re-executing one. The backfill daemon submits the runs.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 use sluice_core::asset::BackfillPolicy;
@@ -302,16 +302,12 @@ fn group_into_runs(
         }
         Some(policy) => policy.max_partitions_per_run.unwrap_or(usize::MAX),
     };
-    let position: HashMap<&str, usize> = all
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.as_str(), i))
-        .collect();
-    names.sort_by_key(|n| position.get(n.as_str()).copied());
+    let index = PartitionIndex::new(all);
+    names.sort_by_key(|n| index.position(n));
     let mut sizes: Vec<usize> = Vec::new();
     let mut previous: Option<usize> = None;
     for name in &names {
-        let at = position.get(name.as_str()).copied();
+        let at = index.position(name);
         let follows = matches!((previous, at), (Some(p), Some(a)) if a == p + 1);
         match sizes.last_mut() {
             Some(size) if follows && *size < max => *size += 1,

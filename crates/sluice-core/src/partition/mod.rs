@@ -382,10 +382,15 @@ impl<'a> PartitionIndex<'a> {
         Self { keys, position }
     }
 
+    /// Where `key` is in the order; `None` when it is not a key.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.position.get(key).copied()
+    }
+
     /// The keys from `start` to `end`, both included; `None` when either is unknown or
     /// `end` comes first.
     pub fn range(&self, start: &str, end: &str) -> Option<&'a [String]> {
-        let (from, to) = (*self.position.get(start)?, *self.position.get(end)?);
+        let (from, to) = (self.position(start)?, self.position(end)?);
         self.keys.get(from..=to)
     }
 }
