@@ -47,6 +47,10 @@ fi
 if ! "$venv/bin/python" -c "import dagster_graphql" 2>/dev/null; then
     "$venv/bin/python" -m pip install -q dagster-graphql
 fi
+# GeoPandas reads the PostGIS resource's GeoParquet exports back.
+if ! "$venv/bin/python" -c "import geopandas, pyarrow" 2>/dev/null; then
+    "$venv/bin/python" -m pip install -q geopandas pyarrow
+fi
 SLUICE_TEST_PYTHON="$(cd "$venv/bin" && pwd)/python"
 export SLUICE_TEST_PYTHON
 

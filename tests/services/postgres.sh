@@ -2,7 +2,8 @@
 # Start the local Postgres 15 cluster and provision the role and database that the
 # Sluice test suites use:
 #   postgres://sluice:sluice@127.0.0.1:5432/sluice_test  (role `sluice` has CREATEDB, so
-#   tests can create and drop their own databases).
+#   tests can create and drop their own databases; sluice_test has the PostGIS extension,
+#   which only a superuser may create).
 # Idempotent; run as root; prints nothing unless something goes wrong.
 set -euo pipefail
 
@@ -13,6 +14,10 @@ fail() {
 
 [[ $(id -u) -eq 0 ]] || fail "must run as root (it starts the cluster and runs psql as user postgres)"
 command -v pg_ctlcluster >/dev/null || fail "pg_ctlcluster not found; install Postgres 15: apt-get install -y postgresql-15"
+if ! dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-postgis-3; } \
+        >/dev/null 2>&1 || fail "cannot install PostGIS (postgresql-15-postgis-3)"
+fi
 
 if ! pg_ctlcluster 15 main status >/dev/null 2>&1; then
     out=$(pg_ctlcluster 15 main start 2>&1) || fail "could not start cluster 15/main: $out (see /var/log/postgresql/postgresql-15-main.log)"
@@ -51,3 +56,5 @@ if [[ -z $exists ]]; then
     out=$(psql_admin -c 'CREATE DATABASE sluice_test OWNER sluice' 2>&1) \
         || fail "could not create database sluice_test: $out"
 fi
+out=$(psql_admin -d sluice_test -c 'CREATE EXTENSION IF NOT EXISTS postgis' 2>&1) \
+    || fail "could not create the PostGIS extension in sluice_test: $out"

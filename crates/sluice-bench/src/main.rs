@@ -8,6 +8,7 @@
 //! cargo build --release --bins && target/release/sluice-bench assets [--count 10000]
 //! cargo build --release --bins && target/release/sluice-bench backfill [--partitions 10000]
 //! cargo build --release --bins && target/release/sluice-bench upload [--size-mb 100]
+//! cargo build --release --bins && target/release/sluice-bench postgis [--points 1000000]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use std::time::Instant;
 mod assets;
 mod backfills;
 mod child;
+mod postgis;
 mod processes;
 mod queue;
 mod sensors;
@@ -129,6 +131,22 @@ enum Bench {
         #[arg(long)]
         endpoint: Option<String>,
     },
+    /// The PostGIS resource: points loaded from CSV, then exported to GeoParquet in
+    /// object storage (a local S3 server).
+    Postgis {
+        #[arg(long, default_value_t = 1_000_000)]
+        points: usize,
+        /// Repetitions of the export (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// The Postgres database, with PostGIS (default: $SLUICE_TEST_POSTGRES_URL, else
+        /// the test database).
+        #[arg(long)]
+        postgres: Option<String>,
+        /// The S3 server, as for `upload`.
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
     /// (Used by `assets`.) A code server whose location has `count` assets.
     #[command(hide = true)]
     ServeAssets {
@@ -181,6 +199,12 @@ fn main() -> Result<()> {
             repeat,
             endpoint,
         } => uploads::bench(size_mb.max(1), repeat.max(1), endpoint),
+        Bench::Postgis {
+            points,
+            repeat,
+            postgres,
+            endpoint,
+        } => postgis::bench(points.max(1), repeat.max(1), postgres, endpoint),
     }
 }
 

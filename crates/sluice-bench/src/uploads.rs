@@ -14,7 +14,7 @@ use sluice_core::config::StringSource;
 use sluice_resources::s3::{S3Config, S3Resource};
 
 /// A moto server this benchmark started, stopped when dropped.
-struct Moto {
+pub(crate) struct Moto {
     pid: String,
 }
 
@@ -48,15 +48,46 @@ fn start_moto() -> Result<(String, Moto)> {
     Ok((endpoint, Moto { pid }))
 }
 
-pub fn bench(size_mb: usize, repeat: usize, endpoint: Option<String>) -> Result<()> {
-    let (endpoint, _moto) = match endpoint.or_else(|| std::env::var("SLUICE_TEST_S3_ENDPOINT").ok())
-    {
-        Some(endpoint) => (endpoint, None),
+/// The S3 server to measure against: `endpoint`, or `$SLUICE_TEST_S3_ENDPOINT`, or a
+/// moto server started now (stopped when the returned guard is dropped).
+pub(crate) fn s3_server(endpoint: Option<String>) -> Result<(String, Option<Moto>)> {
+    match endpoint.or_else(|| std::env::var("SLUICE_TEST_S3_ENDPOINT").ok()) {
+        Some(endpoint) => Ok((endpoint, None)),
         None => {
             let (endpoint, moto) = start_moto()?;
-            (endpoint, Some(moto))
+            Ok((endpoint, Some(moto)))
         }
-    };
+    }
+}
+
+/// Create `bucket` on the local S3 server (moto takes an unsigned request).
+pub(crate) async fn create_bucket(endpoint: &str, bucket: &str) -> Result<()> {
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .context("creating the bucket")?;
+    if !created.status().is_success() {
+        bail!("creating the bucket: {}", created.status());
+    }
+    Ok(())
+}
+
+/// An S3 resource on `bucket` of the local server.
+pub(crate) fn s3_resource(endpoint: &str, bucket: &str, sign_payload: bool) -> Result<S3Resource> {
+    Ok(S3Resource::new(&S3Config {
+        endpoint: Some(StringSource::from(endpoint)),
+        region: Some("us-east-1".into()),
+        access_key_id: Some(StringSource::from("bench")),
+        secret_access_key: Some(StringSource::from("bench")),
+        allow_http: true,
+        sign_payload: Some(sign_payload),
+        ..S3Config::new(format!("s3://{bucket}/sluice"))
+    })?)
+}
+
+pub fn bench(size_mb: usize, repeat: usize, endpoint: Option<String>) -> Result<()> {
+    let (endpoint, _moto) = s3_server(endpoint)?;
     let dir = tempfile::tempdir()?;
     let file: PathBuf = dir.path().join("upload.bin");
     let size = size_mb << 20;
@@ -77,17 +108,7 @@ pub fn bench(size_mb: usize, repeat: usize, endpoint: Option<String>) -> Result<
         .enable_all()
         .build()?;
     let bucket = format!("bench-{}", std::process::id());
-    runtime.block_on(async {
-        let created = reqwest::Client::new()
-            .put(format!("{endpoint}/{bucket}"))
-            .send()
-            .await
-            .context("creating the bucket")?;
-        if !created.status().is_success() {
-            bail!("creating the bucket: {}", created.status());
-        }
-        Ok(())
-    })?;
+    runtime.block_on(create_bucket(&endpoint, &bucket))?;
 
     let mut curl = Vec::with_capacity(repeat);
     for i in 0..repeat {
@@ -119,15 +140,7 @@ pub fn bench(size_mb: usize, repeat: usize, endpoint: Option<String>) -> Result<
     // Unsigned first: like for like with curl (and the default over HTTPS); then with
     // the body hashed into the signature (the default over plain HTTP).
     for sign_payload in [false, true] {
-        let store = S3Resource::new(&S3Config {
-            endpoint: Some(StringSource::from(endpoint.as_str())),
-            region: Some("us-east-1".into()),
-            access_key_id: Some(StringSource::from("bench")),
-            secret_access_key: Some(StringSource::from("bench")),
-            allow_http: true,
-            sign_payload: Some(sign_payload),
-            ..S3Config::new(format!("s3://{bucket}/sluice"))
-        })?;
+        let store = s3_resource(&endpoint, &bucket, sign_payload)?;
         let mut ours = Vec::with_capacity(repeat);
         for i in 0..repeat {
             let started = Instant::now();

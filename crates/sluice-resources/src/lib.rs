@@ -11,10 +11,13 @@
 //!   verb, streamed multipart uploads and downloads, presigned URLs.
 //! - [`postgres`]: [`PostgresResource`], a pooled Postgres connection with parameters,
 //!   transactions, a statement timeout and `COPY` for bulk loads.
+//! - [`postgis`]: [`PostGisResource`], a per-run PostGIS working schema: GeoJSON and CSV
+//!   loads, SQL transforms, GeoParquet exports to object storage.
 
 pub mod http;
 pub mod io_manager;
 pub mod mongo;
+pub mod postgis;
 pub mod postgres;
 pub mod s3;
 pub mod table;
@@ -22,6 +25,7 @@ pub mod table;
 pub use http::HttpApiResource;
 pub use io_manager::ObjectStoreIoManager;
 pub use mongo::MongoResource;
+pub use postgis::PostGisResource;
 pub use postgres::PostgresResource;
 pub use s3::S3Resource;
 pub use table::{Table, TableError};

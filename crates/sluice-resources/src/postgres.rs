@@ -169,7 +169,7 @@ pub enum PostgresError {
 }
 
 impl PostgresError {
-    fn query(sql: &str, reason: impl std::fmt::Display) -> Self {
+    pub(crate) fn query(sql: &str, reason: impl std::fmt::Display) -> Self {
         let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut excerpt: String = sql.chars().take(SQL_EXCERPT).collect();
         if excerpt.len() < sql.len() {
@@ -211,7 +211,17 @@ impl ConfigurableResource for PostgresResource {
 impl PostgresResource {
     /// Open the pool, after one connection has been made to prove the database is there.
     pub async fn connect(config: &PostgresConfig) -> Result<Self, PostgresError> {
+        Self::connect_with(config, &[]).await
+    }
+
+    /// [`connect`](Self::connect), with these server `settings` (`search_path`, say) on
+    /// every connection of the pool.
+    pub(crate) async fn connect_with(
+        config: &PostgresConfig,
+        settings: &[(&str, &str)],
+    ) -> Result<Self, PostgresError> {
         let (options, target) = config.options()?;
+        let options = options.options(settings.iter().copied());
         let timeout = duration(config.connect_timeout_seconds, "connect_timeout_seconds")?;
         let connect_error = |reason: String| PostgresError::Connect {
             target: target.clone(),

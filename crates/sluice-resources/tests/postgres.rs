@@ -9,13 +9,10 @@ use sluice_core::config::{EnvVar, StringSource};
 use sluice_core::resource::ConfigurableResource;
 use sluice_resources::postgres::{CopyFormat, PostgresConfig, PostgresError, PostgresResource};
 
-const DEFAULT_POSTGRES_URL: &str = "postgres://sluice:sluice@127.0.0.1:5432/sluice_test";
+mod common;
 
 fn url() -> String {
-    std::env::var("SLUICE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned())
+    common::postgres_url()
 }
 
 async fn connect(config: PostgresConfig) -> PostgresResource {

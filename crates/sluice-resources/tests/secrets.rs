@@ -4,7 +4,7 @@
 //!
 //! The only test of this binary, so that setting the variable races with nothing.
 
-use std::sync::Arc;
+mod common;
 
 use axum::Json;
 use axum::Router;
@@ -12,13 +12,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use sluice_core::events::{EventType, MemorySink};
-use sluice_core::executor::{self, RunContext};
-use sluice_core::plan::ExecutionPlan;
+use sluice_core::events::EventType;
 use sluice_core::prelude::*;
-use sluice_core::run_config;
 use sluice_resources::http::HttpApiResource;
-use tokio_util::sync::CancellationToken;
 
 const TOKEN_VAR: &str = "SLUICE_TEST_REPORTS_TOKEN";
 const TOKEN: &str = "tok-5f2e9c";
@@ -49,24 +45,7 @@ fn definitions() -> Definitions {
 }
 
 async fn run(defs: &Definitions, config: &Value) -> (RunStatus, String) {
-    let job = defs.job("report_job").unwrap();
-    let resolved = run_config::resolve(defs, job, config).expect("valid run config");
-    let sink = Arc::new(MemorySink::default());
-    let status = executor::execute(
-        &ExecutionPlan::for_job(job),
-        resolved,
-        RunContext {
-            run_id: "secret-run".into(),
-            tags: Default::default(),
-            events: sink.clone(),
-            cancel: CancellationToken::new(),
-            io_manager: None,
-            reexecution: None,
-            partitions: None,
-        },
-    )
-    .await;
-    let events = sink.events();
+    let (status, events) = common::execute_job(defs, "report_job", config, "secret-run").await;
     assert_eq!(
         events.iter().any(|e| e.event_type == EventType::StepStart),
         status == RunStatus::Success,

@@ -1,4 +1,8 @@
-//! The local S3 server the object storage tests share.
+//! What the resource tests share: the local Postgres and S3 servers, and running a job
+//! in-process.
+
+// Each test binary uses only some of these helpers.
+#![allow(dead_code)]
 
 /// The moto server's endpoint; the suite fails, saying how to start it, without one.
 pub fn s3_endpoint() -> String {
@@ -22,4 +26,43 @@ pub async fn create_bucket(name: &str) -> (String, String) {
         .expect("the S3 server answers");
     assert!(created.status().is_success(), "{created:?}");
     (endpoint, bucket)
+}
+
+/// The Postgres database of the tests: `$SLUICE_TEST_POSTGRES_URL`, or the one
+/// `tests/services/postgres.sh` provisions.
+pub fn postgres_url() -> String {
+    std::env::var("SLUICE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://sluice:sluice@127.0.0.1:5432/sluice_test".to_owned())
+}
+
+/// Run `job` of `defs` in-process with `config` as its run config: its status and events.
+pub async fn execute_job(
+    defs: &sluice_core::definitions::Definitions,
+    job: &str,
+    config: &serde_json::Value,
+    run_id: &str,
+) -> (
+    sluice_core::run::RunStatus,
+    Vec<sluice_core::events::RunEvent>,
+) {
+    let job = defs.job(job).expect("the job is defined");
+    let resolved = sluice_core::run_config::resolve(defs, job, config).expect("valid run config");
+    let sink = std::sync::Arc::new(sluice_core::events::MemorySink::default());
+    let status = sluice_core::executor::execute(
+        &sluice_core::plan::ExecutionPlan::for_job(job),
+        resolved,
+        sluice_core::executor::RunContext {
+            run_id: run_id.to_owned(),
+            tags: Default::default(),
+            events: sink.clone(),
+            cancel: tokio_util::sync::CancellationToken::new(),
+            io_manager: None,
+            reexecution: None,
+            partitions: None,
+        },
+    )
+    .await;
+    (status, sink.events())
 }
