@@ -3,12 +3,14 @@
 //! timeout becomes [`Evaluation::Failed`], and so does a run request that names an
 //! unknown job or carries invalid config: the daemon records a failed tick and goes on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_core::Definitions;
 use sluice_core::asset::{ASSET_JOB_NAME, AssetKey};
 use sluice_core::events::{ErrorInfo, timestamp_to_datetime};
 use sluice_core::executor::human_ms;
+use sluice_core::resource::{ResourceDefinition, Resources};
 use sluice_core::run_config;
 use sluice_core::run_request::{EvaluationError, TickOutcome};
 use sluice_core::sensor::{SensorEvaluationContext, SensorInput};
@@ -24,8 +26,12 @@ pub async fn evaluate_schedule(
     let what = format!("schedule \"{}\"", schedule.name());
     let job = schedule.job_name().to_owned();
     let time = timestamp_to_datetime(request.scheduled_time);
+    let resources = defs.standalone_resources(schedule.required_resources());
     let outcome = guarded(&what, request.timeout_seconds, async move {
-        schedule.evaluate(time).await
+        with_resources(resources, |resources| {
+            schedule.evaluate_with(time, resources)
+        })
+        .await
     })
     .await;
     let targets = Targets {
@@ -53,8 +59,12 @@ pub async fn evaluate_sensor(defs: &Definitions, request: EvaluateSensor) -> Opt
         asset_events: request.asset_events,
     };
     let evaluated = sensor.clone();
+    let resources = defs.standalone_resources(sensor.required_resources());
     let outcome = guarded(&what, request.timeout_seconds, async move {
-        evaluated.evaluate(ctx, input).await
+        with_resources(resources, |resources| {
+            evaluated.evaluate(ctx.with_resources(resources), input)
+        })
+        .await
     })
     .await;
     let targets = Targets {
@@ -62,6 +72,26 @@ pub async fn evaluate_sensor(defs: &Definitions, request: EvaluateSensor) -> Opt
         assets: sensor.target_assets(),
     };
     Some(finish(defs, &what, targets, outcome))
+}
+
+/// Set up `wanted` for one evaluation, run `evaluate` with them, and tear them down,
+/// whatever the evaluation's outcome.
+async fn with_resources<Fut>(
+    wanted: Vec<(String, ResourceDefinition, serde_json::Value)>,
+    evaluate: impl FnOnce(Arc<Resources>) -> Fut,
+) -> Result<TickOutcome, EvaluationError>
+where
+    Fut: Future<Output = Result<TickOutcome, EvaluationError>>,
+{
+    let resources = Resources::setup(wanted, None).await.map_err(|(key, e)| {
+        EvaluationError::msg(format!("resource \"{key}\" could not be set up: {e}"))
+    })?;
+    let resources = Arc::new(resources);
+    let outcome = evaluate(Arc::clone(&resources)).await;
+    for (key, e) in resources.teardown().await {
+        tracing::warn!(resource = %key, "teardown after an evaluation failed: {e}");
+    }
+    outcome
 }
 
 /// Run `evaluation` as a task with a time limit; its failures, panics and overruns as
@@ -371,5 +401,171 @@ mod tests {
         assert_eq!(e.kind, "Timeout");
         assert!(e.message.contains("sensor \"slow\""), "{}", e.message);
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// A resource that records its setups and teardowns.
+    mod counted {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use sluice_core::resource::{ConfigurableResource, InitResourceContext, ResourceError};
+
+        pub static TEARDOWNS: AtomicUsize = AtomicUsize::new(0);
+
+        #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct InboxConfig {
+            pub folder: String,
+        }
+
+        pub struct Inbox {
+            pub folder: String,
+        }
+
+        impl ConfigurableResource for Inbox {
+            type Config = InboxConfig;
+            async fn setup(
+                config: InboxConfig,
+                ctx: &InitResourceContext,
+            ) -> Result<Self, ResourceError> {
+                assert!(
+                    ctx.run_id.is_none(),
+                    "evaluations set resources up outside runs"
+                );
+                if config.folder.is_empty() {
+                    return Err(ResourceError::msg("folder must not be empty"));
+                }
+                Ok(Inbox {
+                    folder: config.folder,
+                })
+            }
+            async fn teardown(&self) -> Result<(), ResourceError> {
+                TEARDOWNS.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn sensors_and_schedules_use_their_resources_set_up_per_evaluation() {
+        use counted::{Inbox, InboxConfig, TEARDOWNS};
+        use std::sync::atomic::Ordering;
+
+        let op = OpDefinition::builder("work").compute(|_, _| async { Ok(()) });
+        let mut job = JobDefinition::builder("job");
+        job.add(&op);
+        let defs = Definitions::builder()
+            .job(job.build())
+            .resource(
+                "inbox",
+                ResourceDefinition::configured::<Inbox>(InboxConfig {
+                    folder: "manifests".into(),
+                }),
+            )
+            .resource(
+                "broken",
+                ResourceDefinition::configured::<Inbox>(InboxConfig {
+                    folder: String::new(),
+                }),
+            )
+            .sensor(
+                SensorDefinition::builder("manifests")
+                    .job("job")
+                    .required_resource("inbox")
+                    .evaluation_fn(|ctx| async move {
+                        let inbox = ctx.resource::<Inbox>("inbox")?;
+                        Ok(SensorResult::requests(vec![
+                            RunRequest::new().run_key(inbox.folder.clone()),
+                        ]))
+                    })
+                    .build(),
+            )
+            .sensor(
+                SensorDefinition::builder("undeclared")
+                    .job("job")
+                    .evaluation_fn(|ctx| async move {
+                        ctx.resource::<Inbox>("inbox")?;
+                        Ok(SensorResult::skip("unreachable"))
+                    })
+                    .build(),
+            )
+            .sensor(
+                SensorDefinition::builder("broken")
+                    .job("job")
+                    .required_resource("broken")
+                    .evaluation_fn(|_| async { Ok(SensorResult::skip("unreachable")) })
+                    .build(),
+            )
+            .schedule(
+                ScheduleDefinition::builder("nightly", "job", "0 2 * * *")
+                    .required_resource("inbox")
+                    .execution_fn(|ctx| async move {
+                        let inbox = ctx.resource::<Inbox>("inbox")?;
+                        Ok(TickOutcome {
+                            run_requests: vec![
+                                RunRequest::new().tag("folder", inbox.folder.clone()),
+                            ],
+                            ..TickOutcome::default()
+                        })
+                    })
+                    .build(),
+            )
+            .build()
+            .unwrap();
+
+        let before = TEARDOWNS.load(Ordering::SeqCst);
+        match evaluate_sensor(&defs, request("manifests", 5.0)).await {
+            Some(Evaluation::Evaluated(outcome)) => {
+                assert_eq!(
+                    outcome.run_requests[0].run_key.as_deref(),
+                    Some("manifests")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let schedule = EvaluateSchedule {
+            schedule_name: "nightly".into(),
+            scheduled_time: 1_767_225_600.0,
+            timeout_seconds: 5.0,
+        };
+        match evaluate_schedule(&defs, schedule).await {
+            Some(Evaluation::Evaluated(outcome)) => {
+                assert_eq!(
+                    outcome.run_requests[0]
+                        .tags
+                        .get("folder")
+                        .map(String::as_str),
+                    Some("manifests")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            TEARDOWNS.load(Ordering::SeqCst) >= before + 2,
+            "torn down after each evaluation"
+        );
+
+        let e = failure(evaluate_sensor(&defs, request("undeclared", 5.0)).await);
+        assert!(e.message.contains("declare it"), "{}", e.message);
+        let e = failure(evaluate_sensor(&defs, request("broken", 5.0)).await);
+        assert_eq!(
+            e.message,
+            "resource \"broken\" could not be set up: folder must not be empty"
+        );
+
+        // A sensor that requires an unbound resource does not load.
+        let err = Definitions::builder()
+            .sensor(
+                SensorDefinition::builder("orphan")
+                    .required_resource("nowhere")
+                    .evaluation_fn(|_| async { Ok(SensorResult::skip("-")) })
+                    .build(),
+            )
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("sensor \"orphan\" requires resource \"nowhere\", which is not bound"),
+            "{err}"
+        );
     }
 }

@@ -28,6 +28,7 @@ use crate::partition::{PartitionDefinitionError, PartitionMapping};
 use crate::resource::ResourceDefinition;
 use crate::schedule::{CronError, ScheduleDefinition};
 use crate::sensor::SensorDefinition;
+use serde_json::Value;
 
 /// One thing wrong with a set of definitions.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -36,6 +37,12 @@ pub enum DefinitionProblem {
     DuplicateJob { job: String },
     #[error("resource key \"{key}\" is bound more than once")]
     DuplicateResource { key: String },
+    #[error("resource \"{key}\" ({type_name}) is not available in this build: {reason}")]
+    UnavailableResource {
+        key: String,
+        type_name: String,
+        reason: String,
+    },
     #[error(
         "job \"{job}\": node \"{node}\" appears more than once; give each invocation its own alias"
     )]
@@ -101,6 +108,8 @@ pub enum DefinitionProblem {
         node: String,
         key: String,
     },
+    #[error("{instigator} requires resource \"{key}\", which is not bound in the definitions")]
+    MissingInstigatorResource { instigator: String, key: String },
     #[error(
         "job \"{job}\": its default run config is invalid: {}",
         join_errors(errors)
@@ -285,6 +294,22 @@ impl Definitions {
         &self.resources
     }
 
+    /// The resources `keys` with their [standalone
+    /// config](ResourceDefinition::standalone_config), ready for
+    /// [`Resources::setup`](crate::resource::Resources::setup): what a sensor or schedule
+    /// evaluation uses. Keys that are not bound are left out (loading refuses them).
+    pub fn standalone_resources(
+        &self,
+        keys: &[String],
+    ) -> Vec<(String, ResourceDefinition, Value)> {
+        keys.iter()
+            .filter_map(|key| {
+                let def = self.resources.get(key)?;
+                Some((key.clone(), def.clone(), def.standalone_config()))
+            })
+            .collect()
+    }
+
     pub fn schedule(&self, name: &str) -> Option<&ScheduleDefinition> {
         self.schedules.get(name)
     }
@@ -397,6 +422,13 @@ impl DefinitionsBuilder {
                 problems.push(DefinitionProblem::DuplicateResource { key });
                 continue;
             }
+            if let Some(reason) = def.unavailable() {
+                problems.push(DefinitionProblem::UnavailableResource {
+                    key: key.clone(),
+                    type_name: def.type_name().to_owned(),
+                    reason: reason.to_owned(),
+                });
+            }
             if let (Some(schema), Some(config)) = (def.config_schema(), def.default_config()) {
                 let mut errors = Vec::new();
                 schema.validate(config, &mut ConfigPath::root(), &mut errors);
@@ -442,6 +474,22 @@ impl DefinitionsBuilder {
                 }
             }
             jobs.insert(job.name().to_owned(), job);
+        }
+        let schedule_keys = self
+            .schedules
+            .iter()
+            .map(|s| (format!("schedule \"{}\"", s.name()), s.required_resources()));
+        let sensor_keys = self
+            .sensors
+            .iter()
+            .map(|s| (format!("sensor \"{}\"", s.name()), s.required_resources()));
+        for (instigator, keys) in schedule_keys.chain(sensor_keys) {
+            for key in keys.iter().filter(|k| !resources.contains_key(*k)) {
+                problems.push(DefinitionProblem::MissingInstigatorResource {
+                    instigator: instigator.clone(),
+                    key: key.clone(),
+                });
+            }
         }
         let (schedules, sensors) = check_instigators(
             self.schedules,

@@ -87,6 +87,19 @@ pub trait ConfigurableResource: Sized + Send + Sync + 'static {
     fn teardown(&self) -> impl Future<Output = Result<(), ResourceError>> + Send {
         async { Ok(()) }
     }
+
+    /// Whether what the resource talks to is there and answers (a ping, `SELECT 1`),
+    /// for `sluice-user-code resources check`. Set-up success is the default answer.
+    fn health_check(&self) -> impl Future<Output = Result<(), ResourceError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Why this build of the resource cannot work (a cargo feature it needs is off,
+    /// say), and how to get one that does. A location that binds it then fails to load
+    /// with this message, before any run asks for it.
+    fn unavailable() -> Option<String> {
+        None
+    }
 }
 
 type Teardown = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), ResourceError>> + Send>;
@@ -95,6 +108,12 @@ struct Instance {
     value: Arc<dyn Any + Send + Sync>,
     teardown: Option<Teardown>,
 }
+
+type CheckFn = Arc<
+    dyn Fn(Value, InitResourceContext) -> BoxFuture<'static, Result<(), ResourceError>>
+        + Send
+        + Sync,
+>;
 
 type SetupFn = Arc<
     dyn Fn(Value, InitResourceContext) -> BoxFuture<'static, Result<Instance, ResourceError>>
@@ -109,7 +128,9 @@ pub struct ResourceDefinition {
     description: Option<String>,
     config_schema: Option<ConfigType>,
     default_config: Option<Value>,
+    unavailable: Option<String>,
     setup: SetupFn,
+    check: CheckFn,
 }
 
 impl fmt::Debug for ResourceDefinition {
@@ -139,12 +160,25 @@ impl ResourceDefinition {
                 })
             })
         });
+        let check: CheckFn = Arc::new(|config: Value, ctx: InitResourceContext| {
+            Box::pin(async move {
+                let config = R::Config::deserialize(config)
+                    .map_err(|e| ResourceError::msg(format!("invalid config: {e}")))?;
+                let resource = R::setup(config, &ctx).await?;
+                let health = resource.health_check().await;
+                let teardown = resource.teardown().await;
+                health?;
+                teardown.map_err(|e| ResourceError::msg(format!("teardown: {e}")))
+            })
+        });
         Self {
             type_name: std::any::type_name::<R>(),
             description: None,
             config_schema: Some(ConfigType::of::<R::Config>()),
             default_config: None,
+            unavailable: R::unavailable(),
             setup,
+            check,
         }
     }
 
@@ -169,6 +203,8 @@ impl ResourceDefinition {
             description: None,
             config_schema: None,
             default_config: None,
+            unavailable: None,
+            check: Arc::new(|_, _| Box::pin(async { Ok(()) })),
             setup: Arc::new(move |_, _| {
                 let value = Arc::clone(&value);
                 Box::pin(async move {
@@ -200,6 +236,32 @@ impl ResourceDefinition {
 
     pub fn default_config(&self) -> Option<&Value> {
         self.default_config.as_ref()
+    }
+
+    /// Set the resource up with `config`, ask for its health, and tear it down: what
+    /// `sluice-user-code resources check` reports for each resource.
+    pub async fn check(&self, key: &str, config: Value) -> Result<(), ResourceError> {
+        let ctx = InitResourceContext {
+            resource_key: key.to_owned(),
+            run_id: None,
+        };
+        (self.check)(config, ctx).await
+    }
+
+    /// The config a resource gets outside runs (sensors, schedules, checks): the one it
+    /// was bound with, or what its schema fills in by itself.
+    pub fn standalone_config(&self) -> Value {
+        match (&self.default_config, &self.config_schema) {
+            (Some(config), _) => config.clone(),
+            (None, Some(schema)) if schema.requires_value() => Value::Null,
+            (None, Some(_)) => Value::Object(Default::default()),
+            (None, None) => Value::Null,
+        }
+    }
+
+    /// Why this build cannot provide the resource ([`ConfigurableResource::unavailable`]).
+    pub fn unavailable(&self) -> Option<&str> {
+        self.unavailable.as_deref()
     }
 }
 
@@ -333,6 +395,41 @@ mod tests {
         assert!(res.get::<String>("nope").is_err());
         assert!(res.teardown().await.is_empty());
         assert_eq!(TEARDOWNS.load(Ordering::SeqCst), before + 1);
+    }
+
+    /// A resource whose engine this build left out.
+    struct Unbuilt;
+
+    impl ConfigurableResource for Unbuilt {
+        type Config = CounterConfig;
+        async fn setup(_: CounterConfig, _: &InitResourceContext) -> Result<Self, ResourceError> {
+            Err(ResourceError::msg("not in this build"))
+        }
+        fn unavailable() -> Option<String> {
+            Some("build with `--features engine`".to_owned())
+        }
+    }
+
+    #[test]
+    fn an_unavailable_resource_fails_the_load_saying_how_to_get_it() {
+        let err = crate::Definitions::builder()
+            .resource("graph", ResourceDefinition::new::<Unbuilt>())
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("resource \"graph\" (")
+                && err.contains(
+                    "Unbuilt) is not available in this build: build with `--features engine`"
+                ),
+            "{err}"
+        );
+        assert!(
+            crate::Definitions::builder()
+                .resource("counter", ResourceDefinition::new::<Counter>())
+                .build()
+                .is_ok()
+        );
     }
 
     #[tokio::test]

@@ -28,6 +28,8 @@ use chrono_tz::Tz;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+use crate::resource::Resources;
+
 use crate::run_request::{DefaultStatus, EvaluationError, RunRequest, SkipReason, TickOutcome};
 
 /// A cron expression or timezone that cannot be used.
@@ -181,6 +183,7 @@ fn describe(e: &croner::errors::CronError) -> String {
 pub struct ScheduleEvaluationContext {
     schedule_name: String,
     scheduled_execution_time: DateTime<Tz>,
+    resources: Arc<Resources>,
 }
 
 impl ScheduleEvaluationContext {
@@ -188,7 +191,16 @@ impl ScheduleEvaluationContext {
         Self {
             schedule_name: schedule_name.into(),
             scheduled_execution_time,
+            resources: Arc::default(),
         }
+    }
+
+    /// The resource bound to `key` (declared with
+    /// [`required_resource`](ScheduleBuilder::required_resource)), as type `R`.
+    pub fn resource<R: Send + Sync + 'static>(&self, key: &str) -> Result<Arc<R>, EvaluationError> {
+        self.resources
+            .get(key)
+            .map_err(|e| EvaluationError::msg(e.to_string()))
     }
 
     pub fn schedule_name(&self) -> &str {
@@ -225,6 +237,8 @@ pub struct ScheduleDefinition {
     tags_fn: Option<TagsFn>,
     should_execute: Option<ShouldExecuteFn>,
     execution_fn: Option<ExecutionFn>,
+    /// Resources each evaluation sets up (with their standalone config).
+    required_resources: Vec<String>,
 }
 
 impl fmt::Debug for ScheduleDefinition {
@@ -258,6 +272,7 @@ impl ScheduleDefinition {
             tags_fn: None,
             should_execute: None,
             execution_fn: None,
+            required_resources: Vec::new(),
         })
     }
 
@@ -283,6 +298,11 @@ impl ScheduleDefinition {
         self.description.as_deref()
     }
 
+    /// The resource keys each evaluation sets up.
+    pub fn required_resources(&self) -> &[String] {
+        &self.required_resources
+    }
+
     pub fn default_status(&self) -> DefaultStatus {
         self.default_status
     }
@@ -304,14 +324,25 @@ impl ScheduleDefinition {
         &self,
         scheduled_time: DateTime<Utc>,
     ) -> Result<TickOutcome, EvaluationError> {
+        self.evaluate_with(scheduled_time, Arc::default()).await
+    }
+
+    /// [`evaluate`](Self::evaluate), the functions seeing `resources` (those of
+    /// [`required_resources`](Self::required_resources), set up by the caller).
+    pub async fn evaluate_with(
+        &self,
+        scheduled_time: DateTime<Utc>,
+        resources: Arc<Resources>,
+    ) -> Result<TickOutcome, EvaluationError> {
         let timezone = self
             .cron()
             .map_err(|e| EvaluationError::msg(e.to_string()))?
             .timezone();
-        let ctx = ScheduleEvaluationContext::new(
+        let mut ctx = ScheduleEvaluationContext::new(
             &self.name,
             timezone.from_utc_datetime(&scheduled_time.naive_utc()),
         );
+        ctx.resources = resources;
         if let Some(should_execute) = &self.should_execute
             && !should_execute(&ctx)
         {
@@ -402,6 +433,13 @@ impl ScheduleBuilder {
         f: impl Fn(&ScheduleEvaluationContext) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.0.should_execute = Some(Arc::new(f));
+        self
+    }
+
+    /// A resource the execution function uses ([`ScheduleEvaluationContext::resource`]);
+    /// set up before each evaluation with the config it is bound with, torn down after.
+    pub fn required_resource(mut self, key: impl Into<String>) -> Self {
+        self.0.required_resources.push(key.into());
         self
     }
 

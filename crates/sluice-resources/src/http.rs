@@ -59,6 +59,10 @@ pub struct HttpApiConfig {
     pub backoff_seconds: f64,
     #[serde(default = "defaults::max_backoff")]
     pub max_backoff_seconds: f64,
+    /// A path that answers with a success status when the API is up (`health`), for
+    /// the health check; without it, the check asks only that the server answers.
+    #[serde(default)]
+    pub health_path: Option<String>,
 }
 
 mod defaults {
@@ -91,6 +95,7 @@ impl HttpApiConfig {
             max_retries: defaults::max_retries(),
             backoff_seconds: defaults::backoff(),
             max_backoff_seconds: defaults::max_backoff(),
+            health_path: None,
         }
     }
 }
@@ -176,6 +181,7 @@ pub struct HttpApiResource {
     client: reqwest::Client,
     base_url: Url,
     retries: Backoff,
+    health_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -207,6 +213,12 @@ impl ConfigurableResource for HttpApiResource {
         _ctx: &InitResourceContext,
     ) -> Result<Self, ResourceError> {
         Self::new(config).map_err(|e| ResourceError::msg(e.to_string()))
+    }
+
+    async fn health_check(&self) -> Result<(), ResourceError> {
+        self.health_check()
+            .await
+            .map_err(|e| ResourceError::msg(e.to_string()))
     }
 }
 
@@ -270,7 +282,39 @@ impl HttpApiResource {
                 first: seconds(config.backoff_seconds, "backoff_seconds")?,
                 max: seconds(config.max_backoff_seconds, "max_backoff_seconds")?,
             },
+            health_path: config.health_path,
         })
+    }
+
+    /// One attempt, no retries: `health_path` answers with a success status, or (without
+    /// one) the server at the base URL answers at all.
+    pub async fn health_check(&self) -> Result<(), HttpError> {
+        let (method, url) = match &self.health_path {
+            Some(path) => (Method::GET, self.url(path, &[])?),
+            None => (Method::HEAD, self.base_url.clone()),
+        };
+        let response = self
+            .client
+            .request(method.clone(), url.clone())
+            .send()
+            .await
+            .map_err(|e| HttpError::Transport {
+                method: method.clone(),
+                url: shown(&url),
+                attempts: 1,
+                reason: transport_reason(&e),
+            })?;
+        let status = response.status();
+        if self.health_path.is_some() && !status.is_success() {
+            return Err(HttpError::Status {
+                method,
+                url: shown(&url),
+                status,
+                attempts: 1,
+                body: response.text().await.unwrap_or_default(),
+            });
+        }
+        Ok(())
     }
 
     /// The API's base URL.

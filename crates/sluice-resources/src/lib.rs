@@ -3,6 +3,8 @@
 //! - [`io_manager`]: [`ObjectStoreIoManager`], step outputs and assets in a local
 //!   directory, S3 or MinIO, through the `object_store` crate.
 //! - [`table`]: [`Table`], an Arrow record batch as a step output, kept as Parquet.
+//! - [`graph`]: [`GraphResource`], an embedded Cypher graph database per tenant
+//!   (LadybugDB, with the `ladybug` feature): queries with parameters, bulk loads.
 //! - [`http`]: [`HttpApiResource`], a client for one HTTP API: auth from the
 //!   environment, retries with backoff, pagination and polling.
 //! - [`mongo`]: [`MongoResource`], a MongoDB client and database with typed
@@ -14,6 +16,7 @@
 //! - [`postgis`]: [`PostGisResource`], a per-run PostGIS working schema: GeoJSON and CSV
 //!   loads, SQL transforms, GeoParquet exports to object storage.
 
+pub mod graph;
 pub mod http;
 pub mod io_manager;
 pub mod mongo;
@@ -22,6 +25,7 @@ pub mod postgres;
 pub mod s3;
 pub mod table;
 
+pub use graph::GraphResource;
 pub use http::HttpApiResource;
 pub use io_manager::ObjectStoreIoManager;
 pub use mongo::MongoResource;

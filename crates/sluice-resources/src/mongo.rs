@@ -110,6 +110,12 @@ impl ConfigurableResource for MongoResource {
         self.client.clone().shutdown().await;
         Ok(())
     }
+
+    async fn health_check(&self) -> Result<(), ResourceError> {
+        self.health_check()
+            .await
+            .map_err(|e| ResourceError::msg(e.to_string()))
+    }
 }
 
 impl MongoResource {

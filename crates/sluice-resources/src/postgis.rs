@@ -190,6 +190,12 @@ impl ConfigurableResource for PostGisResource {
         dropped.map_err(|e| ResourceError::msg(e.to_string()))?;
         closed
     }
+
+    async fn health_check(&self) -> Result<(), ResourceError> {
+        self.health_check()
+            .await
+            .map_err(|e| ResourceError::msg(e.to_string()))
+    }
 }
 
 impl PostGisResource {

@@ -206,6 +206,12 @@ impl ConfigurableResource for PostgresResource {
             ResourceError::msg(format!("cannot close the pool of {}: {e}", self.target))
         })
     }
+
+    async fn health_check(&self) -> Result<(), ResourceError> {
+        self.health_check()
+            .await
+            .map_err(|e| ResourceError::msg(e.to_string()))
+    }
 }
 
 impl PostgresResource {

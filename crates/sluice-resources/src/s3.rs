@@ -142,6 +142,12 @@ impl ConfigurableResource for S3Resource {
     async fn setup(config: S3Config, _ctx: &InitResourceContext) -> Result<Self, ResourceError> {
         Self::new(&config).map_err(|e| ResourceError::msg(e.to_string()))
     }
+
+    async fn health_check(&self) -> Result<(), ResourceError> {
+        self.health_check()
+            .await
+            .map_err(|e| ResourceError::msg(e.to_string()))
+    }
 }
 
 impl S3Resource {

@@ -53,6 +53,7 @@
 
 pub mod logging;
 pub mod memory;
+pub mod resource_check;
 pub mod signals;
 pub mod user_code;
 

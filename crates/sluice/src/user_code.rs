@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
@@ -114,6 +114,8 @@ pub enum UserCodeError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("{argument}: {reason}")]
+    InvalidArgument { argument: String, reason: String },
 }
 
 impl UserCodeError {
@@ -127,7 +129,8 @@ impl UserCodeError {
             | Self::Partition { .. }
             | Self::ConfigParse(_)
             | Self::RunConfig(_)
-            | Self::RunNotFound(_) => 2,
+            | Self::RunNotFound(_)
+            | Self::InvalidArgument { .. } => 2,
             _ => 1,
         }
     }
@@ -158,6 +161,9 @@ enum Command {
     /// Check the location's definitions.
     #[command(subcommand)]
     Definitions(DefinitionsCommand),
+    /// List the location's resources, or check that each one is reachable and healthy.
+    #[command(subcommand)]
+    Resources(ResourcesCommand),
     /// Serve the code-location protocol (snapshot, launch and terminate runs).
     Serve {
         #[arg(long, default_value = "127.0.0.1")]
@@ -229,6 +235,30 @@ enum AssetCommand {
 }
 
 #[derive(Subcommand)]
+enum ResourcesCommand {
+    /// The bound resources: key, type, and whether runs must give them config.
+    List,
+    /// Set each resource up, ask for its health and tear it down, all at once, and
+    /// print each one's status. Exits 1 when any is not healthy.
+    Check {
+        /// Run config whose `resources:` section configures resources that need it:
+        /// a YAML or JSON file path, or YAML/JSON text. Repeatable.
+        #[arg(short = 'c', long = "config")]
+        config: Vec<String>,
+        /// Check only this resource (repeatable); all of them by default.
+        #[arg(short = 'r', long = "resource")]
+        resources: Vec<String>,
+        /// Seconds each check may take.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        /// Keep checking the unhealthy ones, once a second, for up to this many
+        /// seconds (services still starting).
+        #[arg(long, default_value_t = 0.0)]
+        wait: f64,
+    },
+}
+
+#[derive(Subcommand)]
 enum DefinitionsCommand {
     /// Load the definitions and report every problem.
     Validate,
@@ -295,6 +325,48 @@ fn run(cli: Cli, locations: &[CodeLocation]) -> Result<ExitCode, UserCodeError> 
                 defs.sensors().count()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Resources(ResourcesCommand::List) => {
+            let defs = location.load()?;
+            print!("{}", crate::resource_check::list(&defs));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resources(ResourcesCommand::Check {
+            config,
+            resources,
+            timeout,
+            wait,
+        }) => {
+            let defs = location.load()?;
+            let mut run_config = Value::Object(Default::default());
+            for arg in &config {
+                config::merge(&mut run_config, config::load_document(arg)?);
+            }
+            let seconds = |value: f64, flag: &str| {
+                Duration::try_from_secs_f64(value).map_err(|_| UserCodeError::InvalidArgument {
+                    argument: flag.to_owned(),
+                    reason: format!("{value} is not a number of seconds"),
+                })
+            };
+            let (timeout, wait) = (seconds(timeout, "--timeout")?, seconds(wait, "--wait")?);
+            let reports = runtime()?
+                .block_on(crate::resource_check::check(
+                    &defs,
+                    &resources,
+                    &run_config,
+                    timeout,
+                    wait,
+                ))
+                .map_err(|reason| UserCodeError::InvalidArgument {
+                    argument: "--resource".to_owned(),
+                    reason,
+                })?;
+            print!("{}", crate::resource_check::render(&reports));
+            Ok(if reports.iter().all(|r| r.outcome.is_ok()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Job(JobCommand::List) => {
             let defs = location.load()?;

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::asset::{AssetKey, AssetSelection};
 use crate::events::EventRecord;
+use crate::resource::Resources;
 use crate::run::RunStatus;
 use crate::run_request::{
     DefaultStatus, DynamicPartitionsRequest, EvaluationError, RunRequest, SkipReason, TickOutcome,
@@ -96,6 +97,7 @@ pub struct SensorEvaluationContext {
     last_tick_time: Option<DateTime<Utc>>,
     last_run_key: Option<String>,
     evaluation_time: DateTime<Utc>,
+    resources: Arc<Resources>,
 }
 
 impl SensorEvaluationContext {
@@ -106,7 +108,22 @@ impl SensorEvaluationContext {
             last_tick_time: None,
             last_run_key: None,
             evaluation_time,
+            resources: Arc::default(),
         }
+    }
+
+    /// The resources the sensor requires, set up for this evaluation.
+    pub fn with_resources(mut self, resources: Arc<Resources>) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    /// The resource bound to `key` (declared with
+    /// [`required_resource`](SensorBuilder::required_resource)), as type `R`.
+    pub fn resource<R: Send + Sync + 'static>(&self, key: &str) -> Result<Arc<R>, EvaluationError> {
+        self.resources
+            .get(key)
+            .map_err(|e| EvaluationError::msg(e.to_string()))
     }
 
     pub fn with_cursor(mut self, cursor: Option<String>) -> Self {
@@ -246,6 +263,8 @@ pub struct SensorDefinition {
     asset_selection: Option<AssetSelection>,
     /// The keys `asset_selection` picks, once the definitions are built.
     target_assets: Option<Vec<AssetKey>>,
+    /// Resources each evaluation sets up (with their standalone config).
+    required_resources: Vec<String>,
 }
 
 impl fmt::Debug for SensorDefinition {
@@ -270,6 +289,7 @@ impl SensorDefinition {
             evaluation: None,
             asset_selection: None,
             target_assets: None,
+            required_resources: Vec::new(),
         })
     }
 
@@ -348,6 +368,11 @@ impl SensorDefinition {
 
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
+    }
+
+    /// The resource keys each evaluation sets up.
+    pub fn required_resources(&self) -> &[String] {
+        &self.required_resources
     }
 
     pub fn default_status(&self) -> DefaultStatus {
@@ -488,6 +513,13 @@ impl SensorBuilder {
         Fut: Future<Output = Result<TickOutcome, EvaluationError>> + Send + 'static,
     {
         self.0.evaluation = Some(Evaluation::Standard(Arc::new(move |ctx| Box::pin(f(ctx)))));
+        self
+    }
+
+    /// A resource the evaluation uses ([`SensorEvaluationContext::resource`]); it is set
+    /// up before each evaluation with the config it is bound with, and torn down after.
+    pub fn required_resource(mut self, key: impl Into<String>) -> Self {
+        self.0.required_resources.push(key.into());
         self
     }
 
