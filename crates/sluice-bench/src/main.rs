@@ -9,6 +9,7 @@
 //! cargo build --release --bins && target/release/sluice-bench backfill [--partitions 10000]
 //! cargo build --release --bins && target/release/sluice-bench upload [--size-mb 100]
 //! cargo build --release --bins && target/release/sluice-bench postgis [--points 1000000]
+//! cargo build --release --bins && target/release/sluice-bench resources [--runs 200]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ mod child;
 mod postgis;
 mod processes;
 mod queue;
+mod resources;
 mod sensors;
 mod uploads;
 
@@ -147,6 +149,17 @@ enum Bench {
         #[arg(long)]
         endpoint: Option<String>,
     },
+    /// Each resource's setup cost per run, cold and warm, against the local servers.
+    Resources {
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// The Postgres database, with PostGIS (as for `postgis`).
+        #[arg(long)]
+        postgres: Option<String>,
+        /// The S3 server, as for `upload`.
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
     /// (Used by `assets`.) A code server whose location has `count` assets.
     #[command(hide = true)]
     ServeAssets {
@@ -205,6 +218,11 @@ fn main() -> Result<()> {
             postgres,
             endpoint,
         } => postgis::bench(points.max(1), repeat.max(1), postgres, endpoint),
+        Bench::Resources {
+            runs,
+            postgres,
+            endpoint,
+        } => resources::bench(runs.max(2), postgres, endpoint),
     }
 }
 

@@ -18,6 +18,13 @@ pub(crate) struct Moto {
     pid: String,
 }
 
+impl Moto {
+    /// A guard that stops process `pid` (any test server) when dropped.
+    pub(crate) fn new(pid: String) -> Self {
+        Self { pid }
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = Command::new("kill").arg(&self.pid).status();

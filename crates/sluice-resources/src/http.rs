@@ -212,7 +212,18 @@ impl ConfigurableResource for HttpApiResource {
         config: HttpApiConfig,
         _ctx: &InitResourceContext,
     ) -> Result<Self, ResourceError> {
-        Self::new(config).map_err(|e| ResourceError::msg(e.to_string()))
+        // The process's client for this config (its connection pool, TLS setup and
+        // headers), made by the first setup.
+        let token = match &config.auth {
+            Some(HttpAuth::Bearer { token }) => Some(token),
+            Some(HttpAuth::ApiKey { key, .. }) => Some(key),
+            None => None,
+        };
+        let key = crate::shared::config_key(&config, &[Some(&config.base_url), token])
+            .map_err(|e| ResourceError::msg(e.to_string()))?;
+        crate::shared::get_or_open(key, || async { Self::new(config) })
+            .await
+            .map_err(|e| ResourceError::msg(e.to_string()))
     }
 
     async fn health_check(&self) -> Result<(), ResourceError> {

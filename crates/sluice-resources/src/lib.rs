@@ -23,6 +23,7 @@ pub mod mongo;
 pub mod postgis;
 pub mod postgres;
 pub mod s3;
+mod shared;
 pub mod table;
 
 pub use graph::GraphResource;

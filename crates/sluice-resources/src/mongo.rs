@@ -95,18 +95,35 @@ pub struct MongoResource {
     client: Client,
     database: Database,
     target: String,
+    /// Kept for the process ([`crate::shared`]): teardown leaves the client running.
+    shared: bool,
 }
 
 impl ConfigurableResource for MongoResource {
     type Config = MongoConfig;
 
+    /// The process's client for this config, made (and pinged) by the first setup.
     async fn setup(config: MongoConfig, _ctx: &InitResourceContext) -> Result<Self, ResourceError> {
-        Self::connect(&config)
-            .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+        let uri = config
+            .uri
+            .resolve()
+            .map_err(|e| ResourceError::msg(e.to_string()))?;
+        let key = format!(
+            "{uri}\n{}\n{}",
+            config.database, config.server_selection_timeout_seconds
+        );
+        let shared = crate::shared::get_or_open(key, || async {
+            Self::connect(&config)
+                .await
+                .map(|m| Self { shared: true, ..m })
+        });
+        shared.await.map_err(|e| ResourceError::msg(e.to_string()))
     }
 
     async fn teardown(&self) -> Result<(), ResourceError> {
+        if self.shared {
+            return Ok(());
+        }
         self.client.clone().shutdown().await;
         Ok(())
     }
@@ -146,6 +163,7 @@ impl MongoResource {
             client,
             database,
             target: format!("{target}/{}", config.database),
+            shared: false,
         };
         resource.health_check().await.map_err(|e| match e {
             MongoError::Operation { source, .. } => MongoError::Connect {

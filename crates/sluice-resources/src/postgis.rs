@@ -1,10 +1,12 @@
 //! [`PostGisResource`]: spatial ETL in PostGIS, built on [`PostgresResource`].
 //!
-//! Each run works in a schema of its own, created when the resource is set up and
-//! dropped (with everything in it) when the resource is torn down, after the run's last
-//! step, whether the steps succeeded or not. Every connection has that schema first on
-//! its `search_path`, so the run's SQL names its tables without qualifying them and two
-//! runs never see each other's tables.
+//! Each run works in a schema of its own, created on first use and dropped (with
+//! everything in it) when the resource is torn down, after the run's last step, whether
+//! the steps succeeded or not. Every connection the resource hands out has that schema
+//! first on its `search_path`, so the run's SQL names its tables without qualifying them
+//! and two runs never see each other's tables. Set up as a resource, it borrows the
+//! process's warm pool for the database (checked for PostGIS once), so a run's setup
+//! costs no round trip.
 //!
 //! - [`load_geojson`](PostGisResource::load_geojson) and
 //!   [`load_csv`](PostGisResource::load_csv) create a table from vector data: a `fid`
@@ -36,8 +38,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sluice_core::resource::{ConfigurableResource, InitResourceContext, ResourceError};
 // Identifiers in the SQL built here are quoted (`quote_ident`), values are bound.
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Connection, Row};
 
 use crate::postgres::{
     PostgresConfig, PostgresError, PostgresResource, quote_ident, quote_qualified,
@@ -170,18 +174,30 @@ pub struct PostGisResource {
     pg: PostgresResource,
     schema: String,
     keep_schema: bool,
+    /// Set once the working schema exists.
+    created: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl ConfigurableResource for PostGisResource {
     type Config = PostGisConfig;
 
+    /// The run's working schema on the process's pool for the database, opened (and
+    /// checked for PostGIS) by the first setup.
     async fn setup(
         config: PostGisConfig,
         ctx: &InitResourceContext,
     ) -> Result<Self, ResourceError> {
-        Self::connect(&config, ctx.run_id.as_deref())
-            .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+        let fail = |e: PostGisError| ResourceError::msg(e.to_string());
+        let schema = config.working_schema(ctx.run_id.as_deref()).map_err(fail)?;
+        let key = config.postgres.key().map_err(|e| fail(e.into()))?;
+        let pg = crate::shared::get_or_open(format!("postgis\n{key}"), || async {
+            let pg = PostgresResource::connect(&config.postgres).await?;
+            ensure_postgis(&pg).await?;
+            Ok::<_, PostGisError>(pg.into_shared())
+        })
+        .await
+        .map_err(fail)?;
+        Ok(Self::in_schema(pg, schema, config.keep_schema))
     }
 
     async fn teardown(&self) -> Result<(), ResourceError> {
@@ -205,20 +221,18 @@ impl PostGisResource {
         run_id: Option<&str>,
     ) -> Result<Self, PostGisError> {
         let schema = config.working_schema(run_id)?;
-        let search_path = format!("{schema},public");
-        let pg = PostgresResource::connect_with(&config.postgres, &[("search_path", &search_path)])
-            .await?;
+        let pg = PostgresResource::connect(&config.postgres).await?;
         ensure_postgis(&pg).await?;
-        pg.execute_script(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {}",
-            quote_ident(&schema)
-        ))
-        .await?;
-        Ok(Self {
+        Ok(Self::in_schema(pg, schema, config.keep_schema))
+    }
+
+    fn in_schema(pg: PostgresResource, schema: String, keep_schema: bool) -> Self {
+        Self {
             pg,
             schema,
-            keep_schema: config.keep_schema,
-        })
+            keep_schema,
+            created: Arc::default(),
+        }
     }
 
     /// The run's working schema.
@@ -226,37 +240,75 @@ impl PostGisResource {
         &self.schema
     }
 
-    /// The Postgres resource beneath, for parameters, transactions and `COPY`.
-    pub fn postgres(&self) -> &PostgresResource {
-        &self.pg
+    /// A connection of the pool with the working schema (created now if it is not yet)
+    /// first on its `search_path`, for queries with parameters, transactions and `COPY`
+    /// through sqlx. It goes back to the pool when dropped.
+    pub async fn connection(&self) -> Result<PoolConnection<Postgres>, PostGisError> {
+        let mut conn = self
+            .pg
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| PostgresError::Connect {
+                target: self.pg.target().to_owned(),
+                reason: e.to_string(),
+            })?;
+        let schema = quote_ident(&self.schema);
+        self.created
+            .get_or_try_init(|| async {
+                let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+                sqlx::raw_sql(AssertSqlSafe(create.as_str()))
+                    .execute(&mut *conn)
+                    .await
+                    .map(drop)
+                    .map_err(|e| PostgresError::query(&create, e))
+            })
+            .await?;
+        let set = format!("SET search_path TO {schema}, public");
+        sqlx::raw_sql(AssertSqlSafe(set.as_str()))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| PostgresError::query(&set, e))?;
+        Ok(conn)
     }
 
     /// Run SQL (several statements allowed): transforms that create tables in the
     /// working schema, indexes, updates.
     pub async fn execute(&self, sql: &str) -> Result<(), PostGisError> {
-        Ok(self.pg.execute_script(sql).await?)
+        let mut conn = self.connection().await?;
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(|e| PostgresError::query(sql, e).into())
     }
 
     /// The number of rows of `table`.
     pub async fn count(&self, table: &str) -> Result<i64, PostGisError> {
         let sql = format!("SELECT count(*) FROM {}", quote_qualified(table));
+        let mut conn = self.connection().await?;
         let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .fetch_one(self.pg.pool())
+            .fetch_one(&mut *conn)
             .await
             .map_err(|e| PostgresError::query(&sql, e))?;
         Ok(row.get::<i64, _>(0))
     }
 
-    /// Drop the working schema and everything in it (unless `keep_schema`).
+    /// Drop the working schema and everything in it (unless `keep_schema`, or it was
+    /// never created).
     pub async fn drop_schema(&self) -> Result<(), PostGisError> {
-        if self.keep_schema {
+        if self.keep_schema || self.created.get().is_none() {
             return Ok(());
         }
-        self.execute(&format!(
+        let sql = format!(
             "DROP SCHEMA IF EXISTS {} CASCADE",
             quote_ident(&self.schema)
-        ))
-        .await
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql.as_str()))
+            .execute(self.pg.pool())
+            .await
+            .map(drop)
+            .map_err(|e| PostgresError::query(&sql, e).into())
     }
 
     /// Whether PostGIS answers.
@@ -423,9 +475,10 @@ impl PostGisResource {
         srid: i32,
         record_at: impl Fn(u64) -> String,
     ) -> Result<u64, PostGisError> {
+        let mut conn = self.connection().await?;
         let known = sqlx::query("SELECT 1 FROM spatial_ref_sys WHERE srid = $1")
             .bind(srid)
-            .fetch_optional(self.pg.pool())
+            .fetch_optional(&mut *conn)
             .await
             .map_err(|e| PostgresError::query("SELECT … FROM spatial_ref_sys", e))?;
         if srid != 0 && known.is_none() {
@@ -453,9 +506,7 @@ impl PostGisResource {
         let index = format!("CREATE INDEX ON {target} USING gist (geom); ANALYZE {target}");
 
         let data = records.to_csv(srid);
-        let mut tx = self
-            .pg
-            .pool()
+        let mut tx = conn
             .begin()
             .await
             .map_err(|e| PostgresError::query("BEGIN", e))?;
@@ -555,7 +606,8 @@ impl PostGisResource {
         let mut writer = AsyncArrowWriter::try_new(upload, Arc::clone(&schema), Some(properties))
             .map_err(|e| export_error(e.to_string()))?;
 
-        let mut rows = sqlx::query(AssertSqlSafe(select.as_str())).fetch(self.pg.pool());
+        let mut conn = self.connection().await?;
+        let mut rows = sqlx::query(AssertSqlSafe(select.as_str())).fetch(&mut *conn);
         let mut batch = Batch::new(&columns);
         let mut total = 0u64;
         while let Some(row) = rows
@@ -608,9 +660,10 @@ impl PostGisResource {
                    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
                    WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
                    ORDER BY a.attnum";
+        let mut conn = self.connection().await?;
         let rows = sqlx::query(sql)
             .bind(quote_qualified(table))
-            .fetch_all(self.pg.pool())
+            .fetch_all(&mut *conn)
             .await
             .map_err(|e| PostgresError::query(sql, e))?;
         if rows.is_empty() {
@@ -657,8 +710,9 @@ impl PostGisResource {
             ));
         }
         let sql = format!("SELECT {} FROM {target}", aggregates.join(", "));
+        let mut conn = self.connection().await?;
         let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .fetch_one(self.pg.pool())
+            .fetch_one(&mut *conn)
             .await
             .map_err(|e| PostgresError::query(&sql, e))?;
         let mut columns = Map::new();

@@ -77,6 +77,12 @@ impl PostgresConfig {
         }
     }
 
+    /// What identifies the pool this config opens (secrets included: it never leaves
+    /// the process).
+    pub(crate) fn key(&self) -> Result<String, PostgresError> {
+        self.options().map(|(options, _)| format!("{options:?}"))
+    }
+
     /// What to connect to, and how it is shown (without the password).
     fn options(&self) -> Result<(PgConnectOptions, String), PostgresError> {
         let parts = [
@@ -187,21 +193,31 @@ impl PostgresError {
 pub struct PostgresResource {
     db: DatabaseConnection,
     target: String,
+    /// Kept for the process ([`crate::shared`]): teardown leaves the pool open.
+    shared: bool,
 }
 
 impl ConfigurableResource for PostgresResource {
     type Config = PostgresConfig;
 
+    /// The process's pool for this config, opened (and probed) by the first setup.
     async fn setup(
         config: PostgresConfig,
         _ctx: &InitResourceContext,
     ) -> Result<Self, ResourceError> {
-        Self::connect(&config)
-            .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+        let key = config
+            .key()
+            .map_err(|e| ResourceError::msg(e.to_string()))?;
+        let shared = crate::shared::get_or_open(key, || async {
+            Self::connect(&config).await.map(Self::into_shared)
+        });
+        shared.await.map_err(|e| ResourceError::msg(e.to_string()))
     }
 
     async fn teardown(&self) -> Result<(), ResourceError> {
+        if self.shared {
+            return Ok(());
+        }
         self.db.close_by_ref().await.map_err(|e| {
             ResourceError::msg(format!("cannot close the pool of {}: {e}", self.target))
         })
@@ -215,19 +231,10 @@ impl ConfigurableResource for PostgresResource {
 }
 
 impl PostgresResource {
-    /// Open the pool, after one connection has been made to prove the database is there.
+    /// Open a pool of its own, after one connection has been made to prove the database
+    /// is there; teardown closes it. (Set up as a resource, the pool is the process's.)
     pub async fn connect(config: &PostgresConfig) -> Result<Self, PostgresError> {
-        Self::connect_with(config, &[]).await
-    }
-
-    /// [`connect`](Self::connect), with these server `settings` (`search_path`, say) on
-    /// every connection of the pool.
-    pub(crate) async fn connect_with(
-        config: &PostgresConfig,
-        settings: &[(&str, &str)],
-    ) -> Result<Self, PostgresError> {
         let (options, target) = config.options()?;
-        let options = options.options(settings.iter().copied());
         let timeout = duration(config.connect_timeout_seconds, "connect_timeout_seconds")?;
         let connect_error = |reason: String| PostgresError::Connect {
             target: target.clone(),
@@ -247,7 +254,16 @@ impl PostgresResource {
         Ok(Self {
             db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
             target,
+            shared: false,
         })
+    }
+
+    /// This pool, marked as the process's: teardown will leave it open.
+    pub(crate) fn into_shared(self) -> Self {
+        Self {
+            shared: true,
+            ..self
+        }
     }
 
     /// The database, as `postgres://USER@HOST:PORT/DATABASE`.

@@ -139,8 +139,19 @@ pub struct S3Resource {
 impl ConfigurableResource for S3Resource {
     type Config = S3Config;
 
+    /// The process's store for this config (its HTTP client and credentials), made by
+    /// the first setup.
     async fn setup(config: S3Config, _ctx: &InitResourceContext) -> Result<Self, ResourceError> {
-        Self::new(&config).map_err(|e| ResourceError::msg(e.to_string()))
+        let secrets = [
+            config.endpoint.as_ref(),
+            config.access_key_id.as_ref(),
+            config.secret_access_key.as_ref(),
+        ];
+        let key = crate::shared::config_key(&config, &secrets)
+            .map_err(|e| ResourceError::msg(e.to_string()))?;
+        crate::shared::get_or_open(key, || async { Self::new(&config) })
+            .await
+            .map_err(|e| ResourceError::msg(e.to_string()))
     }
 
     async fn health_check(&self) -> Result<(), ResourceError> {

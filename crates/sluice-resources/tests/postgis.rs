@@ -14,6 +14,7 @@ use sluice_core::resource::ConfigurableResource;
 use sluice_resources::postgis::{CsvGeometry, PostGisConfig, PostGisError, PostGisResource};
 use sluice_resources::postgres::PostgresConfig;
 use sluice_resources::s3::{S3Config, S3Resource};
+use sqlx::Row;
 
 fn config() -> PostGisConfig {
     PostGisConfig::new(PostgresConfig::url(common::postgres_url().as_str()))
@@ -36,12 +37,10 @@ fn run_id() -> String {
 }
 
 async fn schema_exists(postgis: &PostGisResource, schema: &str) -> bool {
-    postgis
-        .postgres()
-        .query_one(
-            "SELECT 1 AS one FROM pg_namespace WHERE nspname = $1",
-            [schema.into()],
-        )
+    let mut conn = postgis.connection().await.unwrap();
+    sqlx::query("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+        .bind(schema)
+        .fetch_optional(&mut *conn)
         .await
         .unwrap()
         .is_some()
@@ -147,23 +146,17 @@ async fn loads_transforms_and_exports_geoparquet_in_a_working_schema() {
         .unwrap();
     assert_eq!(rows, 3);
     // Columns and their inferred types, in the working schema.
-    let columns = postgis
-        .postgres()
-        .query_all(
-            "SELECT column_name::text AS name, udt_name::text AS type FROM information_schema.columns \
-             WHERE table_schema = $1 AND table_name = 'parks' ORDER BY ordinal_position",
-            [schema.clone().into()],
-        )
-        .await
-        .unwrap();
+    let columns = sqlx::query(
+        "SELECT column_name::text AS name, udt_name::text AS type FROM information_schema.columns \
+         WHERE table_schema = $1 AND table_name = 'parks' ORDER BY ordinal_position",
+    )
+    .bind(&schema)
+    .fetch_all(&mut *postgis.connection().await.unwrap())
+    .await
+    .unwrap();
     let columns: Vec<(String, String)> = columns
         .iter()
-        .map(|r| {
-            (
-                r.try_get("", "name").unwrap(),
-                r.try_get("", "type").unwrap(),
-            )
-        })
+        .map(|r| (r.get::<String, _>("name"), r.get::<String, _>("type")))
         .collect();
     let expected = [
         ("fid", "int8"),
@@ -306,28 +299,21 @@ async fn loads_csv_with_wkt_or_lon_lat_columns() {
         .await
         .unwrap();
     assert_eq!(rows, 3);
-    let row = postgis
-        .postgres()
-        .query_one(
-            "SELECT sum(ST_Length(geom))::float8 AS length, max(ST_SRID(geom)) AS srid, \
-             count(geom) AS with_geometry, sum(id)::int8 AS ids FROM roads",
-            [],
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let length: f64 = row.try_get("", "length").unwrap();
+    let row = sqlx::query(
+        "SELECT sum(ST_Length(geom))::float8 AS length, max(ST_SRID(geom)) AS srid, \
+         count(geom) AS with_geometry, sum(id)::int8 AS ids FROM roads",
+    )
+    .fetch_one(&mut *postgis.connection().await.unwrap())
+    .await
+    .unwrap();
+    let length: f64 = row.get("length");
     assert!(
         (length - (200f64.sqrt() + 2f64.sqrt())).abs() < 1e-9,
         "{length}"
     );
-    assert_eq!(row.try_get::<i32>("", "srid").unwrap(), 3857);
-    assert_eq!(row.try_get::<i64>("", "with_geometry").unwrap(), 2);
-    assert_eq!(
-        row.try_get::<i64>("", "ids").unwrap(),
-        6,
-        "the id column is an integer"
-    );
+    assert_eq!(row.get::<i32, _>("srid"), 3857);
+    assert_eq!(row.get::<i64, _>("with_geometry"), 2);
+    assert_eq!(row.get::<i64, _>("ids"), 6, "the id column is an integer");
 
     let points = "station,lon,lat,elevation\nA,4.9,52.37,2.5\nB,5.1,52.09,\n";
     let rows = postgis
@@ -344,18 +330,15 @@ async fn loads_csv_with_wkt_or_lon_lat_columns() {
         .await
         .unwrap();
     assert_eq!(rows, 2);
-    let row = postgis
-        .postgres()
-        .query_one(
-            "SELECT ST_X(geom) AS x, ST_Y(geom) AS y, elevation FROM stations WHERE station = 'A'",
-            [],
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(row.try_get::<f64>("", "x").unwrap(), 4.9);
-    assert_eq!(row.try_get::<f64>("", "y").unwrap(), 52.37);
-    assert_eq!(row.try_get::<f64>("", "elevation").unwrap(), 2.5);
+    let row = sqlx::query(
+        "SELECT ST_X(geom) AS x, ST_Y(geom) AS y, elevation FROM stations WHERE station = 'A'",
+    )
+    .fetch_one(&mut *postgis.connection().await.unwrap())
+    .await
+    .unwrap();
+    assert_eq!(row.get::<f64, _>("x"), 4.9);
+    assert_eq!(row.get::<f64, _>("y"), 52.37);
+    assert_eq!(row.get::<f64, _>("elevation"), 2.5);
     postgis.teardown().await.unwrap();
 }
 

@@ -256,3 +256,27 @@ impl WithoutUrl for PostgresConfig {
         self
     }
 }
+
+/// Runs in one process that set the resource up with the same config share its pool:
+/// the first run's teardown leaves it open for the next.
+#[tokio::test]
+async fn runs_in_one_process_share_the_warm_pool() {
+    use sluice_core::resource::{ResourceDefinition, Resources};
+    let def = ResourceDefinition::new::<PostgresResource>();
+    let config = serde_json::json!({"url": url(), "max_connections": 2});
+    let wanted = || vec![("pg".to_owned(), def.clone(), config.clone())];
+    let first = Resources::setup(wanted(), Some("run-1")).await.unwrap();
+    let pg = first.get::<PostgresResource>("pg").unwrap();
+    pg.health_check().await.unwrap();
+    let options = pg.pool().connect_options();
+    assert!(first.teardown().await.is_empty());
+
+    let second = Resources::setup(wanted(), Some("run-2")).await.unwrap();
+    let pg = second.get::<PostgresResource>("pg").unwrap();
+    pg.health_check().await.unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&options, &pg.pool().connect_options()),
+        "the same pool"
+    );
+    assert!(second.teardown().await.is_empty());
+}
