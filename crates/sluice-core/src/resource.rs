@@ -325,6 +325,16 @@ impl Resources {
             })
     }
 
+    /// [`get`](Self::get) for a sensor or schedule evaluation, whose errors are
+    /// [`EvaluationError`](crate::run_request::EvaluationError)s.
+    pub fn for_evaluation<R: Send + Sync + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<Arc<R>, crate::run_request::EvaluationError> {
+        self.get(key)
+            .map_err(|e| crate::run_request::EvaluationError::msg(e.to_string()))
+    }
+
     /// Tear every resource down, last set up first. Returns the failures.
     pub async fn teardown(&self) -> Vec<(String, ResourceError)> {
         let mut failures = Vec::new();

@@ -198,9 +198,7 @@ impl ScheduleEvaluationContext {
     /// The resource bound to `key` (declared with
     /// [`required_resource`](ScheduleBuilder::required_resource)), as type `R`.
     pub fn resource<R: Send + Sync + 'static>(&self, key: &str) -> Result<Arc<R>, EvaluationError> {
-        self.resources
-            .get(key)
-            .map_err(|e| EvaluationError::msg(e.to_string()))
+        self.resources.for_evaluation(key)
     }
 
     pub fn schedule_name(&self) -> &str {

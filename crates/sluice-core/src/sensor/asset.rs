@@ -41,7 +41,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::asset::AssetKey;
 use crate::events::{AssetMaterialization, EventRecord};
+use crate::resource::Resources;
 use crate::run_request::{EvaluationError, RunRequest, SkipReason, TickOutcome};
+
+use super::SensorEvaluationContext;
 
 /// The assets an asset sensor watches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,9 +120,16 @@ pub struct AssetSensorContext {
     pub evaluation_time: DateTime<Utc>,
     /// The materialization's event, with its storage id.
     pub event: EventRecord,
+    resources: Arc<Resources>,
 }
 
 impl AssetSensorContext {
+    /// The resource bound to `key` (declared with
+    /// [`required_resource`](super::SensorBuilder::required_resource)), as type `R`.
+    pub fn resource<R: Send + Sync + 'static>(&self, key: &str) -> Result<Arc<R>, EvaluationError> {
+        self.resources.for_evaluation(key)
+    }
+
     /// The materialization: asset key, partition and metadata.
     pub fn materialization(&self) -> Option<&AssetMaterialization> {
         self.event.event.materialization()
@@ -135,9 +145,16 @@ pub struct MultiAssetSensorContext {
     watched: Vec<AssetKey>,
     events: BTreeMap<AssetKey, Vec<EventRecord>>,
     cursor: Arc<Mutex<AssetCursor>>,
+    resources: Arc<Resources>,
 }
 
 impl MultiAssetSensorContext {
+    /// The resource bound to `key` (declared with
+    /// [`required_resource`](super::SensorBuilder::required_resource)), as type `R`.
+    pub fn resource<R: Send + Sync + 'static>(&self, key: &str) -> Result<Arc<R>, EvaluationError> {
+        self.resources.for_evaluation(key)
+    }
+
     /// The new materializations of `key` since its cursor, oldest first.
     pub fn events(&self, key: &AssetKey) -> &[EventRecord] {
         self.events.get(key).map_or(&[], Vec::as_slice)
@@ -210,14 +227,12 @@ fn cursor_of(cursor: Option<&str>) -> Result<AssetCursor, EvaluationError> {
 /// Call an asset sensor's function once per new materialization, moving the cursor
 /// past each.
 pub(super) async fn evaluate_asset(
-    sensor_name: &str,
-    evaluation_time: DateTime<Utc>,
-    cursor: Option<&str>,
+    sensor: &SensorEvaluationContext,
     watch: &AssetWatch,
     f: &AssetSensorFn,
     events: Vec<EventRecord>,
 ) -> Result<TickOutcome, EvaluationError> {
-    let mut cursor = cursor_of(cursor)?;
+    let mut cursor = cursor_of(sensor.cursor())?;
     let mut outcome = TickOutcome::default();
     let mut seen = 0;
     for (key, events) in by_key(watch, events) {
@@ -225,9 +240,10 @@ pub(super) async fn evaluate_asset(
             seen += 1;
             let id = event.storage_id;
             let ctx = AssetSensorContext {
-                sensor_name: sensor_name.to_owned(),
-                evaluation_time,
+                sensor_name: sensor.sensor_name().to_owned(),
+                evaluation_time: sensor.evaluation_time(),
                 event,
+                resources: Arc::clone(&sensor.resources),
             };
             outcome.run_requests.extend(f(ctx).await?);
             cursor.advance(&key, id);
@@ -246,20 +262,19 @@ pub(super) async fn evaluate_asset(
 /// Call a multi-asset sensor's function once with what is new for each key; the cursor
 /// moves as far as it advanced.
 pub(super) async fn evaluate_multi_asset(
-    sensor_name: &str,
-    evaluation_time: DateTime<Utc>,
-    cursor: Option<&str>,
+    sensor: &SensorEvaluationContext,
     watch: &AssetWatch,
     f: &MultiAssetSensorFn,
     events: Vec<EventRecord>,
 ) -> Result<TickOutcome, EvaluationError> {
-    let cursor = Arc::new(Mutex::new(cursor_of(cursor)?));
+    let cursor = Arc::new(Mutex::new(cursor_of(sensor.cursor())?));
     let ctx = MultiAssetSensorContext {
-        sensor_name: sensor_name.to_owned(),
-        evaluation_time,
+        sensor_name: sensor.sensor_name().to_owned(),
+        evaluation_time: sensor.evaluation_time(),
         watched: watch.asset_keys.clone(),
         events: by_key(watch, events),
         cursor: Arc::clone(&cursor),
+        resources: Arc::clone(&sensor.resources),
     };
     let mut outcome = f(ctx).await?;
     outcome.cursor = Some(lock(&cursor).encode());

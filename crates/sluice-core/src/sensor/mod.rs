@@ -121,9 +121,7 @@ impl SensorEvaluationContext {
     /// The resource bound to `key` (declared with
     /// [`required_resource`](SensorBuilder::required_resource)), as type `R`.
     pub fn resource<R: Send + Sync + 'static>(&self, key: &str) -> Result<Arc<R>, EvaluationError> {
-        self.resources
-            .get(key)
-            .map_err(|e| EvaluationError::msg(e.to_string()))
+        self.resources.for_evaluation(key)
     }
 
     pub fn with_cursor(mut self, cursor: Option<String>) -> Self {
@@ -185,6 +183,15 @@ pub struct RunStatusSensorContext {
     pub sensor_name: String,
     pub run: RunStatusChange,
     pub evaluation_time: DateTime<Utc>,
+    resources: Arc<Resources>,
+}
+
+impl RunStatusSensorContext {
+    /// The resource bound to `key` (declared with
+    /// [`required_resource`](SensorBuilder::required_resource)), as type `R`.
+    pub fn resource<R: Send + Sync + 'static>(&self, key: &str) -> Result<Arc<R>, EvaluationError> {
+        self.resources.for_evaluation(key)
+    }
 }
 
 type SensorFn = Arc<
@@ -422,7 +429,6 @@ impl SensorDefinition {
         ctx: SensorEvaluationContext,
         input: SensorInput,
     ) -> Result<TickOutcome, EvaluationError> {
-        let (name, time, cursor) = (&self.name, ctx.evaluation_time, ctx.cursor.clone());
         match &self.evaluation {
             None => Err(EvaluationError::msg(format!(
                 "sensor \"{}\" has no evaluation function",
@@ -430,12 +436,10 @@ impl SensorDefinition {
             ))),
             Some(Evaluation::Standard(f)) => f(ctx).await,
             Some(Evaluation::Asset { watch, f }) => {
-                let events = input.asset_events;
-                asset::evaluate_asset(name, time, cursor.as_deref(), watch, f, events).await
+                asset::evaluate_asset(&ctx, watch, f, input.asset_events).await
             }
             Some(Evaluation::MultiAsset { watch, f }) => {
-                let events = input.asset_events;
-                asset::evaluate_multi_asset(name, time, cursor.as_deref(), watch, f, events).await
+                asset::evaluate_multi_asset(&ctx, watch, f, input.asset_events).await
             }
             Some(Evaluation::RunStatus { watch, f }) => {
                 let mut outcome = TickOutcome::default();
@@ -447,6 +451,7 @@ impl SensorDefinition {
                         sensor_name: self.name.clone(),
                         run: change,
                         evaluation_time: ctx.evaluation_time,
+                        resources: Arc::clone(&ctx.resources),
                     };
                     outcome.run_requests.extend(f(reaction).await?);
                 }
@@ -691,6 +696,83 @@ mod tests {
             .with_cursor(Some("12".into()));
         let error = sensor.evaluate(bad, events(vec![])).await.unwrap_err();
         assert!(error.to_string().contains("\"12\""), "{error}");
+    }
+
+    #[tokio::test]
+    async fn every_kind_of_sensor_sees_the_resources_of_its_evaluation() {
+        use crate::resource::{ResourceDefinition, Resources};
+        let resources = Resources::setup(
+            vec![(
+                "folder".to_owned(),
+                ResourceDefinition::value("manifests".to_owned()),
+                serde_json::Value::Null,
+            )],
+            None,
+        )
+        .await
+        .unwrap();
+        let ctx = SensorEvaluationContext::new("s", utc("2026-01-01T00:00:00Z"))
+            .with_resources(Arc::new(resources));
+        let tagged = |folder: Arc<String>| RunRequest::new().tag("folder", folder.as_str());
+        let asset =
+            SensorDefinition::asset("a", AssetKey::parse("a").unwrap(), move |ctx| async move {
+                Ok(vec![tagged(ctx.resource::<String>("folder")?)])
+            })
+            .job("j")
+            .build();
+        let multi = SensorDefinition::multi_asset(
+            "m",
+            [AssetKey::parse("a").unwrap()],
+            move |ctx| async move {
+                ctx.advance_all();
+                Ok(SensorResult::requests(vec![tagged(
+                    ctx.resource::<String>("folder")?,
+                )]))
+            },
+        )
+        .job("j")
+        .build();
+        let on_failure =
+            SensorDefinition::run_status("r", Some(RunStatus::Failure), move |ctx| async move {
+                Ok(vec![tagged(ctx.resource::<String>("folder")?)])
+            })
+            .job("j")
+            .build();
+        let failed = SensorInput {
+            run_status_changes: vec![change(1, "j", RunStatus::Failure)],
+            ..SensorInput::default()
+        };
+        for (sensor, input) in [
+            (&asset, events(vec![materialized(1, "a", None)])),
+            (&multi, events(vec![materialized(1, "a", None)])),
+            (&on_failure, failed),
+        ] {
+            let outcome = sensor.evaluate(ctx.clone(), input).await.unwrap();
+            assert_eq!(
+                outcome.run_requests[0]
+                    .tags
+                    .get("folder")
+                    .map(String::as_str),
+                Some("manifests"),
+                "{}",
+                sensor.name()
+            );
+        }
+        let missing = sensor_missing_resource(&asset).await;
+        assert!(
+            missing.contains("\"folder\"") && missing.contains("declare it"),
+            "{missing}"
+        );
+    }
+
+    /// The error of `sensor` evaluated without the resources it uses.
+    async fn sensor_missing_resource(sensor: &SensorDefinition) -> String {
+        let bare = SensorEvaluationContext::new("s", utc("2026-01-01T00:00:00Z"));
+        sensor
+            .evaluate(bare, events(vec![materialized(1, "a", None)]))
+            .await
+            .unwrap_err()
+            .to_string()
     }
 
     #[tokio::test]
