@@ -16,6 +16,16 @@ if ! command -v pg_ctlcluster >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
 fi
 
+# The graph database engine (LadybugDB, C++, for the `ladybug` feature): built once per
+# machine into a cache, about 50 minutes the first time. It starts first and runs at low
+# priority beside the rest of the suite; its tests run last.
+mkdir -p "${CARGO_TARGET_DIR:-target}/services"
+lbug_out="${CARGO_TARGET_DIR:-target}/services/ladybug.out"
+lbug_log="${CARGO_TARGET_DIR:-target}/services/ladybug.log"
+log "building the graph database engine (LadybugDB) in the background, once per machine"
+setsid nice -n 19 bash tests/services/ladybug.sh >"$lbug_out" 2>"$lbug_log" </dev/null &
+lbug_pid=$!
+
 log "starting Postgres and provisioning the test role"
 bash tests/services/postgres.sh
 export SLUICE_TEST_POSTGRES_URL="${SLUICE_TEST_POSTGRES_URL:-postgres://sluice:sluice@127.0.0.1:5432/sluice_test}"
@@ -60,12 +70,11 @@ if ! command -v cmake >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake >/dev/null
 fi
-mkdir -p "${CARGO_TARGET_DIR:-target}/services"
 moto_pid="${CARGO_TARGET_DIR:-target}/services/moto.pid"
 SLUICE_TEST_S3_ENDPOINT=$(bash tests/services/s3.sh "$venv" "$moto_pid")
 export SLUICE_TEST_S3_ENDPOINT
 mongo_pid="${CARGO_TARGET_DIR:-target}/services/mongo.pid"
-trap 'kill "$(cat "$moto_pid")" "$(cat "$mongo_pid" 2>/dev/null)" 2>/dev/null || true' EXIT
+trap 'kill "$(cat "$moto_pid")" "$(cat "$mongo_pid" 2>/dev/null)" 2>/dev/null; kill -- -"$lbug_pid" 2>/dev/null || true' EXIT
 
 log "starting a local MongoDB-compatible server (SecantusDB)"
 SLUICE_TEST_MONGO_URI=$(bash tests/services/mongo.sh "$venv" "$mongo_pid")
@@ -76,3 +85,15 @@ cargo build --workspace --bins
 
 log "running the tests"
 cargo test --workspace "$@"
+
+log "waiting for the graph database engine"
+if ! wait "$lbug_pid"; then
+    cat "$lbug_log" >&2
+    echo "tests/run.sh: the LadybugDB build failed (log above)" >&2
+    exit 1
+fi
+LBUG_CACHE=$(tail -1 "$lbug_out")
+# shellcheck source=tests/services/ladybug.env
+. tests/services/ladybug.env
+log "running the graph database tests (sluice-resources, feature ladybug; engine in $LBUG_CACHE)"
+cargo test -p sluice-resources --features ladybug --test graph

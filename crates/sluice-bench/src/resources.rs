@@ -26,6 +26,20 @@ struct Setup {
     p99: f64,
 }
 
+impl Setup {
+    /// The figures of `times` (at least two), in the order they were taken.
+    fn of(times: Vec<f64>) -> Self {
+        let mut warm = times[1..].to_vec();
+        warm.sort_by(f64::total_cmp);
+        let p99 = warm[((warm.len() as f64 * 0.99) as usize).min(warm.len() - 1)];
+        Self {
+            first: times[0],
+            median: crate::median(warm),
+            p99,
+        }
+    }
+}
+
 /// Set up and tear down an `R` with `config` `runs` times.
 async fn measure<R: ConfigurableResource>(config: &Value, runs: usize) -> Result<Setup> {
     let def = ResourceDefinition::new::<R>();
@@ -42,15 +56,7 @@ async fn measure<R: ConfigurableResource>(config: &Value, runs: usize) -> Result
             anyhow::bail!("teardown of {key}: {e}");
         }
     }
-    let first = times[0];
-    let mut warm = times[1..].to_vec();
-    warm.sort_by(f64::total_cmp);
-    let p99 = warm[((warm.len() as f64 * 0.99) as usize).min(warm.len() - 1)];
-    Ok(Setup {
-        first,
-        median: crate::median(warm),
-        p99,
-    })
+    Ok(Setup::of(times))
 }
 
 fn mongo_uri() -> Result<(String, Option<uploads::Moto>)> {
@@ -120,6 +126,12 @@ pub fn bench(runs: usize, postgres: Option<String>, endpoint: Option<String>) ->
                 measure::<HttpApiResource>(&json!({"base_url": api, "auth": {"bearer": {"token": "t"}}}), runs).await,
             ),
         ];
+        #[cfg(feature = "ladybug")]
+        let rows = {
+            let mut rows = rows;
+            rows.extend(graph(runs).await);
+            rows
+        };
         for (name, result) in rows {
             match result {
                 Ok(Setup { first, median, p99 }) => println!(
@@ -130,4 +142,36 @@ pub fn bench(runs: usize, postgres: Option<String>, endpoint: Option<String>) ->
         }
         Ok(())
     })
+}
+
+/// The graph resource (with the `ladybug` feature): its setup per run, then opening a
+/// tenant's database the first time in the process and again in later runs.
+#[cfg(feature = "ladybug")]
+async fn graph(runs: usize) -> Vec<(&'static str, Result<Setup>)> {
+    use sluice_resources::graph::{GraphConfig, GraphResource};
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => return vec![("GraphResource", Err(e.into()))],
+    };
+    let config = json!({"path": dir.path().display().to_string(), "buffer_pool_mb": 64});
+    let setup = measure::<GraphResource>(&config, runs).await;
+    let open = async {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let mut config = GraphConfig::new(dir.path().display().to_string());
+            config.buffer_pool_mb = 64;
+            let graphs = GraphResource::new(config)?;
+            let started = Instant::now();
+            graphs.graph("acme").await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        Ok(Setup::of(times))
+    };
+    vec![
+        ("GraphResource", setup),
+        (
+            "GraphResource::graph (a tenant's database, open per process)",
+            open.await,
+        ),
+    ]
 }

@@ -42,6 +42,11 @@ where
     Ok(kept.downcast_ref::<T>().cloned().unwrap_or(opened))
 }
 
+/// Stop keeping the `T` under `key` (a database deleted, say); holders keep theirs.
+pub(crate) fn forget<T: 'static>(key: &str) {
+    lock().remove(&(TypeId::of::<T>(), key.to_owned()));
+}
+
 /// A key for `config`: its JSON, and the current values of the secrets it names (an
 /// `{env: NAME}` source is resolved now, so a changed variable makes a new key).
 pub(crate) fn config_key(

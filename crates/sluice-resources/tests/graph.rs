@@ -28,7 +28,7 @@ fn without_the_engine_a_location_binding_the_graph_fails_to_load() {
 mod engine {
     use std::sync::Arc;
 
-    use arrow_array::{Int64Array, RecordBatch, StringArray};
+    use arrow_array::{Int64Array, RecordBatch};
     use serde::Deserialize;
     use serde_json::{Value, json};
     use sluice_core::events::EventType;
@@ -329,7 +329,8 @@ mod engine {
         let started = std::time::Instant::now();
         let err = graph
             .query(
-                "UNWIND range(1, 100000) AS a UNWIND range(1, 100000) AS b RETURN count(*)",
+                "UNWIND range(1, 30000) AS a UNWIND range(1, 30000) AS b \
+                 WITH a, b WHERE (a * b + a) % 7 = 3 RETURN count(*)",
                 Value::Null,
             )
             .await

@@ -7,8 +7,9 @@
 //! one that has it ([`ConfigurableResource::unavailable`]).
 //!
 //! - [`GraphResource::graph`] opens (creating it the first time) the database of one
-//!   graph id, under the configured directory: `<path>/<graph id>/`. Opened databases
-//!   are kept for the resource's lifetime, so every step of a run shares them.
+//!   graph id, under the configured directory: `<path>/<graph id>/`. An open database
+//!   is kept for the life of the process ([`crate::shared`]): the engine allows one
+//!   open per file and process, and the next run or sensor evaluation finds it warm.
 //! - [`Graph::execute`] runs Cypher statements (schema, writes);
 //!   [`Graph::query`] runs one statement with `$parameters` and returns its rows as
 //!   JSON; [`Graph::query_as`] deserializes them into your type.
@@ -233,22 +234,27 @@ impl GraphResource {
             return Ok(Arc::clone(graph));
         }
         let dir = self.root.join(graph_id);
-        let config = self.config.clone();
-        let id = graph_id.to_owned();
-        let opened =
-            tokio::task::spawn_blocking(move || engine::Database::open(&id, &dir, &config))
-                .await
-                .map_err(|e| GraphError::Open {
+        let db = crate::shared::get_or_open(database_key(&dir), || async {
+            let config = self.config.clone();
+            let (id, path) = (graph_id.to_owned(), dir.clone());
+            let opened =
+                tokio::task::spawn_blocking(move || engine::Database::open(&id, &path, &config));
+            match opened.await {
+                Ok(opened) => opened.map(Arc::new),
+                Err(e) => Err(GraphError::Open {
                     graph: graph_id.to_owned(),
-                    path: self.root.join(graph_id).display().to_string(),
+                    path: dir.display().to_string(),
                     reason: e.to_string(),
-                })??;
+                }),
+            }
+        })
+        .await?;
         let mut open = self.lock();
-        // Another step may have opened it meanwhile; keep the first.
+        // Another step may have got it meanwhile; keep the first.
         let graph = open.entry(graph_id.to_owned()).or_insert_with(|| {
             Arc::new(Graph {
                 id: graph_id.to_owned(),
-                db: Arc::new(opened),
+                db,
                 timeout: self.timeout,
             })
         });
@@ -275,6 +281,7 @@ impl GraphResource {
         self.lock().remove(graph_id);
         drop(graph);
         let dir = self.root.join(graph_id);
+        crate::shared::forget::<Arc<engine::Database>>(&database_key(&dir));
         std::fs::remove_dir_all(&dir).map_err(|e| GraphError::Open {
             graph: graph_id.to_owned(),
             path: dir.display().to_string(),
@@ -469,6 +476,12 @@ impl Graph {
             Err(e) => Err(self.query_error(cypher, format!("the query thread failed: {e}"))),
         }
     }
+}
+
+/// How the process keeps the open database in `dir`.
+fn database_key(dir: &Path) -> String {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    absolute.display().to_string()
 }
 
 /// `cypher` split into statements at `;` outside quotes and backticks.
