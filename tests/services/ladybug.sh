@@ -2,7 +2,8 @@
 # Build LadybugDB's static library (the engine behind the `ladybug` feature of
 # sluice-resources) once per machine, into a cache directory, and print that directory.
 #
-#   tests/services/ladybug.sh
+#   tests/services/ladybug.sh              # build if needed, print the directory
+#   tests/services/ladybug.sh --prepare    # only install the compiler and fetch the source
 #
 # The `lbug` crate would otherwise compile about 1,100 C++ files (some 50 minutes on two
 # cores) for every profile and every clean target directory. With the archive cached,
@@ -26,15 +27,9 @@ cache="${SLUICE_LBUG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice/lbug-$version
 
 # The lbug crate's bridge includes <lbug.h> and <lbug.hpp> from LBUG_INCLUDE_DIR.
 ready() { [[ -f "$cache/liblbug.a" && -f "$cache/lbug.hpp" && -f "$cache/lbug.h" ]]; }
-if ready; then
-    echo "$cache"
-    exit 0
-fi
-
-mkdir -p "$(dirname "$cache")"
-exec 9>"$cache.lock"
-flock 9
-if ready; then
+prepare_only=0
+[[ "${1:-}" == "--prepare" ]] && prepare_only=1
+if ready && ((!prepare_only)); then
     echo "$cache"
     exit 0
 fi
@@ -57,6 +52,15 @@ if [[ -z "$(source_dir)" ]]; then
 fi
 src=$(source_dir)
 [[ -d "$src/lbug-src" ]] || fail "the lbug $version crate has no lbug-src directory (looked in $registry)"
+((prepare_only)) && exit 0
+
+mkdir -p "$(dirname "$cache")"
+exec 9>"$cache.lock"
+flock 9
+if ready; then
+    echo "$cache"
+    exit 0
+fi
 
 build="$cache.build"
 echo "building LadybugDB $version into $cache (about 50 minutes on two cores, once per machine)" >&2

@@ -145,7 +145,7 @@ pub fn bench(runs: usize, postgres: Option<String>, endpoint: Option<String>) ->
 }
 
 /// The graph resource (with the `ladybug` feature): its setup per run, then opening a
-/// tenant's database the first time in the process and again in later runs.
+/// tenant's database in each run (a run opens it, its teardown closes it).
 #[cfg(feature = "ladybug")]
 async fn graph(runs: usize) -> Vec<(&'static str, Result<Setup>)> {
     use sluice_resources::graph::{GraphConfig, GraphResource};
@@ -170,7 +170,7 @@ async fn graph(runs: usize) -> Vec<(&'static str, Result<Setup>)> {
     vec![
         ("GraphResource", setup),
         (
-            "GraphResource::graph (a tenant's database, open per process)",
+            "GraphResource::graph (opening a tenant's database in a run)",
             open.await,
         ),
     ]

@@ -87,11 +87,25 @@ where
         EvaluationError::msg(format!("resource \"{key}\" could not be set up: {e}"))
     })?;
     let resources = Arc::new(resources);
-    let outcome = evaluate(Arc::clone(&resources)).await;
-    for (key, e) in resources.teardown().await {
-        tracing::warn!(resource = %key, "teardown after an evaluation failed: {e}");
+    // Torn down however the evaluation ends: returned, failed, or aborted at its limit.
+    let _teardown = TeardownOnDrop(Arc::clone(&resources));
+    evaluate(resources).await
+}
+
+/// Tears the resources down, in a task of its own, when dropped.
+struct TeardownOnDrop(Arc<Resources>);
+
+impl Drop for TeardownOnDrop {
+    fn drop(&mut self) {
+        let resources = Arc::clone(&self.0);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                for (key, e) in resources.teardown().await {
+                    tracing::warn!(resource = %key, "teardown after an evaluation failed: {e}");
+                }
+            });
+        }
     }
-    outcome
 }
 
 /// Run `evaluation` as a task with a time limit; its failures, panics and overruns as
@@ -538,6 +552,13 @@ mod tests {
                 );
             }
             other => panic!("{other:?}"),
+        }
+        // Teardown runs in a task of its own once the evaluation is done.
+        for _ in 0..100 {
+            if TEARDOWNS.load(Ordering::SeqCst) >= before + 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(
             TEARDOWNS.load(Ordering::SeqCst) >= before + 2,

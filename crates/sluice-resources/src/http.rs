@@ -221,7 +221,7 @@ impl ConfigurableResource for HttpApiResource {
         };
         let key = crate::shared::config_key(&config, &[Some(&config.base_url), token])
             .map_err(|e| ResourceError::msg(e.to_string()))?;
-        crate::shared::get_or_open(key, || async { Self::new(config) })
+        crate::shared::get_or_open(key, |_| true, || async { Self::new(config) })
             .await
             .map_err(|e| ResourceError::msg(e.to_string()))
     }

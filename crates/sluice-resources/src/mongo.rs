@@ -112,11 +112,15 @@ impl ConfigurableResource for MongoResource {
             "{uri}\n{}\n{}",
             config.database, config.server_selection_timeout_seconds
         );
-        let shared = crate::shared::get_or_open(key, || async {
-            Self::connect(&config)
-                .await
-                .map(|m| Self { shared: true, ..m })
-        });
+        let shared = crate::shared::get_or_open(
+            key,
+            |_| true,
+            || async {
+                Self::connect(&config)
+                    .await
+                    .map(|m| Self { shared: true, ..m })
+            },
+        );
         shared.await.map_err(|e| ResourceError::msg(e.to_string()))
     }
 

@@ -190,14 +190,21 @@ impl ConfigurableResource for PostGisResource {
         let fail = |e: PostGisError| ResourceError::msg(e.to_string());
         let schema = config.working_schema(ctx.run_id.as_deref()).map_err(fail)?;
         let key = config.postgres.key().map_err(|e| fail(e.into()))?;
-        let pg = crate::shared::get_or_open(format!("postgis\n{key}"), || async {
-            let pg = PostgresResource::connect(&config.postgres).await?;
-            ensure_postgis(&pg).await?;
-            Ok::<_, PostGisError>(pg.into_shared())
-        })
+        let pg = crate::shared::get_or_open(
+            format!("postgis\n{key}"),
+            PostgresResource::is_open,
+            || async {
+                let pg =
+                    PostgresResource::connect_without_statement_cache(&config.postgres).await?;
+                ensure_postgis(&pg).await?;
+                Ok::<_, PostGisError>(pg.into_shared())
+            },
+        )
         .await
         .map_err(fail)?;
-        Ok(Self::in_schema(pg, schema, config.keep_schema))
+        // Outside runs (sensor evaluations) there is no run to inspect: never keep.
+        let keep = config.keep_schema && ctx.run_id.is_some();
+        Ok(Self::in_schema(pg, schema, keep))
     }
 
     async fn teardown(&self) -> Result<(), ResourceError> {
@@ -221,7 +228,7 @@ impl PostGisResource {
         run_id: Option<&str>,
     ) -> Result<Self, PostGisError> {
         let schema = config.working_schema(run_id)?;
-        let pg = PostgresResource::connect(&config.postgres).await?;
+        let pg = PostgresResource::connect_without_statement_cache(&config.postgres).await?;
         ensure_postgis(&pg).await?;
         Ok(Self::in_schema(pg, schema, config.keep_schema))
     }
@@ -264,7 +271,12 @@ impl PostGisResource {
                     .map_err(|e| PostgresError::query(&create, e))
             })
             .await?;
-        let set = format!("SET search_path TO {schema}, public");
+        // The run's schema first, then the database's own search_path (PostGIS may live
+        // in a schema of its own); RESET drops the previous user's schema.
+        let set = format!(
+            "RESET search_path; \
+             SELECT set_config('search_path', '{schema}, ' || current_setting('search_path'), false)"
+        );
         sqlx::raw_sql(AssertSqlSafe(set.as_str()))
             .execute(&mut *conn)
             .await
@@ -704,9 +716,9 @@ impl PostGisResource {
             aggregates.push(format!(
                 "ST_XMin(ST_Extent({g}))::float8, ST_YMin(ST_Extent({g}))::float8, \
                  ST_XMax(ST_Extent({g}))::float8, ST_YMax(ST_Extent({g}))::float8, \
-                 array_remove(array_agg(DISTINCT GeometryType({g}) || \
-                     CASE WHEN ST_Zmflag({g}) IN (2, 3) THEN ' Z' ELSE '' END), NULL), \
-                 array_remove(array_agg(DISTINCT ST_SRID({g})), NULL)"
+                 coalesce(array_remove(array_agg(DISTINCT GeometryType({g}) || \
+                     CASE WHEN ST_Zmflag({g}) IN (2, 3) THEN ' Z' ELSE '' END), NULL), '{{}}'), \
+                 coalesce(array_remove(array_agg(DISTINCT ST_SRID({g})), NULL), '{{}}')"
             ));
         }
         let sql = format!("SELECT {} FROM {target}", aggregates.join(", "));
@@ -768,15 +780,15 @@ impl PostGisResource {
 
 /// Create the extension if it is missing and we may; say how to install it otherwise.
 async fn ensure_postgis(pg: &PostgresResource) -> Result<(), PostGisError> {
-    if pg
-        .query_one("SELECT postgis_lib_version()", [])
-        .await
-        .is_ok()
-    {
-        return Ok(());
+    const PROBE: &str = "SELECT postgis_lib_version()";
+    match sqlx::query(PROBE).fetch_one(pg.pool()).await {
+        Ok(_) => return Ok(()),
+        // undefined_function: the extension is not there; anything else is its own error.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42883") => {}
+        Err(e) => return Err(PostgresError::query(PROBE, e).into()),
     }
     match pg
-        .execute_script("CREATE EXTENSION IF NOT EXISTS postgis")
+        .execute_script("CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public")
         .await
     {
         Ok(()) => Ok(()),

@@ -80,7 +80,11 @@ impl PostgresConfig {
     /// What identifies the pool this config opens (secrets included: it never leaves
     /// the process).
     pub(crate) fn key(&self) -> Result<String, PostgresError> {
-        self.options().map(|(options, _)| format!("{options:?}"))
+        let (options, _) = self.options()?;
+        Ok(format!(
+            "{options:?}\n{} {}",
+            self.max_connections, self.connect_timeout_seconds
+        ))
     }
 
     /// What to connect to, and how it is shown (without the password).
@@ -208,7 +212,7 @@ impl ConfigurableResource for PostgresResource {
         let key = config
             .key()
             .map_err(|e| ResourceError::msg(e.to_string()))?;
-        let shared = crate::shared::get_or_open(key, || async {
+        let shared = crate::shared::get_or_open(key, Self::is_open, || async {
             Self::connect(&config).await.map(Self::into_shared)
         });
         shared.await.map_err(|e| ResourceError::msg(e.to_string()))
@@ -234,7 +238,23 @@ impl PostgresResource {
     /// Open a pool of its own, after one connection has been made to prove the database
     /// is there; teardown closes it. (Set up as a resource, the pool is the process's.)
     pub async fn connect(config: &PostgresConfig) -> Result<Self, PostgresError> {
-        let (options, target) = config.options()?;
+        Self::open(config, true).await
+    }
+
+    /// [`connect`](Self::connect), its connections keeping no prepared statements: for a
+    /// pool whose `search_path` changes between uses (PostGIS's per-run schemas), where a
+    /// statement prepared for one schema's table would not fit another's.
+    pub(crate) async fn connect_without_statement_cache(
+        config: &PostgresConfig,
+    ) -> Result<Self, PostgresError> {
+        Self::open(config, false).await
+    }
+
+    async fn open(config: &PostgresConfig, statement_cache: bool) -> Result<Self, PostgresError> {
+        let (mut options, target) = config.options()?;
+        if !statement_cache {
+            options = options.statement_cache_capacity(0);
+        }
         let timeout = duration(config.connect_timeout_seconds, "connect_timeout_seconds")?;
         let connect_error = |reason: String| PostgresError::Connect {
             target: target.clone(),
@@ -256,6 +276,11 @@ impl PostgresResource {
             target,
             shared: false,
         })
+    }
+
+    /// Whether the pool is still open (user code may close the process's pool).
+    pub(crate) fn is_open(&self) -> bool {
+        !self.pool().is_closed()
     }
 
     /// This pool, marked as the process's: teardown will leave it open.

@@ -149,7 +149,7 @@ impl ConfigurableResource for S3Resource {
         ];
         let key = crate::shared::config_key(&config, &secrets)
             .map_err(|e| ResourceError::msg(e.to_string()))?;
-        crate::shared::get_or_open(key, || async { Self::new(&config) })
+        crate::shared::get_or_open(key, |_| true, || async { Self::new(&config) })
             .await
             .map_err(|e| ResourceError::msg(e.to_string()))
     }

@@ -8,43 +8,62 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use tokio::sync::OnceCell;
 
 use sluice_core::config::{EnvVarError, StringSource};
 
 type Key = (TypeId, String);
 
-static SHARED: LazyLock<Mutex<HashMap<Key, Box<dyn Any + Send + Sync>>>> =
-    LazyLock::new(Default::default);
+/// One kept value; the cell makes callers that ask for the same key at once wait for a
+/// single open.
+type Slot = Arc<OnceCell<Box<dyn Any + Send + Sync>>>;
 
-fn lock() -> MutexGuard<'static, HashMap<Key, Box<dyn Any + Send + Sync>>> {
+static SHARED: LazyLock<Mutex<HashMap<Key, Slot>>> = LazyLock::new(Default::default);
+
+fn lock() -> MutexGuard<'static, HashMap<Key, Slot>> {
     SHARED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The `T` kept under `key`, or the one `open` makes, kept from now on. If two callers
-/// open at once, both get the one kept first.
-pub(crate) async fn get_or_open<T, E, Fut>(key: String, open: impl FnOnce() -> Fut) -> Result<T, E>
+/// The `T` kept under `key` while `usable` says it still is (a pool not closed by user
+/// code, say), or the one `open` makes, kept from now on. Callers that ask for the same
+/// key at once share one open; a failed open is not kept.
+pub(crate) async fn get_or_open<T, E, Fut>(
+    key: String,
+    usable: impl Fn(&T) -> bool,
+    open: impl FnOnce() -> Fut,
+) -> Result<T, E>
 where
     T: Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<T, E>>,
 {
     let key = (TypeId::of::<T>(), key);
-    if let Some(found) = lock().get(&key).and_then(|v| v.downcast_ref::<T>()) {
-        return Ok(found.clone());
-    }
-    let opened = open().await?;
-    let mut shared = lock();
-    let kept = shared
-        .entry(key)
-        .or_insert_with(|| Box::new(opened.clone()));
-    Ok(kept.downcast_ref::<T>().cloned().unwrap_or(opened))
-}
-
-/// Stop keeping the `T` under `key` (a database deleted, say); holders keep theirs.
-pub(crate) fn forget<T: 'static>(key: &str) {
-    lock().remove(&(TypeId::of::<T>(), key.to_owned()));
+    let slot = {
+        let mut shared = lock();
+        let stale = shared
+            .get(&key)
+            .and_then(|slot| slot.get())
+            .and_then(|value| value.downcast_ref::<T>())
+            .is_some_and(|value| !usable(value));
+        if stale {
+            shared.remove(&key);
+        }
+        Arc::clone(shared.entry(key).or_default())
+    };
+    let value = slot
+        .get_or_try_init(|| async {
+            open()
+                .await
+                .map(|value| Box::new(value) as Box<dyn Any + Send + Sync>)
+        })
+        .await?;
+    Ok(value
+        .downcast_ref::<T>()
+        .expect("a slot holds values of the type in its key")
+        .clone())
 }
 
 /// A key for `config`: its JSON, and the current values of the secrets it names (an
@@ -68,21 +87,41 @@ mod tests {
     #[tokio::test]
     async fn the_first_opened_value_is_kept_per_type_and_key() {
         let opened = |v: u32| async move { Ok::<_, ()>(v) };
-        assert_eq!(get_or_open("a".into(), || opened(1)).await, Ok(1));
-        assert_eq!(get_or_open("a".into(), || opened(2)).await, Ok(1));
-        assert_eq!(get_or_open("b".into(), || opened(3)).await, Ok(3));
-        assert_eq!(
-            get_or_open("a".into(), || async { Ok::<_, ()>(String::from("s")) }).await,
-            Ok("s".to_owned())
+        let any = |_: &u32| true;
+        assert_eq!(get_or_open("a".into(), any, || opened(1)).await, Ok(1));
+        assert_eq!(get_or_open("a".into(), any, || opened(2)).await, Ok(1));
+        assert_eq!(get_or_open("b".into(), any, || opened(3)).await, Ok(3));
+        let text = get_or_open(
+            "a".into(),
+            |_: &String| true,
+            || async { Ok::<_, ()>(String::from("s")) },
         );
+        assert_eq!(text.await, Ok("s".to_owned()));
+        let down = get_or_open::<u64, _, _>("c".into(), |_| true, || async { Err("down") });
+        assert_eq!(down.await, Err("down"));
+        let up = get_or_open("c".into(), |_: &u64| true, || async { Ok::<_, ()>(5u64) });
+        assert_eq!(up.await, Ok(5), "failures are not kept");
+        // A value no longer usable is replaced.
         assert_eq!(
-            get_or_open::<u64, _, _>("c".into(), || async { Err("down") }).await,
-            Err("down")
+            get_or_open("a".into(), |_: &u32| false, || opened(7)).await,
+            Ok(7)
         );
-        assert_eq!(
-            get_or_open("c".into(), || async { Ok::<_, ()>(5u64) }).await,
-            Ok(5),
-            "failures are not kept"
+    }
+
+    #[tokio::test]
+    async fn callers_asking_at_once_share_one_open() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static OPENS: AtomicUsize = AtomicUsize::new(0);
+        let open = || async {
+            OPENS.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Ok::<_, ()>(42u16)
+        };
+        let (a, b) = tokio::join!(
+            get_or_open("once".into(), |_: &u16| true, open),
+            get_or_open("once".into(), |_: &u16| true, open)
         );
+        assert_eq!((a, b), (Ok(42), Ok(42)));
+        assert_eq!(OPENS.load(Ordering::SeqCst), 1);
     }
 }

@@ -197,7 +197,7 @@ mod engine {
                 .contains("parameter $x: a list must hold values of one type"),
             "{err}"
         );
-        for bad in ["", "../acme", "a/b", &"x".repeat(65)] {
+        for bad in ["", "../acme", "a/b", "_health", &"x".repeat(65)] {
             let err = graphs.graph(bad).await.unwrap_err();
             assert!(matches!(err, GraphError::InvalidGraphId(_)), "{bad}: {err}");
         }
@@ -212,7 +212,12 @@ mod engine {
             "{err}"
         );
 
+        // A graph a step still holds is not dropped; once released, it is.
+        let err = graphs.drop_graph("globex").await.unwrap_err();
+        assert!(err.to_string().contains("in use"), "{err}");
+        drop(globex);
         graphs.drop_graph("globex").await.unwrap();
+        assert!(graphs.drop_graph("globex").await.is_err(), "gone");
         assert_eq!(graphs.graph_ids().unwrap(), ["acme"]);
         graphs.health_check().await.unwrap();
     }

@@ -456,6 +456,18 @@ async fn bad_inputs_are_clear_errors_that_leave_no_table() {
         err.to_string(),
         "cannot export plain: it has no geometry column"
     );
+    // An empty table exports as an empty file with no geometry types and no bbox.
+    postgis
+        .execute("CREATE TABLE nothing (geom geometry(Point, 4326))")
+        .await
+        .unwrap();
+    let empty = postgis
+        .export_geoparquet("nothing", &store, "nothing.parquet")
+        .await
+        .unwrap();
+    assert_eq!(empty.rows, 0);
+    assert_eq!(empty.geo["columns"]["geom"]["geometry_types"], json!([]));
+    assert!(empty.geo["columns"]["geom"].get("bbox").is_none());
     let err = postgis
         .export_geoparquet("missing", &store, "m.parquet")
         .await

@@ -7,9 +7,9 @@
 //! one that has it ([`ConfigurableResource::unavailable`]).
 //!
 //! - [`GraphResource::graph`] opens (creating it the first time) the database of one
-//!   graph id, under the configured directory: `<path>/<graph id>/`. An open database
-//!   is kept for the life of the process ([`crate::shared`]): the engine allows one
-//!   open per file and process, and the next run or sensor evaluation finds it warm.
+//!   graph id, under the configured directory: `<path>/<graph id>/`. Every step of the
+//!   run shares it; teardown closes it, so the next run's worker process can open it
+//!   (the engine allows one process, and one open within it, per database).
 //! - [`Graph::execute`] runs Cypher statements (schema, writes);
 //!   [`Graph::query`] runs one statement with `$parameters` and returns its rows as
 //!   JSON; [`Graph::query_as`] deserializes them into your type.
@@ -30,7 +30,9 @@ use unbuilt as engine;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -97,7 +99,7 @@ pub enum GraphError {
     /// This build has no graph engine.
     #[error("{HOW_TO_ENABLE}")]
     NotBuilt,
-    #[error("graph id {0:?} must be 1 to 64 letters, digits, '_' or '-'")]
+    #[error("graph id {0:?} must be 1 to 64 letters, digits, '_' or '-', not starting with '_'")]
     InvalidGraphId(String),
     #[error("cannot open graph {graph} at {path}: {reason}")]
     Open {
@@ -166,7 +168,8 @@ pub struct GraphResource {
     config: GraphConfig,
     root: PathBuf,
     timeout: Option<Duration>,
-    open: Mutex<HashMap<String, Arc<Graph>>>,
+    /// The databases this resource opened; closed when it is torn down.
+    open: Mutex<HashMap<String, Arc<OnceCell<Arc<Graph>>>>>,
 }
 
 impl std::fmt::Debug for GraphResource {
@@ -182,6 +185,13 @@ impl ConfigurableResource for GraphResource {
 
     async fn setup(config: GraphConfig, _ctx: &InitResourceContext) -> Result<Self, ResourceError> {
         Self::new(config).map_err(|e| ResourceError::msg(e.to_string()))
+    }
+
+    /// Close the databases the run opened (each as soon as no step holds it), so that
+    /// other processes (the next run's worker) can open them.
+    async fn teardown(&self) -> Result<(), ResourceError> {
+        self.lock().clear();
+        Ok(())
     }
 
     async fn health_check(&self) -> Result<(), ResourceError> {
@@ -224,40 +234,45 @@ impl GraphResource {
     /// The database of `graph_id`, created the first time.
     pub async fn graph(&self, graph_id: &str) -> Result<Arc<Graph>, GraphError> {
         let valid = (1..=64).contains(&graph_id.len())
+            && !graph_id.starts_with('_')
             && graph_id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid {
             return Err(GraphError::InvalidGraphId(graph_id.to_owned()));
         }
-        if let Some(graph) = self.lock().get(graph_id) {
-            return Ok(Arc::clone(graph));
-        }
-        let dir = self.root.join(graph_id);
-        let db = crate::shared::get_or_open(database_key(&dir), || async {
-            let config = self.config.clone();
-            let (id, path) = (graph_id.to_owned(), dir.clone());
-            let opened =
-                tokio::task::spawn_blocking(move || engine::Database::open(&id, &path, &config));
-            match opened.await {
-                Ok(opened) => opened.map(Arc::new),
-                Err(e) => Err(GraphError::Open {
-                    graph: graph_id.to_owned(),
-                    path: dir.display().to_string(),
-                    reason: e.to_string(),
-                }),
-            }
-        })
-        .await?;
-        let mut open = self.lock();
-        // Another step may have got it meanwhile; keep the first.
-        let graph = open.entry(graph_id.to_owned()).or_insert_with(|| {
-            Arc::new(Graph {
-                id: graph_id.to_owned(),
-                db,
-                timeout: self.timeout,
+        self.open_graph(graph_id).await
+    }
+
+    /// The database of `graph_id`, opened once however many steps ask at the same time
+    /// (the engine allows one open per file and process).
+    async fn open_graph(&self, graph_id: &str) -> Result<Arc<Graph>, GraphError> {
+        let slot = Arc::clone(self.lock().entry(graph_id.to_owned()).or_default());
+        let graph = slot
+            .get_or_try_init(|| async {
+                let dir = self.root.join(graph_id);
+                let config = self.config.clone();
+                let (id, path) = (graph_id.to_owned(), dir.clone());
+                let opened = tokio::task::spawn_blocking(move || {
+                    engine::Database::open(&id, &path, &config)
+                });
+                let db = match opened.await {
+                    Ok(opened) => opened?,
+                    Err(e) => {
+                        return Err(GraphError::Open {
+                            graph: graph_id.to_owned(),
+                            path: dir.display().to_string(),
+                            reason: e.to_string(),
+                        });
+                    }
+                };
+                Ok(Arc::new(Graph {
+                    id: graph_id.to_owned(),
+                    db: Arc::new(db),
+                    timeout: self.timeout,
+                }))
             })
-        });
+            .await?;
         Ok(Arc::clone(graph))
     }
 
@@ -269,33 +284,53 @@ impl GraphResource {
             .filter_map(Result::ok)
             .filter(|e| e.path().is_dir())
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| !id.starts_with('_'))
             .collect();
         ids.sort();
         Ok(ids)
     }
 
-    /// Close the database of `graph_id` and delete it (a tenant leaving). Steps still
-    /// holding the graph keep it open until they drop it.
+    /// Delete the database of `graph_id` (a tenant leaving). Refused while a step still
+    /// holds the graph.
     pub async fn drop_graph(&self, graph_id: &str) -> Result<(), GraphError> {
-        let graph = self.graph(graph_id).await?;
-        self.lock().remove(graph_id);
-        drop(graph);
         let dir = self.root.join(graph_id);
-        crate::shared::forget::<Arc<engine::Database>>(&database_key(&dir));
-        std::fs::remove_dir_all(&dir).map_err(|e| GraphError::Open {
+        let fail = |reason: String| GraphError::Open {
             graph: graph_id.to_owned(),
             path: dir.display().to_string(),
-            reason: format!("cannot delete: {e}"),
-        })
+            reason,
+        };
+        if graph_id.is_empty() || graph_id.starts_with('_') || graph_id.contains(['/', '.']) {
+            return Err(GraphError::InvalidGraphId(graph_id.to_owned()));
+        }
+        {
+            let mut open = self.lock();
+            if let Some(graph) = open.get(graph_id).and_then(|slot| slot.get())
+                && Arc::strong_count(graph) > 1
+            {
+                return Err(fail(
+                    "it is in use by a step; drop it when no step holds it".to_owned(),
+                ));
+            }
+            // Closing it: the last handle goes with the slot.
+            open.remove(graph_id);
+        }
+        if !dir.is_dir() {
+            return Err(fail("there is no such graph".to_owned()));
+        }
+        std::fs::remove_dir_all(&dir).map_err(|e| fail(format!("cannot delete: {e}")))
     }
 
     /// Whether a scratch database opens and answers `RETURN 1`.
     pub async fn health_check(&self) -> Result<(), GraphError> {
-        let graph = self.graph("_health").await?;
-        graph.query("RETURN 1", Value::Null).await.map(drop)
+        // A scratch database that graph ids cannot name, closed again after.
+        let graph = self.open_graph("_health").await?;
+        let answered = graph.query("RETURN 1", Value::Null).await.map(drop);
+        drop(graph);
+        self.lock().remove("_health");
+        answered
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Graph>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<OnceCell<Arc<Graph>>>>> {
         self.open
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -476,12 +511,6 @@ impl Graph {
             Err(e) => Err(self.query_error(cypher, format!("the query thread failed: {e}"))),
         }
     }
-}
-
-/// How the process keeps the open database in `dir`.
-fn database_key(dir: &Path) -> String {
-    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    absolute.display().to_string()
 }
 
 /// `cypher` split into statements at `;` outside quotes and backticks.
