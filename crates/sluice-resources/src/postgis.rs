@@ -20,7 +20,9 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
@@ -42,6 +44,7 @@ use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Connection, Row};
+use tokio::io::AsyncWrite;
 
 use crate::postgres::{
     PostgresConfig, PostgresError, PostgresResource, quote_ident, quote_qualified,
@@ -613,8 +616,11 @@ impl PostGisResource {
             .set_max_row_group_row_count(Some(BATCH_ROWS * 4))
             .set_key_value_metadata(Some(vec![KeyValue::new("geo".to_owned(), geo.to_string())]))
             .build();
-        let upload =
-            BufWriter::with_capacity(Arc::clone(store.store()), store.path(key), PART_SIZE);
+        let upload = AbortOnDrop(Some(BufWriter::with_capacity(
+            Arc::clone(store.store()),
+            store.path(key),
+            PART_SIZE,
+        )));
         let mut writer = AsyncArrowWriter::try_new(upload, Arc::clone(&schema), Some(properties))
             .map_err(|e| export_error(e.to_string()))?;
 
@@ -775,6 +781,65 @@ impl PostGisResource {
             "primary_column": geometries[0].name,
             "columns": columns,
         }))
+    }
+}
+
+/// An upload that is aborted if it is dropped before it completes (an export that
+/// failed midway), so that no unfinished multipart upload is left in the bucket.
+struct AbortOnDrop(Option<BufWriter>);
+
+impl AbortOnDrop {
+    fn inner(&mut self) -> std::io::Result<Pin<&mut BufWriter>> {
+        self.0
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(|| std::io::Error::other("the upload has completed"))
+    }
+}
+
+impl AsyncWrite for AbortOnDrop {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.inner() {
+            Ok(inner) => inner.poll_write(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.inner() {
+            Ok(inner) => inner.poll_flush(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Completes the upload; after that, dropping aborts nothing.
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let done = match self.inner() {
+            Ok(inner) => ready!(inner.poll_shutdown(cx)),
+            Err(e) => Err(e),
+        };
+        if done.is_ok() {
+            self.0 = None;
+        }
+        Poll::Ready(done)
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let (Some(mut upload), Ok(runtime)) =
+            (self.0.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
+                if let Err(e) = upload.abort().await {
+                    tracing::warn!("cannot abort the upload of a failed export: {e}");
+                }
+            });
+        }
     }
 }
 

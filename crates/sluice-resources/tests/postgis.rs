@@ -566,3 +566,54 @@ async fn the_working_schema_is_dropped_after_a_failed_step() {
     );
     check.teardown().await.unwrap();
 }
+
+/// An export that fails midway, after parts of its multipart upload were sent, leaves
+/// neither an object nor an unfinished upload in the bucket.
+#[tokio::test]
+async fn an_export_that_fails_midway_aborts_its_upload() {
+    let postgis = connect(&run_id()).await;
+    // About 60 MB of rows; reading row 590,000 (after two row groups went out) divides by zero.
+    postgis
+        .execute(
+            "CREATE TABLE many AS SELECT g AS fid, md5(g::text) || md5((g + 1)::text) AS pad, \
+               ST_SetSRID(ST_MakePoint(g % 360 - 180, g % 170 - 85), 4326) AS geom \
+             FROM generate_series(1, 600000) g; \
+             CREATE VIEW failing AS SELECT fid, pad, geom, \
+               CASE WHEN fid = 590000 THEN 1 / (fid - fid) ELSE 0 END AS boom FROM many",
+        )
+        .await
+        .unwrap();
+    let (endpoint, bucket) = common::create_bucket("postgis-abort").await;
+    let mut config = S3Config::new(format!("s3://{bucket}"));
+    config.endpoint = Some(endpoint.as_str().into());
+    config.allow_http = true;
+    config.region = Some("us-east-1".into());
+    config.access_key_id = Some("test".into());
+    config.secret_access_key = Some("test".into());
+    let store = S3Resource::new(&config).unwrap();
+    let err = postgis
+        .export_geoparquet("failing", &store, "failing.parquet")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("division by zero"), "{err}");
+    assert!(store.head("failing.parquet").await.unwrap().is_none());
+    // The abort runs in a task of its own; moto lists what is still open.
+    let mut listing = String::new();
+    for _ in 0..50 {
+        listing = reqwest::get(format!("{endpoint}/{bucket}?uploads"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !listing.contains("<Upload>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !listing.contains("<Upload>"),
+        "an upload is left: {listing}"
+    );
+    postgis.teardown().await.unwrap();
+}
