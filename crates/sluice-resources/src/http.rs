@@ -220,16 +220,14 @@ impl ConfigurableResource for HttpApiResource {
             None => None,
         };
         let key = crate::shared::config_key(&config, &[Some(&config.base_url), token])
-            .map_err(|e| ResourceError::msg(e.to_string()))?;
+            .map_err(crate::resource_error)?;
         crate::shared::get_or_open(key, |_| true, || async { Self::new(config) })
             .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+            .map_err(crate::resource_error)
     }
 
     async fn health_check(&self) -> Result<(), ResourceError> {
-        self.health_check()
-            .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+        self.health_check().await.map_err(crate::resource_error)
     }
 }
 

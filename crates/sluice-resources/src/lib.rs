@@ -35,6 +35,14 @@ pub use postgres::PostgresResource;
 pub use s3::S3Resource;
 pub use table::{Table, TableError};
 
+/// A resource's own error as the `ResourceError` its setup, teardown or health check
+/// reports.
+pub(crate) fn resource_error<E: std::fmt::Display>(
+    error: E,
+) -> sluice_core::resource::ResourceError {
+    sluice_core::resource::ResourceError::msg(error.to_string())
+}
+
 /// A config field's seconds as a duration, or why they are not one.
 pub(crate) fn seconds(value: f64, field: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(value)

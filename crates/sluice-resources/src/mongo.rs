@@ -104,10 +104,7 @@ impl ConfigurableResource for MongoResource {
 
     /// The process's client for this config, made (and pinged) by the first setup.
     async fn setup(config: MongoConfig, _ctx: &InitResourceContext) -> Result<Self, ResourceError> {
-        let uri = config
-            .uri
-            .resolve()
-            .map_err(|e| ResourceError::msg(e.to_string()))?;
+        let uri = config.uri.resolve().map_err(crate::resource_error)?;
         let key = format!(
             "{uri}\n{}\n{}",
             config.database, config.server_selection_timeout_seconds
@@ -121,7 +118,7 @@ impl ConfigurableResource for MongoResource {
                     .map(|m| Self { shared: true, ..m })
             },
         );
-        shared.await.map_err(|e| ResourceError::msg(e.to_string()))
+        shared.await.map_err(crate::resource_error)
     }
 
     async fn teardown(&self) -> Result<(), ResourceError> {
@@ -133,9 +130,7 @@ impl ConfigurableResource for MongoResource {
     }
 
     async fn health_check(&self) -> Result<(), ResourceError> {
-        self.health_check()
-            .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+        self.health_check().await.map_err(crate::resource_error)
     }
 }
 

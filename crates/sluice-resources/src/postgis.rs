@@ -190,7 +190,7 @@ impl ConfigurableResource for PostGisResource {
         config: PostGisConfig,
         ctx: &InitResourceContext,
     ) -> Result<Self, ResourceError> {
-        let fail = |e: PostGisError| ResourceError::msg(e.to_string());
+        let fail = crate::resource_error::<PostGisError>;
         let schema = config.working_schema(ctx.run_id.as_deref()).map_err(fail)?;
         let key = config.postgres.key().map_err(|e| fail(e.into()))?;
         let pg = crate::shared::get_or_open(
@@ -213,14 +213,12 @@ impl ConfigurableResource for PostGisResource {
     async fn teardown(&self) -> Result<(), ResourceError> {
         let dropped = self.drop_schema().await;
         let closed = self.pg.teardown().await;
-        dropped.map_err(|e| ResourceError::msg(e.to_string()))?;
+        dropped.map_err(crate::resource_error)?;
         closed
     }
 
     async fn health_check(&self) -> Result<(), ResourceError> {
-        self.health_check()
-            .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+        self.health_check().await.map_err(crate::resource_error)
     }
 }
 

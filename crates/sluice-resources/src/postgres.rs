@@ -209,13 +209,11 @@ impl ConfigurableResource for PostgresResource {
         config: PostgresConfig,
         _ctx: &InitResourceContext,
     ) -> Result<Self, ResourceError> {
-        let key = config
-            .key()
-            .map_err(|e| ResourceError::msg(e.to_string()))?;
+        let key = config.key().map_err(crate::resource_error)?;
         let shared = crate::shared::get_or_open(key, Self::is_open, || async {
             Self::connect(&config).await.map(Self::into_shared)
         });
-        shared.await.map_err(|e| ResourceError::msg(e.to_string()))
+        shared.await.map_err(crate::resource_error)
     }
 
     async fn teardown(&self) -> Result<(), ResourceError> {
@@ -228,9 +226,7 @@ impl ConfigurableResource for PostgresResource {
     }
 
     async fn health_check(&self) -> Result<(), ResourceError> {
-        self.health_check()
-            .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+        self.health_check().await.map_err(crate::resource_error)
     }
 }
 

@@ -147,17 +147,14 @@ impl ConfigurableResource for S3Resource {
             config.access_key_id.as_ref(),
             config.secret_access_key.as_ref(),
         ];
-        let key = crate::shared::config_key(&config, &secrets)
-            .map_err(|e| ResourceError::msg(e.to_string()))?;
+        let key = crate::shared::config_key(&config, &secrets).map_err(crate::resource_error)?;
         crate::shared::get_or_open(key, |_| true, || async { Self::new(&config) })
             .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+            .map_err(crate::resource_error)
     }
 
     async fn health_check(&self) -> Result<(), ResourceError> {
-        self.health_check()
-            .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+        self.health_check().await.map_err(crate::resource_error)
     }
 }
 

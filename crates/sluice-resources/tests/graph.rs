@@ -35,7 +35,7 @@ mod engine {
     use sluice_core::prelude::*;
     use sluice_resources::Table;
     use sluice_resources::graph::{FileFormat, GraphConfig, GraphError, GraphResource};
-    use sluice_resources::s3::{S3Config, S3Resource};
+    use sluice_resources::s3::S3Resource;
 
     use super::common;
 
@@ -251,14 +251,7 @@ mod engine {
             ),
         ])
         .unwrap();
-        let (endpoint, bucket) = common::create_bucket("graph-load").await;
-        let mut config = S3Config::new(format!("s3://{bucket}/loads"));
-        config.endpoint = Some(endpoint.as_str().into());
-        config.allow_http = true;
-        config.region = Some("us-east-1".into());
-        config.access_key_id = Some("test".into());
-        config.secret_access_key = Some("test".into());
-        let store = S3Resource::new(&config).unwrap();
+        let store = S3Resource::new(&common::moto_config("graph-load", "loads").await).unwrap();
         store
             .put("invoices.parquet", Table(batch).to_parquet().unwrap())
             .await

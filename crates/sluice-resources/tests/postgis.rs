@@ -47,14 +47,7 @@ async fn schema_exists(postgis: &PostGisResource, schema: &str) -> bool {
 }
 
 async fn moto(name: &str) -> S3Resource {
-    let (endpoint, bucket) = common::create_bucket(name).await;
-    let mut config = S3Config::new(format!("s3://{bucket}/exports"));
-    config.endpoint = Some(endpoint.as_str().into());
-    config.allow_http = true;
-    config.region = Some("us-east-1".into());
-    config.access_key_id = Some("test".into());
-    config.secret_access_key = Some("test".into());
-    S3Resource::new(&config).unwrap()
+    S3Resource::new(&common::moto_config(name, "exports").await).unwrap()
 }
 
 fn read_parquet(bytes: Bytes) -> (Value, Vec<arrow_array::RecordBatch>) {
@@ -584,13 +577,7 @@ async fn an_export_that_fails_midway_aborts_its_upload() {
         .await
         .unwrap();
     let (endpoint, bucket) = common::create_bucket("postgis-abort").await;
-    let mut config = S3Config::new(format!("s3://{bucket}"));
-    config.endpoint = Some(endpoint.as_str().into());
-    config.allow_http = true;
-    config.region = Some("us-east-1".into());
-    config.access_key_id = Some("test".into());
-    config.secret_access_key = Some("test".into());
-    let store = S3Resource::new(&config).unwrap();
+    let store = S3Resource::new(&common::s3_config(&endpoint, &bucket, "")).unwrap();
     let err = postgis
         .export_geoparquet("failing", &store, "failing.parquet")
         .await

@@ -13,15 +13,7 @@ use sluice_resources::s3::{PART_SIZE, S3Config, S3Error, S3Resource};
 
 /// A fresh bucket on the moto server, and the resource's config for `prefix` in it.
 async fn bucket(name: &str, prefix: &str) -> S3Config {
-    let (endpoint, bucket) = common::create_bucket(name).await;
-    S3Config {
-        endpoint: Some(StringSource::from(endpoint.as_str())),
-        region: Some("us-east-1".into()),
-        access_key_id: Some(StringSource::from("testing")),
-        secret_access_key: Some(StringSource::from("testing")),
-        allow_http: true,
-        ..S3Config::new(format!("s3://{bucket}/{prefix}"))
-    }
+    common::moto_config(name, prefix).await
 }
 
 /// `n` bytes that are not all alike.

@@ -184,7 +184,7 @@ impl ConfigurableResource for GraphResource {
     type Config = GraphConfig;
 
     async fn setup(config: GraphConfig, _ctx: &InitResourceContext) -> Result<Self, ResourceError> {
-        Self::new(config).map_err(|e| ResourceError::msg(e.to_string()))
+        Self::new(config).map_err(crate::resource_error)
     }
 
     /// Close the databases the run opened (each as soon as no step holds it), so that
@@ -195,9 +195,7 @@ impl ConfigurableResource for GraphResource {
     }
 
     async fn health_check(&self) -> Result<(), ResourceError> {
-        self.health_check()
-            .await
-            .map_err(|e| ResourceError::msg(e.to_string()))
+        self.health_check().await.map_err(crate::resource_error)
     }
 
     fn unavailable() -> Option<String> {

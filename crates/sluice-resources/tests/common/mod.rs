@@ -66,3 +66,23 @@ pub async fn execute_job(
     .await;
     (status, sink.events())
 }
+
+/// The config of an S3 resource on `prefix` of `bucket` at the moto server `endpoint`.
+pub fn s3_config(endpoint: &str, bucket: &str, prefix: &str) -> sluice_resources::s3::S3Config {
+    use sluice_core::config::StringSource;
+    sluice_resources::s3::S3Config {
+        endpoint: Some(StringSource::from(endpoint)),
+        region: Some("us-east-1".into()),
+        access_key_id: Some(StringSource::from("testing")),
+        secret_access_key: Some(StringSource::from("testing")),
+        allow_http: true,
+        ..sluice_resources::s3::S3Config::new(format!("s3://{bucket}/{prefix}"))
+    }
+}
+
+/// A new bucket named after `name` on the moto server, and the config of an S3
+/// resource on `prefix` in it.
+pub async fn moto_config(name: &str, prefix: &str) -> sluice_resources::s3::S3Config {
+    let (endpoint, bucket) = create_bucket(name).await;
+    s3_config(&endpoint, &bucket, prefix)
+}
