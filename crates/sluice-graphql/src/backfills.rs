@@ -10,7 +10,10 @@ use sluice_core::asset::{ASSET_JOB_NAME, AssetKey};
 use sluice_core::partition::PartitionIndex;
 use sluice_core::run::{Run, RunPartitions, RunStatus};
 use sluice_core::snapshot::REPOSITORY_NAME;
-use sluice_storage::{Backfill, BackfillRuns, BackfillStatus, NewBackfill, RunsFilter};
+use sluice_storage::{
+    BACKFILL_ID_TAG, Backfill, BackfillRuns, BackfillStatus, BackfillsFilter, NewBackfill,
+    RunsFilter,
+};
 
 use crate::error::{Error, Result};
 use crate::service::{FoundJob, JobSelector, Service, asset_selection_steps};
@@ -180,7 +183,28 @@ impl Service {
         )))
     }
 
-    /// Backfill `id`.
+    /// Backfills, newest first.
+    pub async fn backfills(&self, filter: &BackfillsFilter) -> Result<Vec<Backfill>> {
+        Ok(self.storage().backfills(filter).await?)
+    }
+
+    /// The status of the latest run of each of `backfill`'s partitions that has a run.
+    pub async fn backfill_partition_statuses(
+        &self,
+        backfill: &Backfill,
+    ) -> Result<BTreeMap<String, RunStatus>> {
+        let filter = RunsFilter {
+            tags: [(BACKFILL_ID_TAG.to_owned(), backfill.id().to_owned())].into(),
+            ..RunsFilter::default()
+        };
+        let runs = self.storage().list_runs(&filter, None, None).await?;
+        Ok(latest_status_by_partition(
+            runs,
+            &backfill.spec.partition_names,
+        ))
+    }
+
+    /// A backfill, or [`Error::BackfillNotFound`].
     pub async fn backfill(&self, id: &str) -> Result<Backfill> {
         self.storage()
             .backfill(id)

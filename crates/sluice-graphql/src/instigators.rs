@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use sluice_codeserver::{Location, LocationState};
-use sluice_core::events::now_timestamp;
+use sluice_core::events::{datetime_to_timestamp, now_timestamp, timestamp_to_datetime};
 use sluice_core::run_request::DefaultStatus;
+use sluice_core::schedule::CronSchedule;
 use sluice_core::snapshot::{LocationSnapshot, REPOSITORY_NAME, ScheduleSnapshot, SensorSnapshot};
 use sluice_storage::{InstigatorKey, InstigatorState, InstigatorStatus, InstigatorType};
 
@@ -68,6 +69,27 @@ impl Instigator {
     /// something).
     pub fn can_reset(&self) -> bool {
         self.state.as_ref().is_some_and(|s| s.status.is_some())
+    }
+
+    /// When it ticks next after `now` (Unix seconds), if it is running: a schedule's next
+    /// cron time, a sensor's last evaluation plus its minimum interval (`now` at the
+    /// earliest).
+    pub fn next_tick_time(&self, now: f64) -> Option<f64> {
+        if self.status() != InstigatorStatus::Running {
+            return None;
+        }
+        match &self.definition {
+            InstigatorDefinition::Schedule(s) => {
+                let cron =
+                    CronSchedule::parse(&s.cron_schedule, s.execution_timezone.as_deref()).ok()?;
+                let time = cron.next_after(timestamp_to_datetime(now))?;
+                Some(datetime_to_timestamp(time))
+            }
+            InstigatorDefinition::Sensor(s) => {
+                let last = self.state.as_ref().and_then(|s| s.last_tick_timestamp);
+                Some(last.map_or(now, |t| (t + s.minimum_interval_seconds as f64).max(now)))
+            }
+        }
     }
 
     /// The kind, as "schedule" or "sensor".

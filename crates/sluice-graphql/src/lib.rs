@@ -10,10 +10,12 @@
 #![allow(clippy::duplicated_attributes)]
 
 pub mod app;
+pub mod assets;
 pub mod backfills;
 pub mod config_errors;
 mod error;
 pub mod instigators;
+pub mod run_stats;
 pub mod schema;
 pub mod service;
 

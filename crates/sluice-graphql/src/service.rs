@@ -41,6 +41,8 @@ pub const REQUIRED_DAEMONS: [&str; 4] =
 pub const DAEMON_HEARTBEAT_TOLERANCE_SECONDS: f64 = 300.0;
 /// How many past events the log subscription sends per message.
 pub const EVENT_CHUNK_SIZE: usize = 1000;
+/// How often a follower of a run's log looks for new events.
+pub const FOLLOW_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Which job: Dagster's `(location, repository, job)` selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +74,35 @@ impl FoundJob {
     /// The job's whole run config schema.
     pub fn config_schema(&self) -> ConfigType {
         ConfigShape::of_snapshot(&self.snapshot, self.job()).schema()
+    }
+
+    /// The run config a launchpad starts from: the schema's defaults and a placeholder
+    /// for every required value ([`ConfigType::scaffold`]), with the job's own default
+    /// run config laid over them.
+    pub fn config_scaffold(&self) -> Value {
+        fn overlay(base: &mut Value, top: &Value) {
+            match (base, top) {
+                (Value::Object(base), Value::Object(top)) => {
+                    for (key, value) in top {
+                        match base.get_mut(key) {
+                            Some(slot) => overlay(slot, value),
+                            None => {
+                                base.insert(key.clone(), value.clone());
+                            }
+                        }
+                    }
+                }
+                (base, top) => *base = top.clone(),
+            }
+        }
+        let mut document = self
+            .config_schema()
+            .scaffold()
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        if let Some(defaults) = &self.job().default_run_config {
+            overlay(&mut document, defaults);
+        }
+        document
     }
 
     /// Validate `config` for this job: every error as Dagster reports it.
@@ -218,6 +249,17 @@ pub struct EventPage {
     pub cursor: String,
     /// Whether more events follow.
     pub has_more: bool,
+}
+
+/// Events of a run's log as [`Service::follow_events`] delivers them.
+#[derive(Debug, Clone)]
+pub struct EventBatch {
+    /// The events, in log order (empty only for the first batch of an empty log).
+    pub events: Vec<EventRecord>,
+    /// Whether more stored events follow at once.
+    pub more: bool,
+    /// The storage id of the last event delivered so far, if any.
+    pub after: Option<i64>,
 }
 
 /// A daemon loop's health, as the instance reports it.
@@ -807,6 +849,52 @@ impl Service {
             events,
             cursor: encode_event_cursor(last),
             has_more,
+        })
+    }
+
+    /// Follow a run's log after the event `after` (from the start when `None`): the
+    /// stored events first, [`EVENT_CHUNK_SIZE`] at a time, then new events as they are
+    /// written, every [`FOLLOW_POLL_INTERVAL`] at most. The stream ends with the first
+    /// error while catching up; once live, a failed read is logged and tried again.
+    pub fn follow_events(
+        self: Arc<Self>,
+        run_id: String,
+        after: Option<i64>,
+    ) -> impl futures::Stream<Item = Result<EventBatch>> + Send + 'static {
+        let start = (self, run_id, after, false);
+        futures::stream::unfold(Some(start), |state| async move {
+            let (service, run_id, mut after, mut live) = state?;
+            loop {
+                if live {
+                    tokio::time::sleep(FOLLOW_POLL_INTERVAL).await;
+                }
+                let read = service
+                    .storage
+                    .events_for_run(&run_id, after, Some(EVENT_CHUNK_SIZE + 1))
+                    .await;
+                let mut events = match read {
+                    Ok(events) => events,
+                    Err(e) if live => {
+                        tracing::warn!(%run_id, error = %e, "cannot read the run's events");
+                        continue;
+                    }
+                    Err(e) => return Some((Err(e.into()), None)),
+                };
+                let more = events.len() > EVENT_CHUNK_SIZE;
+                events.truncate(EVENT_CHUNK_SIZE);
+                after = events.last().map(|e| e.storage_id).or(after);
+                let catching_up = !live;
+                live = !more;
+                if events.is_empty() && !catching_up {
+                    continue;
+                }
+                let batch = EventBatch {
+                    events,
+                    more,
+                    after,
+                };
+                return Some((Ok(batch), Some((service, run_id, after, live))));
+            }
         })
     }
 

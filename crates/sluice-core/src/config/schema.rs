@@ -278,6 +278,45 @@ impl ConfigType {
         }
     }
 
+    /// A starting document for this type, as a launchpad offers it: every default the
+    /// schema declares, and a placeholder of the right type (`0`, `""`, `false`, the first
+    /// enum value, ...) for every required value that has none. Optional fields without a
+    /// default are left out (but the defaults inside them are kept); `None` when there is
+    /// nothing to write.
+    pub fn scaffold(&self) -> Option<Value> {
+        self.scaffold_with(true)
+    }
+
+    /// [`Self::scaffold`]; without `placeholders`, only the declared defaults.
+    fn scaffold_with(&self, placeholders: bool) -> Option<Value> {
+        let placeholder = match self {
+            Self::Any | Self::Noneable { .. } | Self::Map { .. } => return None,
+            Self::Shape { fields, .. } => {
+                let object: serde_json::Map<String, Value> = fields
+                    .iter()
+                    .filter_map(|(name, field)| {
+                        let value = match &field.default {
+                            Some(default) => Some(default.clone()),
+                            None => field.ty.scaffold_with(placeholders && field.required),
+                        };
+                        value.map(|v| (name.clone(), v))
+                    })
+                    .collect();
+                return (!object.is_empty()).then_some(Value::Object(object));
+            }
+            Self::OneOf { alternatives } => {
+                return alternatives.first()?.scaffold_with(placeholders);
+            }
+            Self::Bool => Value::Bool(false),
+            Self::Int => Value::from(0),
+            Self::Float => Value::from(0.0),
+            Self::String => Value::String(String::new()),
+            Self::Enum { values } => Value::String(values.first()?.clone()),
+            Self::Array { .. } => Value::Array(Vec::new()),
+        };
+        placeholders.then_some(placeholder)
+    }
+
     /// Validate `value` at `path`, appending every problem to `errors`.
     pub fn validate(&self, value: &Value, path: &mut ConfigPath, errors: &mut Vec<ConfigError>) {
         match (self, value) {
@@ -547,6 +586,54 @@ fn resolve_ref<'a>(reference: &str, root: &'a Value) -> Option<&'a Value> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_scaffold_has_defaults_and_placeholders_for_required_values() {
+        let field = |ty: ConfigType, required: bool, default: Option<Value>| ConfigField {
+            ty,
+            required,
+            default,
+            description: None,
+        };
+        let shape = |fields: Vec<(&str, ConfigField)>| ConfigType::Shape {
+            fields: fields.into_iter().map(|(k, f)| (k.to_owned(), f)).collect(),
+            permissive: false,
+        };
+        let schema = shape(vec![
+            ("count", field(ConfigType::Int, true, None)),
+            ("label", field(ConfigType::String, false, Some(json!("x")))),
+            ("verbose", field(ConfigType::Bool, false, None)),
+            (
+                "mode",
+                field(
+                    ConfigType::Enum {
+                        values: vec!["fast".into(), "slow".into()],
+                    },
+                    true,
+                    None,
+                ),
+            ),
+            (
+                "optional_block",
+                field(
+                    shape(vec![
+                        ("retries", field(ConfigType::Int, false, Some(json!(3)))),
+                        ("name", field(ConfigType::String, true, None)),
+                    ]),
+                    false,
+                    None,
+                ),
+            ),
+            ("anything", field(ConfigType::Any, true, None)),
+        ]);
+        assert_eq!(
+            schema.scaffold(),
+            Some(
+                json!({"count": 0, "label": "x", "mode": "fast", "optional_block": {"retries": 3}})
+            )
+        );
+        assert_eq!(ConfigType::empty_shape().scaffold(), None);
+    }
 
     #[allow(dead_code)]
     #[derive(Deserialize, JsonSchema)]

@@ -388,30 +388,16 @@ impl SensorType {
 /// When a running instigator ticks next: a schedule's next cron time, a sensor's last
 /// evaluation plus its interval.
 fn next_tick(instigator: &Arc<Instigator>) -> Option<DryRunInstigationTick> {
-    if instigator.status() != InstigatorStatus::Running {
-        return None;
-    }
-    let now = Utc::now();
+    let next = instigator.next_tick_time(now_timestamp())?;
     match &instigator.definition {
-        InstigatorDefinition::Schedule(s) => {
-            let cron =
-                CronSchedule::parse(&s.cron_schedule, s.execution_timezone.as_deref()).ok()?;
-            let time = cron.next_after(now)?;
-            Some(DryRunInstigationTick::schedule(instigator, time))
-        }
-        InstigatorDefinition::Sensor(s) => {
-            let last = instigator
-                .state
-                .as_ref()
-                .and_then(|s| s.last_tick_timestamp);
-            let next = last.map_or(now_timestamp(), |t| {
-                (t + s.minimum_interval_seconds as f64).max(now_timestamp())
-            });
-            Some(DryRunInstigationTick {
-                timestamp: Some(next),
-                schedule: None,
-            })
-        }
+        InstigatorDefinition::Schedule(_) => Some(DryRunInstigationTick::schedule(
+            instigator,
+            timestamp_to_datetime(next),
+        )),
+        InstigatorDefinition::Sensor(_) => Some(DryRunInstigationTick {
+            timestamp: Some(next),
+            schedule: None,
+        }),
     }
 }
 

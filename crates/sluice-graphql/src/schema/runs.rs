@@ -5,6 +5,7 @@ use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject, Union};
 use sluice_core::events::{EventRecord, EventType};
 use sluice_core::run::{Run as CoreRun, RunStatus as CoreStatus};
 
+use crate::run_stats::{RunTimes, StepStatus, step_stats};
 use crate::schema::errors::{PythonError, RunNotFoundError};
 use crate::schema::events::{EventConnection, ExpectationResult, MaterializationEvent};
 use crate::schema::scalars::RunConfigData;
@@ -500,12 +501,7 @@ impl RunStatsSnapshot {
             i32::try_from(events.iter().filter(|e| e.event.event_type == t).count())
                 .unwrap_or(i32::MAX)
         };
-        let time = |types: &[EventType]| {
-            events
-                .iter()
-                .find(|e| types.contains(&e.event.event_type))
-                .map(|e| e.event.timestamp)
-        };
+        let times = RunTimes::of(events);
         Self {
             id: format!("stats-{run_id}"),
             run_id: run_id.to_owned(),
@@ -513,14 +509,10 @@ impl RunStatsSnapshot {
             steps_failed: count(EventType::StepFailure),
             materializations: 0,
             expectations: 0,
-            enqueued_time: time(&[EventType::RunEnqueued]),
-            launch_time: time(&[EventType::RunStarting]),
-            start_time: time(&[EventType::RunStart]),
-            end_time: time(&[
-                EventType::RunSuccess,
-                EventType::RunFailure,
-                EventType::RunCanceled,
-            ]),
+            enqueued_time: times.enqueued,
+            launch_time: times.launched,
+            start_time: times.started,
+            end_time: times.ended,
         }
     }
 }
@@ -611,63 +603,38 @@ pub struct RunStepStats {
 impl RunStepStats {
     /// Step stats from a run's events, in the order steps first appear.
     pub fn of(run_id: &str, events: &[EventRecord]) -> Vec<Self> {
-        let mut stats: Vec<Self> = Vec::new();
-        for record in events {
-            let e = &record.event;
-            let Some(key) = &e.step_key else { continue };
-            let i = match stats.iter().position(|s| &s.step_key == key) {
-                Some(i) => i,
-                None => {
-                    stats.push(Self {
-                        run_id: run_id.to_owned(),
-                        step_key: key.clone(),
-                        status: None,
-                        start_time: None,
-                        end_time: None,
-                        materializations: Vec::new(),
-                        expectation_results: Vec::new(),
-                        attempts: Vec::new(),
-                        markers: Vec::new(),
-                    });
-                    stats.len() - 1
-                }
-            };
-            let s = &mut stats[i];
-            let close_attempt = |s: &mut Self| {
-                if let Some(last) = s.attempts.last_mut()
-                    && last.end_time.is_none()
-                {
-                    last.end_time = Some(e.timestamp);
-                }
-            };
-            match e.event_type {
-                EventType::StepStart | EventType::StepRestarted => {
-                    s.start_time.get_or_insert(e.timestamp);
-                    s.status = Some(StepEventStatus::InProgress);
-                    s.attempts.push(RunMarker {
-                        start_time: Some(e.timestamp),
-                        end_time: None,
-                    });
-                }
-                EventType::StepUpForRetry => close_attempt(s),
-                EventType::StepSuccess => {
-                    close_attempt(s);
-                    s.status = Some(StepEventStatus::Success);
-                    s.end_time = Some(e.timestamp);
-                }
-                EventType::StepFailure => {
-                    close_attempt(s);
-                    s.status = Some(StepEventStatus::Failure);
-                    s.end_time = Some(e.timestamp);
-                }
-                EventType::StepSkipped => {
-                    s.status = Some(StepEventStatus::Skipped);
-                    s.end_time = Some(e.timestamp);
-                }
-                _ => {}
-            }
+        step_stats(events)
+            .into_iter()
+            .map(|s| Self {
+                run_id: run_id.to_owned(),
+                step_key: s.step_key,
+                status: s.status.map(StepEventStatus::from),
+                start_time: s.start_time,
+                end_time: s.end_time,
+                materializations: Vec::new(),
+                expectation_results: Vec::new(),
+                attempts: s
+                    .attempts
+                    .iter()
+                    .map(|a| RunMarker {
+                        start_time: Some(a.start),
+                        end_time: a.end,
+                    })
+                    .collect(),
+                markers: Vec::new(),
+            })
+            .collect()
+    }
+}
+
+impl From<StepStatus> for StepEventStatus {
+    fn from(status: StepStatus) -> Self {
+        match status {
+            StepStatus::InProgress => Self::InProgress,
+            StepStatus::Success => Self::Success,
+            StepStatus::Failure => Self::Failure,
+            StepStatus::Skipped => Self::Skipped,
         }
-        stats
     }
 }
 

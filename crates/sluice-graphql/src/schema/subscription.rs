@@ -1,21 +1,19 @@
 //! The subscription root: a run's events as they are stored.
 //!
-//! Each subscriber polls storage every [`POLL_INTERVAL`] for now; a notification from the
-//! event writers would remove the polling.
+//! The log is followed through [`Service::follow_events`], which polls storage every
+//! [`FOLLOW_POLL_INTERVAL`](crate::service::FOLLOW_POLL_INTERVAL) once it has caught up; a
+//! notification from the event writers would remove the polling.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_graphql::{Context, ID, SimpleObject, Subscription as SubscriptionRoot, Union};
-use futures::Stream;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, future};
 use sluice_core::run::Run as CoreRun;
 
 use crate::schema::events::DagsterRunEvent;
 use crate::schema::runs::Run;
-use crate::service::{EVENT_CHUNK_SIZE, Service, decode_event_cursor, encode_event_cursor};
-
-/// How often a log subscription looks for new events.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+use crate::service::{Service, decode_event_cursor, encode_event_cursor};
 
 /// A batch of a run's events.
 #[derive(SimpleObject, Clone, Debug)]
@@ -49,25 +47,6 @@ pub enum PipelineRunLogsSubscriptionPayload {
     PipelineRunLogsSubscriptionFailure(PipelineRunLogsSubscriptionFailure),
 }
 
-enum State {
-    Start {
-        service: Arc<Service>,
-        run_id: String,
-        cursor: Option<String>,
-    },
-    Replay {
-        service: Arc<Service>,
-        run: CoreRun,
-        after: Option<i64>,
-    },
-    Live {
-        service: Arc<Service>,
-        run: CoreRun,
-        after: Option<i64>,
-    },
-    Done,
-}
-
 fn failure(run_id: &str, message: String) -> PipelineRunLogsSubscriptionPayload {
     PipelineRunLogsSubscriptionPayload::PipelineRunLogsSubscriptionFailure(
         PipelineRunLogsSubscriptionFailure {
@@ -77,110 +56,42 @@ fn failure(run_id: &str, message: String) -> PipelineRunLogsSubscriptionPayload 
     )
 }
 
-async fn step(state: State) -> Option<(PipelineRunLogsSubscriptionPayload, State)> {
-    match state {
-        State::Done => None,
-        State::Start {
-            service,
-            run_id,
-            cursor,
-        } => {
-            let run = match service.storage().get_run(&run_id).await {
-                Ok(Some(run)) => run,
-                Ok(None) => {
-                    let message = format!("Could not load run with id {run_id}");
-                    return Some((failure(&run_id, message), State::Done));
-                }
-                Err(e) => return Some((failure(&run_id, e.to_string()), State::Done)),
-            };
-            let after = match cursor.as_deref() {
-                None => None,
-                Some("HEAD") => match service.storage().latest_event_id().await {
-                    Ok(id) => id,
-                    Err(e) => return Some((failure(&run_id, e.to_string()), State::Done)),
-                },
-                Some(c) => match decode_event_cursor(c) {
-                    Ok(id) => Some(id),
-                    Err(e) => return Some((failure(&run_id, e.to_string()), State::Done)),
-                },
-            };
-            if cursor.as_deref() == Some("HEAD") {
-                return Box::pin(step(State::Live {
-                    service,
-                    run,
-                    after,
-                }))
-                .await;
-            }
-            Box::pin(step(State::Replay {
-                service,
-                run,
-                after,
-            }))
+/// Resolve the run and the cursor, then follow the run's log.
+async fn follow(
+    service: Arc<Service>,
+    run_id: String,
+    cursor: Option<String>,
+) -> Result<
+    BoxStream<'static, PipelineRunLogsSubscriptionPayload>,
+    PipelineRunLogsSubscriptionPayload,
+> {
+    let fail = |message: String| failure(&run_id, message);
+    let run = match service.storage().get_run(&run_id).await {
+        Ok(Some(run)) => run,
+        Ok(None) => return Err(fail(format!("Could not load run with id {run_id}"))),
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    let head = cursor.as_deref() == Some("HEAD");
+    let after = match cursor.as_deref() {
+        None => None,
+        Some("HEAD") => service
+            .storage()
+            .latest_event_id()
             .await
-        }
-        State::Replay {
-            service,
-            run,
-            after,
-        } => {
-            let mut events = match service
-                .storage()
-                .events_for_run(&run.run_id, after, Some(EVENT_CHUNK_SIZE + 1))
-                .await
-            {
-                Ok(events) => events,
-                Err(e) => return Some((failure(&run.run_id, e.to_string()), State::Done)),
-            };
-            let more = events.len() > EVENT_CHUNK_SIZE;
-            events.truncate(EVENT_CHUNK_SIZE);
-            let after = events.last().map(|e| e.storage_id).or(after);
-            let payload = success(&run, events, more, after);
-            let next = if more {
-                State::Replay {
-                    service,
-                    run,
-                    after,
-                }
-            } else {
-                State::Live {
-                    service,
-                    run,
-                    after,
-                }
-            };
-            Some((payload, next))
-        }
-        State::Live {
-            service,
-            run,
-            mut after,
-        } => loop {
-            tokio::time::sleep(POLL_INTERVAL).await;
-            match service
-                .storage()
-                .events_for_run(&run.run_id, after, Some(EVENT_CHUNK_SIZE))
-                .await
-            {
-                Ok(events) if !events.is_empty() => {
-                    after = events.last().map(|e| e.storage_id);
-                    let payload = success(&run, events, false, after);
-                    return Some((
-                        payload,
-                        State::Live {
-                            service,
-                            run,
-                            after,
-                        },
-                    ));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(run_id = %run.run_id, error = %e, "log subscription cannot read events");
-                }
-            }
-        },
-    }
+            .map_err(|e| fail(e.to_string()))?,
+        Some(c) => Some(decode_event_cursor(c).map_err(|e| fail(e.to_string()))?),
+    };
+    let batches = service.follow_events(run_id.clone(), after);
+    // From HEAD there is nothing to catch up with: the first message is the first new event.
+    let payloads = batches
+        .filter(move |batch| {
+            future::ready(!(head && batch.as_ref().is_ok_and(|b| b.events.is_empty())))
+        })
+        .map(move |batch| match batch {
+            Ok(batch) => success(&run, batch.events, batch.more, batch.after),
+            Err(e) => failure(&run.run_id, e.to_string()),
+        });
+    Ok(payloads.boxed())
 }
 
 fn success(
@@ -218,13 +129,10 @@ impl Subscription {
         cursor: Option<String>,
     ) -> impl Stream<Item = PipelineRunLogsSubscriptionPayload> + use<> {
         let service = ctx.data_unchecked::<Arc<Service>>().clone();
-        futures::stream::unfold(
-            State::Start {
-                service,
-                run_id: run_id.0,
-                cursor,
-            },
-            step,
-        )
+        futures::stream::once(follow(service, run_id.0, cursor)).flat_map(|followed| match followed
+        {
+            Ok(payloads) => payloads,
+            Err(failure) => futures::stream::once(future::ready(failure)).boxed(),
+        })
     }
 }
