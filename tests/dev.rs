@@ -1,59 +1,11 @@
 //! `sluice dev`: one command starts the code servers, the webserver and the daemon; a
 //! run launched over GraphQL succeeds; Ctrl-C stops every process it started.
 
-use std::os::unix::process::CommandExt;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sluice_e2e::{Instance, bin, spawn_announcing};
-
-/// A workspace whose one location is started by command, as the root workspace.yaml does.
-fn workspace(instance: &Instance) -> std::path::PathBuf {
-    let path = instance.home.path().join("workspace.yaml");
-    let text = format!(
-        "load_from:\n  - command:\n      executable: {}\n      args: [--location, demo]\n      location_name: demo\n",
-        bin("sluice-user-code").display()
-    );
-    std::fs::write(&path, text).expect("write workspace.yaml");
-    path
-}
-
-/// `sluice dev` and its process group, killed when dropped, so that a failing test
-/// leaves no code server behind.
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        // SAFETY: signalling the process group created for this `sluice dev`.
-        unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for Dev {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Dev {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-/// Start `sluice dev` on a free port in its own process group; the GraphQL URL it prints.
-fn start_dev(instance: &Instance, workspace: &std::path::Path) -> (Dev, String) {
-    let mut command = instance.command("sluice");
-    command
-        .args(["dev", "-p", "0", "-w"])
-        .arg(workspace)
-        .process_group(0);
-    let (child, url) = spawn_announcing(&mut command, "GraphQL: ");
-    (Dev(child), url)
-}
+use sluice_e2e::{Instance, demo_workspace as workspace, start_dev};
 
 async fn graphql(url: &str, query: &str, variables: Value) -> Value {
     let answer: Value = reqwest::Client::new()

@@ -51,6 +51,9 @@ if ! command -v docker-compose >/dev/null 2>&1; then
 fi
 docker-compose -f docker/compose.yaml config --quiet
 
+log "installing headless Chromium and chromedriver (the web UI's browser tests)"
+bash tests/services/chromium.sh
+
 log "installing Dagster's Python GraphQL client (the compatibility oracle)"
 venv="${CARGO_TARGET_DIR:-target}/py-venv"
 if [ ! -x "$venv/bin/python" ]; then

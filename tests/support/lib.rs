@@ -165,3 +165,52 @@ pub fn spawn_announcing(command: &mut Command, marker: &str) -> (std::process::C
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A workspace whose one location, the bundled `demo`, is started by command, as the
+/// root workspace.yaml does.
+pub fn demo_workspace(instance: &Instance) -> PathBuf {
+    let path = instance.home.path().join("workspace.yaml");
+    let text = format!(
+        "load_from:\n  - command:\n      executable: {}\n      args: [--location, demo]\n      location_name: demo\n",
+        bin("sluice-user-code").display()
+    );
+    std::fs::write(&path, text).expect("write workspace.yaml");
+    path
+}
+
+/// `sluice dev` and its process group, killed when dropped, so that a failing test
+/// leaves no code server behind.
+pub struct Dev(pub std::process::Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        // SAFETY: signalling the process group created for this `sluice dev`.
+        unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Dev {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Dev {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+/// Start `sluice dev` on a free port in its own process group; the GraphQL URL it prints.
+pub fn start_dev(instance: &Instance, workspace: &std::path::Path) -> (Dev, String) {
+    use std::os::unix::process::CommandExt;
+    let mut command = instance.command("sluice");
+    command
+        .args(["dev", "-p", "0", "-w"])
+        .arg(workspace)
+        .process_group(0);
+    let (child, url) = spawn_announcing(&mut command, "GraphQL: ");
+    (Dev(child), url)
+}

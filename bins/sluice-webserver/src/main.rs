@@ -55,7 +55,7 @@ async fn main() -> Result<()> {
         .context("reading the listening address")?;
     eprintln!("Sluice webserver listening on http://{local}");
     let shutdown = sluice::signals::shutdown_on_signals("Stopping the webserver");
-    let served = sluice_graphql::serve(listener, service, shutdown)
+    let served = sluice_graphql::serve(listener, sluice_ui::app(service), shutdown)
         .await
         .context("serving HTTP");
     started.stop().await;

@@ -56,7 +56,7 @@ pub async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
         home.display(),
         locations.len()
     );
-    let served = sluice_graphql::serve(listener, service, shutdown.clone())
+    let served = sluice_graphql::serve(listener, sluice_ui::app(service), shutdown.clone())
         .await
         .context("serving HTTP");
     shutdown.cancel();

@@ -12,7 +12,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::IntoFuture;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Request as GqlRequest, Variables};
@@ -24,15 +23,14 @@ use axum::extract::{FromRequestParts, Query, State, WebSocketUpgrade};
 use axum::http::header::{ACCEPT, CONTENT_TYPE, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt, future};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::Service;
-use crate::schema::{SluiceSchema, build_schema};
+use crate::schema::SluiceSchema;
 
 /// How long requests in flight may take to finish once the webserver is asked to stop.
 const GRACE: Duration = Duration::from_secs(2);
@@ -49,19 +47,19 @@ pub fn router(schema: SluiceSchema) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/server_info", get(server_info))
         .route("/dagit_info", get(server_info))
-        .route("/", get(|| async { Redirect::temporary("/graphql") }))
         .with_state(schema)
 }
 
-/// Serve the webserver of `service` on `listener` until `shutdown` is cancelled, then
-/// give requests in flight a moment (open subscriptions never end by themselves).
+/// Serve `app` (this crate's [`router`], usually merged with the UI's) on `listener`
+/// until `shutdown` is cancelled, then give requests in flight a moment (open
+/// subscriptions and live logs never end by themselves).
 pub async fn serve(
     listener: TcpListener,
-    service: Arc<Service>,
+    app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let stopping = shutdown.clone();
-    let serve = axum::serve(listener, router(build_schema(service)))
+    let serve = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stopping.cancelled().await })
         .into_future();
     let grace = async {

@@ -1,0 +1,126 @@
+//! # sluice-ui
+//!
+//! The web UI at `/`: HTML rendered on the server from the webserver's
+//! [`Service`](sluice_graphql::Service), the same operations GraphQL answers from, so the
+//! two never disagree. Every page works without JavaScript; `static/sluice.js` only adds
+//! what is live (a run's log as it is written, times in the viewer's timezone, config
+//! checked as it is typed). Every page has a stable URL that can be pasted in a ticket.
+//!
+//! | route | page |
+//! | --- | --- |
+//! | `GET /runs` | runs, newest first, filtered by status, job, tag and date, paged by cursor |
+//! | `GET /runs/{id}` | a run: status, times, tags, config, step timeline, event log |
+//! | `GET /runs/{id}/live` | the run's new events as server-sent events (for `sluice.js`) |
+//! | `POST /runs/{id}/terminate`, `/reexecute`, `/delete` | the run's actions |
+//! | `GET /assets`, `GET /assets/{key path}` | the asset catalog by group; an asset |
+//! | `POST /assets` | materialize the assets (or partitions) the form names |
+//! | `GET /jobs`, `GET /jobs/{location}/{job}` | jobs, and a job's op graph |
+//! | `GET`, `POST /jobs/{location}/{job}/launchpad` | run config editor; validate or launch |
+//! | `GET /automation`, `GET /automation/{location}/{name}` | schedules and sensors, ticks |
+//! | `POST /automation/{location}/{name}/start`, `/stop` | switch one on or off |
+//! | `GET /backfills`, `GET /backfills/{id}` | backfills and their partitions |
+//! | `POST /backfills/{id}/cancel`, `/resume` | stop or resume one |
+//! | `GET /deployment` | code locations, load errors, daemon health |
+//! | `POST /deployment/locations/{name}/reload` | reload a location |
+//!
+//! A `POST` is refused when its `Origin` is another site's, so that no other page can
+//! act on the instance through a visitor's browser.
+
+#![warn(missing_docs)]
+
+mod assets;
+mod automation;
+mod dag;
+mod deployment;
+mod error;
+mod format;
+mod jobs;
+mod layout;
+mod runs;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use sluice_graphql::{Service, build_schema};
+
+pub use error::UiError;
+
+/// The state every page handler gets.
+type Ui = Arc<Service>;
+
+/// The UI's routes (no GraphQL).
+pub fn router(service: Arc<Service>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/runs") }))
+        .route("/static/{file}", get(layout::static_file))
+        .route("/runs", get(runs::list))
+        .route("/runs/{id}", get(runs::run))
+        .route("/runs/{id}/live", get(runs::live))
+        .route("/runs/{id}/terminate", post(runs::terminate))
+        .route("/runs/{id}/reexecute", post(runs::reexecute))
+        .route("/runs/{id}/delete", post(runs::delete))
+        .route("/assets", get(assets::catalog).post(assets::materialize))
+        .route("/assets/{*key}", get(assets::asset))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{location}/{job}", get(jobs::job))
+        .route(
+            "/jobs/{location}/{job}/launchpad",
+            get(jobs::launchpad).post(jobs::launch),
+        )
+        .route(
+            "/jobs/{location}/{job}/launchpad/check",
+            post(jobs::check_config),
+        )
+        .route("/automation", get(automation::list))
+        .route("/automation/{location}/{name}", get(automation::instigator))
+        .route(
+            "/automation/{location}/{name}/{action}",
+            post(automation::switch),
+        )
+        .route("/backfills", get(automation::backfills))
+        .route("/backfills/{id}", get(automation::backfill))
+        .route(
+            "/backfills/{id}/{action}",
+            post(automation::backfill_action),
+        )
+        .route("/deployment", get(deployment::overview))
+        .route(
+            "/deployment/locations/{name}/reload",
+            post(deployment::reload),
+        )
+        .fallback(|| async { UiError::NotFound("No page at this address.".into()) })
+        .layer(middleware::from_fn(same_origin_posts))
+        .with_state(service)
+}
+
+/// The whole webserver: GraphQL (`/graphql`, health, version info) and the UI.
+pub fn app(service: Arc<Service>) -> Router {
+    sluice_graphql::router(build_schema(service.clone())).merge(router(service))
+}
+
+/// Refuse a `POST` whose `Origin` names another host than the one it was sent to.
+/// Browsers send `Origin` with every cross-site form post; tools such as curl send none.
+async fn same_origin_posts(request: Request, next: Next) -> Response {
+    if request.method() == Method::POST {
+        let headers = request.headers();
+        let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+        let origin = headers.get(ORIGIN).and_then(|o| o.to_str().ok());
+        if let Some(origin) = origin {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            if Some(origin_host) != host {
+                return (
+                    StatusCode::FORBIDDEN,
+                    "This action was sent from another site and was refused.\n",
+                )
+                    .into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
