@@ -10,6 +10,7 @@
 //! cargo build --release --bins && target/release/sluice-bench upload [--size-mb 100]
 //! cargo build --release --bins && target/release/sluice-bench postgis [--points 1000000]
 //! cargo build --release --bins && target/release/sluice-bench resources [--runs 200]
+//! cargo build --release --bins && target/release/sluice-bench ui [--runs 100000] [--events 1000000]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ mod processes;
 mod queue;
 mod resources;
 mod sensors;
+mod ui;
 mod uploads;
 
 use anyhow::{Context, Result, bail};
@@ -160,6 +162,16 @@ enum Bench {
         #[arg(long)]
         endpoint: Option<String>,
     },
+    /// The web UI of `sluice dev` on a large instance: runs list, run page, job graph,
+    /// live log delay.
+    Ui {
+        /// Finished runs stored before measuring.
+        #[arg(long, default_value_t = 100_000)]
+        runs: usize,
+        /// Events stored between them.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+    },
     /// (Used by `assets`.) A code server whose location has `count` assets.
     #[command(hide = true)]
     ServeAssets {
@@ -223,6 +235,7 @@ fn main() -> Result<()> {
             postgres,
             endpoint,
         } => resources::bench(runs.max(2), postgres, endpoint),
+        Bench::Ui { runs, events } => ui::bench(runs.max(1), events),
     }
 }
 

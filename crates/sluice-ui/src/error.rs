@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use sluice_graphql::Error as ServiceError;
+use sluice_storage::StorageError;
 
 use crate::layout::{Section, page};
 
@@ -40,7 +41,10 @@ impl UiError {
                 | ServiceError::Partition { .. }
                 | ServiceError::PartitionKeysNotFound { .. }
                 | ServiceError::RunConfigDocument(_)
-                | ServiceError::ParentRunNotFound(_) => StatusCode::BAD_REQUEST,
+                | ServiceError::ParentRunNotFound(_)
+                | ServiceError::Storage(StorageError::UnknownCursor { .. }) => {
+                    StatusCode::BAD_REQUEST
+                }
                 ServiceError::LocationUnavailable { .. } | ServiceError::CodeServer(_) => {
                     StatusCode::BAD_GATEWAY
                 }
