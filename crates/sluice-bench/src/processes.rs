@@ -174,26 +174,31 @@ fn cpu_ticks() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-fn free_port() -> Result<u16> {
+/// `sluice dev` on `port` with instance `home`, in its own process group (which the
+/// caller stops with SIGTERM), its output discarded.
+pub(crate) fn start_dev(workspace: &Path, home: &Path, port: u16) -> Result<std::process::Child> {
+    Command::new(sibling_binary("sluice")?)
+        .args(["dev", "-p", &port.to_string(), "-w"])
+        .arg(workspace)
+        .env("SLUICE_HOME", home)
+        .env_remove("SLUICE_POSTGRES_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("starting sluice dev")
+}
+
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 pub fn bench(burst: usize, total: usize, workspace: &Path, dagster: bool) -> Result<()> {
-    let sluice = sibling_binary("sluice")?;
     let home = tempfile::tempdir()?;
     let port = free_port()?;
-    let mut dev = Command::new(&sluice)
-        .args(["dev", "-p", &port.to_string(), "-w"])
-        .arg(workspace)
-        .env("SLUICE_HOME", home.path())
-        .env_remove("SLUICE_POSTGRES_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .context("starting sluice dev")?;
+    let mut dev = start_dev(workspace, home.path(), port)?;
     let pgid = dev.id();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

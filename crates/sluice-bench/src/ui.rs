@@ -6,7 +6,6 @@
 //! Times are client round trips on the loopback interface, so they bound the server's
 //! time from above.
 
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use sluice_core::events::{EventType, RunEvent};
 use sluice_core::run::{NewRun, RunStatus};
 use sluice_storage::{Storage, StorageConfig};
 
+use crate::processes::{free_port, start_dev};
 use crate::{median, sibling_binary};
 
 /// Jobs the stored runs are spread over (names of the demo location's jobs, so that
@@ -52,19 +52,8 @@ pub fn bench(runs: usize, events: usize) -> Result<()> {
             sibling_binary("sluice-user-code")?.display()
         ),
     )?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut dev = Command::new(sibling_binary("sluice")?)
-        .args(["dev", "-p", &port.to_string(), "-w"])
-        .arg(&workspace)
-        .env("SLUICE_HOME", home.path())
-        .env_remove("SLUICE_POSTGRES_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .context("starting sluice dev")?;
+    let port = free_port()?;
+    let mut dev = start_dev(&workspace, home.path(), port)?;
     let pgid = dev.id();
     let result = runtime.block_on(measure(port, storage));
     // SAFETY: signalling the process group we created for `sluice dev`.
@@ -237,9 +226,7 @@ async fn measure(port: u16, storage: Arc<dyn Storage>) -> Result<()> {
 /// HTTP protocol) and return the median time from the start of the navigation to the
 /// end of its load event (the page parsed, styled and its SVG laid out), in ms.
 async fn browser_render(http: &reqwest::Client, url: &str) -> Result<f64> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let mut driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
