@@ -444,6 +444,19 @@ async fn a_user_runs_their_runbook_in_the_browser() {
     screenshot(&client, "asset-partitions").await;
     client.goto(&format!("{base}/assets")).await.unwrap();
     screenshot(&client, "assets").await;
+    // A partitioned job launched for one partition from its launchpad.
+    client
+        .goto(&format!("{base}/jobs/demo/daily_orders_job/launchpad"))
+        .await
+        .unwrap();
+    set_value(&client, "#partition", "2026-01-05").await;
+    click(&client, "button[value=launch]").await;
+    wait_for_text(&client, "#run-status", "Success").await;
+    let tags = text(&client, "table.tags-table").await;
+    assert!(
+        tags.contains("2026-01-05"),
+        "the run is of the partition: {tags}"
+    );
 
     // A location reloaded; daemon health shown.
     client.goto(&format!("{base}/deployment")).await.unwrap();

@@ -10,18 +10,22 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
+use sluice_core::run::PARTITION_TAG;
 use sluice_core::snapshot::{JobSnapshot, REPOSITORY_NAME};
 use sluice_graphql::Error as ServiceError;
 use sluice_graphql::service::{
     FoundJob, JobSelector, LaunchRequest, parse_run_config, run_config_yaml,
 };
-use sluice_storage::RunsFilter;
+use sluice_storage::{RunsFilter, partitions_context};
 
 use crate::Ui;
 use crate::dag::{Graph, Node, svg};
 use crate::error::UiResult;
 use crate::layout::{Section, empty, page, run_status};
 use crate::runs::{job_href, path_segment};
+
+/// Partition keys a partitioned job's launchpad suggests (the newest).
+const PARTITIONS_OFFERED: usize = 500;
 
 /// `GET /jobs`.
 pub async fn list(State(ui): State<Ui>) -> UiResult<Markup> {
@@ -176,7 +180,30 @@ struct Launchpad<'a> {
     location: &'a str,
     config: String,
     tags: String,
+    /// The partition typed, for a partitioned job.
+    partition: String,
+    /// The job's partition keys, newest first (empty when it is not partitioned).
+    partition_keys: Vec<String>,
     problems: Problems,
+}
+
+/// The keys a partitioned job's launchpad offers, newest first; none for another job.
+async fn partition_keys(ui: &Ui, found: &FoundJob) -> UiResult<Vec<String>> {
+    let Some(partitions) = &found.job().partitions else {
+        return Ok(Vec::new());
+    };
+    let now = partitions_context(ui.storage().as_ref(), [partitions])
+        .await
+        .map_err(ServiceError::from)?;
+    let mut keys = partitions
+        .keys(&now)
+        .map_err(|error| ServiceError::Partition {
+            job: found.job().name.clone(),
+            error,
+        })?;
+    keys.reverse();
+    keys.truncate(PARTITIONS_OFFERED);
+    Ok(keys)
 }
 
 /// What stops a launch, each with where it is.
@@ -213,6 +240,8 @@ pub async fn launchpad(
         location: &location,
         config,
         tags: String::new(),
+        partition: String::new(),
+        partition_keys: partition_keys(&ui, &found).await?,
         problems: Problems::default(),
     };
     Ok(launchpad_page(&pad))
@@ -231,6 +260,16 @@ fn launchpad_page(pad: &Launchpad<'_>) -> Markup {
                     aria-describedby="config-problems" { (pad.config) }
             }
             div #config-problems aria-live="polite" { (problems_panel(&pad.problems)) }
+            @if pad.found.job().partitions.is_some() {
+                div.editor {
+                    label for="partition" { "Partition" }
+                    input #partition type="text" name="partition" value=(pad.partition) list="partition-keys"
+                        required placeholder=(pad.partition_keys.first().map_or("", String::as_str));
+                    datalist #partition-keys {
+                        @for key in &pad.partition_keys { option value=(key) {} }
+                    }
+                }
+            }
             div.editor {
                 label for="tags" { "Tags " span.muted { "(one key=value a line)" } }
                 textarea #tags name="tags" rows="3" spellcheck="false" { (pad.tags) }
@@ -279,6 +318,9 @@ pub struct LaunchForm {
     config: String,
     #[serde(default)]
     tags: String,
+    /// The partition to run, for a partitioned job.
+    #[serde(default)]
+    partition: String,
     #[serde(default)]
     action: Option<String>,
 }
@@ -363,6 +405,12 @@ pub async fn launch(
             document,
         );
         request.tags = tags;
+        let partition = form.partition.trim();
+        if !partition.is_empty() {
+            request
+                .tags
+                .push((PARTITION_TAG.to_owned(), partition.to_owned()));
+        }
         match ui.launch_run(request).await {
             Ok(run) => {
                 return Ok(
@@ -382,6 +430,8 @@ pub async fn launch(
         location: &location,
         config: form.config,
         tags: form.tags,
+        partition: form.partition,
+        partition_keys: partition_keys(&ui, &found).await?,
         problems,
     };
     Ok((status, launchpad_page(&pad)).into_response())
