@@ -138,13 +138,6 @@ impl Service {
         Ok(catalog(defined, entries))
     }
 
-    /// The asset `key`, with its lineage `depth` steps up and down.
-    pub async fn asset_lineage(&self, key: &AssetKey, depth: usize) -> Result<Lineage> {
-        let catalog = self.asset_catalog().await?;
-        lineage(&catalog, key, depth)
-            .ok_or_else(|| Error::InvalidArgument(format!("there is no asset \"{key}\"")))
-    }
-
     /// Where each partition of `asset` stands; `None` when it is not partitioned.
     pub async fn asset_partition_health(
         &self,
@@ -333,7 +326,8 @@ fn catalog(defined: Vec<DefinedAsset>, entries: Vec<AssetEntry>) -> Vec<CatalogA
 
 /// The assets of `catalog` within `depth` steps of `key` either way (upstream of
 /// upstream, downstream of downstream), `key`'s first; `None` when `key` is not in it.
-fn lineage(catalog: &[CatalogAsset], key: &AssetKey, depth: usize) -> Option<Lineage> {
+/// `catalog` is [`Service::asset_catalog`]'s.
+pub fn lineage(catalog: &[CatalogAsset], key: &AssetKey, depth: usize) -> Option<Lineage> {
     let index: HashMap<&AssetKey, usize> = catalog
         .iter()
         .enumerate()

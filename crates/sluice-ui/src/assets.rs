@@ -11,7 +11,8 @@ use sluice_core::asset::AssetKey;
 use sluice_core::events::{EventRecord, now_timestamp};
 use sluice_core::metadata::{Metadata, MetadataValue};
 use sluice_graphql::assets::{
-    CatalogAsset, DefinedAsset, Freshness, Materialization, PartitionHealth, PartitionState,
+    CatalogAsset, DefinedAsset, Freshness, Lineage, Materialization, PartitionHealth,
+    PartitionState, lineage,
 };
 use sluice_storage::MaterializationsFilter;
 
@@ -28,6 +29,8 @@ const HISTORY: usize = 25;
 const DEFAULT_DEPTH: usize = 1;
 /// The deepest lineage the page offers.
 const MAX_DEPTH: usize = 6;
+/// What `partitions` says to choose every missing and failed partition.
+const MISSING: &str = "@missing";
 
 /// `/assets/<key path>`: a stable link to an asset.
 pub fn asset_href(key: &AssetKey) -> String {
@@ -195,7 +198,7 @@ pub async fn asset(
             "No asset {key}: no loaded location defines it and it was never materialized."
         )));
     };
-    let lineage = ui.asset_lineage(&key, depth).await?;
+    let lineage = lineage(&catalog, &key, depth).unwrap_or_default();
     let storage = ui.storage();
     let history = storage
         .asset_materializations(
@@ -377,7 +380,7 @@ fn materialize_form(asset: &CatalogAsset, health: Option<&PartitionHealth>) -> M
                 button.primary type="submit" { "Materialize partitions" }
                 @let unfinished = health.count(PartitionState::Missing) + health.count(PartitionState::Failed);
                 @if unfinished > 0 {
-                    button type="submit" name="partitions" value="@missing" {
+                    button type="submit" name="missing" value="1" {
                         "Materialize " (count(unfinished, "missing or failed partition", "missing or failed partitions"))
                     }
                 }
@@ -568,7 +571,7 @@ fn partition_bar(health: &PartitionHealth) -> Markup {
     }
 }
 
-fn lineage_graph(lineage: &sluice_graphql::assets::Lineage, now: f64) -> Graph {
+fn lineage_graph(lineage: &Lineage, now: f64) -> Graph {
     let nodes = lineage
         .assets
         .iter()
@@ -594,8 +597,8 @@ fn lineage_graph(lineage: &sluice_graphql::assets::Lineage, now: f64) -> Graph {
 }
 
 /// `POST /assets`: materialize the form's assets (`key`, repeated), or the chosen
-/// `partitions` of one: keys and `first...last` ranges, or `@missing` for every missing
-/// and failed partition.
+/// `partitions` of one: keys and `first...last` ranges, or, with `missing` set, every
+/// missing and failed partition.
 pub async fn materialize(State(ui): State<Ui>, body: String) -> UiResult<Response> {
     let form = Params::parse(Some(body));
     let keys = form
@@ -611,7 +614,11 @@ pub async fn materialize(State(ui): State<Ui>, body: String) -> UiResult<Respons
         ));
     }
     let mut partitions = Vec::new();
-    if let Some(wanted) = form.get("partitions") {
+    let wanted = match form.get("missing") {
+        Some(_) => Some(MISSING),
+        None => form.get("partitions"),
+    };
+    if let Some(wanted) = wanted {
         let [key] = keys.as_slice() else {
             return Err(UiError::BadRequest(
                 "Partitions can be chosen for one asset at a time.".into(),
@@ -642,13 +649,17 @@ pub async fn materialize(State(ui): State<Ui>, body: String) -> UiResult<Respons
 /// or failed one), or keys and `first...last` ranges separated by commas.
 fn choose_partitions(health: &PartitionHealth, wanted: &str) -> Result<Vec<String>, String> {
     let keys: Vec<&str> = health.partitions.iter().map(|(k, _)| k.as_str()).collect();
-    if wanted.trim() == "@missing" {
-        return Ok(health
+    if wanted.trim() == MISSING {
+        let missing: Vec<String> = health
             .partitions
             .iter()
             .filter(|(_, s)| *s != PartitionState::Materialized)
             .map(|(k, _)| k.clone())
-            .collect());
+            .collect();
+        if missing.is_empty() {
+            return Err("no partition is missing or failed: every one is materialized".into());
+        }
+        return Ok(missing);
     }
     let position = |key: &str| {
         keys.iter().position(|k| *k == key).ok_or_else(|| {
@@ -724,6 +735,11 @@ mod tests {
                 .unwrap_err()
                 .contains("at least one")
         );
+        let done = PartitionHealth {
+            partitions: vec![("a".into(), PartitionState::Materialized)],
+        };
+        let nothing = choose_partitions(&done, MISSING).unwrap_err();
+        assert!(nothing.contains("every one is materialized"), "{nothing}");
     }
 
     #[test]

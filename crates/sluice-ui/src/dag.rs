@@ -189,9 +189,9 @@ pub fn svg(graph: &Graph, title: &str) -> Markup {
                         }
                     };
                     @if let Some(href) = &node.href {
-                        a.node class=(node.class) href=(href) { (body) }
+                        a class={ "node " (node.class) } href=(href) { (body) }
                     } @else {
-                        g.node class=(node.class) { (body) }
+                        g class={ "node " (node.class) } { (body) }
                     }
                 }
             }

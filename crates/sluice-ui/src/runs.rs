@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::{Form, Path, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures::{Stream, StreamExt};
@@ -61,10 +62,12 @@ impl Params {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim())
     }
 
-    /// The query string with `key` set to `value` (or removed), for paging links.
+    /// The query string with `key` set to `value` (or removed), for paging links. A
+    /// change of filter starts again from the first page (the cursor is dropped).
     fn with(&self, key: &str, value: Option<&str>) -> String {
         let mut out = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in self.0.iter().filter(|(k, _)| k != key && k != "done") {
+        let kept = |k: &str| k != key && k != "done" && (key == "cursor" || k != "cursor");
+        for (k, v) in self.0.iter().filter(|(k, _)| kept(k)) {
             out.append_pair(k, v);
         }
         if let Some(value) = value {
@@ -124,7 +127,7 @@ impl ListFilter {
             Some(tz) => tz
                 .parse::<i32>()
                 .ok()
-                .filter(|m| m.abs() <= 18 * 60)
+                .filter(|m| (-18 * 60..=18 * 60).contains(m))
                 .ok_or_else(|| {
                     UiError::BadRequest(format!("The timezone offset {tz:?} is not minutes."))
                 })?,
@@ -716,11 +719,14 @@ pub fn redact_secrets(config: &Value) -> Value {
 
 /// `GET /runs/{id}/live?after=N&step=..&level=..`: the run's events after `N` as
 /// server-sent events, each batch an `events` message of log rows; a `steps` message
-/// with the step timeline when steps change; `end` once the run has finished.
+/// with the step timeline when steps change; `end` once the run has finished. Each
+/// `events` message carries the id of the last event it covers, so that a browser
+/// reconnecting (with `Last-Event-ID`) resumes after it instead of repeating rows.
 pub async fn live(
     State(ui): State<Ui>,
     Path(run_id): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> UiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let params = Params::parse(query);
     let filter = LogFilter::from_params(&params)?;
@@ -732,7 +738,11 @@ pub async fn live(
         (None, Some(job)) => job.job().nodes.iter().map(|n| n.alias.clone()).collect(),
         (None, None) => Vec::new(),
     };
-    let after = filter.after.unwrap_or(-1);
+    let resumed = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    let after = resumed.or(filter.after).unwrap_or(-1);
     let mut lifecycle: Vec<EventRecord> = Vec::new();
     let events = Arc::clone(&ui)
         .follow_events(run_id, None)
@@ -754,9 +764,11 @@ pub async fn live(
                 .collect();
             if !rows.is_empty() {
                 let html = html! { @for r in rows { (event_row(r)) } };
-                messages.push(Some(
-                    Event::default().event("events").data(html.into_string()),
-                ));
+                let mut message = Event::default().event("events").data(html.into_string());
+                if let Some(last) = batch.after {
+                    message = message.id(last.to_string());
+                }
+                messages.push(Some(message));
             }
             let before = lifecycle.len();
             lifecycle.extend(
@@ -900,6 +912,21 @@ mod tests {
         assert_eq!(db["api_token"], json!({"env": "API_TOKEN"}));
         assert_eq!(db["nested"][0]["client_secret"], "•••• (secret, hidden)");
         assert_eq!(db["nested"][0]["n"], 1);
+    }
+
+    #[test]
+    fn a_new_filter_starts_from_the_first_page_and_paging_keeps_the_filter() {
+        let params = Params::parse(Some("job=etl&cursor=r1&done=launched".into()));
+        assert_eq!(
+            params.with("tag", Some("team=data")),
+            "job=etl&tag=team%3Ddata"
+        );
+        assert_eq!(params.with("cursor", Some("r2")), "job=etl&cursor=r2");
+        let extreme = Params::parse(Some("tz=-2147483648".into()));
+        assert!(
+            ListFilter::parse(&extreme).is_err(),
+            "an absurd offset is refused"
+        );
     }
 
     #[test]
