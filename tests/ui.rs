@@ -8,28 +8,19 @@
 //!
 //! Needs `chromium` and `chromium-driver` (`tests/services/chromium.sh` installs them).
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
-use sluice_e2e::{Instance, demo_workspace, start_dev};
+use sluice_e2e::{Instance, ProcessGroup, demo_workspace, start_dev};
 
 /// How long the browser waits for something to appear.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// chromedriver, killed when dropped.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -39,17 +30,18 @@ fn free_port() -> u16 {
 }
 
 /// Start chromedriver and open a headless Chromium session through it.
-async fn browser() -> (Driver, Client) {
+async fn browser() -> (ProcessGroup, Client) {
     let port = free_port();
     let driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .unwrap_or_else(|e| {
             panic!("cannot start chromedriver ({e}); install it with tests/services/chromium.sh")
         });
-    let driver = Driver(driver);
+    let driver = ProcessGroup(driver);
     let deadline = Instant::now() + PATIENCE;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(

@@ -178,26 +178,30 @@ pub fn demo_workspace(instance: &Instance) -> PathBuf {
     path
 }
 
-/// `sluice dev` and its process group, killed when dropped, so that a failing test
-/// leaves no code server behind.
-pub struct Dev(pub std::process::Child);
+/// A child started in its own process group (`Command::process_group(0)`), killed with
+/// its whole group when dropped, so that a failing test leaves nothing behind (`sluice
+/// dev`'s code servers, chromedriver's browser).
+pub struct ProcessGroup(pub std::process::Child);
 
-impl Drop for Dev {
+/// `sluice dev` and its process group.
+pub type Dev = ProcessGroup;
+
+impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        // SAFETY: signalling the process group created for this `sluice dev`.
+        // SAFETY: signalling the process group created for this child.
         unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
         let _ = self.0.wait();
     }
 }
 
-impl std::ops::Deref for Dev {
+impl std::ops::Deref for ProcessGroup {
     type Target = std::process::Child;
     fn deref(&self) -> &std::process::Child {
         &self.0
     }
 }
 
-impl std::ops::DerefMut for Dev {
+impl std::ops::DerefMut for ProcessGroup {
     fn deref_mut(&mut self) -> &mut std::process::Child {
         &mut self.0
     }
@@ -212,5 +216,5 @@ pub fn start_dev(instance: &Instance, workspace: &std::path::Path) -> (Dev, Stri
         .arg(workspace)
         .process_group(0);
     let (child, url) = spawn_announcing(&mut command, "GraphQL: ");
-    (Dev(child), url)
+    (ProcessGroup(child), url)
 }
