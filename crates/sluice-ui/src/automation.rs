@@ -298,7 +298,7 @@ pub async fn switch(
     // Only back to a page of this UI.
     let back = form
         .back
-        .filter(|b| b.starts_with("/automation") && !b.starts_with("//"))
+        .filter(|b| b.starts_with("/automation"))
         .unwrap_or_else(|| instigator_href(&instigator));
     Ok(Redirect::to(&back).into_response())
 }

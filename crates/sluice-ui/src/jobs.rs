@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::run::PARTITION_TAG;
+use sluice_core::run::{CODE_LOCATION_TAG, PARTITION_TAG};
 use sluice_core::snapshot::{JobSnapshot, REPOSITORY_NAME};
 use sluice_graphql::Error as ServiceError;
 use sluice_graphql::service::{
@@ -47,7 +47,7 @@ pub async fn list(State(ui): State<Ui>) -> UiResult<Markup> {
                             thead { tr { th scope="col" { "Job" } th scope="col" { "Description" } th scope="col" { "Ops" } th scope="col" { "Latest run" } th scope="col" {} } }
                             tbody {
                                 @for job in visible_jobs(&snapshot.jobs) {
-                                    (job_row(&ui, &location.name, job).await)
+                                    (job_row(&ui, &location.name, job).await?)
                                 }
                             }
                         } }
@@ -64,21 +64,22 @@ fn visible_jobs(jobs: &[JobSnapshot]) -> impl Iterator<Item = &JobSnapshot> {
     jobs.iter().filter(|j| !j.name.starts_with("__"))
 }
 
-async fn job_row(ui: &Ui, location: &str, job: &JobSnapshot) -> Markup {
+async fn job_row(ui: &Ui, location: &str, job: &JobSnapshot) -> UiResult<Markup> {
     let latest = ui
         .runs(&sluice_graphql::service::RunsQuery {
             filter: RunsFilter {
                 job_name: Some(job.name.clone()),
+                tags: [(CODE_LOCATION_TAG.to_owned(), location.to_owned())].into(),
                 ..RunsFilter::default()
             },
             cursor: None,
             limit: Some(1),
         })
-        .await
-        .ok()
-        .and_then(|runs| runs.into_iter().next());
+        .await?
+        .into_iter()
+        .next();
     let href = job_href(location, &job.name);
-    html! {
+    Ok(html! {
         tr {
             td { a href=(href) { (job.name) } }
             td { (job.description.as_deref().unwrap_or("")) }
@@ -91,7 +92,7 @@ async fn job_row(ui: &Ui, location: &str, job: &JobSnapshot) -> Markup {
             }
             td { a href={ (href) "/launchpad" } { "Launchpad" } }
         }
-    }
+    })
 }
 
 async fn find(ui: &Ui, location: &str, job: &str) -> UiResult<FoundJob> {

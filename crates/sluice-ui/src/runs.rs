@@ -18,7 +18,7 @@ use sluice_core::events::{EventData, EventRecord, EventType, LogLevel, now_times
 use sluice_core::run::{Run, RunStatus};
 use sluice_graphql::run_stats::{RunTimes, StepStats, StepStatus, step_stats};
 use sluice_graphql::service::{
-    ReexecuteRequest, ReexecutionStrategy, RunsQuery, TerminateOutcome, TerminatePolicy,
+    FoundJob, ReexecuteRequest, ReexecutionStrategy, RunsQuery, TerminateOutcome, TerminatePolicy,
     run_config_yaml,
 };
 use sluice_storage::RunsFilter;
@@ -425,11 +425,7 @@ pub async fn run(
         .as_ref()
         .map(|j| j.location.name.clone())
         .or(run.location_name.clone());
-    let planned: Vec<String> = match (&run.step_keys_to_execute, &job) {
-        (Some(keys), _) => keys.clone(),
-        (None, Some(job)) => job.job().nodes.iter().map(|n| n.alias.clone()).collect(),
-        (None, None) => Vec::new(),
-    };
+    let planned = planned_steps(&run, job.as_ref());
     let now = now_timestamp();
     let steps = step_stats(&events);
     let times = RunTimes::of(&events);
@@ -584,11 +580,7 @@ fn timeline(steps: &[StepStats], planned: &[String], times: RunTimes, now: f64) 
             html! { "Steps appear here as the run executes them." },
         );
     }
-    let end = times
-        .ended
-        .or_else(|| steps.iter().filter_map(|s| s.end_time).reduce(f64::max))
-        .unwrap_or(now)
-        .max(now.min(times.ended.unwrap_or(now)));
+    let end = times.ended.unwrap_or(now);
     let span = start.map(|s| (end - s).max(0.001));
     let percent = |t: f64| match (start, span) {
         (Some(s), Some(span)) => ((t - s) / span * 100.0).clamp(0.0, 100.0),
@@ -733,11 +725,7 @@ pub async fn live(
     let min_level = filter.min_level()?;
     let run = ui.run(&run_id).await?;
     let job = ui.job_of_run(&run).await;
-    let planned: Vec<String> = match (&run.step_keys_to_execute, &job) {
-        (Some(keys), _) => keys.clone(),
-        (None, Some(job)) => job.job().nodes.iter().map(|n| n.alias.clone()).collect(),
-        (None, None) => Vec::new(),
-    };
+    let planned = planned_steps(&run, job.as_ref());
     let resumed = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -804,6 +792,16 @@ pub async fn live(
         .filter_map(futures::future::ready)
         .map(Ok);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// The steps `run` is to execute: its subset, else every node of its job (none when
+/// the job is no longer loaded).
+fn planned_steps(run: &Run, job: Option<&FoundJob>) -> Vec<String> {
+    match (&run.step_keys_to_execute, job) {
+        (Some(keys), _) => keys.clone(),
+        (None, Some(job)) => job.job().nodes.iter().map(|n| n.alias.clone()).collect(),
+        (None, None) => Vec::new(),
+    }
 }
 
 fn is_lifecycle(t: EventType) -> bool {
