@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use sluice_core::events::now_timestamp;
 use sluice_core::snapshot::LocationSnapshot;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::RwLock;
 
 use crate::client::CodeServerClient;
@@ -201,20 +201,54 @@ impl StartedCodeServers {
 /// Read a code server's stderr until it announces `listening on URL`; keep forwarding
 /// the rest of its output to ours, prefixed with the location's name.
 async fn announced_url(stderr: tokio::process::ChildStderr, location: String) -> Option<String> {
+    let prefix = format!("[{location}] ");
     let mut lines = BufReader::new(stderr).lines();
     let url = loop {
         let line = lines.next_line().await.ok()??;
         if let Some(at) = line.find("listening on ") {
             break line[at + "listening on ".len()..].trim().to_owned();
         }
-        eprintln!("[{location}] {line}");
+        write_stderr(format!("{prefix}{line}\n").as_bytes());
     };
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("[{location}] {line}");
-        }
-    });
+    tokio::spawn(forward_lines(lines.into_inner(), prefix, write_stderr));
     Some(url)
+}
+
+/// Copy `reader`'s lines to our stderr, each behind `prefix`. What arrives together is
+/// written together: a burst of runs logs thousands of lines a second, and a system call
+/// per line would cost more than the runs.
+async fn forward_lines(
+    mut reader: impl AsyncBufRead + Unpin,
+    prefix: String,
+    mut write: impl FnMut(&[u8]),
+) {
+    let mut out = Vec::new();
+    let mut at_line_start = true;
+    loop {
+        let chunk = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        for piece in chunk.split_inclusive(|b| *b == b'\n') {
+            if at_line_start {
+                out.extend_from_slice(prefix.as_bytes());
+            }
+            out.extend_from_slice(piece);
+            at_line_start = piece.ends_with(b"\n");
+        }
+        let consumed = chunk.len();
+        reader.consume(consumed);
+        write(&out);
+        out.clear();
+    }
+    if !at_line_start {
+        write(b"\n");
+    }
+}
+
+fn write_stderr(bytes: &[u8]) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(bytes);
 }
 
 fn resolve_executable(executable: &str, base_dir: &Path) -> PathBuf {
@@ -337,6 +371,18 @@ async fn load(name: String, client: CodeServerClient) -> Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn forwarded_lines_are_prefixed_whatever_the_chunks() {
+        // A 4-byte buffer splits lines across reads.
+        let reader = BufReader::with_capacity(4, &b"ab\ncdefgh\n\ni"[..]);
+        let mut out = Vec::new();
+        forward_lines(reader, "[x] ".to_owned(), |b| out.extend_from_slice(b)).await;
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[x] ab\n[x] cdefgh\n[x] \n[x] i\n"
+        );
+    }
 
     #[test]
     fn parses_both_entry_kinds() {

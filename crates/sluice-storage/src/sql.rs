@@ -22,12 +22,14 @@ use sluice_migrations::sea_orm_migration::MigratorTrait;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tokio::sync::{Mutex, MutexGuard};
 
 mod assets;
 mod backfills;
 mod instigators;
 mod partitions;
+mod write_lock;
+
+use write_lock::{WriteGuard, WriteLock};
 
 use crate::backfill::{Backfill, BackfillStatus, BackfillsFilter, NewBackfill};
 use crate::config::{StorageConfig, redact_url};
@@ -70,9 +72,10 @@ pub struct SqlStorage {
     db: DatabaseConnection,
     /// The database as shown in messages: a path, or a URL without its password.
     target: String,
-    /// SQLite allows one writer at a time; writers of this process take turns here
-    /// instead of spinning in SQLite's busy handler. `None` on Postgres.
-    write_lock: Option<Mutex<()>>,
+    /// SQLite allows one writer at a time; writers take turns here (within the process
+    /// and across processes) instead of polling in SQLite's busy handler. `None` on
+    /// Postgres.
+    write_lock: Option<WriteLock>,
 }
 
 impl fmt::Debug for SqlStorage {
@@ -143,7 +146,7 @@ impl SqlStorage {
         let storage = Self {
             db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
             target,
-            write_lock: Some(Mutex::new(())),
+            write_lock: Some(WriteLock::new(path)),
         };
         storage.migrate().await?;
         Ok(storage)
@@ -291,7 +294,7 @@ impl SqlStorage {
             .map_err(StorageError::db(format!("begin a transaction to {action}")))
     }
 
-    async fn lock_writes(&self) -> Option<MutexGuard<'_, ()>> {
+    async fn lock_writes(&self) -> Option<WriteGuard<'_>> {
         match &self.write_lock {
             Some(lock) => Some(lock.lock().await),
             None => None,

@@ -569,7 +569,11 @@ struct ConsoleSink;
 
 impl EventSink for ConsoleSink {
     fn emit(&self, event: RunEvent) {
-        eprintln!("{event}");
+        use std::io::Write;
+        // One write per event: stderr is unbuffered, and a formatted line would
+        // otherwise cost a system call per piece.
+        let line = format!("{event}\n");
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 
