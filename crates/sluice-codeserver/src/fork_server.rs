@@ -7,10 +7,12 @@
 //! later, how it exited. A child runs the worker function (which builds its own runtime
 //! and storage connection, exactly as `execute-run` does) and exits with its code. A run
 //! so skips loading the binary, dynamic linking and building the definitions again.
-//! Dagster users know the idea as the `forkserver` start method.
+//! Dagster users know the idea as the `forkserver` start method. A launch may carry a
+//! payload for the worker (the code server sends the run it has just read, so that the
+//! worker need not read it again).
 //!
-//! Messages are short text datagrams on a `SOCK_SEQPACKET` pair. To the helper:
-//! `launch RUN_ID`. From it: `launched RUN_ID PID`, `failed RUN_ID REASON`, and
+//! Messages are datagrams on a `SOCK_SEQPACKET` pair. To the helper:
+//! `launch RUN_ID\nPAYLOAD`. From it: `launched RUN_ID PID`, `failed RUN_ID REASON`, and
 //! `exited PID WAIT_STATUS`.
 
 use std::collections::HashMap;
@@ -25,8 +27,12 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
 
-/// The longest message either side sends (a run id is a UUID; a reason is short).
-const MAX_MESSAGE: usize = 1024;
+/// The largest payload a launch carries; a larger one is not sent (see
+/// [`ForkServerClient::launch`]).
+pub const MAX_PAYLOAD: usize = 60 * 1024;
+/// The longest message either side sends: a launch with its payload (a run id is a
+/// UUID; a reason is short).
+const MAX_MESSAGE: usize = MAX_PAYLOAD + 1024;
 
 /// The helper process, between [`ForkServer::start`] and [`ForkServer::connect`].
 pub struct ForkServer {
@@ -65,12 +71,12 @@ fn os_error(action: &'static str) -> ForkError {
 }
 
 impl ForkServer {
-    /// Fork the helper. Each child it forks later calls `worker(run_id)` and exits with
-    /// the code returned.
+    /// Fork the helper. Each child it forks later calls `worker(run_id, payload)` and
+    /// exits with the code returned.
     ///
     /// Refuses to fork unless this process has exactly one thread: forking copies only
     /// the calling thread, and locks held by other threads would stay locked forever.
-    pub fn start(worker: impl Fn(&str) -> i32) -> Result<Self, ForkError> {
+    pub fn start(worker: impl Fn(&str, &[u8]) -> i32) -> Result<Self, ForkError> {
         let threads = thread_count();
         if threads != 1 {
             return Err(ForkError::NotSingleThreaded { threads });
@@ -146,14 +152,19 @@ struct Inner {
 }
 
 impl ForkServerClient {
-    /// Fork a worker for `run_id`.
-    pub async fn launch(&self, run_id: &str) -> Result<ForkedWorker, ForkError> {
+    /// Fork a worker for `run_id`, handing it `payload`. A payload over [`MAX_PAYLOAD`]
+    /// bytes is not sent: the worker gets an empty one, and must find what it needs
+    /// itself.
+    pub async fn launch(&self, run_id: &str, payload: &[u8]) -> Result<ForkedWorker, ForkError> {
         if self.inner.gone.load(Ordering::Acquire) {
             return Err(ForkError::Gone);
         }
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.pending).insert(run_id.to_owned(), tx);
-        let message = format!("launch {run_id}");
+        let mut message = format!("launch {run_id}\n").into_bytes();
+        if payload.len() <= MAX_PAYLOAD {
+            message.extend_from_slice(payload);
+        }
         let sent = self
             .inner
             .socket
@@ -297,7 +308,7 @@ fn reply(socket: RawFd, message: &str) {
 
 /// The helper: fork a worker per request, report exits, and leave when the code server
 /// closes its end.
-fn helper_main(socket: OwnedFd, worker: &dyn Fn(&str) -> i32) -> ! {
+fn helper_main(socket: OwnedFd, worker: &dyn Fn(&str, &[u8]) -> i32) -> ! {
     let socket_fd = socket.as_raw_fd();
     let mut pipe = [0 as RawFd; 2];
     // SAFETY: pipe2(2) writes two new descriptors into `pipe`; sigaction(2) installs an
@@ -312,7 +323,7 @@ fn helper_main(socket: OwnedFd, worker: &dyn Fn(&str) -> i32) -> ! {
         action.sa_flags = libc::SA_RESTART | libc::SA_NOCLDSTOP;
         libc::sigaction(libc::SIGCHLD, &action, std::ptr::null_mut());
     }
-    let mut buf = [0u8; MAX_MESSAGE];
+    let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
         let mut polled = [
             libc::pollfd {
@@ -347,8 +358,7 @@ fn helper_main(socket: OwnedFd, worker: &dyn Fn(&str) -> i32) -> ! {
             unsafe { libc::_exit(0) };
         }
         let Ok(n) = usize::try_from(n) else { continue };
-        let message = String::from_utf8_lossy(&buf[..n]).into_owned();
-        let Some(run_id) = message.strip_prefix("launch ") else {
+        let Some((run_id, payload)) = parse_launch(&buf[..n]) else {
             continue;
         };
         // SAFETY: this process is single-threaded, so the child is a complete copy.
@@ -366,12 +376,20 @@ fn helper_main(socket: OwnedFd, worker: &dyn Fn(&str) -> i32) -> ! {
                     libc::signal(libc::SIGCHLD, libc::SIG_DFL);
                 }
                 drop(socket);
-                let code = worker(run_id);
+                let code = worker(run_id, payload);
                 std::process::exit(code);
             }
             pid => reply(socket_fd, &format!("launched {run_id} {pid}")),
         }
     }
+}
+
+/// The run id and payload of a `launch RUN_ID\nPAYLOAD` message.
+fn parse_launch(message: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = message.strip_prefix(b"launch ")?;
+    let end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+    let run_id = std::str::from_utf8(&rest[..end]).ok()?;
+    Some((run_id, rest.get(end + 1..).unwrap_or_default()))
 }
 
 /// Report every child that has ended.
@@ -396,10 +414,21 @@ mod tests {
         // A second thread, alive during the check whatever the harness does.
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let other = std::thread::spawn(move || stopped.recv());
-        let err = ForkServer::start(|_| 0).err().expect("must refuse");
+        let err = ForkServer::start(|_, _| 0).err().expect("must refuse");
         assert!(matches!(err, ForkError::NotSingleThreaded { threads } if threads > 1));
         assert!(err.to_string().contains("threads"), "{err}");
         drop(stop);
         let _ = other.join();
+    }
+
+    #[test]
+    fn launch_messages_carry_a_run_id_and_a_payload() {
+        assert_eq!(
+            parse_launch(b"launch r1\n{\"a\":\"x\\ny\"}"),
+            Some(("r1", &b"{\"a\":\"x\\ny\"}"[..]))
+        );
+        assert_eq!(parse_launch(b"launch r1\n"), Some(("r1", &b""[..])));
+        assert_eq!(parse_launch(b"launch r1"), Some(("r1", &b""[..])));
+        assert_eq!(parse_launch(b"exit r1"), None);
     }
 }

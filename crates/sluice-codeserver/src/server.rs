@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use sluice_core::Definitions;
 use sluice_core::events::{ErrorInfo, EventData, EventType, LogLevel, RunEvent};
+use sluice_core::run::Run;
 use sluice_core::snapshot::LocationSnapshot;
 use sluice_storage::Storage;
 use tokio::net::TcpListener;
@@ -195,7 +196,7 @@ impl CodeServer {
                 format!("run {run_id} already has a worker"),
             ));
         }
-        let (pid, exited) = self.start_worker(run_id).await.map_err(|reason| {
+        let (pid, exited) = self.start_worker(&run).await.map_err(|reason| {
             ServerError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "WorkerSpawnFailed",
@@ -220,8 +221,10 @@ impl CodeServer {
         })
     }
 
-    /// Start a worker process for `run_id`, the configured way.
-    async fn start_worker(&self, run_id: &str) -> Result<StartedWorker, String> {
+    /// Start a worker process for `run`, the configured way. A forked worker is handed
+    /// the run as read here; an executed one reads it from storage.
+    async fn start_worker(&self, run: &Run) -> Result<StartedWorker, String> {
+        let run_id = run.run_id.as_str();
         match &self.launcher {
             WorkerLauncher::Exec(command) => {
                 let mut child = tokio::process::Command::new(&command.program)
@@ -234,8 +237,9 @@ impl CodeServer {
                 Ok((pid, Box::pin(async move { child.wait().await })))
             }
             WorkerLauncher::Fork(fork_server) => {
+                let payload = serde_json::to_vec(run).map_err(|e| e.to_string())?;
                 let worker = fork_server
-                    .launch(run_id)
+                    .launch(run_id, &payload)
                     .await
                     .map_err(|e| e.to_string())?;
                 let exited = async move {

@@ -85,7 +85,7 @@ pub async fn execute_run(
                 cancel,
                 io_manager: Some(io_manager),
                 reexecution: reexecution(storage.as_ref(), run).await?,
-                partitions: Some(partitions_context(storage.as_ref(), defs, &plan).await?),
+                partitions: Some(partitions_context(storage.as_ref(), &plan).await?),
             };
             executor::execute(&plan, config, ctx).await
         }
@@ -151,17 +151,17 @@ async fn watch_run(storage: Arc<dyn Storage>, run_id: String, cancel: Cancellati
     }
 }
 
-/// The dynamic partition keys the run's partition mappings may need: those of every
-/// partitioned asset of the location, and of the job.
+/// The dynamic partition keys the run's partition mappings may need: those of the job
+/// and of the partitioned assets it may meet. A job without partitions reads nothing.
 async fn partitions_context(
     storage: &dyn Storage,
-    defs: &Definitions,
     plan: &ExecutionPlan,
 ) -> Result<PartitionsContext, WorkerError> {
-    let definitions = defs
-        .assets()
-        .filter_map(|a| a.partitions())
-        .chain(plan.job().partitions());
+    let steps = plan
+        .steps()
+        .iter()
+        .filter_map(|s| s.op.asset()?.partitions.as_ref());
+    let definitions = plan.job().partition_definitions().chain(steps);
     Ok(sluice_storage::partitions_context(storage, definitions).await?)
 }
 

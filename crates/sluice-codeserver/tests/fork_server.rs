@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use sluice_codeserver::ForkServer;
 
 /// What a test worker does, by run id: `kill` dies of SIGKILL, `code-N` exits with N,
-/// anything else writes a file named after the run and exits 0.
-fn worker(dir: &Path, run_id: &str) -> i32 {
+/// `echo-*` writes its payload to a file named after the run, anything else writes its
+/// pid there; then it exits 0.
+fn worker(dir: &Path, run_id: &str, payload: &[u8]) -> i32 {
     if run_id == "kill" {
         // SAFETY: the worker kills itself, as a crash would.
         unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
@@ -18,13 +19,19 @@ fn worker(dir: &Path, run_id: &str) -> i32 {
     if let Some(code) = run_id.strip_prefix("code-") {
         return code.parse().unwrap_or(99);
     }
-    std::fs::write(dir.join(run_id), std::process::id().to_string()).map_or(98, |()| 0)
+    let content = if run_id.starts_with("echo-") {
+        payload.to_vec()
+    } else {
+        std::process::id().to_string().into_bytes()
+    };
+    std::fs::write(dir.join(run_id), content).map_or(98, |()| 0)
 }
 
 fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().to_owned();
-    let server = ForkServer::start(move |run_id| worker(&path, run_id)).expect("fork server");
+    let server = ForkServer::start(move |run_id, payload| worker(&path, run_id, payload))
+        .expect("fork server");
     let helper = server.pid();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -33,7 +40,7 @@ fn main() {
     runtime.block_on(async {
         let client = server.connect().expect("connect");
 
-        let written = client.launch("writes").await.expect("launch");
+        let written = client.launch("writes", b"").await.expect("launch");
         let status = written.exited.await.expect("exit reported");
         assert_eq!(status.code(), Some(0));
         let pid_in_file = std::fs::read_to_string(dir.path().join("writes")).expect("file");
@@ -43,9 +50,21 @@ fn main() {
             "the worker is the launched pid"
         );
 
-        let three = client.launch("code-3").await.expect("launch");
+        // The payload reaches the worker, unless it is too large to send.
+        let payload = b"{\"run\": \"with\nnewlines\"}";
+        let echo = client.launch("echo-small", payload).await.expect("launch");
+        assert_eq!(echo.exited.await.expect("exit").code(), Some(0));
+        let echoed = std::fs::read(dir.path().join("echo-small")).expect("file");
+        assert_eq!(echoed, payload);
+        let large = vec![b'x'; sluice_codeserver::fork_server::MAX_PAYLOAD + 1];
+        let echo = client.launch("echo-large", &large).await.expect("launch");
+        assert_eq!(echo.exited.await.expect("exit").code(), Some(0));
+        let echoed = std::fs::read(dir.path().join("echo-large")).expect("file");
+        assert!(echoed.is_empty(), "an oversized payload is not sent");
+
+        let three = client.launch("code-3", b"").await.expect("launch");
         assert_eq!(three.exited.await.expect("exit").code(), Some(3));
-        let killed = client.launch("kill").await.expect("launch");
+        let killed = client.launch("kill", b"").await.expect("launch");
         assert_eq!(
             killed.exited.await.expect("exit").signal(),
             Some(libc::SIGKILL)
@@ -55,7 +74,7 @@ fn main() {
         let launches: Vec<_> = (0..20)
             .map(|i| {
                 let client = client.clone();
-                tokio::spawn(async move { client.launch(&format!("many-{i}")).await })
+                tokio::spawn(async move { client.launch(&format!("many-{i}"), b"").await })
             })
             .collect();
         let mut workers = Vec::new();

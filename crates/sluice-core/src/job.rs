@@ -171,6 +171,16 @@ impl JobDefinition {
         self.0.asset_partitions.as_ref()?.get(key)
     }
 
+    /// Every partitioning a run of this job may meet: the job's own, and for an asset
+    /// job those of the location's partitioned assets (its steps map partitions between
+    /// them).
+    pub fn partition_definitions(&self) -> impl Iterator<Item = &PartitionsDefinition> {
+        self.0
+            .partitions
+            .iter()
+            .chain(self.0.asset_partitions.iter().flat_map(|all| all.values()))
+    }
+
     /// The resource keys the job's ops need.
     pub fn required_resource_keys(&self) -> BTreeSet<&str> {
         self.0

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,10 +26,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 mod assets;
 mod backfills;
+mod checkpoint;
 mod instigators;
 mod partitions;
 mod write_lock;
 
+use checkpoint::Checkpointer;
 use write_lock::{WriteGuard, WriteLock};
 
 use crate::backfill::{Backfill, BackfillStatus, BackfillsFilter, NewBackfill};
@@ -75,7 +78,9 @@ pub struct SqlStorage {
     /// SQLite allows one writer at a time; writers take turns here (within the process
     /// and across processes) instead of polling in SQLite's busy handler. `None` on
     /// Postgres.
-    write_lock: Option<WriteLock>,
+    write_lock: Option<Arc<WriteLock>>,
+    /// A long-lived process's periodic SQLite checkpoints (see [`checkpoint`]).
+    checkpointer: Option<Checkpointer>,
 }
 
 impl fmt::Debug for SqlStorage {
@@ -95,10 +100,34 @@ impl SqlStorage {
         }
     }
 
+    /// Open the database `config` describes for a run worker: a process that executes
+    /// one run, started by a code server that has opened the same instance, so that its
+    /// schema is known to be current. It skips the migration check, keeps one
+    /// connection (its writes take turns anyway) and leaves checkpoints to the long-lived
+    /// processes: a short run costs less.
+    pub async fn open_for_run_worker(config: &StorageConfig) -> Result<Self> {
+        match config {
+            StorageConfig::Sqlite { path } => Self::connect_sqlite(path, 1).await,
+            StorageConfig::Postgres { url } => Self::connect_postgres(url, 2).await,
+        }
+    }
+
     /// Open (creating it and its directory if missing) the SQLite database file at
     /// `path` and apply pending migrations. Several processes may open the same file
     /// at once.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        let mut storage = Self::connect_sqlite(path, 4).await?;
+        storage.migrate().await?;
+        storage.checkpointer = storage
+            .write_lock
+            .clone()
+            .map(|lock| Checkpointer::spawn(storage.db.clone(), lock));
+        Ok(storage)
+    }
+
+    /// Open the SQLite database at `path` with a pool of at most `max_connections`,
+    /// without migrating it.
+    async fn connect_sqlite(path: &Path, max_connections: u32) -> Result<Self> {
         let target = format!("sqlite:{}", path.display());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
@@ -116,7 +145,10 @@ impl SqlStorage {
             .foreign_keys(true)
             // SQLite's OS-level cache serves reads well; a small page cache per
             // connection keeps every process's memory flat.
-            .pragma("cache_size", "-1024");
+            .pragma("cache_size", "-1024")
+            // Checkpoints are not left to whichever commit grows the log (see
+            // `checkpoint`).
+            .pragma("wal_autocheckpoint", "0");
         // Opening a fresh file switches it to WAL, which needs the file to itself: a
         // process that opens it at the same moment as others may be told it is busy
         // before any busy handler runs. Such an open is tried again, for a while.
@@ -125,7 +157,7 @@ impl SqlStorage {
         let pool = loop {
             attempt += 1;
             let opened = SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(max_connections)
                 .min_connections(0)
                 .test_before_acquire(false)
                 .connect_with(options.clone())
@@ -143,19 +175,26 @@ impl SqlStorage {
                 }
             }
         };
-        let storage = Self {
+        Ok(Self {
             db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
             target,
-            write_lock: Some(WriteLock::new(path)),
-        };
-        storage.migrate().await?;
-        Ok(storage)
+            write_lock: Some(Arc::new(WriteLock::new(path))),
+            checkpointer: None,
+        })
     }
 
     /// Connect to Postgres at `url` (`postgres://user:password@host:port/db`) and
     /// apply pending migrations (under an advisory lock, so that several processes
     /// may start at once).
     pub async fn open_postgres(url: &str) -> Result<Self> {
+        let storage = Self::connect_postgres(url, 10).await?;
+        storage.migrate().await?;
+        Ok(storage)
+    }
+
+    /// Connect to Postgres at `url` with a pool of at most `max_connections`, without
+    /// migrating it.
+    async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self> {
         let target = redact_url(url);
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StorageError::InvalidUrl {
@@ -181,16 +220,15 @@ impl SqlStorage {
             })?;
         let _ = probe.close().await;
         let pool = PgPoolOptions::new()
-            .max_connections(10)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
             .connect_lazy_with(options);
-        let storage = Self {
+        Ok(Self {
             db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
             target,
             write_lock: None,
-        };
-        storage.migrate().await?;
-        Ok(storage)
+            checkpointer: None,
+        })
     }
 
     /// The sea-orm connection (a pool), for storage features built on the same schema.

@@ -2295,6 +2295,54 @@ async fn sqlite_two_processes_open_a_fresh_file_at_once() {
     assert_eq!(ids, ["child-0", "child-1", "child-2", "child-3"]);
 }
 
+/// A run worker's commits never stop to checkpoint the write-ahead log, however large it
+/// grows; a long-lived process copies it into the database in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_log_is_checkpointed_in_the_background_not_by_run_workers() {
+    use sluice_core::events::{EventType, RunEvent};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sluice.db");
+    let _server = SqlStorage::open_sqlite(&path).await.expect("open");
+    let config = StorageConfig::Sqlite { path: path.clone() };
+    let worker = SqlStorage::open_for_run_worker(&config)
+        .await
+        .expect("open for a run worker");
+    let run = worker
+        .create_run(&sluice_core::run::NewRun::new("big"))
+        .await
+        .expect("create run");
+    // About 4 MB of events: past the 1,000 pages at which SQLite's default would make
+    // this commit checkpoint.
+    let events: Vec<RunEvent> = (0..2000)
+        .map(|i| RunEvent::new(&run.run_id, EventType::EngineEvent, format!("{i:02000}")))
+        .collect();
+    let db_len = || std::fs::metadata(&path).expect("database file").len();
+    let before = db_len();
+    worker.store_events(&events).await.expect("store events");
+    assert!(
+        db_len() < before + 1_000_000,
+        "the worker's commit left the log to the checkpointer ({before} -> {} bytes)",
+        db_len()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db_len() < 4_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log was not checkpointed within 10 s ({} bytes)",
+            db_len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        worker
+            .events_for_run(&run.run_id, None, None)
+            .await
+            .expect("events")
+            .len(),
+        2000
+    );
+}
+
 #[tokio::test]
 async fn sqlite_unusable_path_is_reported() {
     let dir = tempfile::tempdir().expect("temp dir");

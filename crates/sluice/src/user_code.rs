@@ -28,10 +28,10 @@ use sluice_core::config::{self, ConfigParseError};
 use sluice_core::events::{EventSink, RunEvent};
 use sluice_core::executor::human_ms;
 use sluice_core::partition::PartitionError;
-use sluice_core::run::{NewRun, PARTITION_TAG, RunStatus};
+use sluice_core::run::{NewRun, PARTITION_TAG, Run, RunStatus};
 use sluice_core::run_config::{self, RunConfigError};
 use sluice_core::{DefinitionError, Definitions};
-use sluice_storage::{Storage, StorageConfig, StorageError};
+use sluice_storage::{SqlStorage, Storage, StorageConfig, StorageError};
 
 /// A code location compiled into a user-code binary: a name and the function that
 /// builds its definitions.
@@ -428,12 +428,13 @@ fn run(cli: Cli, locations: &[CodeLocation]) -> Result<ExitCode, UserCodeError> 
             start_method,
         } => {
             let defs = location.load()?;
+            let storage = StorageConfig::from_env()?;
             // The fork server must be forked before the runtime starts any thread.
             let fork_server = match start_method {
-                StartMethod::Forkserver => start_fork_server(&defs),
+                StartMethod::Forkserver => start_fork_server(&defs, &storage),
                 StartMethod::Exec => None,
             };
-            runtime()?.block_on(serve(location, &defs, fork_server, &host, port))
+            runtime()?.block_on(serve(location, &defs, &storage, fork_server, &host, port))
         }
         Command::ExecuteRun { run_id } => {
             let defs = location.load()?;
@@ -443,11 +444,19 @@ fn run(cli: Cli, locations: &[CodeLocation]) -> Result<ExitCode, UserCodeError> 
     }
 }
 
-/// Fork the fork server, whose children execute runs of `defs`. `None` (workers are then
-/// executed as commands) if it cannot start, with a warning saying why.
-fn start_fork_server(defs: &Definitions) -> Option<ForkServer> {
-    let worker = |run_id: &str| -> i32 {
-        let outcome = runtime().and_then(|rt| rt.block_on(execute_stored_run(defs, run_id)));
+/// Fork the fork server, whose children execute runs of `defs` on the instance `storage`
+/// describes. `None` (workers are then executed as commands) if it cannot start, with a
+/// warning saying why.
+fn start_fork_server(defs: &Definitions, storage: &StorageConfig) -> Option<ForkServer> {
+    let worker = |run_id: &str, payload: &[u8]| -> i32 {
+        // The code server hands over the run it has just read (see `CodeServer`).
+        let run = serde_json::from_slice::<Run>(payload).ok();
+        let outcome = runtime().and_then(|rt| {
+            let status = rt.block_on(execute_forked_run(defs, storage, run_id, run));
+            // The process ends next: its threads need not be waited for.
+            rt.shutdown_background();
+            status
+        });
         match outcome {
             Ok(status) => i32::from(status_code(status)),
             Err(e) => {
@@ -488,11 +497,12 @@ fn status_code(status: RunStatus) -> u8 {
 async fn serve(
     location: &CodeLocation,
     defs: &Definitions,
+    storage: &StorageConfig,
     fork_server: Option<ForkServer>,
     host: &str,
     port: u16,
 ) -> Result<ExitCode, UserCodeError> {
-    let storage = open_storage().await?;
+    let storage = sluice_storage::open(storage).await?;
     let launcher = match fork_server {
         Some(fork_server) => {
             WorkerLauncher::Fork(fork_server.connect().map_err(UserCodeError::Runtime)?)
@@ -529,11 +539,36 @@ async fn serve(
 
 /// Execute the stored run `run_id` of `defs` in this process: what a run worker does.
 async fn execute_stored_run(defs: &Definitions, run_id: &str) -> Result<RunStatus, UserCodeError> {
-    let storage = open_storage().await?;
-    let run = storage
-        .get_run(run_id)
-        .await?
-        .ok_or_else(|| UserCodeError::RunNotFound(run_id.to_owned()))?;
+    execute_run(defs, open_storage().await?, run_id, None).await
+}
+
+/// What a worker forked by the fork server does: [`execute_stored_run`] on storage opened
+/// for a run worker (its code server has opened the instance already), with the run its
+/// code server handed over, if any.
+async fn execute_forked_run(
+    defs: &Definitions,
+    storage: &StorageConfig,
+    run_id: &str,
+    run: Option<Run>,
+) -> Result<RunStatus, UserCodeError> {
+    let storage = Arc::new(SqlStorage::open_for_run_worker(storage).await?);
+    execute_run(defs, storage, run_id, run).await
+}
+
+/// Execute run `run_id` of `defs` (`run` if given, else as stored) in this process.
+async fn execute_run(
+    defs: &Definitions,
+    storage: Arc<dyn Storage>,
+    run_id: &str,
+    run: Option<Run>,
+) -> Result<RunStatus, UserCodeError> {
+    let run = match run.filter(|r| r.run_id == run_id) {
+        Some(run) => run,
+        None => storage
+            .get_run(run_id)
+            .await?
+            .ok_or_else(|| UserCodeError::RunNotFound(run_id.to_owned()))?,
+    };
     let cancel = crate::signals::shutdown_on_signals("Terminating the run");
     let status =
         sluice_codeserver::execute_run(defs, storage, &run, cancel, Some(Arc::new(ConsoleSink)))
