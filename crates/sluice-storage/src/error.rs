@@ -167,6 +167,17 @@ pub enum StorageError {
     /// The event writer's background task is gone (it was closed or panicked).
     #[error("the event writer has stopped; events emitted after close are not stored")]
     WriterStopped,
+
+    /// A run created together with others (see `SqlStorage::create_run_with_events`)
+    /// was not created: their shared write failed, or the task making it stopped.
+    /// Nothing of the run was stored.
+    #[error("run {run_id} was not created: {reason}")]
+    RunNotCreated {
+        /// The run's id.
+        run_id: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Result with [`StorageError`].

@@ -81,6 +81,16 @@ pub struct SqlStorage {
     write_lock: Option<Arc<WriteLock>>,
     /// A long-lived process's periodic SQLite checkpoints (see [`checkpoint`]).
     checkpointer: Option<Checkpointer>,
+    /// Runs to create, gathered while writers wait for their turn: whoever gets the
+    /// next turn creates all of them in one transaction (see `create_run_with_events`).
+    pending_runs: std::sync::Mutex<Vec<PendingRun>>,
+}
+
+/// A run waiting to be created, and who waits for it.
+struct PendingRun {
+    run: NewRun,
+    events: Vec<RunEvent>,
+    created: tokio::sync::oneshot::Sender<Result<Run>>,
 }
 
 impl fmt::Debug for SqlStorage {
@@ -180,6 +190,7 @@ impl SqlStorage {
             target,
             write_lock: Some(Arc::new(WriteLock::new(path))),
             checkpointer: None,
+            pending_runs: Default::default(),
         })
     }
 
@@ -228,6 +239,7 @@ impl SqlStorage {
             target,
             write_lock: None,
             checkpointer: None,
+            pending_runs: Default::default(),
         })
     }
 
@@ -530,13 +542,36 @@ impl Storage for SqlStorage {
         self.create_run_with_events(run, &[]).await
     }
 
+    /// Runs created at the same time by one process (a burst of launches) share a
+    /// transaction: each caller queues its run, and whoever gets the writers' next turn
+    /// creates every queued run, each in a savepoint of its own, so that one refused run
+    /// (a duplicate id) leaves the others created.
     async fn create_run_with_events(&self, run: &NewRun, events: &[RunEvent]) -> Result<Run> {
-        let action = format!("create run {}", run.run_id);
-        let _guard = self.lock_writes().await;
-        let txn = self.begin_write(&action).await?;
-        let created = insert_run(&txn, run, events).await?;
-        txn.commit().await.map_err(StorageError::db(action))?;
-        Ok(created)
+        let (created, mut done) = tokio::sync::oneshot::channel();
+        lock_pending(&self.pending_runs).push(PendingRun {
+            run: run.clone(),
+            events: events.to_vec(),
+            created,
+        });
+        let stopped = || {
+            Err(StorageError::RunNotCreated {
+                run_id: run.run_id.clone(),
+                reason: "the task creating it with other runs stopped first".to_owned(),
+            })
+        };
+        tokio::select! {
+            biased;
+            // Created by the writer whose turn came first.
+            result = &mut done => return result.unwrap_or_else(|_| stopped()),
+            guard = self.lock_writes() => {
+                let batch = std::mem::take(&mut *lock_pending(&self.pending_runs));
+                if !batch.is_empty() {
+                    self.create_runs(batch).await;
+                }
+                drop(guard);
+            }
+        }
+        done.await.unwrap_or_else(|_| stopped())
     }
 
     async fn get_run(&self, run_id: &str) -> Result<Option<Run>> {
@@ -910,6 +945,86 @@ impl Storage for SqlStorage {
 
 /// Insert `run`, its tags and its first `events` in `txn` (which the caller commits).
 /// The returned run's status follows the events.
+fn lock_pending(
+    pending: &std::sync::Mutex<Vec<PendingRun>>,
+) -> std::sync::MutexGuard<'_, Vec<PendingRun>> {
+    pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SqlStorage {
+    /// Create `batch` in one transaction (the caller holds the writers' turn) and tell
+    /// each waiter how its run fared.
+    async fn create_runs(&self, batch: Vec<PendingRun>) {
+        let action = match batch.as_slice() {
+            [one] => format!("create run {}", one.run.run_id),
+            many => format!("create {} runs", many.len()),
+        };
+        let txn = match self.begin_write(&action).await {
+            Ok(txn) => txn,
+            Err(e) => return fail_all(batch, e),
+        };
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for pending in &batch {
+            let outcome = if batch.len() == 1 {
+                insert_run(&txn, &pending.run, &pending.events).await
+            } else {
+                insert_run_in_savepoint(&txn, &pending.run, &pending.events).await
+            };
+            outcomes.push(outcome);
+        }
+        if let Err(e) = txn.commit().await.map_err(StorageError::db(action)) {
+            return fail_all(batch, e);
+        }
+        for (pending, outcome) in batch.into_iter().zip(outcomes) {
+            let _ = pending.created.send(outcome);
+        }
+    }
+}
+
+/// `insert_run` in a savepoint of `txn`: a refused run leaves the rest of `txn` intact.
+async fn insert_run_in_savepoint(
+    txn: &DatabaseTransaction,
+    run: &NewRun,
+    events: &[RunEvent],
+) -> Result<Run> {
+    let action = || format!("create run {}", run.run_id);
+    let savepoint = txn.begin().await.map_err(StorageError::db(action()))?;
+    match insert_run(&savepoint, run, events).await {
+        Ok(created) => {
+            savepoint
+                .commit()
+                .await
+                .map_err(StorageError::db(action()))?;
+            Ok(created)
+        }
+        Err(e) => {
+            savepoint
+                .rollback()
+                .await
+                .map_err(StorageError::db(action()))?;
+            Err(e)
+        }
+    }
+}
+
+/// Tell every waiter of `batch` that its run was not created, and why.
+fn fail_all(mut batch: Vec<PendingRun>, error: StorageError) {
+    if batch.len() == 1 {
+        let pending = batch.remove(0);
+        let _ = pending.created.send(Err(error));
+        return;
+    }
+    let reason = error.to_string();
+    for pending in batch {
+        let _ = pending.created.send(Err(StorageError::RunNotCreated {
+            run_id: pending.run.run_id,
+            reason: reason.clone(),
+        }));
+    }
+}
+
 async fn insert_run(txn: &DatabaseTransaction, run: &NewRun, events: &[RunEvent]) -> Result<Run> {
     let event_rows = events.iter().map(event_row).collect::<Result<Vec<_>>>()?;
     let now = now_timestamp();

@@ -181,6 +181,7 @@ shared_suite!(
     plain: [
         create_and_get,
         duplicate_run_is_refused_and_nothing_changes,
+        runs_created_at_once_are_each_created_or_refused,
         pagination_with_cursor,
         filters_and_counts,
         filters_by_creation_and_update_time,
@@ -394,6 +395,63 @@ mod suite {
         assert_eq!(got.step_keys_to_execute, None, "NULL: every step");
 
         assert_eq!(storage.get_run("no-such-run").await.expect("get"), None);
+    }
+
+    /// Runs created at the same moment may share a write; a duplicate among them is
+    /// refused alone, and every other run is stored with its tags and events.
+    pub async fn runs_created_at_once_are_each_created_or_refused(storage: Arc<dyn Storage>) {
+        let taken = new_run("taken");
+        storage.create_run(&taken).await.expect("create");
+        let mut attempts = Vec::new();
+        for i in 0..40 {
+            let storage = Arc::clone(&storage);
+            let mut run = new_run(&format!("job_{i}"));
+            if i == 17 {
+                run.run_id = taken.run_id.clone();
+            }
+            run.tags = tags(&[("i", &i.to_string())]);
+            attempts.push(tokio::spawn(async move {
+                let events = [event(&run.run_id, EventType::RunEnqueued, 1.0)];
+                (
+                    run.clone(),
+                    storage.create_run_with_events(&run, &events).await,
+                )
+            }));
+        }
+        for attempt in attempts {
+            let (run, outcome) = attempt.await.expect("task");
+            if run.job_name == "job_17" {
+                match outcome {
+                    Err(StorageError::DuplicateRun { run_id }) => assert_eq!(run_id, taken.run_id),
+                    other => panic!("expected DuplicateRun, got {other:?}"),
+                }
+                continue;
+            }
+            let created = outcome.expect("created");
+            assert_eq!(created.job_name, run.job_name);
+            let stored = storage
+                .get_run(&run.run_id)
+                .await
+                .expect("get")
+                .expect("stored");
+            assert_eq!(stored.tags, run.tags);
+            let events = storage
+                .events_for_run(&run.run_id, None, None)
+                .await
+                .expect("events");
+            assert_eq!(events.len(), 1, "{}", run.job_name);
+        }
+        let all = storage
+            .count_runs(&RunsFilter::default())
+            .await
+            .expect("count");
+        assert_eq!(all, 40, "the taken run and 39 new ones");
+        let still = storage
+            .get_run(&taken.run_id)
+            .await
+            .expect("get")
+            .expect("kept");
+        assert_eq!(still.job_name, "taken");
     }
 
     pub async fn duplicate_run_is_refused_and_nothing_changes(storage: Arc<dyn Storage>) {
