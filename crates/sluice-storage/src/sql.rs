@@ -943,8 +943,6 @@ impl Storage for SqlStorage {
     }
 }
 
-/// Insert `run`, its tags and its first `events` in `txn` (which the caller commits).
-/// The returned run's status follows the events.
 fn lock_pending(
     pending: &std::sync::Mutex<Vec<PendingRun>>,
 ) -> std::sync::MutexGuard<'_, Vec<PendingRun>> {
@@ -965,15 +963,19 @@ impl SqlStorage {
             Ok(txn) => txn,
             Err(e) => return fail_all(batch, e),
         };
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for pending in &batch {
-            let outcome = if batch.len() == 1 {
-                insert_run(&txn, &pending.run, &pending.events).await
-            } else {
-                insert_run_in_savepoint(&txn, &pending.run, &pending.events).await
-            };
-            outcomes.push(outcome);
-        }
+        let outcomes = if let [one] = batch.as_slice() {
+            // Alone, a refused run needs no savepoint: the transaction is rolled back.
+            match insert_run(&txn, &one.run, &one.events).await {
+                Ok(created) => vec![Ok(created)],
+                Err(e) => return fail_all(batch, e),
+            }
+        } else {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for pending in &batch {
+                outcomes.push(insert_run_in_savepoint(&txn, &pending.run, &pending.events).await);
+            }
+            outcomes
+        };
         if let Err(e) = txn.commit().await.map_err(StorageError::db(action)) {
             return fail_all(batch, e);
         }
@@ -1025,6 +1027,8 @@ fn fail_all(mut batch: Vec<PendingRun>, error: StorageError) {
     }
 }
 
+/// Insert `run`, its tags and its first `events` in `txn` (which the caller commits).
+/// The returned run's status follows the events.
 async fn insert_run(txn: &DatabaseTransaction, run: &NewRun, events: &[RunEvent]) -> Result<Run> {
     let event_rows = events.iter().map(event_row).collect::<Result<Vec<_>>>()?;
     let now = now_timestamp();
