@@ -15,15 +15,18 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Mutex, MutexGuard, oneshot};
 
 /// The writers' queue for one database file.
 pub(crate) struct WriteLock {
     within: Mutex<()>,
-    /// The file locked across processes; `None` once locking it has failed in a way that
-    /// waiting would not fix (e.g. a file system without `flock`).
-    across: std::sync::Mutex<Option<PathBuf>>,
+    /// The file locked across processes.
+    across: PathBuf,
+    /// Set once locking `across` has failed in a way that waiting would not fix (e.g. a
+    /// file system without `flock`): writers then only take turns within the process.
+    across_unusable: AtomicBool,
 }
 
 /// A writer's turn: released when dropped.
@@ -40,38 +43,33 @@ impl WriteLock {
         name.push("-writelock");
         Self {
             within: Mutex::new(()),
-            across: std::sync::Mutex::new(Some(PathBuf::from(name))),
+            across: PathBuf::from(name),
+            across_unusable: AtomicBool::new(false),
         }
     }
 
     /// Wait for this writer's turn.
     pub(crate) async fn lock(&self) -> WriteGuard<'_> {
         let within = self.within.lock().await;
-        let across = match self.lock_file_path() {
-            Some(path) => match lock_across(&path).await {
+        let across = if self.across_unusable.load(Ordering::Relaxed) {
+            None
+        } else {
+            match lock_across(&self.across).await {
                 Ok(file) => Some(file),
                 Err(e) => {
                     tracing::warn!(
-                        path = %path.display(),
+                        path = %self.across.display(),
                         "cannot lock the writers' lock file; writers of different processes will poll SQLite instead: {e}"
                     );
-                    *self.across.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.across_unusable.store(true, Ordering::Relaxed);
                     None
                 }
-            },
-            None => None,
+            }
         };
         WriteGuard {
             _within: within,
             _across: across,
         }
-    }
-
-    fn lock_file_path(&self) -> Option<PathBuf> {
-        self.across
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 }
 
