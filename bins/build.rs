@@ -9,7 +9,8 @@
 //! resident. Across the processes of `sluice dev` that is about 7 MB of the idle
 //! footprint. The price is that the executable's own image sits at a known address;
 //! shared libraries, heap, stacks and thread stacks are still randomized. Build with
-//! `SLUICE_PIE=1` to keep a position-independent executable.
+//! `SLUICE_PIE` set (to any value, e.g. `SLUICE_PIE=1`) to keep a position-independent
+//! executable.
 
 fn main() {
     println!("cargo::rerun-if-env-changed=SLUICE_PIE");
