@@ -16,8 +16,9 @@ if ! command -v pg_ctlcluster >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
 fi
 
-# The graph database engine (LadybugDB, C++, for the `ladybug` feature): built once per
-# machine into a cache, about 50 minutes the first time. Its compiler is installed now
+# The graph database engine (LadybugDB, C++, for the `ladybug` feature): a per-machine
+# cache, seeded in seconds from the prebuilt archive in shared/cache/ when it is there and
+# its checksum matches, otherwise built from source (about 50 minutes). Its compiler is installed now
 # (apt must not run twice at once); the build starts in the background at low priority
 # beside the rest of the suite, and its tests run last. Only a full run (no arguments)
 # waits for it; the EXIT trap stops whatever is still running.

@@ -5,6 +5,10 @@
 #   tests/services/ladybug.sh              # build if needed, print the directory
 #   tests/services/ladybug.sh --prepare    # only install the compiler and fetch the source
 #
+# On a new machine the cache is seeded from the prebuilt archive in shared/cache/ when
+# there is one and its sha256 matches (seconds); otherwise, or with
+# SLUICE_LBUG_FROM_SOURCE=1, the library is built from the crate's C++ sources.
+#
 # The `lbug` crate would otherwise compile about 1,100 C++ files (some 50 minutes on two
 # cores) for every profile and every clean target directory. With the archive cached,
 # pointing LBUG_LIBRARY_DIR and LBUG_INCLUDE_DIR at this directory (sourcing
@@ -58,6 +62,39 @@ mkdir -p "$(dirname "$cache")"
 exec 9>"$cache.lock"
 flock 9
 if ready; then
+    echo "$cache"
+    exit 0
+fi
+
+# A prebuilt archive of the same library (shared/cache/ beside the checkout, made with the
+# recipe below) saves the C++ build on a new machine. It is used only when it matches its
+# recorded sha256 and unpacks to the three files; anything else falls through to building.
+seed_from_archive() {
+    local dir archive sum staging
+    for dir in ${SLUICE_LBUG_ARCHIVE_DIR:-} ../shared/cache /work/shared/cache; do
+        archive="$dir/lbug-$version-clang19.tgz"
+        [[ -f "$archive" && -f "$archive.sha256" ]] || continue
+        sum=$(cut -d' ' -f1 "$archive.sha256")
+        if [[ "$(sha256sum "$archive" | cut -d' ' -f1)" != "$sum" ]]; then
+            echo "ignoring $archive: its sha256 does not match $archive.sha256" >&2
+            continue
+        fi
+        staging="$cache.tmp"
+        rm -rf "$staging"
+        mkdir -p "$staging"
+        if tar -xzf "$archive" -C "$staging" --strip-components=1 \
+            && [[ -f "$staging/liblbug.a" && -f "$staging/lbug.hpp" && -f "$staging/lbug.h" ]]; then
+            rm -rf "$cache"
+            mv "$staging" "$cache"
+            echo "seeded $cache from $archive" >&2
+            return 0
+        fi
+        echo "ignoring $archive: it does not unpack to liblbug.a, lbug.hpp and lbug.h" >&2
+        rm -rf "$staging"
+    done
+    return 1
+}
+if ((!${SLUICE_LBUG_FROM_SOURCE:-0})) && seed_from_archive; then
     echo "$cache"
     exit 0
 fi
