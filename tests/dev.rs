@@ -604,3 +604,52 @@ async fn an_asset_sensor_rebuilds_downstream_assets_after_a_materialization() {
     );
     assert!(ctrl_c(&mut dev).success());
 }
+
+#[tokio::test]
+async fn no_output_shows_an_inline_secret() {
+    use sluice_e2e::secrets::{SECRET, TOKEN, run_with_secrets};
+    let instance = Instance::sqlite();
+    let run_id = run_with_secrets(instance.storage().await.as_ref()).await;
+    let workspace = workspace(&instance);
+    let (mut dev, url) = start_dev(&instance, &workspace);
+    let ui = url.trim_end_matches("/graphql");
+    let page = |path: String| async move {
+        reqwest::get(path)
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body")
+    };
+    let run_page = page(format!("{ui}/runs/{run_id}")).await;
+    let runs_page = page(format!("{ui}/runs")).await;
+    let graphql_text = graphql(
+        &url,
+        "query($id: ID!) { runOrError(runId: $id) { ... on Run { runConfigYaml tags { key value } } } }",
+        json!({"id": run_id}),
+    )
+    .await
+    .to_string();
+    let (shown, show) = sluice(&instance, &["run", "show", &run_id]);
+    let (logged, logs) = sluice(&instance, &["run", "logs", &run_id]);
+    let (listed, list) = sluice(&instance, &["run", "list"]);
+    assert!(shown && logged && listed, "{show}\n{logs}\n{list}");
+    for (output, text) in [
+        ("UI run page", &run_page),
+        ("UI runs list", &runs_page),
+        ("GraphQL", &graphql_text),
+        ("sluice run show", &show),
+        ("sluice run logs", &logs),
+        ("sluice run list", &list),
+    ] {
+        assert!(!text.contains(SECRET), "{output} shows the secret:\n{text}");
+        assert!(!text.contains(TOKEN), "{output} shows the token:\n{text}");
+    }
+    assert!(run_page.contains("password"), "the key is still shown");
+    assert!(
+        show.contains("password") && show.contains("user: loader"),
+        "{show}"
+    );
+    assert!(logs.contains("with password ••••"), "{logs}");
+    assert!(ctrl_c(&mut dev).success());
+}

@@ -174,6 +174,29 @@ async fn invalid_config_is_refused_with_every_error_and_nothing_is_stored() {
 }
 
 #[tokio::test]
+async fn job_execute_refuses_a_tag_that_sluice_sets_itself() {
+    let i = Instance::sqlite();
+    let out = i.user_code(&[
+        "job",
+        "execute",
+        "-j",
+        "one_op_job",
+        "--tag",
+        "team=data",
+        "--tag",
+        "dagster/run_key=mine",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tag \"dagster/run_key\" is set by Sluice"),
+        "{}",
+        stderr(&out)
+    );
+    let storage = i.storage().await;
+    assert_eq!(storage.count_runs(&RunsFilter::default()).await.unwrap(), 0);
+}
+
+#[tokio::test]
 async fn unknown_job_location_and_bad_tags_are_input_errors() {
     let i = Instance::sqlite();
     let out = i.user_code(&["job", "execute", "-j", "nope"]);

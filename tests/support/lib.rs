@@ -218,3 +218,48 @@ pub fn start_dev(instance: &Instance, workspace: &std::path::Path) -> (Dev, Stri
     let (child, url) = spawn_announcing(&mut command, "GraphQL: ");
     (ProcessGroup(child), url)
 }
+
+/// A run whose config, tags and log carry inline secrets, for the tests that check that
+/// no output shows them.
+pub mod secrets {
+    use serde_json::json;
+    use sluice_core::events::{ErrorInfo, EventData, EventType, RunEvent};
+    use sluice_core::run::NewRun;
+    use sluice_storage::Storage;
+
+    /// An inline secret in the run's config (`password`).
+    pub const SECRET: &str = "S3CRET-inline-value";
+    /// An inline secret in the run's tags (`api_token`).
+    pub const TOKEN: &str = "tok-S3CRET-tag";
+
+    /// Store a run of the demo's `one_op_job` whose config and tags carry [`SECRET`] and
+    /// [`TOKEN`], and whose failure repeats the secret; its id.
+    pub async fn run_with_secrets(storage: &dyn Storage) -> String {
+        let run = NewRun {
+            run_config: json!({"resources": {"warehouse": {"config": {
+                "user": "loader", "password": SECRET, "api_token": {"env": "API_TOKEN"}
+            }}}}),
+            tags: [
+                ("api_token".to_owned(), TOKEN.to_owned()),
+                ("team".to_owned(), "data".to_owned()),
+            ]
+            .into(),
+            location_name: Some("demo".to_owned()),
+            ..NewRun::new("one_op_job")
+        };
+        let run = storage.create_run(&run).await.expect("store the run");
+        let failure = RunEvent::new(
+            &run.run_id,
+            EventType::RunFailure,
+            format!("could not connect as loader with password {SECRET}"),
+        )
+        .data(EventData::Failure {
+            error: ErrorInfo::new("ConnectionError", format!("auth failed for {SECRET}")),
+        });
+        storage
+            .store_events(&[failure])
+            .await
+            .expect("store the event");
+        run.run_id
+    }
+}

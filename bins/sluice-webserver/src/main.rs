@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{ArgAction, Parser};
 use sluice_codeserver::open_workspace;
-use sluice_graphql::Service;
+use sluice_service::Service;
 use sluice_storage::{StorageConfig, instance_home};
 
 /// The Sluice webserver: GraphQL at /graphql (GraphiQL in a browser), on port 3000 by
@@ -55,7 +55,11 @@ async fn main() -> Result<()> {
         .context("reading the listening address")?;
     eprintln!("Sluice webserver listening on http://{local}");
     let shutdown = sluice::signals::shutdown_on_signals("Stopping the webserver");
-    let served = sluice_graphql::serve(listener, sluice_ui::app(service), shutdown)
+    // The webserver: GraphQL (`/graphql`, health, version info) beside the UI, both
+    // translations of the same service.
+    let app = sluice_graphql::router(sluice_graphql::build_schema(Arc::clone(&service)))
+        .merge(sluice_ui::router(service));
+    let served = sluice_graphql::serve(listener, app, shutdown)
         .await
         .context("serving HTTP");
     started.stop().await;

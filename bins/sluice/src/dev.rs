@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use sluice_codeserver::{LocationState, StartedCodeServers, Workspace, WorkspaceFile};
 use sluice_daemon::Daemon;
-use sluice_graphql::Service;
+use sluice_service::Service;
 use sluice_storage::{DaemonSettings, StorageConfig, Wakeup};
 
 /// Run everything until Ctrl-C or SIGTERM.
@@ -56,7 +56,11 @@ pub async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
         home.display(),
         locations.len()
     );
-    let served = sluice_graphql::serve(listener, sluice_ui::app(service), shutdown.clone())
+    // The webserver: GraphQL (`/graphql`, health, version info) beside the UI, both
+    // translations of the same service.
+    let app = sluice_graphql::router(sluice_graphql::build_schema(Arc::clone(&service)))
+        .merge(sluice_ui::router(service));
+    let served = sluice_graphql::serve(listener, app, shutdown.clone())
         .await
         .context("serving HTTP");
     shutdown.cancel();

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use sluice_codeserver::open_workspace;
-use sluice_graphql::Service;
-use sluice_graphql::instigators::{Instigator, InstigatorDefinition};
+use sluice_service::Service;
+use sluice_service::instigators::{Instigator, InstigatorDefinition};
 use sluice_storage::{InstigatorStatus, InstigatorType, instance_home};
 
 /// What to do with a schedule or sensor.

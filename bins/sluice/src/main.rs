@@ -8,11 +8,12 @@ mod partitions;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use sluice::core::io_manager::FsIoManager;
 use sluice::core::run::RunStatus;
-use sluice_storage::{RunsFilter, Storage, StorageConfig, instance_home, output_storage_dir};
+use sluice_codeserver::Workspace;
+use sluice_service::{RunsQuery, Service, run_config_yaml};
+use sluice_storage::{RunsFilter, StorageConfig, instance_home};
 
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "The Sluice command line")]
@@ -76,7 +77,9 @@ enum RunCommand {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-    /// Print a run's event log.
+    /// Print a run: its job, status, times, tags and run config (secrets hidden).
+    Show { run_id: String },
+    /// Print a run's event log (secrets hidden).
     Logs { run_id: String },
     /// Delete a run and its events.
     Delete { run_id: String },
@@ -144,8 +147,19 @@ async fn instance(command: InstanceCommand) -> Result<()> {
     Ok(())
 }
 
-async fn run_command(command: RunCommand) -> Result<()> {
+/// The instance's operations without a workspace: enough for commands that only read
+/// and change stored runs.
+async fn instance_service() -> Result<Service> {
     let storage = open_storage().await?;
+    Ok(Service::new(
+        storage,
+        Workspace::connect(Vec::new()).await,
+        instance_home(),
+    ))
+}
+
+async fn run_command(command: RunCommand) -> Result<()> {
+    let service = instance_service().await?;
     match command {
         RunCommand::List {
             status,
@@ -154,16 +168,17 @@ async fn run_command(command: RunCommand) -> Result<()> {
             cursor,
             limit,
         } => {
-            let filter = RunsFilter {
-                statuses: status,
-                job_name: job,
-                tags: tags.into_iter().collect::<BTreeMap<_, _>>(),
-                ..RunsFilter::default()
+            let query = RunsQuery {
+                filter: RunsFilter {
+                    statuses: status,
+                    job_name: job,
+                    tags: tags.into_iter().collect::<BTreeMap<_, _>>(),
+                    ..RunsFilter::default()
+                },
+                cursor,
+                limit: Some(limit),
             };
-            let runs = storage
-                .list_runs(&filter, cursor.as_deref(), Some(limit))
-                .await?;
-            for run in runs {
+            for run in service.runs(&query).await? {
                 println!(
                     "{}  {:<10} {}  {}",
                     run.run_id,
@@ -173,24 +188,37 @@ async fn run_command(command: RunCommand) -> Result<()> {
                 );
             }
         }
-        RunCommand::Logs { run_id } => {
-            if storage.get_run(&run_id).await?.is_none() {
-                bail!("run {run_id} not found");
+        RunCommand::Show { run_id } => {
+            let run = service.run(&run_id).await?;
+            let time = |t: Option<f64>| t.map_or("-".to_owned(), sluice::core::events::clock_time);
+            println!("run:      {}", run.run_id);
+            println!("job:      {}", run.job_name);
+            println!("location: {}", run.location_name.as_deref().unwrap_or("-"));
+            println!("status:   {}", run.status);
+            println!("created:  {}", time(Some(run.create_time)));
+            println!("started:  {}", time(run.start_time));
+            println!("ended:    {}", time(run.end_time));
+            println!("tags:");
+            for (key, value) in &run.tags {
+                println!("  {key}: {value}");
             }
-            for record in storage.events_for_run(&run_id, None, None).await? {
+            print!("config:\n{}", indent(&run_config_yaml(&run.run_config)));
+        }
+        RunCommand::Logs { run_id } => {
+            service.run(&run_id).await?;
+            for record in service.run_events(&run_id).await? {
                 println!("{}", record.event);
             }
         }
         RunCommand::Delete { run_id } => {
-            if !storage.delete_run(&run_id).await? {
-                bail!("run {run_id} not found");
-            }
-            let outputs = FsIoManager::new(output_storage_dir(&instance_home()));
-            outputs
-                .delete_run(&run_id)
-                .context("the run is deleted, but its stored outputs are not")?;
+            service.delete_run(&run_id).await?;
             println!("Deleted run {run_id}.");
         }
     }
     Ok(())
+}
+
+/// `text` with every line indented by two spaces.
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("  {line}\n")).collect()
 }

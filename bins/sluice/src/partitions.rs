@@ -67,7 +67,7 @@ pub async fn run(command: PartitionCommand) -> Result<()> {
 
 /// The location that uses set `set` (the one named, or the first that does).
 async fn location_using(
-    service: &sluice_graphql::Service,
+    service: &sluice_service::Service,
     set: &str,
     only: Option<&str>,
 ) -> Result<String> {

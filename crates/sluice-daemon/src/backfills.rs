@@ -8,11 +8,12 @@
 //! in the transaction that queues it), so a restarted daemon goes on where the last one
 //! stopped, and never submits a partition twice.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_core::events::{EventType, LogLevel, RunEvent};
-use sluice_core::run::{CODE_LOCATION_TAG, NewRun, RunPartitions, RunStatus};
+use sluice_core::run::{NewRun, RunOrigin, RunPartitions, RunStatus};
 use sluice_storage::{
     BACKFILL_ID_TAG, Backfill, BackfillStatus, BackfillsFilter, RunsFilter, Storage, Wakeup,
 };
@@ -213,20 +214,20 @@ impl BackfillDaemon {
 /// The run of `keys` (one partition, or a range of consecutive ones) of `backfill`.
 fn run_of(backfill: &Backfill, keys: &[String]) -> NewRun {
     let spec = &backfill.spec;
+    let origin = RunOrigin::Backfill {
+        backfill_id: spec.backfill_id.clone(),
+    };
+    // The backfill's tags were checked when it was requested (no system tag among
+    // them); the run's partition tags are the user-settable kind.
+    let mut partitions = RunPartitions::of_keys(keys)
+        .iter()
+        .flat_map(RunPartitions::tags)
+        .collect::<BTreeMap<_, _>>();
     let mut tags = spec.tags.clone();
-    tags.insert(CODE_LOCATION_TAG.to_owned(), spec.location_name.clone());
-    tags.insert(BACKFILL_ID_TAG.to_owned(), spec.backfill_id.clone());
-    tags.extend(
-        RunPartitions::of_keys(keys)
-            .iter()
-            .flat_map(RunPartitions::tags),
-    );
-    NewRun {
-        location_name: Some(spec.location_name.clone()),
-        status: RunStatus::Queued,
-        run_config: spec.run_config.clone(),
-        tags,
-        step_keys_to_execute: spec.step_keys.clone(),
-        ..NewRun::new(spec.job_name.clone())
-    }
+    tags.append(&mut partitions);
+    NewRun::queued(&spec.job_name, &spec.location_name, origin)
+        .base_tags(&tags)
+        .run_config(spec.run_config.clone())
+        .step_keys(spec.step_keys.clone())
+        .build()
 }

@@ -1,16 +1,13 @@
 //! What the scheduler and the sensor daemon share: whether a schedule or sensor runs,
 //! a clock that tests can set, and recording a tick with the runs it requests.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use sluice_codeserver::ClientError;
 use sluice_codeserver::protocol::Evaluation;
-use sluice_core::events::{ErrorInfo, EventType, LogLevel, RunEvent};
+use sluice_core::events::ErrorInfo;
 use sluice_core::partition::PartitionError;
 use sluice_core::run::{
-    CODE_LOCATION_TAG, NewRun, PARTITION_TAG, RUN_KEY_TAG, RunPartitions, RunStatus,
-    SCHEDULE_NAME_TAG, SENSOR_NAME_TAG, TICK_TAG,
+    NewRun, PARTITION_TAG, RunOrigin, RunPartitions, RunTagError, TICK_TAG, check_request_tags,
 };
 use sluice_core::run_request::{DefaultStatus, DynamicPartitionsRequest, RunRequest};
 use sluice_core::snapshot::LocationSnapshot;
@@ -142,7 +139,7 @@ impl TickRecorder<'_> {
                 }
                 Ok(Queued::UsedBefore) => used_before.extend(run_key),
                 Err(e) => {
-                    let mut failed = failure(ErrorInfo::from_error("StorageError", &e));
+                    let mut failed = failure(e.error_info());
                     failed.run_ids = result.run_ids;
                     failed.run_keys = result.run_keys;
                     failed.dynamic_partitions = result.dynamic_partitions;
@@ -225,6 +222,12 @@ impl TickRecorder<'_> {
         let mut steps = Vec::with_capacity(requests.len());
         for request in requests {
             let job_name = request.job_name.as_deref().unwrap_or_default();
+            check_request_tags(request.tags.keys()).map_err(|e| {
+                ErrorInfo::new(
+                    INVALID_TAGS,
+                    format!("run request for job \"{job_name}\": {e}"),
+                )
+            })?;
             let Some(job) = self.snapshot.job(job_name) else {
                 steps.push(None);
                 continue;
@@ -285,37 +288,40 @@ impl TickRecorder<'_> {
         run_key: Option<&str>,
         request: RunRequest,
         steps: Option<Vec<String>>,
-    ) -> Result<Queued, StorageError> {
+    ) -> Result<Queued, QueueError> {
         let job_name = request.job_name.clone().unwrap_or_default();
-        let mut tags: BTreeMap<String, String> = self
+        let instigator = &self.instigator;
+        let (name, tick_id) = (instigator.name.clone(), tick_id);
+        let run_key_tag = request.run_key.clone().or(run_key.map(str::to_owned));
+        let origin = match instigator.instigator_type {
+            InstigatorType::Schedule => RunOrigin::Schedule {
+                name,
+                tick_id,
+                run_key: run_key_tag,
+            },
+            InstigatorType::Sensor => RunOrigin::Sensor {
+                name,
+                tick_id,
+                run_key: run_key_tag,
+            },
+        };
+        let job_tags = self
             .snapshot
             .job(&job_name)
             .map(|job| job.tags.clone())
             .unwrap_or_default();
-        tags.extend(request.tags);
-        let instigator = &self.instigator;
-        tags.insert(CODE_LOCATION_TAG.into(), instigator.location_name.clone());
-        let name_tag = match instigator.instigator_type {
-            InstigatorType::Schedule => SCHEDULE_NAME_TAG,
-            InstigatorType::Sensor => SENSOR_NAME_TAG,
-        };
-        tags.insert(name_tag.into(), instigator.name.clone());
-        tags.insert(TICK_TAG.into(), tick_id.to_string());
-        if let Some(key) = request.run_key.as_deref().or(run_key) {
-            tags.insert(RUN_KEY_TAG.into(), key.to_owned());
-        }
+        let mut request_tags = request.tags;
         if let Some(partition) = request.partition_key {
-            tags.insert(PARTITION_TAG.into(), partition);
+            request_tags.insert(PARTITION_TAG.into(), partition);
         }
-        let run = NewRun {
-            location_name: Some(instigator.location_name.clone()),
-            status: RunStatus::Queued,
-            run_config: request.run_config,
-            tags,
-            step_keys_to_execute: steps,
-            ..NewRun::new(job_name)
-        };
-        let enqueued = RunEvent::new(&run.run_id, EventType::RunEnqueued, "").level(LogLevel::Info);
+        let run = NewRun::queued(job_name, &instigator.location_name, origin)
+            .base_tags(&job_tags)
+            .request_tags(request_tags)
+            .map_err(QueueError::Tags)?
+            .run_config(request.run_config)
+            .step_keys(steps)
+            .build();
+        let enqueued = run.enqueued_event();
         let Some(key) = run_key else {
             let created = self
                 .storage
@@ -359,6 +365,27 @@ fn unknown_partition(job: &str, error: &PartitionError) -> ErrorInfo {
         "DagsterUnknownPartitionError",
         format!("run request for job \"{job}\": {error}"),
     )
+}
+
+/// The error class of a run request that sets a tag Sluice sets itself.
+const INVALID_TAGS: &str = "DagsterInvalidTagsError";
+
+/// Why a requested run could not be queued.
+#[derive(Debug, thiserror::Error)]
+enum QueueError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Tags(RunTagError),
+}
+
+impl QueueError {
+    fn error_info(&self) -> ErrorInfo {
+        match self {
+            Self::Storage(e) => ErrorInfo::from_error("StorageError", e),
+            Self::Tags(e) => ErrorInfo::from_error(INVALID_TAGS, e),
+        }
+    }
 }
 
 fn failure(error: ErrorInfo) -> TickResult {

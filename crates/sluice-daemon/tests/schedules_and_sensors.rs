@@ -527,6 +527,53 @@ async fn a_failing_sensor_fails_its_own_tick_and_the_others_go_on() {
 }
 
 #[tokio::test]
+async fn a_request_that_sets_a_system_tag_fails_its_tick_and_queues_nothing() {
+    let tagged = |name: &str, tag: &'static str| {
+        SensorDefinition::builder(name)
+            .job("report_job")
+            .default_status(DefaultSensorStatus::Running)
+            .evaluation_fn(move |_| async move {
+                Ok(SensorResult::requests(vec![
+                    RunRequest::new()
+                        .run_config(report_config("2026-01-01"))
+                        .tag("team", "ops")
+                        .tag(tag, "mine"),
+                ]))
+            })
+            .build()
+    };
+    let defs = Definitions::builder()
+        .job(job("report_job"))
+        .sensor(tagged("names_itself", SENSOR_NAME_TAG))
+        .sensor(tagged("moves_location", "dagster/code_location"))
+        .build()
+        .unwrap();
+    let instance = Instance::start(defs).await;
+    let ticks: BTreeMap<String, Tick> = instance
+        .sensors()
+        .pass(utc("2026-01-01T00:00:00Z"))
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    for (sensor, tag) in [
+        ("names_itself", SENSOR_NAME_TAG),
+        ("moves_location", "dagster/code_location"),
+    ] {
+        let tick = &ticks[sensor];
+        assert_eq!(tick.result.status, TickStatus::Failure, "{sensor}");
+        let error = tick.result.error.clone().unwrap();
+        assert_eq!(error.kind, "DagsterInvalidTagsError", "{sensor}");
+        assert!(
+            error.message.contains(&format!("\"{tag}\"")),
+            "{sensor}: {}",
+            error.message
+        );
+    }
+    assert!(instance.runs().await.is_empty(), "no run was queued");
+}
+
+#[tokio::test]
 async fn a_run_status_sensor_sees_each_run_once() {
     let defs = Definitions::builder()
         .job(job("report_job"))

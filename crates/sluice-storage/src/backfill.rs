@@ -9,8 +9,7 @@ use serde_json::Value;
 use sluice_core::asset::AssetKey;
 use sluice_core::events::ErrorInfo;
 
-/// The run tag naming the backfill a run belongs to, as Dagster names it.
-pub const BACKFILL_ID_TAG: &str = "dagster/backfill";
+pub use sluice_core::run::BACKFILL_ID_TAG;
 
 /// Where a backfill is, with Dagster's `BulkActionStatus` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1145,8 +1145,7 @@ async fn insert_queued_runs(
         let events = chunk
             .iter()
             .map(|run| {
-                let mut event = RunEvent::new(&run.run_id, EventType::RunEnqueued, "")
-                    .level(sluice_core::events::LogLevel::Info);
+                let mut event = run.enqueued_event();
                 event.timestamp = now;
                 event_row(&event)
             })

@@ -10,7 +10,7 @@ use maud::{Markup, PreEscaped, html};
 use sluice_core::asset::AssetKey;
 use sluice_core::events::{EventRecord, now_timestamp};
 use sluice_core::metadata::{Metadata, MetadataValue};
-use sluice_graphql::assets::{
+use sluice_service::assets::{
     CatalogAsset, DefinedAsset, Freshness, Lineage, Materialization, PartitionHealth,
     PartitionState, lineage,
 };
@@ -199,8 +199,7 @@ pub async fn asset(
         )));
     };
     let lineage = lineage(&catalog, &key, depth).unwrap_or_default();
-    let storage = ui.storage();
-    let history = storage
+    let history = ui
         .asset_materializations(
             &key,
             &MaterializationsFilter {
@@ -208,8 +207,7 @@ pub async fn asset(
                 ..Default::default()
             },
         )
-        .await
-        .map_err(sluice_graphql::Error::from)?;
+        .await?;
     let health = match &asset.defined {
         Some(defined) => ui.asset_partition_health(defined).await?,
         None => None,
@@ -217,10 +215,9 @@ pub async fn asset(
     let mut checks = Vec::new();
     if let Some(defined) = &asset.defined {
         for check in &defined.definition().checks {
-            let last = storage
+            let last = ui
                 .asset_check_evaluations(&key, Some(&check.name), 1)
-                .await
-                .map_err(sluice_graphql::Error::from)?;
+                .await?;
             checks.push((check, last.into_iter().next()));
         }
     }

@@ -11,7 +11,7 @@ use sluice_core::events::{datetime_to_timestamp, now_timestamp, timestamp_to_dat
 use sluice_core::run::{PARTITION_TAG, RunStatus};
 use sluice_core::schedule::CronSchedule;
 use sluice_core::snapshot::REPOSITORY_NAME;
-use sluice_graphql::instigators::{Instigator, InstigatorDefinition};
+use sluice_service::instigators::{Instigator, InstigatorDefinition};
 use sluice_storage::{
     BACKFILL_ID_TAG, Backfill, BackfillStatus, BackfillsFilter, InstigatorStatus, InstigatorType,
     Tick, TickStatus, TicksFilter,
@@ -120,16 +120,14 @@ pub async fn list(State(ui): State<Ui>) -> UiResult<Markup> {
     let mut rows = Vec::with_capacity(instigators.len());
     for instigator in &instigators {
         let last = ui
-            .storage()
             .ticks(
-                Some(&instigator.selector_id()),
+                &instigator.selector_id(),
                 &TicksFilter {
                     limit: Some(1),
                     ..TicksFilter::default()
                 },
             )
-            .await
-            .map_err(sluice_graphql::Error::from)?;
+            .await?;
         rows.push((instigator, last.into_iter().next()));
     }
     let body = html! {
@@ -185,16 +183,14 @@ pub async fn instigator(
 ) -> UiResult<Markup> {
     let instigator = find(&ui, &location, &name).await?;
     let ticks = ui
-        .storage()
         .ticks(
-            Some(&instigator.selector_id()),
+            &instigator.selector_id(),
             &TicksFilter {
                 limit: Some(TICK_HISTORY),
                 ..TicksFilter::default()
             },
         )
-        .await
-        .map_err(sluice_graphql::Error::from)?;
+        .await?;
     let now = now_timestamp();
     let next_ticks: Vec<f64> = match &instigator.definition {
         InstigatorDefinition::Schedule(s) if instigator.status() == InstigatorStatus::Running => {

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use sluice_graphql::Error as ServiceError;
+use sluice_service::Error as ServiceError;
 use sluice_storage::StorageError;
 
 use crate::layout::{Section, page};

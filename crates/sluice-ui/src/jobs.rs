@@ -12,11 +12,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use sluice_core::run::{CODE_LOCATION_TAG, PARTITION_TAG};
 use sluice_core::snapshot::{JobSnapshot, REPOSITORY_NAME};
-use sluice_graphql::Error as ServiceError;
-use sluice_graphql::service::{
-    FoundJob, JobSelector, LaunchRequest, parse_run_config, run_config_yaml,
-};
-use sluice_storage::{RunsFilter, partitions_context};
+use sluice_service::Error as ServiceError;
+use sluice_service::{FoundJob, JobSelector, LaunchRequest, parse_run_config, run_config_yaml};
+use sluice_storage::RunsFilter;
 
 use crate::Ui;
 use crate::dag::{Graph, Node, svg};
@@ -66,7 +64,7 @@ fn visible_jobs(jobs: &[JobSnapshot]) -> impl Iterator<Item = &JobSnapshot> {
 
 async fn job_row(ui: &Ui, location: &str, job: &JobSnapshot) -> UiResult<Markup> {
     let latest = ui
-        .runs(&sluice_graphql::service::RunsQuery {
+        .runs(&sluice_service::RunsQuery {
             filter: RunsFilter {
                 job_name: Some(job.name.clone()),
                 tags: [(CODE_LOCATION_TAG.to_owned(), location.to_owned())].into(),
@@ -193,9 +191,7 @@ async fn partition_keys(ui: &Ui, found: &FoundJob) -> UiResult<Vec<String>> {
     let Some(partitions) = &found.job().partitions else {
         return Ok(Vec::new());
     };
-    let now = partitions_context(ui.storage().as_ref(), [partitions])
-        .await
-        .map_err(ServiceError::from)?;
+    let now = ui.partitions_context([partitions]).await?;
     let mut keys = partitions
         .keys(&now)
         .map_err(|error| ServiceError::Partition {

@@ -1,7 +1,7 @@
 //! # sluice-ui
 //!
 //! The web UI at `/`: HTML rendered on the server from the webserver's
-//! [`Service`](sluice_graphql::Service), the same operations GraphQL answers from, so the
+//! [`Service`](sluice_service::Service), the same operations GraphQL answers from, so the
 //! two never disagree. Every page works without JavaScript; `static/sluice.js` only adds
 //! what is live (a run's log as it is written, times in the viewer's timezone, config
 //! checked as it is typed). Every page has a stable URL that can be pasted in a ticket.
@@ -47,7 +47,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use sluice_graphql::{Service, build_schema};
+use sluice_service::Service;
 
 pub use error::UiError;
 
@@ -97,11 +97,6 @@ pub fn router(service: Arc<Service>) -> Router {
         .fallback(|| async { UiError::NotFound("No page at this address.".into()) })
         .layer(middleware::from_fn(same_origin_posts))
         .with_state(service)
-}
-
-/// The whole webserver: GraphQL (`/graphql`, health, version info) and the UI.
-pub fn app(service: Arc<Service>) -> Router {
-    sluice_graphql::router(build_schema(service.clone())).merge(router(service))
 }
 
 /// Refuse a `POST` whose `Origin` names another host than the one it was sent to.

@@ -13,11 +13,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use futures::{Stream, StreamExt};
 use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::Value;
 use sluice_core::events::{EventData, EventRecord, EventType, LogLevel, now_timestamp};
 use sluice_core::run::{Run, RunStatus};
-use sluice_graphql::run_stats::{RunTimes, StepStats, StepStatus, step_stats};
-use sluice_graphql::service::{
+use sluice_service::run_stats::{RunTimes, StepStats, StepStatus, step_stats};
+use sluice_service::{
     FoundJob, ReexecuteRequest, ReexecutionStrategy, RunsQuery, TerminateOutcome, TerminatePolicy,
     run_config_yaml,
 };
@@ -415,11 +414,7 @@ pub async fn run(
     let filter = LogFilter::from_params(&params)?;
     let min_level = filter.min_level()?;
     let run = ui.run(&run_id).await?;
-    let events = ui
-        .storage()
-        .events_for_run(&run_id, None, None)
-        .await
-        .map_err(sluice_graphql::Error::from)?;
+    let events = ui.run_events(&run_id).await?;
     let job = ui.job_of_run(&run).await;
     let location = job
         .as_ref()
@@ -492,7 +487,7 @@ pub async fn run(
         }
         section aria-labelledby="config-title" {
             h2 #config-title { "Config" }
-            pre.config { (run_config_yaml(&redact_secrets(&run.run_config))) }
+            pre.config { (run_config_yaml(&run.run_config)) }
         }
         section aria-labelledby="tags-title" {
             h2 #tags-title { "Tags" }
@@ -670,42 +665,6 @@ fn event_row(record: &EventRecord) -> Markup {
                 }
             }
         }
-    }
-}
-
-/// A copy of run config with the values of secret-looking keys (`password`, `token`,
-/// `secret`, `api_key`, ...) replaced: only their names are shown. A value read from the
-/// environment (`{env: NAME}`) already shows only the variable's name and is kept.
-pub fn redact_secrets(config: &Value) -> Value {
-    const SECRET_WORDS: [&str; 7] = [
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "credential",
-    ];
-    match config {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let lower = k.to_ascii_lowercase();
-                    let secret = SECRET_WORDS.iter().any(|w| lower.contains(w));
-                    let from_env = v
-                        .as_object()
-                        .is_some_and(|o| o.len() == 1 && o.contains_key("env"));
-                    let shown = if secret && !from_env && !v.is_null() {
-                        Value::String("•••• (secret, hidden)".to_owned())
-                    } else {
-                        redact_secrets(v)
-                    };
-                    (k.clone(), shown)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(redact_secrets).collect()),
-        other => other.clone(),
     }
 }
 
@@ -891,26 +850,8 @@ pub async fn delete(State(ui): State<Ui>, Path(run_id): Path<String>) -> UiResul
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn secrets_show_by_name_only() {
-        let config = json!({
-            "resources": {"db": {"config": {
-                "host": "db", "password": "hunter2", "api_token": {"env": "API_TOKEN"},
-                "nested": [{"client_secret": "s3cr3t", "n": 1}]
-            }}}
-        });
-        let shown = redact_secrets(&config);
-        let db = &shown["resources"]["db"]["config"];
-        assert_eq!(db["host"], "db");
-        assert_eq!(db["password"], "•••• (secret, hidden)");
-        assert_eq!(db["api_token"], json!({"env": "API_TOKEN"}));
-        assert_eq!(db["nested"][0]["client_secret"], "•••• (secret, hidden)");
-        assert_eq!(db["nested"][0]["n"], 1);
-    }
 
     #[test]
     fn a_new_filter_starts_from_the_first_page_and_paging_keeps_the_filter() {

@@ -28,7 +28,7 @@ use sluice_core::config::{self, ConfigParseError};
 use sluice_core::events::{EventSink, RunEvent};
 use sluice_core::executor::human_ms;
 use sluice_core::partition::PartitionError;
-use sluice_core::run::{NewRun, PARTITION_TAG, Run, RunStatus};
+use sluice_core::run::{NewRun, PARTITION_TAG, Run, RunStatus, RunTagError, check_request_tags};
 use sluice_core::run_config::{self, RunConfigError};
 use sluice_core::{DefinitionError, Definitions};
 use sluice_storage::{SqlStorage, Storage, StorageConfig, StorageError};
@@ -116,6 +116,8 @@ pub enum UserCodeError {
     Runtime(std::io::Error),
     #[error("{argument}: {reason}")]
     InvalidArgument { argument: String, reason: String },
+    #[error("--tag: {0}")]
+    Tags(#[from] RunTagError),
 }
 
 impl UserCodeError {
@@ -130,7 +132,8 @@ impl UserCodeError {
             | Self::ConfigParse(_)
             | Self::RunConfig(_)
             | Self::RunNotFound(_)
-            | Self::InvalidArgument { .. } => 2,
+            | Self::InvalidArgument { .. }
+            | Self::Tags(_) => 2,
             _ => 1,
         }
     }
@@ -636,6 +639,7 @@ async fn execute(
     run_config::resolve(&defs, job, &run_config).map_err(UserCodeError::RunConfig)?;
 
     let storage = open_storage().await?;
+    check_request_tags(tags.iter().map(|(key, _)| key))?;
     let mut run_tags: BTreeMap<String, String> = job.tags().clone();
     run_tags.extend(tags);
     check_partition(

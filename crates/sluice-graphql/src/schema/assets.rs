@@ -8,13 +8,10 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Union};
 use sluice_core::asset::AssetKey as CoreKey;
-use sluice_core::events::{
-    AssetMaterialization, AssetObservation, EventData, EventRecord, EventType, RunEvent,
-};
+use sluice_core::events::EventRecord;
 use sluice_core::snapshot::{AssetCheckSnapshot, AssetSnapshot, REPOSITORY_NAME};
 use sluice_storage::MaterializationsFilter;
 
-use crate::error::Error as ServiceError;
 use crate::schema::errors::{
     AssetNotFoundError, PythonError, UnauthorizedError, UnsupportedOperationError,
 };
@@ -172,7 +169,6 @@ async fn asset_events<T>(
     wrap: fn(crate::schema::events::EventBase) -> T,
 ) -> async_graphql::Result<Vec<T>> {
     let records = service(ctx)
-        .storage()
         .asset_materializations(key, &filter)
         .await
         .map_err(|e| async_graphql::Error::new(e.to_string()))?;
@@ -437,7 +433,6 @@ impl AssetNode {
         partitions: Option<Vec<String>>,
     ) -> async_graphql::Result<Vec<Option<MaterializationEvent>>> {
         let mut latest = service(ctx)
-            .storage()
             .latest_materializations_by_partition(&self.snapshot().key)
             .await
             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
@@ -492,7 +487,6 @@ impl AssetCheck {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<AssetCheckExecution>> {
         let found = service(ctx)
-            .storage()
             .asset_check_evaluations(&self.node.snapshot().key, Some(&self.snapshot().name), 1)
             .await
             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
@@ -631,7 +625,6 @@ impl Asset {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<f64>> {
         let entries = service(ctx)
-            .storage()
             .asset_entries(Some(std::slice::from_ref(&self.key)))
             .await
             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
@@ -842,9 +835,9 @@ impl AssetQuery {
         cursor: Option<String>,
         limit: Option<i32>,
     ) -> AssetsOrError {
-        let entries = match service(ctx).storage().asset_entries(None).await {
+        let entries = match service(ctx).asset_entries(None).await {
             Ok(entries) => entries,
-            Err(e) => return AssetsOrError::PythonError(ServiceError::from(e).into()),
+            Err(e) => return AssetsOrError::PythonError(e.into()),
         };
         let mut keys: BTreeMap<String, CoreKey> = BTreeMap::new();
         for location in workspace_assets(ctx).await {
@@ -887,7 +880,6 @@ impl AssetQuery {
             return AssetOrError::Asset(Asset { key });
         }
         match service(ctx)
-            .storage()
             .asset_entries(Some(std::slice::from_ref(&key)))
             .await
         {
@@ -911,7 +903,6 @@ impl AssetQuery {
         };
         let limit = usize::try_from(limit).unwrap_or(0);
         let found = service(ctx)
-            .storage()
             .asset_check_evaluations(&key, Some(&check_name), limit)
             .await
             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
@@ -933,20 +924,10 @@ impl AssetQuery {
         asset_keys: Vec<AssetKeyInput>,
     ) -> async_graphql::Result<Vec<AssetLatestInfo>> {
         let keys: Vec<CoreKey> = asset_keys.iter().filter_map(core_key).collect();
-        let storage = service(ctx).storage();
-        let err = |e: sluice_storage::StorageError| async_graphql::Error::new(e.to_string());
-        let entries = storage.asset_entries(Some(&keys)).await.map_err(err)?;
-        let ids: Vec<i64> = entries
-            .iter()
-            .filter_map(|e| e.last_materialization_event_id)
-            .collect();
-        let mut by_key: HashMap<CoreKey, EventRecord> = storage
-            .events_by_id(&ids)
+        let mut by_key = service(ctx)
+            .latest_materializations(&keys)
             .await
-            .map_err(err)?
-            .into_iter()
-            .filter_map(|r| Some((r.event.materialization()?.asset_key.clone(), r)))
-            .collect();
+            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
         Ok(keys
             .into_iter()
             .map(|key| AssetLatestInfo {
@@ -1143,18 +1124,18 @@ impl AssetMutation {
                 }
             }
         }
-        let storage = service(ctx).storage();
+        let service = service(ctx);
         let mut wiped: Vec<AssetPartitionRange> = Vec::new();
-        if let Err(e) = storage.wipe_assets(&keys).await {
-            return AssetWipeMutationResult::PythonError(ServiceError::from(e).into());
+        if let Err(e) = service.wipe_assets(&keys).await {
+            return AssetWipeMutationResult::PythonError(e.into());
         }
         wiped.extend(keys.iter().map(|k| AssetPartitionRange {
             asset_key: AssetKey::from(k),
             partition_range: None,
         }));
         for (key, ranges, names) in partial {
-            if let Err(e) = storage.wipe_asset_partitions(&key, &names).await {
-                return AssetWipeMutationResult::PythonError(ServiceError::from(e).into());
+            if let Err(e) = service.wipe_asset_partitions(&key, &names).await {
+                return AssetWipeMutationResult::PythonError(e.into());
             }
             wiped.extend(ranges.into_iter().map(|r| AssetPartitionRange {
                 asset_key: AssetKey::from(&key),
@@ -1187,47 +1168,25 @@ impl AssetMutation {
                 event_params.asset_key.path
             ));
         };
-        let partitions: Vec<Option<String>> = match event_params.partition_keys {
-            Some(keys) if !keys.is_empty() => keys,
-            _ => vec![None],
+        let kind = match event_params.event_type {
+            AssetEventType::AssetMaterialization => {
+                sluice_service::assets::RunlessEventKind::Materialization
+            }
+            AssetEventType::AssetObservation => {
+                sluice_service::assets::RunlessEventKind::Observation
+            }
         };
-        let events: Vec<RunEvent> = partitions
-            .into_iter()
-            .map(|partition| {
-                let description = event_params.description.clone();
-                if event_params.event_type == AssetEventType::AssetObservation {
-                    let observation = AssetObservation {
-                        asset_key: key.clone(),
-                        partition,
-                        data_version: None,
-                        metadata: Default::default(),
-                        description,
-                    };
-                    return RunEvent::new(
-                        "",
-                        EventType::AssetObservation,
-                        format!("Reported observation of asset \"{key}\"."),
-                    )
-                    .data(EventData::Observation(Box::new(observation)));
-                }
-                let mut m = AssetMaterialization::new(key.clone());
-                m.partition = partition;
-                m.description = description;
-                RunEvent::new(
-                    "",
-                    EventType::AssetMaterialization,
-                    format!("Reported materialization of asset \"{key}\"."),
-                )
-                .data(EventData::Materialization(Box::new(m)))
-            })
-            .collect();
-        match service(ctx).storage().store_events(&events).await {
+        let partitions = event_params.partition_keys.unwrap_or_default();
+        let reported = service(ctx)
+            .report_runless_asset_events(kind, &key, partitions, event_params.description)
+            .await;
+        match reported {
             Ok(_) => ReportRunlessAssetEventsResult::ReportRunlessAssetEventsSuccess(
                 ReportRunlessAssetEventsSuccess {
                     asset_key: AssetKey::from(&key),
                 },
             ),
-            Err(e) => ReportRunlessAssetEventsResult::PythonError(ServiceError::from(e).into()),
+            Err(e) => ReportRunlessAssetEventsResult::PythonError(e.into()),
         }
     }
 }

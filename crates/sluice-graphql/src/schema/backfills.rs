@@ -6,12 +6,8 @@ use std::collections::BTreeMap;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Union};
 use sluice_core::run::RunStatus as CoreStatus;
-use sluice_storage::{
-    BACKFILL_ID_TAG, Backfill, BackfillStatus, BackfillsFilter, RunsFilter, StorageError,
-};
+use sluice_storage::{BACKFILL_ID_TAG, Backfill, BackfillStatus, BackfillsFilter, RunsFilter};
 
-use crate::backfills::{BackfillPartitions, BackfillRequest, BackfillTarget, PARTITION_SET_SUFFIX};
-use crate::error::Error as ServiceError;
 use crate::schema::assets::PartitionsByAssetSelector;
 use crate::schema::config::RunConfigValidationInvalid;
 use crate::schema::errors::{
@@ -26,7 +22,11 @@ use crate::schema::runs::{AssetKey, Run, RunStatus};
 use crate::schema::scalars::RunConfigData;
 use crate::schema::service;
 use crate::schema::workspace::{InvalidSubsetError, PipelineTag};
-use crate::service::{Service, parse_run_config};
+use sluice_service::Error as ServiceError;
+use sluice_service::backfills::{
+    BackfillPartitions, BackfillRequest, BackfillTarget, PARTITION_SET_SUFFIX,
+};
+use sluice_service::{Service, parse_run_config};
 
 /// Where a backfill is.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,7 +134,6 @@ impl PartitionBackfill {
             ..RunsFilter::default()
         };
         let n = service(ctx)
-            .storage()
             .count_runs(&filter)
             .await
             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
@@ -165,7 +164,7 @@ impl PartitionBackfill {
         if self.0.spec.asset_selection.is_some() {
             return Ok(None);
         }
-        let selector = crate::service::JobSelector {
+        let selector = sluice_service::JobSelector {
             location: self.0.spec.location_name.clone(),
             repository: sluice_core::snapshot::REPOSITORY_NAME.to_owned(),
             job: self.0.spec.job_name.clone(),
@@ -281,7 +280,7 @@ impl PartitionBackfill {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<PartitionStatusCounts>> {
         let runs = self.runs_in(ctx, &[], None).await?;
-        let latest = crate::backfills::latest_status_by_partition(
+        let latest = sluice_service::backfills::latest_status_by_partition(
             runs.into_iter().map(|Run(run)| run),
             &self.0.spec.partition_names,
         );
@@ -503,10 +502,6 @@ pub enum ResumeBackfillResult {
     PythonError(PythonError),
 }
 
-fn storage_error(e: StorageError) -> PythonError {
-    ServiceError::from(e).into()
-}
-
 /// The backfill queries, merged into the `Query` root.
 #[derive(Default)]
 pub struct BackfillQuery;
@@ -557,7 +552,7 @@ impl BackfillQuery {
                 limit.and_then(|l| usize::try_from(l).ok())
             },
         };
-        match service(ctx).storage().backfills(&filter).await {
+        match service(ctx).backfills(&filter).await {
             Ok(found) => {
                 let within = |b: &Backfill| {
                     filters
@@ -577,7 +572,7 @@ impl BackfillQuery {
                         .collect(),
                 })
             }
-            Err(e) => PartitionBackfillsOrError::PythonError(storage_error(e)),
+            Err(e) => PartitionBackfillsOrError::PythonError(e.into()),
         }
     }
 }

@@ -6,13 +6,15 @@ use std::hash::{Hash, Hasher};
 use async_graphql::{Context, Enum, Interface, Object, SimpleObject, Union};
 use sluice_core::config::{ConfigType as CoreType, PathSegment};
 
-use crate::config_errors::{ConfigErrorDetail, ConfigErrorView, EvaluationReason, FieldInfo};
-use crate::error::Error as ServiceError;
 use crate::schema::errors::{PipelineNotFoundError, PythonError};
 use crate::schema::scalars::{GenericScalar, RunConfigData};
 use crate::schema::service;
 use crate::schema::workspace::InvalidSubsetError;
-use crate::service::{FoundJob, parse_run_config, run_config_yaml};
+use sluice_service::Error as ServiceError;
+use sluice_service::config_errors::{
+    ConfigErrorDetail, ConfigErrorView, EvaluationReason, FieldInfo,
+};
+use sluice_service::{FoundJob, parse_run_config, run_config_yaml};
 
 fn short_hash(ty: &CoreType) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -789,7 +791,7 @@ pub enum RunConfigSchemaOrError {
 /// Look up the schema of the job `selector` names.
 pub async fn run_config_schema(
     ctx: &Context<'_>,
-    selector: crate::service::JobSelector,
+    selector: sluice_service::JobSelector,
     mode: Option<String>,
 ) -> RunConfigSchemaOrError {
     let found = match service(ctx).find_job(&selector).await {

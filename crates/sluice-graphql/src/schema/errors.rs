@@ -3,9 +3,9 @@
 use async_graphql::{ComplexObject, Interface, SimpleObject};
 use sluice_core::events::ErrorInfo;
 
-use crate::error::Error as ServiceError;
 use crate::schema::config::ModeNotFoundError;
 use crate::schema::workspace::{ConfigTypeNotFoundError, InvalidSubsetError};
+use sluice_service::Error as ServiceError;
 
 /// An error, as Dagster reports a Python exception: message, class and causes.
 #[derive(SimpleObject, Clone, Debug)]

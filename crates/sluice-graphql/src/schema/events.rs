@@ -8,7 +8,7 @@ use sluice_core::metadata::{Metadata, MetadataValue};
 use crate::schema::errors::PythonError;
 use crate::schema::run_or_error;
 use crate::schema::runs::{AssetKey, RunOrError, RunStepStats};
-use crate::service::EventPage;
+use sluice_service::EventPage;
 
 /// The severity of an event.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]

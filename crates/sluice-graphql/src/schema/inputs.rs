@@ -4,7 +4,7 @@ use async_graphql::{Enum, InputObject};
 
 use crate::schema::runs::RunStatus;
 use crate::schema::scalars::RunConfigData;
-use crate::service::{JobSelector, ReexecutionStrategy as CoreStrategy, TerminatePolicy};
+use sluice_service::{JobSelector, ReexecutionStrategy as CoreStrategy, TerminatePolicy};
 
 /// This type represents the fields necessary to identify a repository.
 #[derive(InputObject, Clone, Debug)]

@@ -4,7 +4,7 @@ use async_graphql::{Context, Object, SimpleObject};
 
 use crate::schema::errors::PythonError;
 use crate::schema::{py_err, service};
-use crate::service::DaemonStatus as CoreStatus;
+use sluice_service::DaemonStatus as CoreStatus;
 
 /// The Sluice instance.
 pub struct Instance;

@@ -16,8 +16,6 @@ use sluice_storage::{
     TicksFilter,
 };
 
-use crate::error::Error as ServiceError;
-use crate::instigators::{Instigator, InstigatorDefinition};
 use crate::schema::errors::{
     InstigationStateNotFoundError, PythonError, RepositoryNotFoundError, ScheduleNotFoundError,
     SensorNotFoundError, UnauthorizedError,
@@ -29,6 +27,8 @@ use crate::schema::inputs::{
 use crate::schema::runs::{AssetKey, Run};
 use crate::schema::service;
 use crate::schema::workspace::{DefinitionOwner, PipelineTag, RepositoryOrigin};
+use sluice_service::Error as ServiceError;
+use sluice_service::instigators::{Instigator, InstigatorDefinition};
 
 /// Whether a schedule or sensor is on.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -480,7 +480,6 @@ impl InstigationState {
     }
     async fn runs_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
         let n = service(ctx)
-            .storage()
             .count_runs(&self.runs_filter())
             .await
             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
@@ -496,8 +495,7 @@ impl InstigationState {
             ..TicksFilter::default()
         };
         let tick = service(ctx)
-            .storage()
-            .ticks(Some(&self.0.selector_id()), &filter)
+            .ticks(&self.0.selector_id(), &filter)
             .await
             .map_err(|e| async_graphql::Error::new(e.to_string()))?
             .into_iter()
@@ -546,8 +544,7 @@ impl InstigationState {
             filter.after_timestamp = Some(filter.after_timestamp.map_or(start, |a| a.max(start)));
         }
         let ticks = service(ctx)
-            .storage()
-            .ticks(Some(&self.0.selector_id()), &filter)
+            .ticks(&self.0.selector_id(), &filter)
             .await
             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
         let kind = self.0.key.instigator_type;
@@ -566,8 +563,7 @@ impl InstigationState {
             ..TicksFilter::default()
         };
         let ticks = service(ctx)
-            .storage()
-            .ticks(Some(&self.0.selector_id()), &filter)
+            .ticks(&self.0.selector_id(), &filter)
             .await
             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
         Ok(i32::try_from(ticks.len()).unwrap_or(i32::MAX))

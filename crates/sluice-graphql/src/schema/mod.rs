@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 
-use crate::error::Error as ServiceError;
-use crate::service::Service;
+use sluice_service::Error as ServiceError;
+use sluice_service::Service;
 
 /// The root of all queries: runs, workspace and instigators, and assets.
 #[derive(async_graphql::MergedObject, Default)]
@@ -108,9 +108,13 @@ pub(crate) async fn list_runs(
     cursor: Option<&str>,
     limit: Option<usize>,
 ) -> async_graphql::Result<Vec<runs::Run>> {
+    let query = sluice_service::RunsQuery {
+        filter: filter.clone(),
+        cursor: cursor.map(str::to_owned),
+        limit,
+    };
     let runs = service(ctx)
-        .storage()
-        .list_runs(filter, cursor, limit)
+        .runs(&query)
         .await
         .map_err(|e| async_graphql::Error::new(e.to_string()))?;
     Ok(runs.into_iter().map(runs::Run).collect())

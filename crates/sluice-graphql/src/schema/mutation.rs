@@ -2,7 +2,6 @@
 
 use async_graphql::{Context, Interface, Object, SimpleObject, Union};
 
-use crate::error::Error as ServiceError;
 use crate::schema::config::RunConfigValidationInvalid;
 use crate::schema::errors::{
     ConflictingExecutionParamsError, InvalidOutputError, InvalidStepError, NoModeProvidedError,
@@ -18,7 +17,8 @@ use crate::schema::instigation::{
 use crate::schema::runs::Run;
 use crate::schema::service;
 use crate::schema::workspace::{InvalidSubsetError, Workspace, WorkspaceLocationEntry};
-use crate::service::{
+use sluice_service::Error as ServiceError;
+use sluice_service::{
     JobSelector, LaunchRequest, ReexecuteRequest, Service, TerminateOutcome, parse_run_config,
 };
 use sluice_storage::InstigatorStatus;
@@ -73,15 +73,15 @@ macro_rules! launch_result {
         }
 
         impl $name {
-            pub(crate) async fn from_error(service: &crate::service::Service, selector: Option<&crate::service::JobSelector>, e: crate::error::Error) -> Self {
+            pub(crate) async fn from_error(service: &sluice_service::Service, selector: Option<&sluice_service::JobSelector>, e: sluice_service::Error) -> Self {
                 match e {
-                    crate::error::Error::JobNotFound { location, repository, job } => {
+                    sluice_service::Error::JobNotFound { location, repository, job } => {
                         Self::PipelineNotFoundError(crate::schema::errors::PipelineNotFoundError::new(&location, &repository, &job))
                     }
-                    crate::error::Error::InvalidRunConfig { job, errors } => {
+                    sluice_service::Error::InvalidRunConfig { job, errors } => {
                         Self::RunConfigValidationInvalid(crate::schema::config::RunConfigValidationInvalid::new(job, errors))
                     }
-                    crate::error::Error::InvalidSubset { job, message } => {
+                    sluice_service::Error::InvalidSubset { job, message } => {
                         let found = match selector {
                             Some(s) => service.find_job(s).await.ok(),
                             None => None,
@@ -91,10 +91,10 @@ macro_rules! launch_result {
                                 message,
                                 pipeline: crate::schema::workspace::JobRef::from_found(&found),
                             }),
-                            None => Self::PythonError(crate::error::Error::InvalidSubset { job, message }.into()),
+                            None => Self::PythonError(sluice_service::Error::InvalidSubset { job, message }.into()),
                         }
                     }
-                    crate::error::Error::Storage(sluice_storage::StorageError::DuplicateRun { run_id }) => {
+                    sluice_service::Error::Storage(sluice_storage::StorageError::DuplicateRun { run_id }) => {
                         Self::RunConflict(crate::schema::errors::RunConflict {
                             message: format!("Found existing run with id {run_id}"),
                         })

@@ -9,15 +9,15 @@ use sluice_core::partition::PartitionsDefinition;
 use sluice_core::run::{PARTITION_TAG, Run as CoreRun};
 use sluice_storage::{BackfillsFilter, RunsFilter};
 
-use crate::backfills::PARTITION_SET_SUFFIX;
-use crate::error::Error as ServiceError;
 use crate::schema::backfills::{PartitionBackfill, PartitionSetNotFoundError};
 use crate::schema::errors::{PipelineNotFoundError, PythonError};
 use crate::schema::inputs::{RepositorySelector, RunsFilterInput};
 use crate::schema::runs::{Run, RunStatus};
 use crate::schema::workspace::{PipelineTag, RepositoryOrigin};
 use crate::schema::{partitions, service};
-use crate::service::{FoundJob, JobSelector};
+use sluice_service::Error as ServiceError;
+use sluice_service::backfills::PARTITION_SET_SUFFIX;
+use sluice_service::{FoundJob, JobSelector};
 
 /// The tag Dagster puts on a partitioned run with its partition set's name.
 const PARTITION_SET_TAG: &str = "dagster/partition_set";
@@ -293,7 +293,6 @@ impl PartitionSet {
             .unwrap_or(usize::MAX);
         let location = &self.found.location.name;
         Ok(service(ctx)
-            .storage()
             .backfills(&filter)
             .await
             .map_err(|e| async_graphql::Error::new(e.to_string()))?
@@ -493,7 +492,7 @@ pub(crate) async fn runs_by_partition(
     keys: &[String],
 ) -> async_graphql::Result<BTreeMap<String, Vec<CoreRun>>> {
     let runs = crate::schema::list_runs(ctx, filter, None, None).await?;
-    Ok(crate::backfills::runs_by_partition(
+    Ok(sluice_service::backfills::runs_by_partition(
         runs.into_iter().map(|Run(run)| run),
         keys,
     ))

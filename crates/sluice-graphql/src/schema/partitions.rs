@@ -5,10 +5,10 @@
 use async_graphql::{Context, Enum, Object, SimpleObject, Union};
 use sluice_core::partition::{PartitionsContext, PartitionsDefinition};
 
-use crate::error::Error as ServiceError;
 use crate::schema::errors::{PythonError, UnauthorizedError, UnsupportedOperationError};
 use crate::schema::inputs::RepositorySelector;
 use crate::schema::service;
+use sluice_service::Error as ServiceError;
 
 /// The kind of a partitioning.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,7 +137,8 @@ pub async fn partitions_context(
     ctx: &Context<'_>,
     def: &PartitionsDefinition,
 ) -> async_graphql::Result<PartitionsContext> {
-    sluice_storage::partitions_context(service(ctx).storage().as_ref(), [def])
+    service(ctx)
+        .partitions_context([def])
         .await
         .map_err(|e| async_graphql::Error::new(e.to_string()))
 }

@@ -3,7 +3,6 @@
 use async_graphql::{Context, ID, Object, SimpleObject, Union};
 use sluice_core::snapshot::REPOSITORY_NAME;
 
-use crate::error::Error as ServiceError;
 use crate::schema::config::{
     PipelineConfigValidationResult, RunConfigSchemaOrError, run_config_schema, validation_result,
 };
@@ -28,7 +27,8 @@ use crate::schema::workspace::{
     Workspace, WorkspaceLocationStatusEntries, WorkspaceLocationStatusEntry,
 };
 use crate::schema::{run_or_error, service};
-use crate::service::RunsQuery;
+use sluice_service::Error as ServiceError;
+use sluice_service::RunsQuery;
 
 /// Every repository of the workspace's loaded locations.
 #[derive(SimpleObject, Clone, Debug)]

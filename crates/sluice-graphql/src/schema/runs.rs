@@ -5,7 +5,6 @@ use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject, Union};
 use sluice_core::events::{EventRecord, EventType};
 use sluice_core::run::{Run as CoreRun, RunStatus as CoreStatus};
 
-use crate::run_stats::{RunTimes, StepStatus, step_stats};
 use crate::schema::errors::{PythonError, RunNotFoundError};
 use crate::schema::events::{EventConnection, ExpectationResult, MaterializationEvent};
 use crate::schema::scalars::RunConfigData;
@@ -13,7 +12,8 @@ use crate::schema::workspace::{
     JobRef, PipelineReference, PipelineSnapshot, PipelineTag, RepositoryOrigin, UnknownPipeline,
 };
 use crate::schema::{py_err, service};
-use crate::service::run_config_yaml;
+use sluice_service::run_config_yaml;
+use sluice_service::run_stats::{RunTimes, StepStatus, step_stats};
 
 /// The status of a run, with Dagster's values.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -105,10 +105,9 @@ impl Run {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<EventRecord>> {
         service(ctx)
-            .storage()
-            .events_for_run(&self.0.run_id, None, None)
+            .run_events(&self.0.run_id)
             .await
-            .map_err(|e| py_err(e.into()))
+            .map_err(py_err)
     }
 
     fn tag_list(&self) -> Vec<PipelineTag> {

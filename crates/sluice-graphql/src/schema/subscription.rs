@@ -1,7 +1,7 @@
 //! The subscription root: a run's events as they are stored.
 //!
 //! The log is followed through [`Service::follow_events`], which polls storage every
-//! [`FOLLOW_POLL_INTERVAL`](crate::service::FOLLOW_POLL_INTERVAL) once it has caught up; a
+//! [`FOLLOW_POLL_INTERVAL`](sluice_service::events::FOLLOW_POLL_INTERVAL) once it has caught up; a
 //! notification from the event writers would remove the polling.
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use sluice_core::run::Run as CoreRun;
 
 use crate::schema::events::DagsterRunEvent;
 use crate::schema::runs::Run;
-use crate::service::{Service, decode_event_cursor, encode_event_cursor};
+use sluice_service::{Service, decode_event_cursor, encode_event_cursor};
 
 /// A batch of a run's events.
 #[derive(SimpleObject, Clone, Debug)]
@@ -66,16 +66,17 @@ async fn follow(
     PipelineRunLogsSubscriptionPayload,
 > {
     let fail = |message: String| failure(&run_id, message);
-    let run = match service.storage().get_run(&run_id).await {
-        Ok(Some(run)) => run,
-        Ok(None) => return Err(fail(format!("Could not load run with id {run_id}"))),
+    let run = match service.run(&run_id).await {
+        Ok(run) => run,
+        Err(sluice_service::Error::RunNotFound(_)) => {
+            return Err(fail(format!("Could not load run with id {run_id}")));
+        }
         Err(e) => return Err(fail(e.to_string())),
     };
     let head = cursor.as_deref() == Some("HEAD");
     let after = match cursor.as_deref() {
         None => None,
         Some("HEAD") => service
-            .storage()
             .latest_event_id()
             .await
             .map_err(|e| fail(e.to_string()))?,

@@ -11,13 +11,13 @@ use sluice_core::snapshot::{
     IoSnapshot, LocationSnapshot, NodeSnapshot, OpSnapshot, REPOSITORY_NAME,
 };
 
-use crate::config_errors::FieldInfo;
 use crate::schema::config::ConfigTypeField;
 use crate::schema::errors::{DagsterTypeNotFoundError, PythonError};
 use crate::schema::events::MetadataEntryInterface;
 use crate::schema::runs::Run;
 use crate::schema::{py_err, service};
-use crate::service::{FoundJob, RunsQuery};
+use sluice_service::config_errors::FieldInfo;
+use sluice_service::{FoundJob, RunsQuery};
 
 /// A `key: value` pair describing a location or repository.
 #[derive(SimpleObject, Clone, Debug)]
@@ -201,10 +201,10 @@ impl Repository {
         Ok(found
             .into_iter()
             .filter(|i| match &i.definition {
-                crate::instigators::InstigatorDefinition::Sensor(s) => {
+                sluice_service::instigators::InstigatorDefinition::Sensor(s) => {
                     sensor_type.is_none_or(|t| t == SensorType::of(s))
                 }
-                crate::instigators::InstigatorDefinition::Schedule(_) => false,
+                sluice_service::instigators::InstigatorDefinition::Schedule(_) => false,
             })
             .map(|i| crate::schema::instigation::Sensor(Arc::new(i)))
             .collect())
@@ -842,7 +842,7 @@ impl SolidHandle {
             ..Default::default()
         };
         query.filter.job_name = Some(job.job().name.clone());
-        let unavailable = |e: crate::error::Error| {
+        let unavailable = |e: sluice_service::Error| {
             SolidStepStatsOrError::SolidStepStatusUnavailableError(
                 crate::schema::errors::SolidStepStatusUnavailableError {
                     message: e.to_string(),
@@ -856,13 +856,9 @@ impl SolidHandle {
         };
         let mut nodes = Vec::new();
         for run in runs {
-            let events = match service
-                .storage()
-                .events_for_run(&run.run_id, None, None)
-                .await
-            {
+            let events = match service.run_events(&run.run_id).await {
                 Ok(events) => events,
-                Err(e) => return Some(unavailable(e.into())),
+                Err(e) => return Some(unavailable(e)),
             };
             nodes.extend(
                 crate::schema::runs::RunStepStats::of(&run.run_id, &events)

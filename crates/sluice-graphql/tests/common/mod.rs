@@ -11,7 +11,8 @@ use serde_json::Value;
 use sluice_codeserver::Workspace;
 use sluice_core::run::{Run, RunStatus};
 use sluice_e2e::{Instance, Running};
-use sluice_graphql::{Service, SluiceSchema, build_schema};
+use sluice_graphql::{SluiceSchema, build_schema};
+use sluice_service::Service;
 use sluice_storage::{SqlStorage, Storage};
 
 /// The client's documents, exactly as they go over the wire.

@@ -9,10 +9,12 @@ use sluice_core::events::{datetime_to_timestamp, now_timestamp, timestamp_to_dat
 use sluice_core::run_request::DefaultStatus;
 use sluice_core::schedule::CronSchedule;
 use sluice_core::snapshot::{LocationSnapshot, REPOSITORY_NAME, ScheduleSnapshot, SensorSnapshot};
-use sluice_storage::{InstigatorKey, InstigatorState, InstigatorStatus, InstigatorType};
+use sluice_storage::{
+    InstigatorKey, InstigatorState, InstigatorStatus, InstigatorType, Tick, TicksFilter,
+};
 
+use crate::Service;
 use crate::error::{Error, Result};
-use crate::service::Service;
 
 /// A schedule's or a sensor's definition.
 #[derive(Clone, Debug)]
@@ -244,5 +246,13 @@ impl Service {
             state: Some(state),
             ..instigator.clone()
         })
+    }
+}
+
+impl Service {
+    /// The ticks of the schedule or sensor with `selector_id` that `filter` selects,
+    /// newest first.
+    pub async fn ticks(&self, selector_id: &str, filter: &TicksFilter) -> Result<Vec<Tick>> {
+        Ok(self.storage().ticks(Some(selector_id), filter).await?)
     }
 }

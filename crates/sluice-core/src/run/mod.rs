@@ -8,6 +8,13 @@ use serde_json::Value;
 
 use crate::partition::{PartitionError, PartitionIndex, PartitionsContext, PartitionsDefinition};
 
+mod queued;
+
+pub use queued::{
+    BACKFILL_ID_TAG, FAILURE_REASON_TAG, PARENT_BACKFILL_TAG, QueuedRunBuilder, RunOrigin,
+    RunTagError, SYSTEM_TAGS, check_request_tags, is_system_tag,
+};
+
 /// The status of a run, with Dagster's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

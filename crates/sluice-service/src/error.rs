@@ -3,11 +3,12 @@
 use sluice_codeserver::ClientError;
 use sluice_core::config::ConfigParseError;
 use sluice_core::partition::PartitionError;
+use sluice_core::run::RunTagError;
 use sluice_storage::StorageError;
 
 use crate::config_errors::ConfigErrorView;
 
-/// What went wrong in an operation of the [`Service`](crate::Service).
+/// What went wrong in an operation of the [`Service`].
 ///
 /// The GraphQL layer turns each variant into the matching Dagster result type
 /// (`PipelineNotFoundError`, `RunConfigValidationInvalid`, `RunNotFoundError`, ...), and
@@ -137,6 +138,10 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// A request's tags that cannot be used, such as a tag Sluice sets itself.
+    #[error(transparent)]
+    InvalidTags(#[from] RunTagError),
+
     /// Instance storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -167,6 +172,7 @@ impl Error {
             Self::RunConfigDocument(_) => "ConfigParseError",
             Self::Unsupported(_) => "UnsupportedOperationError",
             Self::InvalidArgument(_) => "InvalidArgumentError",
+            Self::InvalidTags(_) => "DagsterInvalidTagsError",
             Self::Storage(_) => "StorageError",
             Self::CodeServer(_) => "CodeServerError",
         }

@@ -8,7 +8,8 @@ use serde_json::Value;
 use sluice_core::asset::BackfillPolicy;
 use sluice_core::asset::{ASSET_JOB_NAME, AssetKey};
 use sluice_core::partition::PartitionIndex;
-use sluice_core::run::{Run, RunPartitions, RunStatus};
+pub use sluice_core::run::PARENT_BACKFILL_TAG;
+use sluice_core::run::{Run, RunPartitions, RunStatus, check_request_tags};
 use sluice_core::snapshot::REPOSITORY_NAME;
 use sluice_storage::{
     BACKFILL_ID_TAG, Backfill, BackfillRuns, BackfillStatus, BackfillsFilter, NewBackfill,
@@ -16,7 +17,8 @@ use sluice_storage::{
 };
 
 use crate::error::{Error, Result};
-use crate::service::{FoundJob, JobSelector, Service, asset_selection_steps};
+use crate::locations::asset_selection_steps;
+use crate::{FoundJob, JobSelector, Service};
 
 /// The suffix Dagster gives a job's partition set.
 pub const PARTITION_SET_SUFFIX: &str = "_partition_set";
@@ -137,6 +139,9 @@ impl Service {
         }
         let (partition_names, runs) =
             group_into_runs(partition_names, &all, partitions.backfill_policy);
+        // The tags every run gets besides its system tags; the backfill daemon lays
+        // those over them (`NewRun::queued`).
+        check_request_tags(request.tags.iter().map(|(key, _)| key))?;
         let mut tags: BTreeMap<String, String> = found.job().tags.clone();
         tags.extend(request.tags);
         let backfill = NewBackfill {
@@ -344,7 +349,7 @@ fn group_into_runs(
 
 /// `runs` (newest first) by the partitions each is for, newest first; a run over a range
 /// counts for each of its partitions among `keys` (the partitioning's keys, in order).
-pub(crate) fn runs_by_partition(
+pub fn runs_by_partition(
     runs: impl IntoIterator<Item = Run>,
     keys: &[String],
 ) -> BTreeMap<String, Vec<Run>> {
@@ -371,7 +376,7 @@ pub(crate) fn runs_by_partition(
 }
 
 /// The status of the latest of `runs` (newest first) for each partition they are for.
-pub(crate) fn latest_status_by_partition(
+pub fn latest_status_by_partition(
     runs: impl IntoIterator<Item = Run>,
     keys: &[String],
 ) -> BTreeMap<String, RunStatus> {
@@ -380,6 +385,3 @@ pub(crate) fn latest_status_by_partition(
         .filter_map(|(partition, runs)| Some((partition, runs.first()?.status)))
         .collect()
 }
-
-/// The tag naming the backfill a re-executed backfill repeats.
-pub const PARENT_BACKFILL_TAG: &str = "dagster/parent_backfill_id";

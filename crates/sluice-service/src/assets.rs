@@ -7,13 +7,18 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use sluice_core::asset::{ASSET_JOB_NAME, AssetKey};
+use sluice_core::events::{
+    AssetMaterialization, AssetObservation, EventData, EventRecord, EventType, RunEvent,
+};
 use sluice_core::run::{PARTITION_TAG, Run, RunStatus};
 use sluice_core::snapshot::{AssetSnapshot, LocationSnapshot, REPOSITORY_NAME};
-use sluice_storage::{AssetEntry, Backfill, RunsFilter, partitions_context};
+use sluice_storage::{
+    AssetEntry, Backfill, MaterializationsFilter, RunsFilter, partitions_context,
+};
 
 use crate::backfills::{BackfillPartitions, BackfillRequest, BackfillTarget};
 use crate::error::{Error, Result};
-use crate::service::{JobSelector, LaunchRequest, Service};
+use crate::{JobSelector, LaunchRequest, Service};
 
 /// How many failed runs of an asset's jobs are read to find its failed partitions.
 const FAILED_RUNS_READ: usize = 1000;
@@ -478,5 +483,141 @@ mod tests {
         assert_eq!(names(&zero), ["raw"]);
         assert!(zero.edges.is_empty());
         assert!(lineage(&catalog, &key("nowhere"), 1).is_none());
+    }
+}
+
+/// A runless asset event to record (Dagster's `reportRunlessAssetEvents`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunlessEventKind {
+    /// An ASSET_MATERIALIZATION.
+    Materialization,
+    /// An ASSET_OBSERVATION.
+    Observation,
+}
+
+/// What the asset index and the event log say about assets.
+impl Service {
+    /// The asset index's entries for `keys` (every asset that has one when `None`).
+    pub async fn asset_entries(&self, keys: Option<&[AssetKey]>) -> Result<Vec<AssetEntry>> {
+        Ok(self.storage().asset_entries(keys).await?)
+    }
+
+    /// The latest materialization event of each of `keys` that has one.
+    pub async fn latest_materializations(
+        &self,
+        keys: &[AssetKey],
+    ) -> Result<HashMap<AssetKey, EventRecord>> {
+        let entries = self.storage().asset_entries(Some(keys)).await?;
+        let ids: Vec<i64> = entries
+            .iter()
+            .filter_map(|e| e.last_materialization_event_id)
+            .collect();
+        Ok(self
+            .storage()
+            .events_by_id(&ids)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r.event.materialization()?.asset_key.clone(), r)))
+            .collect())
+    }
+
+    /// Materializations of `key` that `filter` selects, newest first.
+    pub async fn asset_materializations(
+        &self,
+        key: &AssetKey,
+        filter: &MaterializationsFilter,
+    ) -> Result<Vec<EventRecord>> {
+        Ok(self.storage().asset_materializations(key, filter).await?)
+    }
+
+    /// The latest materialization of each partition of `key`, by partition key.
+    pub async fn latest_materializations_by_partition(
+        &self,
+        key: &AssetKey,
+    ) -> Result<BTreeMap<String, EventRecord>> {
+        Ok(self
+            .storage()
+            .latest_materializations_by_partition(key)
+            .await?)
+    }
+
+    /// The latest `limit` evaluations of the checks of `key` (only `check_name`'s when
+    /// given), newest first.
+    pub async fn asset_check_evaluations(
+        &self,
+        key: &AssetKey,
+        check_name: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>> {
+        Ok(self
+            .storage()
+            .asset_check_evaluations(key, check_name, limit)
+            .await?)
+    }
+
+    /// Wipe every materialization of `keys` from the asset index.
+    pub async fn wipe_assets(&self, keys: &[AssetKey]) -> Result<()> {
+        self.storage().wipe_assets(keys).await?;
+        tracing::info!(count = keys.len(), "assets wiped");
+        Ok(())
+    }
+
+    /// Wipe the materializations of `partitions` of `key`, all in one transaction.
+    pub async fn wipe_asset_partitions(&self, key: &AssetKey, partitions: &[String]) -> Result<()> {
+        self.storage()
+            .wipe_asset_partitions(key, partitions)
+            .await?;
+        tracing::info!(asset = %key, count = partitions.len(), "asset partitions wiped");
+        Ok(())
+    }
+
+    /// Record that `key` was materialized or observed outside any run, once per
+    /// partition (once, unpartitioned, when `partitions` is empty), as Dagster's
+    /// runless events: events with an empty run id.
+    pub async fn report_runless_asset_events(
+        &self,
+        kind: RunlessEventKind,
+        key: &AssetKey,
+        partitions: Vec<Option<String>>,
+        description: Option<String>,
+    ) -> Result<()> {
+        let partitions = if partitions.is_empty() {
+            vec![None]
+        } else {
+            partitions
+        };
+        let events: Vec<RunEvent> = partitions
+            .into_iter()
+            .map(|partition| {
+                let description = description.clone();
+                match kind {
+                    RunlessEventKind::Observation => RunEvent::new(
+                        "",
+                        EventType::AssetObservation,
+                        format!("Reported observation of asset \"{key}\"."),
+                    )
+                    .data(EventData::Observation(Box::new(AssetObservation {
+                        asset_key: key.clone(),
+                        partition,
+                        data_version: None,
+                        metadata: Default::default(),
+                        description,
+                    }))),
+                    RunlessEventKind::Materialization => {
+                        let mut m = AssetMaterialization::new(key.clone());
+                        m.partition = partition;
+                        m.description = description;
+                        RunEvent::new(
+                            "",
+                            EventType::AssetMaterialization,
+                            format!("Reported materialization of asset \"{key}\"."),
+                        )
+                        .data(EventData::Materialization(Box::new(m)))
+                    }
+                }
+            })
+            .collect();
+        self.storage().store_events(&events).await?;
+        Ok(())
     }
 }
