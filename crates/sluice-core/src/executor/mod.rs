@@ -24,9 +24,9 @@ use self::partitions::run_partition_keys;
 use self::scheduler::Executor;
 use crate::events::{ErrorInfo, EventData, EventSink, EventType, LogLevel, RunEvent};
 use crate::io_manager::IoManager;
-use crate::partition::PartitionsContext;
+use crate::partition::{PartitionError, PartitionsContext};
 use crate::plan::ExecutionPlan;
-use crate::resource::Resources;
+use crate::resource::{ResourceError, Resources};
 use crate::run::RunStatus;
 use crate::run_config::ResolvedRunConfig;
 
@@ -91,43 +91,14 @@ pub async fn execute(
         .unwrap_or_else(|| PartitionsContext::at(chrono::Utc::now()));
     let partition_keys = match run_partition_keys(plan, &run, &partitions) {
         Ok(keys) => keys,
-        Err(err) => {
-            let message = format!("Execution of run for \"{job_name}\" failed: {err}.");
-            emit(
-                RunEvent::new(&run.run_id, EventType::RunFailure, message).data(
-                    EventData::Failure {
-                        error: ErrorInfo::from_error("PartitionError", &err),
-                    },
-                ),
-            );
-            return RunStatus::Failure;
-        }
+        Err(err) => return RunFailure::Partitions(err).emit(&run, &job_name),
     };
 
     let resources = match Resources::setup(config.resources, Some(&run.run_id)).await {
         Ok(r) => Arc::new(r),
         Err((key, err)) => {
-            let error = ErrorInfo::from_error("ResourceError", &err);
-            emit(
-                RunEvent::new(
-                    &run.run_id,
-                    EventType::EngineEvent,
-                    format!("Resource \"{key}\" failed to set up: {err}"),
-                )
-                .level(LogLevel::Error)
-                .data(EventData::Failure {
-                    error: error.clone(),
-                }),
-            );
-            emit(
-                RunEvent::new(
-                    &run.run_id,
-                    EventType::RunFailure,
-                    format!("Execution of run for \"{job_name}\" failed: resource \"{key}\" failed to set up."),
-                )
-                .data(EventData::Failure { error }),
-            );
-            return RunStatus::Failure;
+            let error = resource_failed(&run, &key, "set up", &err);
+            return RunFailure::ResourceSetup { key, error }.emit(&run, &job_name);
         }
     };
 
@@ -140,17 +111,9 @@ pub async fn execute(
             .map(String::as_str)
             .collect();
         if !unknown.is_empty() {
-            let message = format!(
-                "Execution of run for \"{job_name}\" failed: steps [\"{}\"] are not in the job.",
-                unknown.join("\", \"")
-            );
-            let error = ErrorInfo::new("UnknownSteps", message.clone());
-            emit(
-                RunEvent::new(&run.run_id, EventType::RunFailure, message)
-                    .data(EventData::Failure { error }),
-            );
+            let status = RunFailure::UnknownSteps(unknown).emit(&run, &job_name);
             let _ = resources.teardown().await;
-            return RunStatus::Failure;
+            return status;
         }
     }
     let max_concurrent = config
@@ -168,50 +131,83 @@ pub async fn execute(
     let summary = executor.run(max_concurrent).await;
 
     for (key, err) in resources.teardown().await {
-        emit(
-            RunEvent::new(
-                &run.run_id,
-                EventType::EngineEvent,
-                format!("Resource \"{key}\" failed to tear down: {err}"),
-            )
-            .level(LogLevel::Error)
-            .data(EventData::Failure {
-                error: ErrorInfo::from_error("ResourceError", &err),
-            }),
-        );
+        resource_failed(&run, &key, "tear down", &err);
     }
 
-    let (status, event) = if summary.interrupted {
-        (
-            RunStatus::Canceled,
-            RunEvent::new(
-                &run.run_id,
-                EventType::RunCanceled,
-                format!("Execution of run for \"{job_name}\" canceled."),
-            ),
-        )
+    if summary.interrupted {
+        emit(RunEvent::new(
+            &run.run_id,
+            EventType::RunCanceled,
+            format!("Execution of run for \"{job_name}\" canceled."),
+        ));
+        RunStatus::Canceled
     } else if summary.failed.is_empty() {
-        (
-            RunStatus::Success,
-            RunEvent::new(
-                &run.run_id,
-                EventType::RunSuccess,
-                format!("Finished execution of run for \"{job_name}\"."),
-            ),
-        )
+        emit(RunEvent::new(
+            &run.run_id,
+            EventType::RunSuccess,
+            format!("Finished execution of run for \"{job_name}\"."),
+        ));
+        RunStatus::Success
     } else {
-        let steps = summary.failed.join("\", \"");
-        let message =
-            format!("Execution of run for \"{job_name}\" failed. Steps failed: [\"{steps}\"].");
-        let error = ErrorInfo::new("StepFailures", message.clone());
-        (
-            RunStatus::Failure,
+        RunFailure::Steps(summary.failed).emit(&run, &job_name)
+    }
+}
+
+/// Why a run failed: what its RUN_FAILURE event says, and the error it carries.
+enum RunFailure<'a> {
+    /// The partitions the run names could not be resolved.
+    Partitions(PartitionError),
+    /// Resource `key` failed to set up, with `error`.
+    ResourceSetup { key: String, error: ErrorInfo },
+    /// A re-execution names steps that are not in the plan.
+    UnknownSteps(Vec<&'a str>),
+    /// These steps failed.
+    Steps(Vec<String>),
+}
+
+impl RunFailure<'_> {
+    /// Emit the run's RUN_FAILURE, "Execution of run for \"{job}\" failed" and why, with
+    /// the failure's error, and return the run's status: FAILURE.
+    fn emit(self, run: &RunContext, job_name: &str) -> RunStatus {
+        let why = match &self {
+            Self::Partitions(err) => format!(": {err}."),
+            Self::ResourceSetup { key, .. } => format!(": resource \"{key}\" failed to set up."),
+            Self::UnknownSteps(steps) => {
+                format!(": steps [\"{}\"] are not in the job.", steps.join("\", \""))
+            }
+            Self::Steps(steps) => format!(". Steps failed: [\"{}\"].", steps.join("\", \"")),
+        };
+        let message = format!("Execution of run for \"{job_name}\" failed{why}");
+        let error = match self {
+            Self::Partitions(err) => ErrorInfo::from_error("PartitionError", &err),
+            Self::ResourceSetup { error, .. } => error,
+            Self::UnknownSteps(_) => ErrorInfo::new("UnknownSteps", message.clone()),
+            Self::Steps(_) => ErrorInfo::new("StepFailures", message.clone()),
+        };
+        run.events.emit(
             RunEvent::new(&run.run_id, EventType::RunFailure, message)
                 .data(EventData::Failure { error }),
+        );
+        RunStatus::Failure
+    }
+}
+
+/// Emit the ENGINE_EVENT of resource `key` failing to `action` ("set up", "tear
+/// down") with `err`, and return the event's error.
+fn resource_failed(run: &RunContext, key: &str, action: &str, err: &ResourceError) -> ErrorInfo {
+    let error = ErrorInfo::from_error("ResourceError", err);
+    run.events.emit(
+        RunEvent::new(
+            &run.run_id,
+            EventType::EngineEvent,
+            format!("Resource \"{key}\" failed to {action}: {err}"),
         )
-    };
-    emit(event);
-    status
+        .level(LogLevel::Error)
+        .data(EventData::Failure {
+            error: error.clone(),
+        }),
+    );
+    error
 }
 
 /// A duration in milliseconds as a person reads it: `850µs`, `12ms`, `3.2s`.
@@ -222,5 +218,73 @@ pub fn human_ms(ms: f64) -> String {
         format!("{ms:.0}ms")
     } else {
         format!("{:.2}s", ms / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::MemorySink;
+
+    fn run_with(sink: Arc<MemorySink>) -> RunContext {
+        RunContext {
+            run_id: "r".into(),
+            tags: BTreeMap::new(),
+            events: sink,
+            cancel: CancellationToken::new(),
+            io_manager: None,
+            reexecution: None,
+            partitions: None,
+        }
+    }
+
+    #[test]
+    fn each_run_failure_has_its_message_and_error_class() {
+        let sink = Arc::new(MemorySink::default());
+        let run = run_with(sink.clone());
+        let failures = [
+            RunFailure::Partitions(PartitionError::NotPartitioned("2024-01-01".into())),
+            RunFailure::ResourceSetup {
+                key: "db".into(),
+                error: ErrorInfo::new("ResourceError", "no route"),
+            },
+            RunFailure::UnknownSteps(vec!["a", "b"]),
+            RunFailure::Steps(vec!["c".into()]),
+        ];
+        for failure in failures {
+            assert_eq!(failure.emit(&run, "j"), RunStatus::Failure);
+        }
+        let events = sink.events();
+        let seen: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| {
+                assert_eq!(e.event_type, EventType::RunFailure);
+                let EventData::Failure { error } = &e.data else {
+                    panic!("a RUN_FAILURE carries its error: {e:?}");
+                };
+                (e.message.as_str(), error.kind.as_str())
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "Execution of run for \"j\" failed: the run's assets are not partitioned, but it names 2024-01-01.",
+                    "PartitionError"
+                ),
+                (
+                    "Execution of run for \"j\" failed: resource \"db\" failed to set up.",
+                    "ResourceError"
+                ),
+                (
+                    "Execution of run for \"j\" failed: steps [\"a\", \"b\"] are not in the job.",
+                    "UnknownSteps"
+                ),
+                (
+                    "Execution of run for \"j\" failed. Steps failed: [\"c\"].",
+                    "StepFailures"
+                ),
+            ]
+        );
     }
 }
