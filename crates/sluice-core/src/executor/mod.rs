@@ -94,6 +94,11 @@ pub async fn execute(
         Err(err) => return RunFailure::Partitions(err).emit(&run, &job_name),
     };
 
+    let unknown = unknown_steps(plan, &run);
+    if !unknown.is_empty() {
+        return RunFailure::UnknownSteps(unknown).emit(&run, &job_name);
+    }
+
     let resources = match Resources::setup(config.resources, Some(&run.run_id)).await {
         Ok(r) => Arc::new(r),
         Err((key, err)) => {
@@ -102,20 +107,6 @@ pub async fn execute(
         }
     };
 
-    let steps = plan.steps();
-    if let Some(r) = &run.reexecution {
-        let unknown: Vec<&str> = r
-            .step_keys
-            .iter()
-            .filter(|k| !steps.iter().any(|s| &s.key == *k))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            let status = RunFailure::UnknownSteps(unknown).emit(&run, &job_name);
-            let _ = resources.teardown().await;
-            return status;
-        }
-    }
     let max_concurrent = config
         .max_concurrent
         .unwrap_or_else(default_max_concurrent)
@@ -130,9 +121,7 @@ pub async fn execute(
     );
     let summary = executor.run(max_concurrent).await;
 
-    for (key, err) in resources.teardown().await {
-        resource_failed(&run, &key, "tear down", &err);
-    }
+    tear_down(&resources, &run).await;
 
     if summary.interrupted {
         emit(RunEvent::new(
@@ -150,6 +139,26 @@ pub async fn execute(
         RunStatus::Success
     } else {
         RunFailure::Steps(summary.failed).emit(&run, &job_name)
+    }
+}
+
+/// The steps a re-execution of `run` names that are not in `plan`.
+fn unknown_steps<'a>(plan: &ExecutionPlan, run: &'a RunContext) -> Vec<&'a str> {
+    let Some(r) = &run.reexecution else {
+        return Vec::new();
+    };
+    let steps = plan.steps();
+    r.step_keys
+        .iter()
+        .filter(|k| !steps.iter().any(|s| &s.key == *k))
+        .map(String::as_str)
+        .collect()
+}
+
+/// Tear down the run's `resources`, each failure an ENGINE_EVENT.
+async fn tear_down(resources: &Resources, run: &RunContext) {
+    for (key, err) in resources.teardown().await {
+        resource_failed(run, &key, "tear down", &err);
     }
 }
 
