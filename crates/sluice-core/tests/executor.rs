@@ -43,6 +43,20 @@ async fn run_job(
     config: serde_json::Value,
     cancel: CancellationToken,
 ) -> Outcome {
+    execute_job(defs, job, config, "test-run", cancel, None, None).await
+}
+
+/// Runs `job` of `defs` with `config` as run `run_id`, with the IO manager and the
+/// re-execution given.
+async fn execute_job(
+    defs: &Definitions,
+    job: &str,
+    config: serde_json::Value,
+    run_id: &str,
+    cancel: CancellationToken,
+    io_manager: Option<Arc<dyn sluice_core::io_manager::IoManager>>,
+    reexecution: Option<executor::Reexecution>,
+) -> Outcome {
     let job = defs.job(job).expect("job exists");
     let resolved = run_config::resolve(defs, job, &config).expect("valid config");
     let sink = Arc::new(MemorySink::default());
@@ -51,12 +65,12 @@ async fn run_job(
         &ExecutionPlan::for_job(job),
         resolved,
         RunContext {
-            run_id: "test-run".into(),
+            run_id: run_id.into(),
             tags: Default::default(),
             events: sink.clone(),
             cancel,
-            io_manager: None,
-            reexecution: None,
+            io_manager,
+            reexecution,
             partitions: None,
         },
     )
@@ -634,29 +648,16 @@ async fn run_with(
     io: Arc<dyn sluice_core::io_manager::IoManager>,
     reexecution: Option<executor::Reexecution>,
 ) -> Outcome {
-    let job = defs.job("gated").expect("job");
-    let resolved = run_config::resolve(defs, job, &json!({})).expect("config");
-    let sink = Arc::new(MemorySink::default());
-    let started = Instant::now();
-    let status = executor::execute(
-        &ExecutionPlan::for_job(job),
-        resolved,
-        RunContext {
-            run_id: run_id.into(),
-            tags: Default::default(),
-            events: sink.clone(),
-            cancel: CancellationToken::new(),
-            io_manager: Some(io),
-            reexecution,
-            partitions: None,
-        },
+    execute_job(
+        defs,
+        "gated",
+        json!({}),
+        run_id,
+        CancellationToken::new(),
+        Some(io),
+        reexecution,
     )
-    .await;
-    Outcome {
-        status,
-        events: sink.events(),
-        elapsed: started.elapsed(),
-    }
+    .await
 }
 
 /// The default IO manager over a fresh temporary directory.
@@ -776,4 +777,69 @@ async fn reexecution_without_stored_outputs_or_with_unknown_steps_fails_clearly(
     let end = unknown.events.last().expect("events");
     assert_eq!(end.event_type, EventType::RunFailure);
     assert!(end.message.contains("\"nope\""), "{}", end.message);
+}
+
+#[tokio::test]
+async fn a_reexecution_of_unknown_steps_fails_before_any_resource_is_set_up() {
+    static SETUPS: AtomicU32 = AtomicU32::new(0);
+    struct Watched;
+    impl ConfigurableResource for Watched {
+        type Config = ();
+        async fn setup(_: (), _: &InitResourceContext) -> Result<Self, ResourceError> {
+            SETUPS.fetch_add(1, Ordering::SeqCst);
+            Ok(Watched)
+        }
+    }
+    let use_it = OpDefinition::builder("use_it")
+        .required_resource("watched")
+        .compute(|ctx, _| async move {
+            ctx.resource::<Watched>("watched")?;
+            Ok(())
+        });
+    let mut job = JobDefinition::builder("watched_job");
+    job.add(&use_it);
+    let defs = Definitions::builder()
+        .job(job.build())
+        .resource("watched", ResourceDefinition::new::<Watched>())
+        .build()
+        .unwrap();
+    let run = |reexecution| {
+        execute_job(
+            &defs,
+            "watched_job",
+            json!({}),
+            "reexecution",
+            CancellationToken::new(),
+            None,
+            reexecution,
+        )
+    };
+
+    let out = run(reexecute(&["use_it", "nope"], &["earlier"])).await;
+    assert_eq!(out.status, RunStatus::Failure);
+    assert_eq!(
+        SETUPS.load(Ordering::SeqCst),
+        0,
+        "a re-execution of unknown steps set up a resource"
+    );
+    assert_eq!(
+        out.run_events(),
+        [EventType::RunStart, EventType::RunFailure]
+    );
+    assert_eq!(out.events.len(), 2, "{:#?}", out.events);
+    let end = &out.events[1];
+    assert_eq!(
+        end.message,
+        "Execution of run for \"watched_job\" failed: steps [\"nope\"] are not in the job."
+    );
+    assert!(
+        matches!(&end.data, EventData::Failure { error } if error.kind == "UnknownSteps"),
+        "{:?}",
+        end.data
+    );
+
+    // The same re-execution of known steps sets the resource up, once.
+    let out = run(reexecute(&["use_it"], &["earlier"])).await;
+    assert_eq!(out.status, RunStatus::Success, "{:#?}", out.events);
+    assert_eq!(SETUPS.load(Ordering::SeqCst), 1);
 }
