@@ -10,6 +10,8 @@
 //!   and ends runs stuck CANCELING.
 //! - [`scheduler`]: launches the ticks of running schedules, catching up after downtime.
 //! - [`sensors`]: evaluates running sensors every `minimum_interval`.
+//! - [`backfills`]: submits the runs of requested backfills, chunk by chunk, and follows
+//!   them to completion or cancellation.
 //!
 //! Schedules and sensors read the time from a [`Clock`] in their loops, and each offers
 //! `pass(now)`, one iteration at a given time, so that tests cover hours and daylight

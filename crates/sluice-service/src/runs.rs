@@ -228,8 +228,9 @@ impl Service {
             .ok_or_else(|| Error::ParentRunNotFound(request.parent_run_id.clone()))?;
         if request.strategy == ReexecutionStrategy::FromAssetFailure {
             return Err(Error::Unsupported(format!(
-                "re-executing run {} from asset failure needs assets, which Sluice does not \
-                 have yet; re-execute with FROM_FAILURE or ALL_STEPS instead",
+                "re-executing run {} from asset failure is not supported yet; re-execute \
+                 with FROM_FAILURE (the steps, asset steps included, that did not succeed) \
+                 or ALL_STEPS instead",
                 parent.run_id
             )));
         }

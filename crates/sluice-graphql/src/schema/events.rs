@@ -590,54 +590,96 @@ event_object!(
     }
 );
 
-/// Any run event.
-#[derive(Union, Clone, Debug)]
-#[allow(missing_docs)]
-pub enum DagsterRunEvent {
-    ExecutionStepFailureEvent(ExecutionStepFailureEvent),
-    ExecutionStepInputEvent(ExecutionStepInputEvent),
-    ExecutionStepOutputEvent(ExecutionStepOutputEvent),
-    ExecutionStepSkippedEvent(ExecutionStepSkippedEvent),
-    ExecutionStepStartEvent(ExecutionStepStartEvent),
-    ExecutionStepSuccessEvent(ExecutionStepSuccessEvent),
-    ExecutionStepUpForRetryEvent(ExecutionStepUpForRetryEvent),
-    ExecutionStepRestartEvent(ExecutionStepRestartEvent),
-    HealthChangedEvent(HealthChangedEvent),
-    LogMessageEvent(LogMessageEvent),
-    ResourceInitFailureEvent(ResourceInitFailureEvent),
-    ResourceInitStartedEvent(ResourceInitStartedEvent),
-    ResourceInitSuccessEvent(ResourceInitSuccessEvent),
-    RunFailureEvent(RunFailureEvent),
-    RunStartEvent(RunStartEvent),
-    RunEnqueuedEvent(RunEnqueuedEvent),
-    RunDequeuedEvent(RunDequeuedEvent),
-    RunStartingEvent(RunStartingEvent),
-    RunCancelingEvent(RunCancelingEvent),
-    RunCanceledEvent(RunCanceledEvent),
-    RunSuspendedEvent(RunSuspendedEvent),
-    RunResumedEvent(RunResumedEvent),
-    RunSuccessEvent(RunSuccessEvent),
-    StepWorkerStartedEvent(StepWorkerStartedEvent),
-    StepWorkerStartingEvent(StepWorkerStartingEvent),
-    HandledOutputEvent(HandledOutputEvent),
-    LoadedInputEvent(LoadedInputEvent),
-    LogsCapturedEvent(LogsCapturedEvent),
-    ObjectStoreOperationEvent(ObjectStoreOperationEvent),
-    StepExpectationResultEvent(StepExpectationResultEvent),
-    MaterializationEvent(MaterializationEvent),
-    ObservationEvent(ObservationEvent),
-    FailedToMaterializeEvent(FailedToMaterializeEvent),
-    EngineEvent(EngineEvent),
-    HookCompletedEvent(HookCompletedEvent),
-    HookSkippedEvent(HookSkippedEvent),
-    HookErroredEvent(HookErroredEvent),
-    AlertStartEvent(AlertStartEvent),
-    AlertSuccessEvent(AlertSuccessEvent),
-    AlertFailureEvent(AlertFailureEvent),
-    AssetMaterializationPlannedEvent(AssetMaterializationPlannedEvent),
-    AssetCheckEvaluationPlannedEvent(AssetCheckEvaluationPlannedEvent),
-    AssetCheckEvaluationEvent(AssetCheckEvaluationEvent),
+/// Calls `$make!` with every event object of a run's log: the one list both the
+/// `DagsterRunEvent` union and the `MessageEvent` interface are made from.
+macro_rules! with_run_event_objects {
+    ($make:ident) => {
+        $make! {
+            ExecutionStepFailureEvent,
+            ExecutionStepInputEvent,
+            ExecutionStepOutputEvent,
+            ExecutionStepSkippedEvent,
+            ExecutionStepStartEvent,
+            ExecutionStepSuccessEvent,
+            ExecutionStepUpForRetryEvent,
+            ExecutionStepRestartEvent,
+            HealthChangedEvent,
+            LogMessageEvent,
+            ResourceInitFailureEvent,
+            ResourceInitStartedEvent,
+            ResourceInitSuccessEvent,
+            RunFailureEvent,
+            RunStartEvent,
+            RunEnqueuedEvent,
+            RunDequeuedEvent,
+            RunStartingEvent,
+            RunCancelingEvent,
+            RunCanceledEvent,
+            RunSuspendedEvent,
+            RunResumedEvent,
+            RunSuccessEvent,
+            StepWorkerStartedEvent,
+            StepWorkerStartingEvent,
+            HandledOutputEvent,
+            LoadedInputEvent,
+            LogsCapturedEvent,
+            ObjectStoreOperationEvent,
+            StepExpectationResultEvent,
+            MaterializationEvent,
+            ObservationEvent,
+            FailedToMaterializeEvent,
+            EngineEvent,
+            HookCompletedEvent,
+            HookSkippedEvent,
+            HookErroredEvent,
+            AlertStartEvent,
+            AlertSuccessEvent,
+            AlertFailureEvent,
+            AssetMaterializationPlannedEvent,
+            AssetCheckEvaluationPlannedEvent,
+            AssetCheckEvaluationEvent,
+        }
+    };
 }
+
+macro_rules! run_event_union {
+    ($($name:ident),+ $(,)?) => {
+        /// Any run event.
+        #[derive(Union, Clone, Debug)]
+        #[allow(missing_docs)]
+        pub enum DagsterRunEvent {
+            $($name($name),)+
+        }
+    };
+}
+
+macro_rules! message_event_interface {
+    ($($name:ident),+ $(,)?) => {
+        /// What every event has.
+        #[derive(Interface, Clone, Debug)]
+        #[graphql(
+            name = "MessageEvent",
+            field(name = "run_id", ty = "String"),
+            field(name = "message", ty = "String"),
+            field(name = "timestamp", ty = "String"),
+            field(name = "level", ty = "LogLevel"),
+            field(name = "step_key", ty = "Option<String>"),
+            field(
+                name = "solidHandleID",
+                method = "solid_handle_id",
+                ty = "Option<String>"
+            ),
+            field(name = "event_type", ty = "Option<DagsterEventType>")
+        )]
+        #[allow(missing_docs)]
+        pub enum MessageEvent {
+            $($name($name),)+
+        }
+    };
+}
+
+with_run_event_objects!(run_event_union);
+with_run_event_objects!(message_event_interface);
 
 impl DagsterRunEvent {
     /// The GraphQL object for a stored event of a run of `job_name`.
@@ -686,69 +728,6 @@ impl DagsterRunEvent {
             EventType::Log => Self::LogMessageEvent(LogMessageEvent(base)),
         }
     }
-}
-
-/// What every event has.
-#[derive(Interface, Clone, Debug)]
-#[graphql(
-    name = "MessageEvent",
-    field(name = "run_id", ty = "String"),
-    field(name = "message", ty = "String"),
-    field(name = "timestamp", ty = "String"),
-    field(name = "level", ty = "LogLevel"),
-    field(name = "step_key", ty = "Option<String>"),
-    field(
-        name = "solidHandleID",
-        method = "solid_handle_id",
-        ty = "Option<String>"
-    ),
-    field(name = "event_type", ty = "Option<DagsterEventType>")
-)]
-#[allow(missing_docs)]
-pub enum MessageEvent {
-    ExecutionStepFailureEvent(ExecutionStepFailureEvent),
-    ExecutionStepInputEvent(ExecutionStepInputEvent),
-    ExecutionStepOutputEvent(ExecutionStepOutputEvent),
-    ExecutionStepSkippedEvent(ExecutionStepSkippedEvent),
-    ExecutionStepStartEvent(ExecutionStepStartEvent),
-    ExecutionStepSuccessEvent(ExecutionStepSuccessEvent),
-    ExecutionStepUpForRetryEvent(ExecutionStepUpForRetryEvent),
-    ExecutionStepRestartEvent(ExecutionStepRestartEvent),
-    HealthChangedEvent(HealthChangedEvent),
-    LogMessageEvent(LogMessageEvent),
-    ResourceInitFailureEvent(ResourceInitFailureEvent),
-    ResourceInitStartedEvent(ResourceInitStartedEvent),
-    ResourceInitSuccessEvent(ResourceInitSuccessEvent),
-    RunFailureEvent(RunFailureEvent),
-    RunStartEvent(RunStartEvent),
-    RunEnqueuedEvent(RunEnqueuedEvent),
-    RunDequeuedEvent(RunDequeuedEvent),
-    RunStartingEvent(RunStartingEvent),
-    RunCancelingEvent(RunCancelingEvent),
-    RunCanceledEvent(RunCanceledEvent),
-    RunSuspendedEvent(RunSuspendedEvent),
-    RunResumedEvent(RunResumedEvent),
-    RunSuccessEvent(RunSuccessEvent),
-    StepWorkerStartedEvent(StepWorkerStartedEvent),
-    StepWorkerStartingEvent(StepWorkerStartingEvent),
-    HandledOutputEvent(HandledOutputEvent),
-    LoadedInputEvent(LoadedInputEvent),
-    LogsCapturedEvent(LogsCapturedEvent),
-    ObjectStoreOperationEvent(ObjectStoreOperationEvent),
-    StepExpectationResultEvent(StepExpectationResultEvent),
-    MaterializationEvent(MaterializationEvent),
-    ObservationEvent(ObservationEvent),
-    FailedToMaterializeEvent(FailedToMaterializeEvent),
-    EngineEvent(EngineEvent),
-    HookCompletedEvent(HookCompletedEvent),
-    HookSkippedEvent(HookSkippedEvent),
-    HookErroredEvent(HookErroredEvent),
-    AlertStartEvent(AlertStartEvent),
-    AlertSuccessEvent(AlertSuccessEvent),
-    AlertFailureEvent(AlertFailureEvent),
-    AssetMaterializationPlannedEvent(AssetMaterializationPlannedEvent),
-    AssetCheckEvaluationPlannedEvent(AssetCheckEvaluationPlannedEvent),
-    AssetCheckEvaluationEvent(AssetCheckEvaluationEvent),
 }
 
 /// An event of a step.

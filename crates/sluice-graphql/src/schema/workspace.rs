@@ -433,6 +433,10 @@ impl JobRef {
 }
 
 macro_rules! pipeline_like {
+    // Several objects with the same extra fields (Dagster's `Pipeline` and `Job`).
+    ([$($(#[$doc:meta])* $name:ident),+ $(,)?] $extra:tt) => {
+        $(pipeline_like!($(#[$doc])* $name $extra);)+
+    };
     ($(#[$doc:meta])* $name:ident { $($extra:tt)* }) => {
         $(#[$doc])*
         #[derive(Clone, Debug)]
@@ -502,35 +506,13 @@ macro_rules! pipeline_like {
 }
 
 pipeline_like!(
-    /// A job (Dagster's legacy name for it).
-    Pipeline {
-        pub(crate) async fn presets(&self) -> Vec<PipelinePreset> {
-            Vec::new()
-        }
-        pub(crate) async fn is_job(&self) -> bool {
-            true
-        }
-        pub(crate) async fn is_asset_job(&self) -> bool {
-            false
-        }
-        pub(crate) async fn repository(&self) -> Repository {
-            Repository(self.0.loaded())
-        }
-        pub(crate) async fn has_launch_execution_permission(&self) -> bool {
-            true
-        }
-        pub(crate) async fn has_launch_reexecution_permission(&self) -> bool {
-            true
-        }
-        pub(crate) async fn node_names(&self) -> Vec<String> {
-            self.0.job().nodes.iter().map(|n| n.alias.clone()).collect()
-        }
-    }
-);
-
-pipeline_like!(
-    /// A job.
-    Job {
+    [
+        /// A job (Dagster's legacy name for it).
+        Pipeline,
+        /// A job.
+        Job,
+    ]
+    {
         pub(crate) async fn presets(&self) -> Vec<PipelinePreset> {
             Vec::new()
         }
