@@ -2,6 +2,8 @@
 //! catalog and its latest materializations, runless reports, wiping, and `launchRun`
 //! with an asset selection.
 
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
 mod common;
 
 use common::Harness;

@@ -1,6 +1,8 @@
 //! The seven documents `dagster_graphql.DagsterGraphQLClient` sends, verbatim, and the
 //! shapes it reads from the answers.
 
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
 mod common;
 
 use common::{Harness, client, submit_vars};

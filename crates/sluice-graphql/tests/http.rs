@@ -1,6 +1,8 @@
 //! The app over real HTTP and websockets: the client's transport, malformed requests,
 //! GraphiQL, version info, and log subscriptions in both websocket protocols.
 
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Schedules and sensors over GraphQL, in Dagster's shapes: listing, states, ticks,
 //! dry runs, and start/stop/reset/cursor mutations that outlive the process.
 
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
 mod common;
 
 use common::Harness;

@@ -2,6 +2,8 @@
 //! (current and legacy shapes), jobs, config schemas, the instance, re-execution,
 //! deletion and termination of started runs.
 
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
 mod common;
 
 use common::{Harness, client, dead_url, submit_vars};

@@ -33,7 +33,7 @@ const MAX_DEPTH: usize = 6;
 const MISSING: &str = "@missing";
 
 /// `/assets/<key path>`: a stable link to an asset.
-pub fn asset_href(key: &AssetKey) -> String {
+pub(crate) fn asset_href(key: &AssetKey) -> String {
     let mut href = String::from("/assets");
     for part in key.path() {
         href.push('/');
@@ -66,7 +66,7 @@ fn materializable(asset: &CatalogAsset) -> bool {
 }
 
 /// `GET /assets?q=...`: the catalog, by group.
-pub async fn catalog(State(ui): State<Ui>, RawQuery(query): RawQuery) -> UiResult<Markup> {
+pub(crate) async fn catalog(State(ui): State<Ui>, RawQuery(query): RawQuery) -> UiResult<Markup> {
     let params = Params::parse(query);
     let search = params.get("q").unwrap_or_default().to_lowercase();
     let catalog = ui.asset_catalog().await?;
@@ -172,7 +172,7 @@ fn latest_cell(asset: &CatalogAsset, now: f64) -> Markup {
 }
 
 /// `GET /assets/{key path}?depth=N`: an asset.
-pub async fn asset(
+pub(crate) async fn asset(
     State(ui): State<Ui>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
@@ -596,7 +596,7 @@ fn lineage_graph(lineage: &Lineage, now: f64) -> Graph {
 /// `POST /assets`: materialize the form's assets (`key`, repeated), or the chosen
 /// `partitions` of one: keys and `first...last` ranges, or, with `missing` set, every
 /// missing and failed partition.
-pub async fn materialize(State(ui): State<Ui>, body: String) -> UiResult<Response> {
+pub(crate) async fn materialize(State(ui): State<Ui>, body: String) -> UiResult<Response> {
     let form = Params::parse(Some(body));
     let keys = form
         .all("key")

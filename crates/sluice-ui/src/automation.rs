@@ -114,7 +114,7 @@ fn switch_form(instigator: &Instigator, back: &str) -> Markup {
 }
 
 /// `GET /automation`.
-pub async fn list(State(ui): State<Ui>) -> UiResult<Markup> {
+pub(crate) async fn list(State(ui): State<Ui>) -> UiResult<Markup> {
     let instigators = all_instigators(&ui).await?;
     let now = now_timestamp();
     let mut rows = Vec::with_capacity(instigators.len());
@@ -177,7 +177,7 @@ async fn find(ui: &Ui, location: &str, name: &str) -> UiResult<Instigator> {
 }
 
 /// `GET /automation/{location}/{name}`.
-pub async fn instigator(
+pub(crate) async fn instigator(
     State(ui): State<Ui>,
     Path((location, name)): Path<(String, String)>,
 ) -> UiResult<Markup> {
@@ -267,13 +267,13 @@ fn tick_row(tick: &Tick) -> Markup {
 
 /// The on/off form.
 #[derive(Debug, Deserialize)]
-pub struct SwitchForm {
+pub(crate) struct SwitchForm {
     #[serde(default)]
     back: Option<String>,
 }
 
 /// `POST /automation/{location}/{name}/{start|stop}`.
-pub async fn switch(
+pub(crate) async fn switch(
     State(ui): State<Ui>,
     Path((location, name, action)): Path<(String, String, String)>,
     Form(form): Form<SwitchForm>,
@@ -362,7 +362,7 @@ fn progress_bar(counts: &[(&'static str, &'static str, usize)]) -> Markup {
 }
 
 /// `GET /backfills`.
-pub async fn backfills(State(ui): State<Ui>) -> UiResult<Markup> {
+pub(crate) async fn backfills(State(ui): State<Ui>) -> UiResult<Markup> {
     let backfills = ui
         .backfills(&BackfillsFilter {
             limit: Some(BACKFILL_PAGE),
@@ -400,7 +400,7 @@ pub async fn backfills(State(ui): State<Ui>) -> UiResult<Markup> {
 }
 
 /// `GET /backfills/{id}`.
-pub async fn backfill(State(ui): State<Ui>, Path(id): Path<String>) -> UiResult<Markup> {
+pub(crate) async fn backfill(State(ui): State<Ui>, Path(id): Path<String>) -> UiResult<Markup> {
     let backfill = ui.backfill(&id).await?;
     let latest = ui.backfill_partition_statuses(&backfill).await?;
     let counts = tally(&backfill, &latest);
@@ -445,7 +445,7 @@ pub async fn backfill(State(ui): State<Ui>, Path(id): Path<String>) -> UiResult<
 }
 
 /// `POST /backfills/{id}/{cancel|resume}`.
-pub async fn backfill_action(
+pub(crate) async fn backfill_action(
     State(ui): State<Ui>,
     Path((id, action)): Path<(String, String)>,
 ) -> UiResult<Response> {

@@ -17,7 +17,7 @@ const LABEL_CHARS: usize = 26;
 
 /// A node to draw.
 #[derive(Debug, Clone)]
-pub struct Node {
+pub(crate) struct Node {
     /// The name shown.
     pub label: String,
     /// A second, smaller line (an op's name under its alias, an asset's state).
@@ -30,7 +30,7 @@ pub struct Node {
 
 /// Nodes and the edges between them (`(from, to)` indices into `nodes`).
 #[derive(Debug, Clone, Default)]
-pub struct Graph {
+pub(crate) struct Graph {
     /// The nodes.
     pub nodes: Vec<Node>,
     /// The edges, upstream to downstream; duplicates and self-loops are ignored.
@@ -39,7 +39,7 @@ pub struct Graph {
 
 /// Where each node goes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// The layer (column) of each node.
     pub layer: Vec<usize>,
     /// The top-left corner of each node.
@@ -49,7 +49,7 @@ pub struct Layout {
 }
 
 /// Lay `graph` out. Nodes on a cycle (which a job cannot have) go in the last layer.
-pub fn layout(graph: &Graph) -> Layout {
+pub(crate) fn layout(graph: &Graph) -> Layout {
     let n = graph.nodes.len();
     let mut upstream = vec![Vec::new(); n];
     let mut downstream = vec![Vec::new(); n];
@@ -156,7 +156,7 @@ fn cut(label: &str) -> String {
 }
 
 /// Draw `graph` as an SVG with the accessible name `title`.
-pub fn svg(graph: &Graph, title: &str) -> Markup {
+pub(crate) fn svg(graph: &Graph, title: &str) -> Markup {
     let layout = layout(graph);
     let (width, height) = layout.size;
     let n = graph.nodes.len();

@@ -13,7 +13,7 @@ use crate::layout::{Section, badge, empty, page};
 use crate::runs::path_segment;
 
 /// `GET /deployment`.
-pub async fn overview(State(ui): State<Ui>) -> UiResult<Markup> {
+pub(crate) async fn overview(State(ui): State<Ui>) -> UiResult<Markup> {
     let mut locations = ui.workspace().locations().await;
     locations.sort_by(|a, b| a.name.cmp(&b.name));
     let daemons = ui.daemon_statuses().await?;
@@ -87,7 +87,7 @@ pub async fn overview(State(ui): State<Ui>) -> UiResult<Markup> {
 }
 
 /// `POST /deployment/locations/{name}/reload`.
-pub async fn reload(State(ui): State<Ui>, Path(name): Path<String>) -> UiResult<Response> {
+pub(crate) async fn reload(State(ui): State<Ui>, Path(name): Path<String>) -> UiResult<Response> {
     ui.reload_location(&name).await?;
     Ok(Redirect::to(&format!("/deployment#location-{}", path_segment(&name))).into_response())
 }

@@ -71,4 +71,4 @@ impl IntoResponse for UiError {
 }
 
 /// A page handler's result.
-pub type UiResult<T> = Result<T, UiError>;
+pub(crate) type UiResult<T> = Result<T, UiError>;

@@ -6,7 +6,7 @@ use sluice_core::events::timestamp_to_datetime;
 
 /// A moment as a `<time>` element: ISO 8601 in `datetime`, UTC text that `sluice.js`
 /// rewrites in the viewer's timezone.
-pub fn time(seconds: f64) -> Markup {
+pub(crate) fn time(seconds: f64) -> Markup {
     let t = timestamp_to_datetime(seconds);
     html! {
         time datetime=(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) {
@@ -16,7 +16,7 @@ pub fn time(seconds: f64) -> Markup {
 }
 
 /// A moment, or a dash when there is none.
-pub fn maybe_time(seconds: Option<f64>) -> Markup {
+pub(crate) fn maybe_time(seconds: Option<f64>) -> Markup {
     match seconds {
         Some(s) => time(s),
         None => html! { span.muted { "–" } },
@@ -24,7 +24,7 @@ pub fn maybe_time(seconds: Option<f64>) -> Markup {
 }
 
 /// A duration as people say it: `350 ms`, `12.4 s`, `4m 05s`, `2h 03m`, `3d 4h`.
-pub fn duration(seconds: f64) -> String {
+pub(crate) fn duration(seconds: f64) -> String {
     let seconds = seconds.max(0.0);
     if seconds < 1.0 {
         return format!("{} ms", (seconds * 1000.0).round() as u64);
@@ -50,7 +50,7 @@ pub fn duration(seconds: f64) -> String {
 
 /// How long something took from `start` to `end`; while it runs (no end), a duration
 /// that `sluice.js` keeps counting from `start`.
-pub fn elapsed(start: Option<f64>, end: Option<f64>, now: f64) -> Markup {
+pub(crate) fn elapsed(start: Option<f64>, end: Option<f64>, now: f64) -> Markup {
     match (start, end) {
         (Some(start), Some(end)) => html! { (duration(end - start)) },
         (Some(start), None) => html! {
@@ -61,12 +61,12 @@ pub fn elapsed(start: Option<f64>, end: Option<f64>, now: f64) -> Markup {
 }
 
 /// The first eight characters of a run id, as Dagster shows them.
-pub fn short_id(run_id: &str) -> &str {
+pub(crate) fn short_id(run_id: &str) -> &str {
     run_id.get(..8).unwrap_or(run_id)
 }
 
 /// `1 run`, `3 runs`.
-pub fn count(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 

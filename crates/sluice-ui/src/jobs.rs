@@ -26,7 +26,7 @@ use crate::runs::{job_href, path_segment};
 const PARTITIONS_OFFERED: usize = 500;
 
 /// `GET /jobs`.
-pub async fn list(State(ui): State<Ui>) -> UiResult<Markup> {
+pub(crate) async fn list(State(ui): State<Ui>) -> UiResult<Markup> {
     let mut locations = ui.workspace().locations().await;
     locations.sort_by(|a, b| a.name.cmp(&b.name));
     let body = html! {
@@ -166,7 +166,7 @@ async fn job_page(ui: &Ui, location: &str, job_name: &str) -> UiResult<Markup> {
 }
 
 /// `GET /jobs/{location}/{job}`.
-pub async fn job(
+pub(crate) async fn job(
     State(ui): State<Ui>,
     Path((location, job)): Path<(String, String)>,
 ) -> UiResult<Markup> {
@@ -226,7 +226,7 @@ impl Problems {
 }
 
 /// `GET /jobs/{location}/{job}/launchpad`.
-pub async fn launchpad(
+pub(crate) async fn launchpad(
     State(ui): State<Ui>,
     Path((location, job)): Path<(String, String)>,
 ) -> UiResult<Markup> {
@@ -310,7 +310,7 @@ fn problems_panel(problems: &Problems) -> Markup {
 
 /// The launchpad's form.
 #[derive(Debug, Deserialize)]
-pub struct LaunchForm {
+pub(crate) struct LaunchForm {
     #[serde(default)]
     config: String,
     #[serde(default)]
@@ -381,7 +381,7 @@ fn parse_tags(text: &str, problems: &mut Problems) -> Vec<(String, String)> {
 }
 
 /// `POST /jobs/{location}/{job}/launchpad`: check the config, or launch a run with it.
-pub async fn launch(
+pub(crate) async fn launch(
     State(ui): State<Ui>,
     Path((location, job)): Path<(String, String)>,
     Form(form): Form<LaunchForm>,
@@ -436,7 +436,7 @@ pub async fn launch(
 
 /// `POST /jobs/{location}/{job}/launchpad/check`: the problems panel for a config as
 /// typed (the script asks for it while the config is edited).
-pub async fn check_config(
+pub(crate) async fn check_config(
     State(ui): State<Ui>,
     Path((location, job)): Path<(String, String)>,
     Form(form): Form<LaunchForm>,

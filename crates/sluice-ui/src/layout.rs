@@ -29,7 +29,7 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// `GET /static/{file}`: the stylesheet or the script.
-pub async fn static_file(Path(file): Path<String>) -> Response {
+pub(crate) async fn static_file(Path(file): Path<String>) -> Response {
     let (body, content_type) = match file.as_str() {
         "sluice.css" => (STYLESHEET, "text/css; charset=utf-8"),
         "sluice.js" => (SCRIPT, "text/javascript; charset=utf-8"),
@@ -47,7 +47,7 @@ pub async fn static_file(Path(file): Path<String>) -> Response {
 
 /// The part of the UI a page belongs to (highlighted in the navigation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
+pub(crate) enum Section {
     Runs,
     Assets,
     Jobs,
@@ -66,7 +66,7 @@ const NAVIGATION: [(Section, &str, &str); 5] = [
 ];
 
 /// A whole page: `title` in the tab, `body` in `<main>`.
-pub fn page(title: &str, section: Section, body: Markup) -> Markup {
+pub(crate) fn page(title: &str, section: Section, body: Markup) -> Markup {
     let version = VERSION.as_str();
     html! {
         (DOCTYPE)
@@ -96,7 +96,7 @@ pub fn page(title: &str, section: Section, body: Markup) -> Markup {
 }
 
 /// A run status, by colour and by word.
-pub fn run_status(status: RunStatus) -> Markup {
+pub(crate) fn run_status(status: RunStatus) -> Markup {
     let (class, word) = match status {
         RunStatus::Queued => ("queued", "Queued"),
         RunStatus::NotStarted => ("queued", "Not started"),
@@ -112,12 +112,12 @@ pub fn run_status(status: RunStatus) -> Markup {
 
 /// A coloured word; `class` is one of the status colours of the stylesheet
 /// (`success`, `failure`, `running`, `queued`, `canceled`, `skipped`, `muted`).
-pub fn badge(class: &str, word: &str) -> Markup {
+pub(crate) fn badge(class: &str, word: &str) -> Markup {
     html! { span class={ "badge " (class) } data-status=(class) { (word) } }
 }
 
 /// What an empty list says: what it would show and what to do about it.
-pub fn empty(what: &str, hint: Markup) -> Markup {
+pub(crate) fn empty(what: &str, hint: Markup) -> Markup {
     html! {
         div.empty {
             p { strong { (what) } }
@@ -128,7 +128,7 @@ pub fn empty(what: &str, hint: Markup) -> Markup {
 
 /// An action behind a confirmation, without JavaScript: the button opens a question
 /// whose own button posts `form` to `action`.
-pub fn confirmed_action(
+pub(crate) fn confirmed_action(
     label: &str,
     question: &str,
     action: &str,
@@ -150,7 +150,7 @@ pub fn confirmed_action(
 }
 
 /// A one-line message at the top of a page after an action (`?notice=...`).
-pub fn notice(text: Option<&str>) -> Markup {
+pub(crate) fn notice(text: Option<&str>) -> Markup {
     html! {
         @if let Some(text) = text {
             p.notice role="status" { (text) }
@@ -160,7 +160,7 @@ pub fn notice(text: Option<&str>) -> Markup {
 
 /// A JSON value written into a page for the script, escaped so it cannot end the
 /// `<script>` element it sits in.
-pub fn script_data(id: &str, value: &serde_json::Value) -> Markup {
+pub(crate) fn script_data(id: &str, value: &serde_json::Value) -> Markup {
     let json = value.to_string().replace('<', "\\u003c");
     html! { script type="application/json" id=(id) { (PreEscaped(json)) } }
 }

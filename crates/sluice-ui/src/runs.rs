@@ -161,7 +161,7 @@ impl ListFilter {
 }
 
 /// `GET /runs`.
-pub async fn list(State(ui): State<Ui>, RawQuery(query): RawQuery) -> UiResult<Markup> {
+pub(crate) async fn list(State(ui): State<Ui>, RawQuery(query): RawQuery) -> UiResult<Markup> {
     let params = Params::parse(query);
     let filter = ListFilter::parse(&params)?;
     let cursor = params.get("cursor").map(str::to_owned);
@@ -245,12 +245,12 @@ fn job_link(job: &str, location: Option<&str>, jobs: &BTreeMap<String, String>) 
 }
 
 /// The address of a job's page.
-pub fn job_href(location: &str, job: &str) -> String {
+pub(crate) fn job_href(location: &str, job: &str) -> String {
     format!("/jobs/{}/{}", path_segment(location), path_segment(job))
 }
 
 /// A name as one segment of a URL path.
-pub fn path_segment(name: &str) -> String {
+pub(crate) fn path_segment(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -405,7 +405,7 @@ fn level_rank(level: LogLevel) -> usize {
 }
 
 /// `GET /runs/{id}`.
-pub async fn run(
+pub(crate) async fn run(
     State(ui): State<Ui>,
     Path(run_id): Path<String>,
     RawQuery(query): RawQuery,
@@ -673,7 +673,7 @@ fn event_row(record: &EventRecord) -> Markup {
 /// with the step timeline when steps change; `end` once the run has finished. Each
 /// `events` message carries the id of the last event it covers, so that a browser
 /// reconnecting (with `Last-Event-ID`) resumes after it instead of repeating rows.
-pub async fn live(
+pub(crate) async fn live(
     State(ui): State<Ui>,
     Path(run_id): Path<String>,
     RawQuery(query): RawQuery,
@@ -791,7 +791,10 @@ fn run_status_after(t: EventType) -> Option<RunStatus> {
 }
 
 /// `POST /runs/{id}/terminate`.
-pub async fn terminate(State(ui): State<Ui>, Path(run_id): Path<String>) -> UiResult<Response> {
+pub(crate) async fn terminate(
+    State(ui): State<Ui>,
+    Path(run_id): Path<String>,
+) -> UiResult<Response> {
     match ui
         .terminate_run(&run_id, TerminatePolicy::SafeTerminate)
         .await?
@@ -805,12 +808,12 @@ pub async fn terminate(State(ui): State<Ui>, Path(run_id): Path<String>) -> UiRe
 
 /// The re-execute form.
 #[derive(Debug, Deserialize)]
-pub struct ReexecuteForm {
+pub(crate) struct ReexecuteForm {
     strategy: String,
 }
 
 /// `POST /runs/{id}/reexecute` with `strategy=all` or `strategy=from_failure`.
-pub async fn reexecute(
+pub(crate) async fn reexecute(
     State(ui): State<Ui>,
     Path(run_id): Path<String>,
     Form(form): Form<ReexecuteForm>,
@@ -836,7 +839,7 @@ pub async fn reexecute(
 }
 
 /// `POST /runs/{id}/delete`.
-pub async fn delete(State(ui): State<Ui>, Path(run_id): Path<String>) -> UiResult<Response> {
+pub(crate) async fn delete(State(ui): State<Ui>, Path(run_id): Path<String>) -> UiResult<Response> {
     let run = ui.run(&run_id).await?;
     if !run.status.is_finished() {
         return Err(UiError::BadRequest(format!(
