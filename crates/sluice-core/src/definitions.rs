@@ -33,157 +33,302 @@ use serde_json::Value;
 /// One thing wrong with a set of definitions.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DefinitionProblem {
+    /// Two jobs share a name.
     #[error("job \"{job}\" is defined more than once")]
-    DuplicateJob { job: String },
+    DuplicateJob {
+        /// The job name defined twice.
+        job: String,
+    },
+    /// Two resources are bound to one key.
     #[error("resource key \"{key}\" is bound more than once")]
-    DuplicateResource { key: String },
+    DuplicateResource {
+        /// The resource key bound twice.
+        key: String,
+    },
+    /// A resource needs a cargo feature this build was compiled without.
     #[error("resource \"{key}\" ({type_name}) is not available in this build: {reason}")]
     UnavailableResource {
+        /// The resource key it is bound to.
         key: String,
+        /// The resource's type name.
         type_name: String,
+        /// Why it is unavailable, and how to get it (usually a feature to turn on).
         reason: String,
     },
+    /// One op is invoked twice in a job under the same node name.
     #[error(
         "job \"{job}\": node \"{node}\" appears more than once; give each invocation its own alias"
     )]
-    DuplicateNode { job: String, node: String },
+    DuplicateNode {
+        /// The job.
+        job: String,
+        /// The node name (op name or alias) that appears twice.
+        node: String,
+    },
+    /// A node depends on a node that is not in the job.
     #[error(
         "job \"{job}\": node \"{referenced_by}\" depends on \"{node}\", which is not in the job"
     )]
     UnknownNode {
+        /// The job.
         job: String,
+        /// The missing upstream node.
         node: String,
+        /// The node whose input names it.
         referenced_by: String,
     },
+    /// A node reads an output its upstream op does not declare.
     #[error(
         "job \"{job}\": node \"{referenced_by}\" reads output \"{output}\" of \"{node}\", which has no such output"
     )]
     UnknownOutput {
+        /// The job.
         job: String,
+        /// The upstream node.
         node: String,
+        /// The output name that node's op does not have.
         output: String,
+        /// The node whose input reads it.
         referenced_by: String,
     },
+    /// A node wires an input its op does not declare.
     #[error(
         "job \"{job}\": node \"{node}\" wires input \"{input}\", but op \"{op}\" has no such input"
     )]
     UnknownInput {
+        /// The job.
         job: String,
+        /// The node that wires the input.
         node: String,
+        /// The node's op.
         op: String,
+        /// The input name the op does not have.
         input: String,
     },
+    /// An input with no default and no upstream output.
     #[error("job \"{job}\": input \"{input}\" of node \"{node}\" is not connected to any output")]
     UnconnectedInput {
+        /// The job.
         job: String,
+        /// The node.
         node: String,
+        /// The unconnected input.
         input: String,
     },
+    /// A plain input wired to several outputs (only a fan-in input takes several).
     #[error(
         "job \"{job}\": input \"{input}\" of node \"{node}\" has several sources; declare it with fan_in_input to take them all"
     )]
     MultipleSources {
+        /// The job.
         job: String,
+        /// The node.
         node: String,
+        /// The input wired more than once.
         input: String,
     },
+    /// An input is wired to an output of another Rust type.
     #[error(
         "job \"{job}\": input \"{input}\" of node \"{node}\" expects {expected}, but {from} is {found}"
     )]
     TypeMismatch {
+        /// The job.
         job: String,
+        /// The node.
         node: String,
+        /// The input.
         input: String,
+        /// The input's type name.
         expected: String,
+        /// The upstream output, as `node.output`.
         from: String,
+        /// The upstream output's type name.
         found: String,
     },
+    /// The job's dependencies form a cycle.
     #[error("job \"{job}\" has a cycle: {}", nodes.join(" → "))]
-    Cycle { job: String, nodes: Vec<String> },
+    Cycle {
+        /// The job.
+        job: String,
+        /// The nodes on the cycle, in dependency order.
+        nodes: Vec<String>,
+    },
+    /// An op requires a resource key that nothing is bound to.
     #[error(
         "job \"{job}\": op \"{node}\" requires resource \"{key}\", which is not bound in the definitions"
     )]
     MissingResource {
+        /// The job.
         job: String,
+        /// The node whose op requires it.
         node: String,
+        /// The unbound resource key.
         key: String,
     },
+    /// A schedule or sensor requires a resource key that nothing is bound to.
     #[error("{instigator} requires resource \"{key}\", which is not bound in the definitions")]
-    MissingInstigatorResource { instigator: String, key: String },
+    MissingInstigatorResource {
+        /// The schedule or sensor, as `schedule "name"` or `sensor "name"`.
+        instigator: String,
+        /// The unbound resource key.
+        key: String,
+    },
+    /// A job's default run config does not match its config schema.
     #[error(
         "job \"{job}\": its default run config is invalid: {}",
         join_errors(errors)
     )]
     InvalidDefaultConfig {
+        /// The job.
         job: String,
+        /// What is wrong with the config.
         errors: Vec<ConfigError>,
     },
+    /// A resource's config does not match its config schema.
     #[error("resource \"{key}\": its config is invalid: {}", join_errors(errors))]
     InvalidResourceConfig {
+        /// The resource key.
         key: String,
+        /// What is wrong with the config.
         errors: Vec<ConfigError>,
     },
+    /// A schedule or sensor shares its name with another schedule or sensor.
     #[error("\"{name}\" is defined more than once; schedules and sensors need names of their own")]
-    DuplicateInstigator { name: String },
+    DuplicateInstigator {
+        /// The shared name.
+        name: String,
+    },
+    /// A schedule's cron string or timezone does not parse.
     #[error("schedule \"{schedule}\": {error}")]
-    InvalidSchedule { schedule: String, error: CronError },
+    InvalidSchedule {
+        /// The schedule.
+        schedule: String,
+        /// What is wrong with it.
+        error: CronError,
+    },
+    /// A schedule or sensor targets a job this location does not define.
     #[error("{kind} \"{name}\" targets job \"{job}\", which is not defined in this location")]
     UnknownTargetJob {
+        /// `"schedule"` or `"sensor"`.
         kind: &'static str,
+        /// The schedule's or sensor's name.
         name: String,
+        /// The job it targets.
         job: String,
     },
+    /// A sensor was built without an evaluation function.
     #[error("sensor \"{sensor}\" has no evaluation function")]
-    SensorWithoutEvaluation { sensor: String },
+    SensorWithoutEvaluation {
+        /// The sensor.
+        sensor: String,
+    },
+    /// A sensor's `minimum_interval` is under one second.
     #[error("sensor \"{sensor}\": minimum_interval must be at least one second")]
-    SensorIntervalTooShort { sensor: String },
+    SensorIntervalTooShort {
+        /// The sensor.
+        sensor: String,
+    },
+    /// A sensor targets both jobs and assets.
     #[error("sensor \"{sensor}\" targets both jobs and an asset selection; give it one of them")]
-    SensorTargetsJobsAndAssets { sensor: String },
+    SensorTargetsJobsAndAssets {
+        /// The sensor.
+        sensor: String,
+    },
+    /// A sensor's asset selection names assets that are not defined.
     #[error("sensor \"{sensor}\": its asset selection is invalid: {error}")]
     InvalidSensorAssetSelection {
+        /// The sensor.
         sensor: String,
+        /// What is wrong with the selection.
         error: SelectionError,
     },
+    /// An asset key that is not valid (no parts, or a part with other characters than
+    /// letters, digits, `_` and `-`).
     #[error("asset \"{asset}\": {error}")]
     InvalidAssetKey {
+        /// The asset key.
         asset: AssetKey,
+        /// What is wrong with it.
         error: AssetKeyError,
     },
+    /// A multi-asset that is not well formed.
     #[error("multi-asset \"{multi_asset}\": {reason}")]
-    InvalidMultiAsset { multi_asset: String, reason: String },
-    #[error(transparent)]
-    AssetGraph(#[from] AssetGraphProblem),
-    #[error("asset job \"{job}\": {error}")]
-    InvalidAssetSelection { job: String, error: SelectionError },
-    #[error("asset job \"{job}\" selects no asset that is computed here")]
-    EmptyAssetJob { job: String },
-    #[error("check \"{check}\" is of asset \"{asset}\", which is not defined")]
-    UnknownCheckedAsset { check: String, asset: AssetKey },
-    #[error("asset \"{asset}\" has more than one check named \"{check}\"")]
-    DuplicateCheck { check: String, asset: AssetKey },
-    #[error("asset \"{asset}\": {error}")]
-    InvalidAssetPartitions {
-        asset: AssetKey,
-        error: PartitionDefinitionError,
-    },
-    #[error("job \"{job}\": {error}")]
-    InvalidJobPartitions {
-        job: String,
-        error: PartitionDefinitionError,
-    },
-    #[error("asset \"{asset}\": its partition mapping from \"{upstream}\" cannot apply: {reason}")]
-    InvalidPartitionMapping {
-        asset: AssetKey,
-        upstream: AssetKey,
+    InvalidMultiAsset {
+        /// The multi-asset's op name.
+        multi_asset: String,
+        /// What is wrong with it.
         reason: String,
     },
+    /// The assets' dependency graph is not valid.
+    #[error(transparent)]
+    AssetGraph(#[from] AssetGraphProblem),
+    /// An asset job's selection names assets that are not defined.
+    #[error("asset job \"{job}\": {error}")]
+    InvalidAssetSelection {
+        /// The asset job.
+        job: String,
+        /// What is wrong with the selection.
+        error: SelectionError,
+    },
+    /// An asset job selects no asset that this location computes (only source assets, or
+    /// nothing).
+    #[error("asset job \"{job}\" selects no asset that is computed here")]
+    EmptyAssetJob {
+        /// The asset job.
+        job: String,
+    },
+    /// An asset check is of an asset that is not defined.
+    #[error("check \"{check}\" is of asset \"{asset}\", which is not defined")]
+    UnknownCheckedAsset {
+        /// The check's name.
+        check: String,
+        /// The asset it checks.
+        asset: AssetKey,
+    },
+    /// Two checks of one asset share a name.
+    #[error("asset \"{asset}\" has more than one check named \"{check}\"")]
+    DuplicateCheck {
+        /// The shared check name.
+        check: String,
+        /// The asset.
+        asset: AssetKey,
+    },
+    /// An asset's partitions definition is not valid.
+    #[error("asset \"{asset}\": {error}")]
+    InvalidAssetPartitions {
+        /// The asset.
+        asset: AssetKey,
+        /// What is wrong with its partitions.
+        error: PartitionDefinitionError,
+    },
+    /// A job's partitions definition is not valid.
+    #[error("job \"{job}\": {error}")]
+    InvalidJobPartitions {
+        /// The job.
+        job: String,
+        /// What is wrong with its partitions.
+        error: PartitionDefinitionError,
+    },
+    /// A partition mapping that cannot map the upstream asset's partitions to this one's.
+    #[error("asset \"{asset}\": its partition mapping from \"{upstream}\" cannot apply: {reason}")]
+    InvalidPartitionMapping {
+        /// The downstream asset, which declares the mapping.
+        asset: AssetKey,
+        /// The upstream asset the mapping reads.
+        upstream: AssetKey,
+        /// Why it cannot apply.
+        reason: String,
+    },
+    /// An asset job's partitioned assets do not share one partitions definition.
     #[error(
         "asset job \"{job}\" mixes {} partitionings ({}); the partitioned assets of a job must share one",
         partitionings.len(),
         partitionings.join("; ")
     )]
     MixedPartitions {
+        /// The asset job.
         job: String,
+        /// The distinct partitionings, described.
         partitionings: Vec<String>,
     },
 }
@@ -199,6 +344,7 @@ fn join_errors(errors: &[ConfigError]) -> String {
 /// The definitions of a code location are invalid; every problem found is listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DefinitionError {
+    /// Every problem found, in the order validation found them.
     pub problems: Vec<DefinitionProblem>,
 }
 
@@ -233,14 +379,17 @@ pub struct Definitions {
 }
 
 impl Definitions {
+    /// Start collecting definitions; [`DefinitionsBuilder::build`] validates them.
     pub fn builder() -> DefinitionsBuilder {
         DefinitionsBuilder::default()
     }
 
+    /// The job named `name` (asset jobs included), or `None` if there is none.
     pub fn job(&self, name: &str) -> Option<&JobDefinition> {
         self.jobs.get(name)
     }
 
+    /// The asset with this key, or `None` if it is not defined here.
     pub fn asset(&self, key: &AssetKey) -> Option<&AssetDefinition> {
         self.assets.get(key)
     }
@@ -285,6 +434,7 @@ impl Definitions {
         self.jobs.values()
     }
 
+    /// The resource bound to `key`, or `None` if nothing is bound to it.
     pub fn resource(&self, key: &str) -> Option<&ResourceDefinition> {
         self.resources.get(key)
     }
@@ -310,6 +460,7 @@ impl Definitions {
             .collect()
     }
 
+    /// The schedule named `name`, or `None`.
     pub fn schedule(&self, name: &str) -> Option<&ScheduleDefinition> {
         self.schedules.get(name)
     }
@@ -319,6 +470,7 @@ impl Definitions {
         self.schedules.values()
     }
 
+    /// The sensor named `name`, or `None`.
     pub fn sensor(&self, name: &str) -> Option<&SensorDefinition> {
         self.sensors.get(name)
     }
@@ -356,21 +508,25 @@ impl DefinitionsBuilder {
         self
     }
 
+    /// Add an asset (Dagster's `@asset`).
     pub fn asset(mut self, asset: AssetDefinition) -> Self {
         self.assets.push(asset);
         self
     }
 
+    /// Add several assets.
     pub fn assets(mut self, assets: impl IntoIterator<Item = AssetDefinition>) -> Self {
         self.assets.extend(assets);
         self
     }
 
+    /// Add an asset check (Dagster's `@asset_check`).
     pub fn asset_check(mut self, check: AssetCheckDefinition) -> Self {
         self.asset_checks.push(check);
         self
     }
 
+    /// Add several asset checks.
     pub fn asset_checks(mut self, checks: impl IntoIterator<Item = AssetCheckDefinition>) -> Self {
         self.asset_checks.extend(checks);
         self
@@ -382,16 +538,19 @@ impl DefinitionsBuilder {
         self
     }
 
+    /// Add several asset jobs.
     pub fn asset_jobs(mut self, jobs: impl IntoIterator<Item = AssetJobDefinition>) -> Self {
         self.asset_jobs.extend(jobs);
         self
     }
 
+    /// Add an op job (Dagster's `@job`).
     pub fn job(mut self, job: JobDefinition) -> Self {
         self.jobs.push(job);
         self
     }
 
+    /// Add several op jobs.
     pub fn jobs(mut self, jobs: impl IntoIterator<Item = JobDefinition>) -> Self {
         self.jobs.extend(jobs);
         self
@@ -403,11 +562,13 @@ impl DefinitionsBuilder {
         self
     }
 
+    /// Add a schedule.
     pub fn schedule(mut self, schedule: ScheduleDefinition) -> Self {
         self.schedules.push(schedule);
         self
     }
 
+    /// Add a sensor.
     pub fn sensor(mut self, sensor: SensorDefinition) -> Self {
         self.sensors.push(sensor);
         self

@@ -17,25 +17,41 @@ use crate::run::RunStatus;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventType {
+    /// The run was submitted and waits in the run queue.
     RunEnqueued,
+    /// The run coordinator took the run off the queue to launch it.
     RunDequeued,
+    /// The run is being launched: its worker process is starting.
     RunStarting,
+    /// The run's worker began executing the plan.
     RunStart,
+    /// Every step of the run succeeded (or was skipped by design).
     RunSuccess,
+    /// The run failed: a step failed, or the run could not start.
     RunFailure,
+    /// Cancellation was requested; the run is stopping its steps.
     RunCanceling,
+    /// The run stopped after a cancellation.
     RunCanceled,
+    /// A step began executing.
     StepStart,
+    /// A step yielded an output.
     StepOutput,
+    /// A step finished without error.
     StepSuccess,
+    /// A step failed and will not be retried.
     StepFailure,
+    /// A step attempt failed and the step will run again after a delay.
     StepUpForRetry,
+    /// A retried step began its next attempt.
     StepRestarted,
+    /// A step did not run (an upstream output it needs was not produced).
     StepSkipped,
     /// An IO manager stored a step output.
     HandledOutput,
     /// An IO manager loaded a step input (in a re-execution, from an earlier run).
     LoadedInput,
+    /// A message of the executor itself (process start, resource setup, ...).
     EngineEvent,
     /// A message logged by user code through its context.
     Log,
@@ -48,6 +64,7 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// Every event type, in declaration order.
     pub const ALL: [EventType; 22] = [
         Self::RunEnqueued,
         Self::RunDequeued,
@@ -131,14 +148,20 @@ impl fmt::Display for EventType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LogLevel {
+    /// Python's `DEBUG`: detail for debugging; most engine events.
     Debug,
+    /// Python's `INFO`: ordinary progress.
     Info,
+    /// Python's `WARNING`: something unexpected that the run survives (e.g. a retry).
     Warning,
+    /// Python's `ERROR`: a failure.
     Error,
+    /// Python's `CRITICAL`: a failure that stops everything.
     Critical,
 }
 
 impl LogLevel {
+    /// The Python level name, e.g. `WARNING`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Debug => "DEBUG",
@@ -154,14 +177,17 @@ impl LogLevel {
 /// like Dagster's `SerializableErrorInfo`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorInfo {
+    /// The error's message (its `Display`).
     pub message: String,
     /// What kind of error this is (`OpError`, `Timeout`, `Panic`, ...).
     pub kind: String,
+    /// The error that caused this one, or `None` at the end of the chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<Box<ErrorInfo>>,
 }
 
 impl ErrorInfo {
+    /// An error of `kind` with `message` and no cause.
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -224,41 +250,72 @@ impl fmt::Display for ErrorInfo {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventData {
+    /// Nothing beyond the type and message.
     #[default]
     None,
     /// A step produced an output.
-    Output { output_name: String },
+    Output {
+        /// The output's name.
+        output_name: String,
+    },
     /// An IO manager stored an output.
     HandledOutput {
+        /// The output's name.
         output_name: String,
+        /// The resource key of the IO manager that stored it (`io_manager` by default).
         manager_key: String,
     },
     /// An IO manager loaded an input from an upstream step's output.
     LoadedInput {
+        /// The step's input that was loaded.
         input_name: String,
+        /// The resource key of the IO manager that loaded it.
         manager_key: String,
+        /// The step that produced the loaded output.
         upstream_step_key: String,
+        /// The name of that step's output.
         upstream_output_name: String,
         /// The run whose output was loaded.
         upstream_run_id: String,
     },
     /// A step or run failed.
-    Failure { error: ErrorInfo },
+    Failure {
+        /// What went wrong.
+        error: ErrorInfo,
+    },
     /// A step failed and will run again after `delay_seconds`.
     Retry {
+        /// The error of the attempt that failed.
         error: ErrorInfo,
+        /// The number of the attempt that failed, from 1.
         attempt: u32,
+        /// How many retries the step's retry policy allows (attempts are one more).
         max_retries: u32,
+        /// Seconds until the next attempt.
         delay_seconds: f64,
     },
     /// A step attempt began again.
-    Restarted { attempt: u32 },
+    Restarted {
+        /// The number of the attempt now starting, from 1 (so 2 for the first retry).
+        attempt: u32,
+    },
     /// A step finished; how long its successful attempt took.
-    Success { duration_ms: f64, attempts: u32 },
+    Success {
+        /// Milliseconds the successful attempt took.
+        duration_ms: f64,
+        /// How many attempts it took, 1 without retries.
+        attempts: u32,
+    },
     /// A step did not run.
-    Skipped { reason: String },
+    Skipped {
+        /// Why it did not run.
+        reason: String,
+    },
     /// Free-form metadata of an engine event.
-    Engine { metadata: serde_json::Value },
+    Engine {
+        /// The metadata, a JSON object.
+        metadata: serde_json::Value,
+    },
     /// An asset (partition) was materialized.
     Materialization(Box<AssetMaterialization>),
     /// A check of an asset was evaluated.
@@ -271,13 +328,19 @@ pub enum EventData {
 /// data where it lives now, without storing a value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssetObservation {
+    /// The observed asset.
     pub asset_key: AssetKey,
+    /// The observed partition; `None` for an unpartitioned asset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<String>,
+    /// The version of the data found (Dagster's `DataVersion`), or `None` if the
+    /// observation did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_version: Option<String>,
+    /// Metadata entries the observation reported.
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
+    /// A description of the observation, if one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
@@ -286,21 +349,27 @@ pub struct AssetObservation {
 /// value stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssetMaterialization {
+    /// The materialized asset.
     pub asset_key: AssetKey,
+    /// The materialized partition; `None` for an unpartitioned asset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<String>,
     /// User-supplied entries, then the IO manager's.
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
+    /// The asset's code version when it was materialized, if it declares one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_version: Option<String>,
+    /// The version of the value stored (Dagster's `DataVersion`), if the asset reported one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_version: Option<String>,
+    /// A description of the materialization, if one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
 impl AssetMaterialization {
+    /// A materialization of `asset_key` with no partition, metadata or versions yet.
     pub fn new(asset_key: AssetKey) -> Self {
         Self {
             asset_key,
@@ -316,19 +385,26 @@ impl AssetMaterialization {
 /// One event of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunEvent {
+    /// The run id.
     pub run_id: String,
     /// Seconds since the Unix epoch.
     pub timestamp: f64,
+    /// What happened.
     pub event_type: EventType,
+    /// The step the event is about; `None` for run-level events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_key: Option<String>,
+    /// The severity: `ERROR` for failures, `DEBUG` by default.
     pub level: LogLevel,
+    /// The human-readable message, as shown in the run's log.
     pub message: String,
+    /// What the event carries beyond its type and message.
     #[serde(default)]
     pub data: EventData,
 }
 
 impl RunEvent {
+    /// An event of `run_id` stamped now, at level `ERROR` for failures and `DEBUG` otherwise.
     pub fn new(run_id: &str, event_type: EventType, message: impl Into<String>) -> Self {
         let level = match event_type {
             EventType::RunFailure | EventType::StepFailure => LogLevel::Error,
@@ -345,16 +421,19 @@ impl RunEvent {
         }
     }
 
+    /// About this step.
     pub fn step(mut self, step_key: impl Into<String>) -> Self {
         self.step_key = Some(step_key.into());
         self
     }
 
+    /// At this severity instead of the default.
     pub fn level(mut self, level: LogLevel) -> Self {
         self.level = level;
         self
     }
 
+    /// Carrying `data`.
     pub fn data(mut self, data: EventData) -> Self {
         self.data = data;
         self
@@ -448,7 +527,9 @@ pub fn clock_time(timestamp: f64) -> String {
 /// An event as stored: its position in the global event log is its cursor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
+    /// The event's position in the global event log; increases with every event stored.
     pub storage_id: i64,
+    /// The event.
     pub event: RunEvent,
 }
 
@@ -474,6 +555,7 @@ pub fn datetime_to_timestamp(t: chrono::DateTime<chrono::Utc>) -> f64 {
 /// Where the executor sends events. Emitting never blocks and never fails: a sink that
 /// writes to storage buffers and batches, and reports write errors when it is flushed.
 pub trait EventSink: Send + Sync {
+    /// Record `event`; never blocks and never fails.
     fn emit(&self, event: RunEvent);
 }
 
@@ -496,6 +578,7 @@ impl EventSink for FanoutSink {
 pub struct MemorySink(Mutex<Vec<RunEvent>>);
 
 impl MemorySink {
+    /// A copy of the events emitted so far, oldest first.
     pub fn events(&self) -> Vec<RunEvent> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }

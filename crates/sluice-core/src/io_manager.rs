@@ -20,13 +20,20 @@ use crate::op::{OutputDefinition, StepValue};
 /// an asset or one partition of it.
 #[derive(Debug, Clone, Copy)]
 pub enum OutputKey<'a> {
+    /// One output of one step of one run.
     Step {
+        /// The run that produced it.
         run_id: &'a str,
+        /// The step that produced it.
         step_key: &'a str,
+        /// The step's output.
         output_name: &'a str,
     },
+    /// The latest value of an asset or one partition of it.
     Asset {
+        /// The asset.
         key: &'a AssetKey,
+        /// The partition; `None` for an unpartitioned asset.
         partition: Option<&'a str>,
     },
 }
@@ -59,25 +66,42 @@ impl fmt::Display for OutputKey<'_> {
 pub enum IoManagerError {
     /// Nothing is stored under the key (for an asset: it was never materialized).
     #[error("{what} is not stored{}", if *.is_asset { " (it was never materialized)" } else { "" })]
-    NotStored { what: String, is_asset: bool },
+    NotStored {
+        /// The output key, described.
+        what: String,
+        /// Whether the key is an asset's.
+        is_asset: bool,
+    },
+    /// A file could not be read, written or removed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
+        /// What was being done (`read`, `write`, `remove`, ...).
         action: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's error.
         source: io::Error,
     },
+    /// A value could not be turned into bytes or back.
     #[error("cannot {action} {what}: {reason}")]
     Codec {
+        /// `serialize` or `deserialize`.
         action: &'static str,
+        /// The output key, described.
         what: String,
+        /// The codec's message.
         reason: String,
     },
     /// The storage behind the IO manager failed (an object store's error, say).
     #[error("cannot {action} {what} at {location}: {reason}")]
     Storage {
+        /// What was being done (`read`, `write`, ...).
         action: &'static str,
+        /// The output key, described.
         what: String,
+        /// Where the value is kept (a URL or path).
         location: String,
+        /// The storage's message.
         reason: String,
     },
     /// The IO manager could not be set up for the run.
@@ -86,6 +110,7 @@ pub enum IoManagerError {
 }
 
 impl IoManagerError {
+    /// Nothing is stored under `key`.
     pub fn not_stored(key: OutputKey<'_>) -> Self {
         Self::NotStored {
             what: key.to_string(),
@@ -93,6 +118,7 @@ impl IoManagerError {
         }
     }
 
+    /// The value of `key` could not be serialized or deserialized (`action`) for `reason`.
     pub fn codec(action: &'static str, key: OutputKey<'_>, reason: impl Into<String>) -> Self {
         Self::Codec {
             action,
@@ -172,6 +198,7 @@ pub struct FsIoManager {
 }
 
 impl FsIoManager {
+    /// An IO manager keeping its files under `base_dir` (created as needed).
     pub fn new(base_dir: impl Into<PathBuf>) -> Self {
         Self {
             base_dir: base_dir.into(),

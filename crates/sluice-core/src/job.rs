@@ -33,11 +33,14 @@ use crate::partition::PartitionsDefinition;
 /// A reference to one output of one node, by name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OutputRef {
+    /// The node's name in the job (its alias).
     pub node: String,
+    /// The output's name.
     pub output: String,
 }
 
 impl OutputRef {
+    /// Output `output` of node `node`.
     pub fn new(node: impl Into<String>, output: impl Into<String>) -> Self {
         Self {
             node: node.into(),
@@ -60,6 +63,7 @@ impl NodeHandle {
         }
     }
 
+    /// The node's name in the job (also its step key).
     pub fn alias(&self) -> &str {
         &self.alias
     }
@@ -75,6 +79,7 @@ impl NodeHandle {
 pub struct Node {
     /// The node's name in the job, and the key of its step: the op's name unless aliased.
     pub alias: String,
+    /// The op it invokes.
     pub op: OpDefinition,
     /// Where each input's values come from (several for a fan-in input), in order.
     pub inputs: Vec<(String, OutputRef)>,
@@ -121,6 +126,7 @@ struct JobInner {
 pub type AssetPartitions = HashMap<AssetKey, PartitionsDefinition>;
 
 impl JobDefinition {
+    /// Start defining the job `name` (Dagster's `@job`).
     pub fn builder(name: impl Into<String>) -> JobBuilder {
         JobBuilder {
             name: name.into(),
@@ -133,10 +139,12 @@ impl JobDefinition {
         }
     }
 
+    /// The job's name.
     pub fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// The job's description, if it has one.
     pub fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
@@ -151,6 +159,7 @@ impl JobDefinition {
         &self.0.nodes
     }
 
+    /// The node named `alias`, or `None`.
     pub fn node(&self, alias: &str) -> Option<&Node> {
         self.0.nodes.iter().find(|n| n.alias == alias)
     }
@@ -364,11 +373,13 @@ pub struct JobBuilder {
 }
 
 impl JobBuilder {
+    /// A description, shown in the UI.
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
         self
     }
 
+    /// A tag on the job, given to each of its runs.
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.tags.insert(key.into(), value.into());
         self
@@ -410,6 +421,7 @@ impl JobBuilder {
         self.node(op).add()
     }
 
+    /// The job; its graph is checked with the other definitions.
     pub fn build(self) -> JobDefinition {
         JobDefinition(Arc::new(JobInner {
             name: self.name,

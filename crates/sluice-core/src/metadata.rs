@@ -22,14 +22,21 @@ pub type Metadata = BTreeMap<String, MetadataValue>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetadataValue {
+    /// Plain text.
     Text(String),
+    /// A whole number (a row count, say).
     Int(i64),
+    /// A number with a fraction (a duration in seconds, a ratio).
     Float(f64),
+    /// A yes or no.
     Bool(bool),
+    /// Any JSON value, shown as JSON.
     Json(Value),
+    /// A link.
     Url(String),
     /// A filesystem or object-store path.
     Path(String),
+    /// Markdown text, rendered.
     Markdown(String),
     /// The columns of a table.
     TableSchema(Vec<TableColumn>),
@@ -38,15 +45,18 @@ pub enum MetadataValue {
 /// One column of a [`MetadataValue::TableSchema`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableColumn {
+    /// The column's name.
     pub name: String,
     /// The column's type as the table's system names it (`bigint`, `geometry`, ...).
     #[serde(rename = "type")]
     pub column_type: String,
+    /// What the column holds, if described.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
 impl TableColumn {
+    /// A column `name` of type `column_type`, without a description.
     pub fn new(name: impl Into<String>, column_type: impl Into<String>) -> Self {
         Self {
             name: name.into(),

@@ -9,7 +9,9 @@ use crate::op::{InputKind, OpDefinition};
 /// Where one input of a step takes its value(s) from.
 #[derive(Debug, Clone)]
 pub struct StepInput {
+    /// The input's name.
     pub name: String,
+    /// Whether it is a fan-in input, taking a list of every source's value.
     pub fan_in: bool,
     /// (upstream step index, output name), in declaration order.
     pub sources: Vec<(usize, String)>,
@@ -20,10 +22,14 @@ pub struct StepInput {
 pub struct Step {
     /// The step key: the node's alias.
     pub key: String,
+    /// The op the step runs.
     pub op: OpDefinition,
+    /// The op's inputs, in declaration order, with their sources.
     pub inputs: Vec<StepInput>,
-    /// Every step this one waits for (data and ordering dependencies), without repeats.
+    /// Every step this one waits for (data and ordering dependencies), by index, without
+    /// repeats.
     pub upstream: Vec<usize>,
+    /// Every step that waits for this one, by index.
     pub downstream: Vec<usize>,
 }
 
@@ -87,10 +93,12 @@ impl ExecutionPlan {
         }
     }
 
+    /// The planned job.
     pub fn job(&self) -> &JobDefinition {
         &self.job
     }
 
+    /// The steps, in the order the job declares its nodes; a step's index is its position here.
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }

@@ -39,12 +39,15 @@ use crate::op::OpError;
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ResourceError {
+    /// What went wrong.
     pub message: String,
+    /// The error that caused it, if any.
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ResourceError {
+    /// An error with `message` and no cause.
     pub fn msg(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -52,6 +55,7 @@ impl ResourceError {
         }
     }
 
+    /// An error with `message`, keeping `err` as its cause.
     pub fn wrap(
         message: impl Into<String>,
         err: impl std::error::Error + Send + Sync + 'static,
@@ -217,23 +221,29 @@ impl ResourceDefinition {
         }
     }
 
+    /// A description, shown in the UI.
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
         self
     }
 
+    /// The resource's description, if it has one.
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
 
+    /// The Rust type name of the resource.
     pub fn type_name(&self) -> &'static str {
         self.type_name
     }
 
+    /// The schema of the resource's config; `None` for a ready-made value.
     pub fn config_schema(&self) -> Option<&ConfigType> {
         self.config_schema.as_ref()
     }
 
+    /// The config it was bound with ([`configured`](Self::configured)); `None` if the run
+    /// config must give it.
     pub fn default_config(&self) -> Option<&Value> {
         self.default_config.as_ref()
     }

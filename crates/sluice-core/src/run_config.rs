@@ -34,7 +34,9 @@ pub const ALL_OPS: &str = "*";
 /// A run config is invalid for its job; every error is listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunConfigError {
+    /// The job whose config it is.
     pub job: String,
+    /// What is wrong, each error at its path in the config.
     pub errors: Vec<ConfigError>,
 }
 

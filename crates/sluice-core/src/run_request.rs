@@ -21,6 +21,7 @@ pub struct RunRequest {
     /// The run's config (an empty mapping when absent).
     #[serde(default = "empty_object")]
     pub run_config: Value,
+    /// Tags for the run, added to the job's and the instigator's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
     /// The job to run; may be left out when the instigator targets one job.
@@ -59,26 +60,31 @@ impl RunRequest {
         Self::default()
     }
 
+    /// Identify the request by `key`: a key this instigator already used launches nothing.
     pub fn run_key(mut self, key: impl Into<String>) -> Self {
         self.run_key = Some(key.into());
         self
     }
 
+    /// Run with this config.
     pub fn run_config(mut self, config: Value) -> Self {
         self.run_config = config;
         self
     }
 
+    /// Add a tag to the run.
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.tags.insert(key.into(), value.into());
         self
     }
 
+    /// Run this job, one of the instigator's targets.
     pub fn job(mut self, job_name: impl Into<String>) -> Self {
         self.job_name = Some(job_name.into());
         self
     }
 
+    /// Run for this partition (the `dagster/partition` tag).
     pub fn partition_key(mut self, key: impl Into<String>) -> Self {
         self.partition_key = Some(key.into());
         self
@@ -97,6 +103,7 @@ impl RunRequest {
 pub struct SkipReason(pub String);
 
 impl SkipReason {
+    /// A skip for `reason`.
     pub fn new(reason: impl Into<String>) -> Self {
         Self(reason.into())
     }
@@ -112,8 +119,10 @@ impl std::fmt::Display for SkipReason {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TickOutcome {
+    /// The runs to launch; empty when the evaluation skipped or requested nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub run_requests: Vec<RunRequest>,
+    /// Why no run was requested, if the evaluation said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<SkipReason>,
     /// The sensor's new cursor; `None` keeps the current one. Schedules have none.
@@ -131,12 +140,19 @@ pub struct TickOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DynamicPartitionsRequest {
+    /// Add keys to a set.
     Add {
+        /// The set's name, as in
+        /// [`PartitionsDefinition::dynamic`](crate::partition::PartitionsDefinition::dynamic).
         partitions_def_name: String,
+        /// The keys to add.
         partition_keys: Vec<String>,
     },
+    /// Delete keys from a set.
     Delete {
+        /// The set's name.
         partitions_def_name: String,
+        /// The keys to delete.
         partition_keys: Vec<String>,
     },
 }
@@ -161,6 +177,7 @@ impl DynamicPartitionsRequest {
         }
     }
 
+    /// The name of the dynamic partitions set changed.
     pub fn set_name(&self) -> &str {
         match self {
             Self::Add {
@@ -180,7 +197,9 @@ impl DynamicPartitionsRequest {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DefaultStatus {
+    /// Running from the start.
     Running,
+    /// Stopped until someone starts it (the default).
     #[default]
     Stopped,
 }
@@ -200,6 +219,7 @@ pub struct EvaluationError {
 }
 
 impl EvaluationError {
+    /// An error with `message` and no cause.
     pub fn msg(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),

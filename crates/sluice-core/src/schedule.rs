@@ -35,16 +35,30 @@ use crate::run_request::{DefaultStatus, EvaluationError, RunRequest, SkipReason,
 /// A cron expression or timezone that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CronError {
+    /// The expression does not parse.
     #[error(
         "invalid cron expression \"{expression}\": {reason}; expected 5 fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly"
     )]
-    Expression { expression: String, reason: String },
+    Expression {
+        /// The expression.
+        expression: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The expression parses but names no real date (`0 0 30 2 *`).
     #[error("cron expression \"{expression}\" never matches a real date")]
-    NeverMatches { expression: String },
+    NeverMatches {
+        /// The expression.
+        expression: String,
+    },
+    /// The timezone is not an IANA name.
     #[error(
         "unknown timezone \"{timezone}\"; use an IANA name such as \"Europe/Berlin\" or \"UTC\""
     )]
-    Timezone { timezone: String },
+    Timezone {
+        /// The timezone as given.
+        timezone: String,
+    },
 }
 
 /// A parsed cron expression in a timezone: the times a schedule fires.
@@ -103,6 +117,7 @@ impl CronSchedule {
         &self.expression
     }
 
+    /// The timezone the expression is read in.
     pub fn timezone(&self) -> Tz {
         self.timezone
     }
@@ -187,6 +202,8 @@ pub struct ScheduleEvaluationContext {
 }
 
 impl ScheduleEvaluationContext {
+    /// The context of an evaluation of `schedule_name` for the tick at
+    /// `scheduled_execution_time`, with no resources.
     pub fn new(schedule_name: impl Into<String>, scheduled_execution_time: DateTime<Tz>) -> Self {
         Self {
             schedule_name: schedule_name.into(),
@@ -201,6 +218,7 @@ impl ScheduleEvaluationContext {
         self.resources.for_evaluation(key)
     }
 
+    /// The schedule's name.
     pub fn schedule_name(&self) -> &str {
         &self.schedule_name
     }
@@ -274,10 +292,12 @@ impl ScheduleDefinition {
         })
     }
 
+    /// The schedule's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The job it requests runs of.
     pub fn job_name(&self) -> &str {
         &self.job_name
     }
@@ -292,6 +312,7 @@ impl ScheduleDefinition {
         self.execution_timezone.as_deref()
     }
 
+    /// The schedule's description, if it has one.
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
@@ -301,6 +322,7 @@ impl ScheduleDefinition {
         &self.required_resources
     }
 
+    /// Whether the schedule runs before anyone starts or stops it.
     pub fn default_status(&self) -> DefaultStatus {
         self.default_status
     }
@@ -385,6 +407,7 @@ impl ScheduleBuilder {
         self
     }
 
+    /// A description, shown in the UI.
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.0.description = Some(description.into());
         self
@@ -411,6 +434,7 @@ impl ScheduleBuilder {
         self
     }
 
+    /// A tag on every run.
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.0.tags.insert(key.into(), value.into());
         self
@@ -452,6 +476,7 @@ impl ScheduleBuilder {
         self
     }
 
+    /// The schedule; its expression and timezone are checked with the other definitions.
     pub fn build(self) -> ScheduleDefinition {
         self.0
     }

@@ -30,14 +30,21 @@ pub const REPOSITORY_NAME: &str = "__repository__";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocationSnapshot {
+    /// The snapshot protocol version, [`SNAPSHOT_VERSION`] when written.
     pub version: u32,
+    /// The code location's name, as in `workspace.yaml`.
     pub location_name: String,
+    /// The jobs, asset jobs included, by name.
     pub jobs: Vec<JobSnapshot>,
+    /// The bound resources, by key.
     pub resources: Vec<ResourceSnapshot>,
+    /// The schedules, by name.
     #[serde(default)]
     pub schedules: Vec<ScheduleSnapshot>,
+    /// The sensors, by name.
     #[serde(default)]
     pub sensors: Vec<SensorSnapshot>,
+    /// The assets, source assets included, by key.
     #[serde(default)]
     pub assets: Vec<AssetSnapshot>,
 }
@@ -46,16 +53,23 @@ pub struct LocationSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssetSnapshot {
+    /// The asset key.
     pub key: AssetKey,
+    /// The asset group (`default` unless set).
     pub group: String,
+    /// The asset's description, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The asset's tags (Dagster's asset tags, used by selections such as `tag:k=v`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// The asset's owners, as declared (Dagster's convention: an email or `team:name`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<String>,
+    /// The asset's definition metadata.
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
+    /// The asset's code version, if it declares one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_version: Option<String>,
     /// Upstream assets, data and ordering.
@@ -70,13 +84,16 @@ pub struct AssetSnapshot {
     /// The op (and step) that computes (or observes) it; `None` for a source asset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op_name: Option<String>,
+    /// The resource keys its op requires.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required_resource_keys: Vec<String>,
     /// The jobs that materialize it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub job_names: Vec<String>,
+    /// The checks of the asset.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<AssetCheckSnapshot>,
+    /// How the asset is partitioned; `None` when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<PartitionsDefinition>,
     /// The declared mappings from upstream partitions, by upstream key.
@@ -91,9 +108,13 @@ pub struct AssetSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssetCheckSnapshot {
+    /// The check's name, unique among the asset's checks.
     pub name: String,
+    /// The check's description, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Whether a failed ERROR-severity evaluation fails the step and skips the asset's
+    /// downstream assets.
     pub blocking: bool,
     /// The op (and step) that evaluates it.
     pub op_name: String,
@@ -116,14 +137,21 @@ impl AssetSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSnapshot {
+    /// The schedule's name.
     pub name: String,
+    /// The job it requests runs of.
     pub job_name: String,
+    /// When it ticks, as a cron string (`0 * * * *`).
     pub cron_schedule: String,
+    /// The IANA timezone the cron string is read in; UTC when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_timezone: Option<String>,
+    /// The schedule's description, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Whether it runs before anyone turns it on or off.
     pub default_status: DefaultStatus,
+    /// Tags added to the runs it requests.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
 }
@@ -132,12 +160,16 @@ pub struct ScheduleSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SensorSnapshot {
+    /// The sensor's name.
     pub name: String,
     /// The jobs it requests runs of; the first is used when a request names none.
     pub job_names: Vec<String>,
+    /// The least time between two evaluations, in seconds (at least 1).
     pub minimum_interval_seconds: u64,
+    /// The sensor's description, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Whether it runs before anyone turns it on or off.
     pub default_status: DefaultStatus,
     /// Set for a run status sensor: the runs it reacts to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,13 +187,18 @@ pub struct SensorSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSnapshot {
+    /// The job's name.
     pub name: String,
+    /// The job's description, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The job's tags, given to each of its runs.
     pub tags: BTreeMap<String, String>,
+    /// The op invocations of the job's graph, in declaration order.
     pub nodes: Vec<NodeSnapshot>,
     /// The ops the nodes invoke, each once, by name.
     pub ops: Vec<OpSnapshot>,
+    /// The run config used when a launch gives none; `None` for an empty config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_run_config: Option<Value>,
     /// How its runs are partitioned, if they are.
@@ -173,10 +210,14 @@ pub struct JobSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSnapshot {
+    /// The node's name in the job: the op's name, or the alias it was invoked under. Also
+    /// its step key.
     pub alias: String,
+    /// The op it invokes.
     pub op_name: String,
     /// `(input, upstream node, upstream output)`, in declaration order.
     pub inputs: Vec<InputSource>,
+    /// Nodes it runs after without taking data from them (Dagster's `Nothing` dependencies).
     pub after: Vec<String>,
 }
 
@@ -184,8 +225,11 @@ pub struct NodeSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputSource {
+    /// The node's input.
     pub input: String,
+    /// The upstream node.
     pub node: String,
+    /// The upstream node's output.
     pub output: String,
 }
 
@@ -193,14 +237,21 @@ pub struct InputSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpSnapshot {
+    /// The op's name.
     pub name: String,
+    /// The op's description, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The schema of the op's config; `None` for an op without config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_schema: Option<ConfigType>,
+    /// The op's inputs, in declaration order.
     pub inputs: Vec<IoSnapshot>,
+    /// The op's outputs, in declaration order.
     pub outputs: Vec<IoSnapshot>,
+    /// The resource keys the op requires.
     pub required_resource_keys: Vec<String>,
+    /// The op's tags.
     pub tags: BTreeMap<String, String>,
 }
 
@@ -208,9 +259,11 @@ pub struct OpSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IoSnapshot {
+    /// The input's or output's name.
     pub name: String,
     /// The Rust type (the element type, for a fan-in input).
     pub type_name: String,
+    /// Whether it is a fan-in input, taking a list of every output wired to it.
     #[serde(default)]
     pub fan_in: bool,
     /// False for an optional output.
@@ -226,29 +279,40 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceSnapshot {
+    /// The key the resource is bound to.
     pub key: String,
+    /// The resource's Rust type name.
     pub type_name: String,
+    /// The resource's description, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The schema of the resource's config; `None` for a resource without config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_schema: Option<ConfigType>,
+    /// The config it was bound with
+    /// ([`ResourceDefinition::configured`](crate::resource::ResourceDefinition::configured)),
+    /// used when a run's config gives none; `None` if it was bound without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_config: Option<Value>,
 }
 
 impl LocationSnapshot {
+    /// The job named `name`, or `None`.
     pub fn job(&self, name: &str) -> Option<&JobSnapshot> {
         self.jobs.iter().find(|j| j.name == name)
     }
 
+    /// The resource bound to `key`, or `None`.
     pub fn resource(&self, key: &str) -> Option<&ResourceSnapshot> {
         self.resources.iter().find(|r| r.key == key)
     }
 
+    /// The schedule named `name`, or `None`.
     pub fn schedule(&self, name: &str) -> Option<&ScheduleSnapshot> {
         self.schedules.iter().find(|s| s.name == name)
     }
 
+    /// The sensor named `name`, or `None`.
     pub fn sensor(&self, name: &str) -> Option<&SensorSnapshot> {
         self.sensors.iter().find(|s| s.name == name)
     }
@@ -322,6 +386,7 @@ impl LocationSnapshot {
 /// materializes assets) by that of its partitioned assets.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunPartitioning<'a> {
+    /// The partitions definition of the run; `None` for an unpartitioned run.
     pub definition: Option<&'a PartitionsDefinition>,
     /// Whether the run materializes assets: an asset run must name a partition of its
     /// partitioned assets, and cannot name one when none is partitioned.
@@ -429,6 +494,7 @@ impl LocationSnapshot {
 }
 
 impl JobSnapshot {
+    /// The op named `name` that the job invokes, or `None`.
     pub fn op(&self, name: &str) -> Option<&OpSnapshot> {
         self.ops.iter().find(|o| o.name == name)
     }

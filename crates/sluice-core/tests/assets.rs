@@ -1,6 +1,8 @@
 //! Software-defined assets: definitions, asset jobs, and materializing through the
 //! executor and the filesystem IO manager.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

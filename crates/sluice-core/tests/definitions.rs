@@ -1,5 +1,7 @@
 //! Definition validation and run config validation, as a code location author sees them.
 
+#![allow(clippy::unwrap_used)]
+
 use serde_json::json;
 use sluice_core::DefinitionProblem;
 use sluice_core::config::ConfigErrorReason;

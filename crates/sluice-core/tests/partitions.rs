@@ -1,6 +1,8 @@
 //! Partitions definitions and mappings: the keys each kind has, across daylight-saving
 //! changes, and the errors for keys and settings that do not exist.
 
+#![allow(clippy::unwrap_used)]
+
 use chrono::{DateTime, Utc};
 use sluice_core::partition::{
     PartitionDefinitionError, PartitionError, PartitionMapping, PartitionsContext,

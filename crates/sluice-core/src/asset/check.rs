@@ -33,7 +33,9 @@ use crate::op::{OpContext, OpDefinition, OpError, OutputValue};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AssetCheckSeverity {
+    /// A failure is a warning: it never fails the step.
     Warn,
+    /// A failure is an error: a blocking check's failure fails its step (the default).
     #[default]
     Error,
 }
@@ -42,9 +44,13 @@ pub enum AssetCheckSeverity {
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub struct AssetCheckResult {
+    /// Whether the check passed.
     pub passed: bool,
+    /// How bad a failure is; ERROR unless set.
     pub severity: AssetCheckSeverity,
+    /// Metadata entries about what was checked (row counts, offending values).
     pub metadata: Metadata,
+    /// A description of the result, if one was given.
     pub description: Option<String>,
 }
 
@@ -59,16 +65,19 @@ impl AssetCheckResult {
         }
     }
 
+    /// With this severity instead of ERROR.
     pub fn severity(mut self, severity: AssetCheckSeverity) -> Self {
         self.severity = severity;
         self
     }
 
+    /// Add a metadata entry.
     pub fn metadata(mut self, label: impl Into<String>, value: impl Into<MetadataValue>) -> Self {
         self.metadata.insert(label.into(), value.into());
         self
     }
 
+    /// Describe the result.
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
         self
@@ -78,14 +87,21 @@ impl AssetCheckResult {
 /// An evaluation of a check, as its event records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssetCheckEvaluation {
+    /// The checked asset.
     pub asset_key: AssetKey,
+    /// The check's name.
     pub check_name: String,
+    /// Whether the check passed.
     pub passed: bool,
+    /// How bad a failure is.
     pub severity: AssetCheckSeverity,
+    /// The result's metadata entries.
     #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
+    /// The result's description, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The checked partition; `None` for an unpartitioned asset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<String>,
 }
@@ -121,6 +137,7 @@ impl AssetCheckDefinition {
         }
     }
 
+    /// The check's name, unique among the asset's checks.
     pub fn name(&self) -> &str {
         &self.0.name
     }
@@ -130,6 +147,7 @@ impl AssetCheckDefinition {
         &self.0.asset
     }
 
+    /// The check's description, if it has one.
     pub fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
@@ -161,6 +179,7 @@ pub struct AssetCheckBuilder {
 }
 
 impl AssetCheckBuilder {
+    /// A description, shown in the UI.
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
         self

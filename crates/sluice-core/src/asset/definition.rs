@@ -42,6 +42,7 @@ use crate::partition::{PartitionMapping, PartitionsDefinition};
 /// An upstream asset of an asset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssetDep {
+    /// The upstream asset's key.
     pub key: AssetKey,
     /// The input that receives the upstream value; `None` for an ordering-only
     /// dependency (Dagster's `deps=`).
@@ -88,6 +89,7 @@ pub(super) struct AssetInner {
 pub struct DataVersion(pub String);
 
 impl DataVersion {
+    /// A data version from any string that changes when the data does.
     pub fn new(version: impl Into<String>) -> Self {
         Self(version.into())
     }
@@ -111,34 +113,42 @@ impl AssetDefinition {
         Self::builder(key)
     }
 
+    /// The asset key.
     pub fn key(&self) -> &AssetKey {
         &self.0.key
     }
 
+    /// The asset group ([`DEFAULT_GROUP`] unless set).
     pub fn group(&self) -> &str {
         &self.0.group
     }
 
+    /// The asset's description, if it has one.
     pub fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
 
+    /// The asset's tags.
     pub fn tags(&self) -> &BTreeMap<String, String> {
         &self.0.tags
     }
 
+    /// The asset's owners, as declared.
     pub fn owners(&self) -> &[String] {
         &self.0.owners
     }
 
+    /// The asset's definition metadata.
     pub fn metadata(&self) -> &Metadata {
         &self.0.metadata
     }
 
+    /// The asset's code version, if it declares one.
     pub fn code_version(&self) -> Option<&str> {
         self.0.code_version.as_deref()
     }
 
+    /// The upstream assets, in declaration order.
     pub fn deps(&self) -> &[AssetDep] {
         &self.0.deps
     }
@@ -224,11 +234,13 @@ pub struct AssetBuilder<K = OneAsset> {
 pub struct OneAsset;
 
 impl<K> AssetBuilder<K> {
+    /// Put the asset in `group` instead of [`DEFAULT_GROUP`].
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.asset.group = group.into();
         self
     }
 
+    /// A description, shown in the UI (also the op's).
     pub fn description(mut self, description: impl Into<String>) -> Self {
         let description = description.into();
         self.op = self.op.description(description.clone());
@@ -236,6 +248,7 @@ impl<K> AssetBuilder<K> {
         self
     }
 
+    /// A tag on the asset (Dagster's asset tags, which selections such as `tag:k=v` match).
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.asset.tags.insert(key.into(), value.into());
         self
@@ -331,6 +344,7 @@ impl<K> AssetBuilder<K> {
         self
     }
 
+    /// Retry a failed computation as `policy` says.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.op = self.op.retry_policy(policy);
         self

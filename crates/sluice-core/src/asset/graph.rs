@@ -9,9 +9,11 @@ use super::AssetKey;
 /// One asset as the graph sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssetNode {
+    /// The asset key.
     pub key: AssetKey,
-    /// Dagster's default group is `default`.
+    /// The asset group. Dagster's default group is `default`.
     pub group: String,
+    /// The asset's tags, which `tag:` selections match.
     pub tags: BTreeMap<String, String>,
     /// The keys it depends on, data or ordering.
     pub deps: Vec<AssetKey>,
@@ -35,12 +37,26 @@ impl AssetNode {
 /// Something wrong with a set of assets, naming the keys.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AssetGraphProblem {
+    /// Two assets share a key.
     #[error("asset \"{key}\" is defined more than once")]
-    DuplicateKey { key: AssetKey },
+    DuplicateKey {
+        /// The shared key.
+        key: AssetKey,
+    },
+    /// An asset depends on a key that is not defined.
     #[error("asset \"{key}\" depends on \"{dep}\", which is not defined")]
-    UnknownDependency { key: AssetKey, dep: AssetKey },
+    UnknownDependency {
+        /// The asset.
+        key: AssetKey,
+        /// The undefined key it depends on.
+        dep: AssetKey,
+    },
+    /// Assets depend on each other in a cycle.
     #[error("assets depend on each other in a cycle: {}", cycle.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → "))]
-    Cycle { cycle: Vec<AssetKey> },
+    Cycle {
+        /// The keys on the cycle, each depended on by the next, the first repeated last.
+        cycle: Vec<AssetKey>,
+    },
 }
 
 /// The assets of a location with their dependencies: no duplicate, no unknown
@@ -97,6 +113,7 @@ impl AssetGraph {
         }
     }
 
+    /// The asset with key `key`, or `None`.
     pub fn node(&self, key: &AssetKey) -> Option<&AssetNode> {
         self.nodes.get(key)
     }

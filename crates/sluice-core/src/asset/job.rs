@@ -45,20 +45,24 @@ pub fn define_asset_job(name: impl Into<String>, selection: AssetSelection) -> A
 }
 
 impl AssetJobDefinition {
+    /// A description, shown in the UI.
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
         self
     }
 
+    /// A tag on the job, given to each of its runs.
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.tags.insert(key.into(), value.into());
         self
     }
 
+    /// The job's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The assets it materializes, as selected.
     pub fn selection(&self) -> &AssetSelection {
         &self.selection
     }

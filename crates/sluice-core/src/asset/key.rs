@@ -20,12 +20,19 @@ pub struct AssetKey(Vec<String>);
 /// A string that cannot be an asset key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AssetKeyError {
+    /// A key with no part.
     #[error("an asset key needs at least one part")]
     Empty,
+    /// A part that is empty or has a character other than letters, digits, `_` and `-`.
     #[error(
         "asset key part \"{part}\" of \"{key}\" may only use letters, digits, \"_\" and \"-\", and cannot be empty"
     )]
-    InvalidPart { key: String, part: String },
+    InvalidPart {
+        /// The whole key, parts joined by `/`.
+        key: String,
+        /// The invalid part.
+        part: String,
+    },
 }
 
 fn valid_part(part: &str) -> bool {

@@ -30,11 +30,26 @@ pub enum AssetSelection {
     /// Assets in one of these groups.
     Groups(Vec<String>),
     /// Assets with this tag (and value, when given).
-    Tag { key: String, value: Option<String> },
+    Tag {
+        /// The tag's key.
+        key: String,
+        /// The tag's value; `None` matches any value.
+        value: Option<String>,
+    },
     /// The selection and what it depends on, `depth` levels up (`None`: all).
-    Upstream { of: Box<Self>, depth: Option<u32> },
+    Upstream {
+        /// The selection to start from.
+        of: Box<Self>,
+        /// How many levels up; `None` for all.
+        depth: Option<u32>,
+    },
     /// The selection and what depends on it, `depth` levels down (`None`: all).
-    Downstream { of: Box<Self>, depth: Option<u32> },
+    Downstream {
+        /// The selection to start from.
+        of: Box<Self>,
+        /// How many levels down; `None` for all.
+        depth: Option<u32>,
+    },
     /// In either.
     Or(Box<Self>, Box<Self>),
     /// In both.
@@ -46,37 +61,56 @@ pub enum AssetSelection {
 /// A selection that cannot be parsed or resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectionError {
+    /// The text does not parse.
     #[error("selection \"{text}\": {message} at character {position}")]
     Syntax {
+        /// The selection's text.
         text: String,
+        /// What was expected or found.
         message: String,
+        /// Where, as a character count from 1.
         position: usize,
     },
+    /// A key in the text is not a valid asset key.
     #[error("selection \"{text}\": {source}")]
     Key {
+        /// The selection's text.
         text: String,
+        /// What is wrong with the key.
         #[source]
         source: AssetKeyError,
     },
+    /// The selection names a key that is not defined.
     #[error("the selection names asset \"{key}\", which is not defined")]
-    UnknownKey { key: AssetKey },
+    UnknownKey {
+        /// The key.
+        key: AssetKey,
+    },
+    /// The selection picks only source assets, or nothing.
     #[error("selection \"{text}\" picks no asset that is computed here")]
-    Empty { text: String },
+    Empty {
+        /// The selection's text.
+        text: String,
+    },
 }
 
 impl AssetSelection {
+    /// These keys (each must exist when the selection is resolved).
     pub fn keys(keys: impl IntoIterator<Item = AssetKey>) -> Self {
         Self::Keys(keys.into_iter().collect())
     }
 
+    /// The assets whose key starts with one of `prefixes` (Dagster's `key_prefixes`).
     pub fn key_prefixes(prefixes: impl IntoIterator<Item = AssetKey>) -> Self {
         Self::KeyPrefixes(prefixes.into_iter().collect())
     }
 
+    /// The assets in one of `groups`.
     pub fn groups<S: Into<String>>(groups: impl IntoIterator<Item = S>) -> Self {
         Self::Groups(groups.into_iter().map(Into::into).collect())
     }
 
+    /// The assets with tag `key`, with this `value` if one is given.
     pub fn tag(key: impl Into<String>, value: Option<&str>) -> Self {
         Self::Tag {
             key: key.into(),

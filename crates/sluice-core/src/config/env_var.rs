@@ -27,10 +27,12 @@ pub struct EnvVar {
 }
 
 impl EnvVar {
+    /// The variable named `name`; it is not read yet.
     pub fn new(name: impl Into<String>) -> Self {
         Self { env: name.into() }
     }
 
+    /// The variable's name.
     pub fn name(&self) -> &str {
         &self.env
     }
@@ -56,7 +58,9 @@ impl fmt::Debug for EnvVar {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum StringSource {
+    /// The string itself, written inline.
     Value(String),
+    /// The value of an environment variable, written `{"env": "NAME"}`.
     Env(EnvVar),
 }
 
@@ -96,8 +100,10 @@ impl fmt::Debug for StringSource {
 /// An environment variable could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvVarError {
+    /// The variable (named here) is not set.
     #[error("environment variable \"{0}\" is not set")]
     Missing(String),
+    /// The variable (named here) has a value that is not valid UTF-8.
     #[error("environment variable \"{0}\" is not valid UTF-8")]
     NotUnicode(String),
 }

@@ -16,22 +16,35 @@ use serde_json::Value;
 /// A config document could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigParseError {
+    /// The config file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The file's path, as given.
         path: String,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
+    /// The text is neither valid JSON nor valid YAML.
     #[error("{origin}{}: {message}", location(*line, *column))]
     Syntax {
         /// Where the text came from: a file path or "inline config".
         origin: String,
+        /// The line of the error, from 1, when the parser knows it.
         line: Option<usize>,
+        /// The column of the error, from 1, when the parser knows it.
         column: Option<usize>,
+        /// The parser's message.
         message: String,
     },
+    /// The document is not a mapping at the top level.
     #[error("{origin}: run config must be a mapping at the top level, got {got}")]
-    NotAMapping { origin: String, got: String },
+    NotAMapping {
+        /// Where the text came from: a file path or "inline config".
+        origin: String,
+        /// What it is instead, described.
+        got: String,
+    },
 }
 
 fn location(line: Option<usize>, column: Option<usize>) -> String {

@@ -18,33 +18,44 @@ use serde_json::Value;
 pub enum ConfigType {
     /// Any value is accepted.
     Any,
+    /// `true` or `false`.
     Bool,
+    /// A whole number (a JSON number without a fraction).
     Int,
+    /// Any number, whole or not.
     Float,
+    /// A string.
     String,
     /// One of a fixed set of strings.
     Enum {
+        /// The accepted strings.
         values: Vec<String>,
     },
     /// A list whose items all have one type.
     Array {
+        /// The type of each item.
         items: Box<ConfigType>,
     },
     /// The inner type, or null.
     Noneable {
+        /// The type of a value that is not null.
         inner: Box<ConfigType>,
     },
     /// An object with declared fields. Unless `permissive`, undeclared fields are errors.
     Shape {
+        /// The declared fields, by name.
         fields: BTreeMap<String, ConfigField>,
+        /// Whether fields that are not declared are accepted (and passed through).
         permissive: bool,
     },
     /// An object with arbitrary string keys and values of one type.
     Map {
+        /// The type of every value.
         values: Box<ConfigType>,
     },
     /// A value that must match exactly one of several types (e.g. a Rust enum with data).
     OneOf {
+        /// The accepted types.
         alternatives: Vec<ConfigType>,
     },
 }
@@ -52,12 +63,15 @@ pub enum ConfigType {
 /// A field of a [`ConfigType::Shape`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigField {
+    /// The field's type.
     #[serde(rename = "type")]
     pub ty: ConfigType,
     /// A required field has no default and must be given.
     pub required: bool,
+    /// The value used when the field is not given; `None` if it has no default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
+    /// The field's description (its doc comment), if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
@@ -66,9 +80,13 @@ pub struct ConfigField {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConfigErrorReason {
+    /// The value has another type than the schema's.
     RuntimeTypeMismatch,
+    /// A required field is not given.
     MissingRequiredField,
+    /// A field the schema does not declare.
     FieldNotDefined,
+    /// The value matches none of the alternatives of a one-of.
     SelectorFieldError,
 }
 
@@ -88,7 +106,9 @@ impl ConfigErrorReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum PathSegment {
+    /// A field of an object, by name.
     Field(String),
+    /// An item of a list, by position from 0.
     Index(usize),
 }
 
@@ -98,18 +118,22 @@ pub enum PathSegment {
 pub struct ConfigPath(pub Vec<PathSegment>);
 
 impl ConfigPath {
+    /// The path of the whole document (`root`).
     pub fn root() -> Self {
         Self::default()
     }
 
+    /// Go into field `name`.
     pub fn push_field(&mut self, name: impl Into<String>) {
         self.0.push(PathSegment::Field(name.into()));
     }
 
+    /// Go into item `index` of a list.
     pub fn push_index(&mut self, index: usize) {
         self.0.push(PathSegment::Index(index));
     }
 
+    /// Go back out one step.
     pub fn pop(&mut self) {
         self.0.pop();
     }
@@ -142,10 +166,14 @@ impl fmt::Display for ConfigPath {
 /// the two.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigError {
+    /// Where the error is: the value itself, or the object that holds the field.
     pub path: ConfigPath,
+    /// The missing or undeclared field; `None` for an error about the value at `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Why the value failed.
     pub reason: ConfigErrorReason,
+    /// A message a person can act on, Dagster's wording.
     pub message: String,
 }
 

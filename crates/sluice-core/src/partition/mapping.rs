@@ -17,13 +17,19 @@ pub enum PartitionMapping {
     Identity,
     /// The upstream partitions whose windows overlap the downstream window, its start and
     /// end first moved by whole downstream windows (`-1, -1`: the previous window).
-    TimeWindow { start_offset: i64, end_offset: i64 },
+    TimeWindow {
+        /// Whole windows to move the start by (negative: earlier).
+        start_offset: i64,
+        /// Whole windows to move the end by (negative: earlier).
+        end_offset: i64,
+    },
     /// Every upstream partition (a downstream that aggregates them all).
     AllPartitions,
     /// The newest upstream partition.
     LastPartition,
     /// An explicit table: for each upstream key, the downstream keys that read it.
     Static {
+        /// For each upstream key, the downstream keys that read it.
         downstream_by_upstream: BTreeMap<String, Vec<String>>,
     },
 }

@@ -32,13 +32,17 @@ pub const MULTI_KEY_SEPARATOR: char = '|';
 pub enum PartitionsDefinition {
     /// A fixed list of keys.
     Static {
+        /// The keys, in the order Dagster shows them.
         keys: Vec<String>,
     },
+    /// One key per hour, day, week or month from a start date.
     TimeWindow(TimeWindowPartitions),
     /// A named set whose keys are added and deleted at runtime.
     Dynamic {
+        /// The set's name, which its keys are stored under.
         name: String,
     },
+    /// Two partitionings combined.
     Multi(MultiPartitions),
 }
 
@@ -50,13 +54,17 @@ pub struct MultiPartitions {
     pub dimensions: Vec<PartitionDimension>,
 }
 
+/// One dimension of a [`MultiPartitions`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionDimension {
+    /// The dimension's name (`date`, `region`).
     pub name: String,
+    /// Its partitioning; not itself multi-partitioned.
     pub partitions: PartitionsDefinition,
 }
 
 impl PartitionsDefinition {
+    /// A fixed list of keys (Dagster's `StaticPartitionsDefinition`).
     pub fn static_keys<I, S>(keys: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -284,6 +292,7 @@ impl PartitionsDefinition {
         }
     }
 
+    /// The time-window partitioning, or `None` for another kind.
     pub fn as_time_window(&self) -> Option<&TimeWindowPartitions> {
         match self {
             Self::TimeWindow(t) => Some(t),
@@ -373,6 +382,7 @@ pub struct PartitionIndex<'a> {
 }
 
 impl<'a> PartitionIndex<'a> {
+    /// An index of `keys`, which must be in their partitioning's order.
     pub fn new(keys: &'a [String]) -> Self {
         let position = keys
             .iter()
@@ -399,11 +409,14 @@ impl<'a> PartitionIndex<'a> {
 /// windows end at the last complete one) and the keys of dynamic sets.
 #[derive(Debug, Clone)]
 pub struct PartitionsContext {
+    /// The time the keys are computed at: the last time window is the last one complete
+    /// by then.
     pub now: DateTime<Utc>,
     dynamic: HashMap<String, Vec<String>>,
 }
 
 impl PartitionsContext {
+    /// A context at `now`, with no dynamic set loaded yet.
     pub fn at(now: DateTime<Utc>) -> Self {
         Self {
             now,
@@ -417,6 +430,8 @@ impl PartitionsContext {
         self
     }
 
+    /// The keys of dynamic set `name`; an error if they were not loaded with
+    /// [`with_dynamic`](Self::with_dynamic).
     pub fn dynamic_keys(&self, name: &str) -> Result<&[String], PartitionError> {
         self.dynamic
             .get(name)
@@ -428,18 +443,36 @@ impl PartitionsContext {
 /// A partitions definition that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PartitionDefinitionError {
+    /// A time-window partitioning with a bad start, end, offset or format.
     #[error("time-window partitions \"{definition}\": {reason}")]
-    TimeWindow { definition: String, reason: String },
+    TimeWindow {
+        /// The time-window partitioning, described.
+        definition: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A static key listed twice.
     #[error("static partition key \"{0}\" is listed twice")]
     DuplicateStaticKey(String),
+    /// A key that is empty or has a character keys cannot have (`|`, `[`, `]`, `,`, or a
+    /// line break or tab).
     #[error("partition key {key:?} is invalid: {reason}")]
-    InvalidKey { key: String, reason: String },
+    InvalidKey {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A dynamic partitioning with an empty name.
     #[error("a dynamic partitions definition needs a name")]
     EmptyDynamicName,
+    /// A multi-partitioning without exactly two dimensions (it has this many).
     #[error("multi-partitions need exactly two dimensions, not {0}")]
     MultiDimensions(usize),
+    /// Two dimensions of a multi-partitioning share this name.
     #[error("multi-partitions dimension \"{0}\" is named twice")]
     DuplicateDimension(String),
+    /// A dimension that is itself multi-partitioned.
     #[error("multi-partitions dimension \"{0}\" is itself multi-partitioned")]
     NestedMulti(String),
 }
@@ -447,28 +480,50 @@ pub enum PartitionDefinitionError {
 /// A partition that cannot be found or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PartitionError {
+    /// A key the partitioning does not have (now).
     #[error("partition \"{key}\" does not exist in {definition}")]
-    UnknownKey { key: String, definition: String },
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The partitioning, described.
+        definition: String,
+    },
+    /// A range whose start comes after its end.
     #[error("partition range starts at \"{start}\", after its end \"{end}\"")]
-    ReversedRange { start: String, end: String },
+    ReversedRange {
+        /// The range's first key.
+        start: String,
+        /// The range's last key.
+        end: String,
+    },
+    /// A run of partitioned assets names no partition; holds the partitioning, described.
     #[error("the run has no partition (tag dagster/partition), but the asset is partitioned: {0}")]
     Missing(String),
     /// The run's partitions, as [`RunPartitions`](crate::run::RunPartitions) shows them.
     #[error("the run's assets are not partitioned, but it names {0}")]
     NotPartitioned(String),
+    /// The partitioned assets of one run have different partitionings (described).
     #[error("the assets of one run must share a partitioning, not {}", .0.join("; "))]
     Mixed(Vec<String>),
+    /// A run's partition tags that name neither one key nor a whole range (the tags given).
     #[error("a run names one partition (dagster/partition) or a range (both dagster/asset_partition_range_start and _end), not tags {}", .0.join(", "))]
     RunTags(Vec<String>),
+    /// The keys of this dynamic set were not loaded into the [`PartitionsContext`].
     #[error("the keys of dynamic partitions \"{0}\" were not read from storage")]
     DynamicNotLoaded(String),
+    /// A partition mapping that cannot map a downstream partition to upstream ones.
     #[error("partition mapping {mapping} cannot map from {downstream} to {upstream}: {reason}")]
     Mapping {
+        /// The mapping, described.
         mapping: String,
+        /// The downstream partition (or `an unpartitioned asset`).
         downstream: String,
+        /// The upstream partitioning, described.
         upstream: String,
+        /// Why it cannot.
         reason: String,
     },
+    /// The partitions definition itself is not valid.
     #[error(transparent)]
     Definition(#[from] PartitionDefinitionError),
 }

@@ -23,9 +23,13 @@ use super::PartitionDefinitionError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cadence {
+    /// One window per hour; keys `%Y-%m-%d-%H:%M`.
     Hourly,
+    /// One window per day; keys `%Y-%m-%d`.
     Daily,
+    /// One window per week; keys `%Y-%m-%d` of its first day.
     Weekly,
+    /// One window per month; keys `%Y-%m-%d` of its first day.
     Monthly,
 }
 
@@ -51,7 +55,9 @@ impl Cadence {
 /// One partition's span of time: from `start` (included) to `end` (excluded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeWindow {
+    /// When the window starts (included), in the partitioning's timezone.
     pub start: DateTime<Tz>,
+    /// When the window ends (excluded): the next window's start.
     pub end: DateTime<Tz>,
 }
 
@@ -60,6 +66,7 @@ pub struct TimeWindow {
 /// it is checked when the definitions are built, so the builder methods never fail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeWindowPartitions {
+    /// How long each window is.
     pub cadence: Cadence,
     /// The first partition is the first window that starts at or after this local date
     /// (`2024-01-01`) or date and time (written with `fmt`).
@@ -72,8 +79,10 @@ pub struct TimeWindowPartitions {
     pub timezone: Option<String>,
     /// The strftime format of the keys.
     pub fmt: String,
+    /// The minute of the hour windows start at (0 to 59).
     #[serde(default)]
     pub minute_offset: u32,
+    /// The hour of the day daily and longer windows start at (0 to 23).
     #[serde(default)]
     pub hour_offset: u32,
     /// Weekly: the day windows start on, 0 = Sunday. Monthly: the day of the month.
@@ -99,36 +108,44 @@ impl TimeWindowPartitions {
         }
     }
 
+    /// Windows in this IANA timezone (`Europe/Berlin`) instead of UTC.
     pub fn timezone(mut self, timezone: impl Into<String>) -> Self {
         self.timezone = Some(timezone.into());
         self
     }
 
+    /// No partition's window ends after this local date or time (written like `start`).
     pub fn end_date(mut self, end: impl Into<String>) -> Self {
         self.end = Some(end.into());
         self
     }
 
+    /// Keys (and `start` and `end`) in this strftime format instead of the cadence's default.
     pub fn fmt(mut self, fmt: impl Into<String>) -> Self {
         self.fmt = fmt.into();
         self
     }
 
+    /// Windows start this many minutes past the hour.
     pub fn minute_offset(mut self, minutes: u32) -> Self {
         self.minute_offset = minutes;
         self
     }
 
+    /// Daily and longer windows start at this hour of the day.
     pub fn hour_offset(mut self, hours: u32) -> Self {
         self.hour_offset = hours;
         self
     }
 
+    /// Weekly windows start on this day (0 = Sunday); monthly ones on this day of the month.
     pub fn day_offset(mut self, day: u32) -> Self {
         self.day_offset = day;
         self
     }
 
+    /// This many windows after the last complete one also exist (negative: fewer), as
+    /// Dagster's `end_offset`.
     pub fn end_offset(mut self, windows: i64) -> Self {
         self.end_offset = windows;
         self
@@ -247,6 +264,7 @@ pub struct Windows<'a> {
 }
 
 impl Windows<'_> {
+    /// The timezone the windows follow.
     pub fn timezone(&self) -> Tz {
         self.tz
     }

@@ -19,17 +19,26 @@ pub use queued::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RunStatus {
+    /// Waiting in the run queue for the coordinator to launch it.
     Queued,
+    /// Created but not queued or launched yet.
     NotStarted,
+    /// Being launched: its worker process is starting.
     Starting,
+    /// Executing.
     Started,
+    /// Finished with every step succeeded.
     Success,
+    /// Finished with a failure.
     Failure,
+    /// Asked to stop; its steps are being stopped.
     Canceling,
+    /// Stopped after a cancellation.
     Canceled,
 }
 
 impl RunStatus {
+    /// Every status, in declaration order.
     pub const ALL: [RunStatus; 8] = [
         Self::Queued,
         Self::NotStarted,
@@ -41,6 +50,7 @@ impl RunStatus {
         Self::Canceled,
     ];
 
+    /// The Dagster name, e.g. `NOT_STARTED`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "QUEUED",
@@ -54,6 +64,7 @@ impl RunStatus {
         }
     }
 
+    /// Parse a Dagster status name; `None` for an unknown one.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
@@ -73,15 +84,22 @@ impl fmt::Display for RunStatus {
 /// A run as it is created: what to run and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewRun {
+    /// The run id, a UUID.
     pub run_id: String,
+    /// The job it runs.
     pub job_name: String,
     /// The code location that defines the job, when known.
     pub location_name: Option<String>,
+    /// The status it is created with: `NOT_STARTED`, or `QUEUED` for a run sent to the queue.
     pub status: RunStatus,
     /// The run config as the user gave it (secrets by name only).
     pub run_config: Value,
+    /// The run's tags: the job's, the launcher's and Sluice's own `dagster/...` tags.
     pub tags: BTreeMap<String, String>,
+    /// The run this one re-executes; `None` unless it is a re-execution.
     pub parent_run_id: Option<String>,
+    /// The first run of the chain of re-executions this one belongs to; `None` unless it is
+    /// a re-execution.
     pub root_run_id: Option<String>,
     /// The steps to execute when the run re-executes part of its job; `None`: all.
     pub step_keys_to_execute: Option<Vec<String>>,
@@ -119,7 +137,12 @@ pub enum RunPartitions {
     Key(String),
     /// `dagster/asset_partition_range_start` to `dagster/asset_partition_range_end`,
     /// both included.
-    Range { start: String, end: String },
+    Range {
+        /// The first key.
+        start: String,
+        /// The last key, included.
+        end: String,
+    },
 }
 
 impl RunPartitions {
@@ -239,20 +262,33 @@ impl NewRun {
 /// A run as stored, with its timestamps (seconds since the Unix epoch).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
+    /// The run id, a UUID.
     pub run_id: String,
+    /// The job it runs.
     pub job_name: String,
+    /// The code location that defines the job, when known.
     pub location_name: Option<String>,
+    /// The run's status, as its lifecycle events last set it.
     pub status: RunStatus,
+    /// The run config as the user gave it (secrets by name only).
     pub run_config: Value,
+    /// The run's tags.
     pub tags: BTreeMap<String, String>,
+    /// The run this one re-executes; `None` unless it is a re-execution.
     pub parent_run_id: Option<String>,
+    /// The first run of the chain of re-executions this one belongs to; `None` unless it is
+    /// a re-execution.
     pub root_run_id: Option<String>,
     /// The steps the run executes when it re-executes part of its job; `None`: all.
     #[serde(default)]
     pub step_keys_to_execute: Option<Vec<String>>,
+    /// When the run was created.
     pub create_time: f64,
+    /// When its status last changed (its creation, at first).
     pub update_time: f64,
+    /// When it started executing (`RUN_START`); `None` before.
     pub start_time: Option<f64>,
+    /// When it finished (success, failure or cancellation); `None` before.
     pub end_time: Option<f64>,
     /// When the run's worker last said it is alive.
     pub heartbeat_time: Option<f64>,

@@ -50,6 +50,7 @@ use super::SensorEvaluationContext;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssetWatch {
+    /// The watched assets.
     pub asset_keys: Vec<AssetKey>,
     /// A multi-asset sensor sees all its keys in one call and moves their cursors
     /// itself; an asset sensor is called once per materialization.
@@ -68,7 +69,9 @@ pub struct AssetCursor(BTreeMap<AssetKey, i64>);
      event id, like {{\"raw/orders\": 1042}}): {reason}"
 )]
 pub struct AssetCursorError {
+    /// The cursor as stored.
     pub cursor: String,
+    /// Why it does not parse.
     pub reason: String,
 }
 
@@ -116,7 +119,9 @@ impl AssetCursor {
 /// What an asset sensor's function sees: one new materialization of its asset.
 #[derive(Debug, Clone)]
 pub struct AssetSensorContext {
+    /// The sensor's name.
     pub sensor_name: String,
+    /// The time this evaluation is for (the daemon's clock).
     pub evaluation_time: DateTime<Utc>,
     /// The materialization's event, with its storage id.
     pub event: EventRecord,
@@ -140,7 +145,9 @@ impl AssetSensorContext {
 /// key, and the cursor it moves on as it consumes them.
 #[derive(Debug, Clone)]
 pub struct MultiAssetSensorContext {
+    /// The sensor's name.
     pub sensor_name: String,
+    /// The time this evaluation is for (the daemon's clock).
     pub evaluation_time: DateTime<Utc>,
     watched: Vec<AssetKey>,
     events: BTreeMap<AssetKey, Vec<EventRecord>>,

@@ -101,6 +101,8 @@ pub struct SensorEvaluationContext {
 }
 
 impl SensorEvaluationContext {
+    /// The context of an evaluation of `sensor_name` at `evaluation_time`, with no cursor,
+    /// previous tick or resources yet.
     pub fn new(sensor_name: impl Into<String>, evaluation_time: DateTime<Utc>) -> Self {
         Self {
             sensor_name: sensor_name.into(),
@@ -124,11 +126,13 @@ impl SensorEvaluationContext {
         self.resources.for_evaluation(key)
     }
 
+    /// The cursor the previous evaluations left (`None`: none yet).
     pub fn with_cursor(mut self, cursor: Option<String>) -> Self {
         self.cursor = cursor;
         self
     }
 
+    /// When the previous tick was evaluated and the run key of the last run requested, if any.
     pub fn with_last_tick(
         mut self,
         last_tick_time: Option<DateTime<Utc>>,
@@ -139,6 +143,7 @@ impl SensorEvaluationContext {
         self
     }
 
+    /// The sensor's name.
     pub fn sensor_name(&self) -> &str {
         &self.sensor_name
     }
@@ -170,8 +175,11 @@ impl SensorEvaluationContext {
 pub struct RunStatusChange {
     /// The storage id of the event that recorded the change; the sensor's cursor.
     pub event_id: i64,
+    /// The run id.
     pub run_id: String,
+    /// The run's job.
     pub job_name: String,
+    /// The status the run reached.
     pub status: RunStatus,
     /// When the run reached the status (seconds since the epoch).
     pub timestamp: f64,
@@ -180,8 +188,11 @@ pub struct RunStatusChange {
 /// What a run status sensor's function sees: one run that reached the status.
 #[derive(Debug, Clone)]
 pub struct RunStatusSensorContext {
+    /// The sensor's name.
     pub sensor_name: String,
+    /// The run that reached the status.
     pub run: RunStatusChange,
+    /// The time this evaluation is for (the daemon's clock).
     pub evaluation_time: DateTime<Utc>,
     resources: Arc<Resources>,
 }
@@ -226,6 +237,7 @@ impl RunStatusWatch {
         }
     }
 
+    /// Whether the sensor reacts to `change`: a watched status, of a monitored job.
     pub fn matches(&self, change: &RunStatusChange) -> bool {
         self.statuses().contains(&change.status)
             && (self.monitored_jobs.is_empty() || self.monitored_jobs.contains(&change.job_name))
@@ -254,7 +266,11 @@ enum Evaluation {
 /// cursor.
 #[derive(Debug, Clone, Default)]
 pub struct SensorInput {
+    /// For a run status sensor: the runs that reached a watched status since the cursor,
+    /// oldest first.
     pub run_status_changes: Vec<RunStatusChange>,
+    /// For an asset sensor: the new materializations of the watched assets since the
+    /// cursor, oldest first.
     pub asset_events: Vec<EventRecord>,
 }
 
@@ -360,6 +376,7 @@ impl SensorDefinition {
         Self::with_evaluation(name, Evaluation::RunStatus { watch, f })
     }
 
+    /// The sensor's name.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -369,10 +386,12 @@ impl SensorDefinition {
         &self.jobs
     }
 
+    /// The least time between two evaluations.
     pub fn minimum_interval(&self) -> Duration {
         self.minimum_interval
     }
 
+    /// The sensor's description, if it has one.
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
@@ -382,6 +401,7 @@ impl SensorDefinition {
         &self.required_resources
     }
 
+    /// Whether the sensor runs before anyone starts or stops it.
     pub fn default_status(&self) -> DefaultStatus {
         self.default_status
     }
@@ -484,6 +504,7 @@ impl SensorBuilder {
         self
     }
 
+    /// A description, shown in the UI.
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.0.description = Some(description.into());
         self
@@ -528,6 +549,7 @@ impl SensorBuilder {
         self
     }
 
+    /// The sensor; it is validated with the other definitions.
     pub fn build(self) -> SensorDefinition {
         self.0
     }
@@ -539,6 +561,7 @@ impl SensorBuilder {
 pub struct CronEntry {
     /// What the expression belongs to (a report id, say); part of each run key.
     pub key: String,
+    /// The cron expression (`0 9 * * 1-5`).
     pub cron: String,
     /// IANA name; UTC when `None`.
     #[serde(default)]
@@ -548,7 +571,9 @@ pub struct CronEntry {
 /// An entry whose time has come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueCron {
+    /// The [`CronEntry::key`] of the entry that is due.
     pub key: String,
+    /// The tick that is due.
     pub scheduled_time: DateTime<Utc>,
 }
 
