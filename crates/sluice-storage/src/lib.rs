@@ -59,9 +59,8 @@ pub use api::instigation::{
 pub use api::partitions::{PartitionStorage, partitions_context};
 pub use api::runs::{RunStorage, RunsFilter};
 pub use config::{
-    DEFAULT_HOME, DaemonSettings, HOME_ENV, INSTANCE_FILE, POSTGRES_URL_ENV, RunCoordinatorConfig,
-    RunMonitoringConfig, SQLITE_FILE, SchedulesConfig, SensorsConfig, StorageConfig,
-    TagConcurrencyLimit, redact_url,
+    DEFAULT_HOME, HOME_ENV, INSTANCE_FILE, POSTGRES_URL_ENV, SQLITE_FILE, StorageConfig,
+    read_instance_file, redact_url,
 };
 pub use error::{Result, StorageError};
 pub use sql::SqlStorage;
