@@ -8,7 +8,7 @@ use sluice_codeserver::{ClientError, CodeServerClient};
 use sluice_core::events::EventType;
 use sluice_core::run::{NewRun, Run, RunStatus};
 use sluice_e2e::Instance;
-use sluice_storage::Storage;
+use sluice_storage::prelude::*;
 
 async fn wait_for(instance: &Instance, run_id: &str, done: impl Fn(&Run) -> bool) -> Run {
     let storage = instance.storage().await;

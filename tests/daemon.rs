@@ -6,11 +6,9 @@ use std::time::{Duration, Instant};
 use sluice_codeserver::Workspace;
 use sluice_core::events::{EventType, RunEvent};
 use sluice_core::run::{NewRun, Run, RunStatus};
-use sluice_daemon::{Daemon, RunQueue};
+use sluice_daemon::{Daemon, DaemonSettings, RunCoordinatorConfig, RunQueue, TagConcurrencyLimit};
 use sluice_e2e::Instance;
-use sluice_storage::{
-    DaemonSettings, RunCoordinatorConfig, RunsFilter, Storage, TagConcurrencyLimit, Wakeup,
-};
+use sluice_storage::{RunsFilter, Storage, Wakeup};
 use tokio_util::sync::CancellationToken;
 
 /// Queue a run of `job` with `tags`, as the webserver does.

@@ -192,7 +192,7 @@ out({"a": a, "b": b, "status_a": str(client.get_run_status(a).value), "status_b"
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let storage = runtime.block_on(s.instance.storage());
     let a = runtime
-        .block_on(sluice_storage::Storage::get_run(
+        .block_on(sluice_storage::RunStorage::get_run(
             storage.as_ref(),
             out["a"].as_str().unwrap(),
         ))

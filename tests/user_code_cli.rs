@@ -8,7 +8,8 @@ use serde_json::json;
 use sluice_core::events::EventType;
 use sluice_core::run::{Run, RunStatus};
 use sluice_e2e::{Instance, stderr};
-use sluice_storage::{RunsFilter, Storage};
+use sluice_storage::RunsFilter;
+use sluice_storage::prelude::*;
 
 async fn only_run(instance: &Instance) -> Run {
     let runs = instance

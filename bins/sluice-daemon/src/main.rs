@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use sluice_codeserver::open_workspace;
-use sluice_daemon::Daemon;
-use sluice_storage::{DaemonSettings, StorageConfig, Wakeup, instance_home};
+use sluice_daemon::{Daemon, DaemonSettings};
+use sluice_storage::{StorageConfig, Wakeup, instance_home};
 
 /// The Sluice daemon: launches queued runs and monitors running ones.
 #[derive(Parser)]

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use sluice_codeserver::{LocationState, StartedCodeServers, Workspace, WorkspaceFile};
-use sluice_daemon::Daemon;
+use sluice_daemon::{Daemon, DaemonSettings};
 use sluice_service::Service;
-use sluice_storage::{DaemonSettings, StorageConfig, Wakeup};
+use sluice_storage::{StorageConfig, Wakeup};
 
 /// Run everything until Ctrl-C or SIGTERM.
 pub async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {

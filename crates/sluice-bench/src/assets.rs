@@ -17,7 +17,8 @@ use sluice_core::asset::AssetKey;
 use sluice_core::events::{AssetMaterialization, EventData, EventType, RunEvent};
 use sluice_core::metadata::MetadataValue;
 use sluice_core::prelude::*;
-use sluice_storage::{Storage, StorageConfig};
+use sluice_storage::StorageConfig;
+use sluice_storage::prelude::*;
 
 use crate::child::sluice_process;
 use crate::median;

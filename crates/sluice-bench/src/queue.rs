@@ -10,10 +10,8 @@ use anyhow::{Context, Result, bail};
 use sluice_codeserver::Workspace;
 use sluice_core::events::{EventType, RunEvent};
 use sluice_core::run::{NewRun, RunStatus};
-use sluice_daemon::Daemon;
-use sluice_storage::{
-    DaemonSettings, RunCoordinatorConfig, RunsFilter, Storage, StorageConfig, Wakeup,
-};
+use sluice_daemon::{Daemon, DaemonSettings, RunCoordinatorConfig};
+use sluice_storage::{RunsFilter, Storage, StorageConfig, Wakeup};
 use tokio_util::sync::CancellationToken;
 
 use crate::sibling_binary;

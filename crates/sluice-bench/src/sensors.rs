@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use sluice_core::prelude::*;
-use sluice_storage::{InstigatorKey, InstigatorType, Storage, StorageConfig, TicksFilter};
+use sluice_storage::prelude::*;
+use sluice_storage::{InstigatorKey, InstigatorType, StorageConfig, TicksFilter};
 
 use crate::processes::process_memory;
 

@@ -23,13 +23,14 @@ pub mod monitoring;
 pub mod run_queue;
 pub mod scheduler;
 pub mod sensors;
+pub mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_codeserver::Workspace;
 use sluice_core::events::{ErrorInfo, EventData, EventType, LogLevel, RunEvent, now_timestamp};
-use sluice_storage::{DaemonHeartbeat, DaemonSettings, Storage, StorageError, WakeupListener};
+use sluice_storage::{DaemonHeartbeat, Storage, StorageError, WakeupListener};
 use tokio_util::sync::CancellationToken;
 
 pub use backfills::BackfillDaemon;
@@ -38,6 +39,10 @@ pub use monitoring::RunMonitor;
 pub use run_queue::RunQueue;
 pub use scheduler::Scheduler;
 pub use sensors::SensorDaemon;
+pub use settings::{
+    DaemonSettings, RunCoordinatorConfig, RunMonitoringConfig, SchedulesConfig, SensorsConfig,
+    TagConcurrencyLimit,
+};
 
 /// A daemon loop failed in a way it cannot go on from.
 #[derive(Debug, thiserror::Error)]

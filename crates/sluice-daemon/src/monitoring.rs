@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use sluice_core::events::{EventType, now_timestamp};
 use sluice_core::run::RunStatus;
-use sluice_storage::{RunMonitoringConfig, RunsFilter, Storage};
+use sluice_storage::{RunsFilter, Storage};
 use tokio_util::sync::CancellationToken;
 
+use crate::settings::RunMonitoringConfig;
 use crate::{DaemonError, Heartbeat, end_run};
 
 /// Watches STARTING, STARTED and CANCELING runs.

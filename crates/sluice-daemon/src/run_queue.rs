@@ -6,9 +6,10 @@ use std::time::Duration;
 use sluice_codeserver::{LocationState, Workspace};
 use sluice_core::events::{EventType, RunEvent};
 use sluice_core::run::{Run, RunStatus};
-use sluice_storage::{RunCoordinatorConfig, RunsFilter, Storage, WakeupListener};
+use sluice_storage::{RunsFilter, Storage, WakeupListener};
 use tokio_util::sync::CancellationToken;
 
+use crate::settings::RunCoordinatorConfig;
 use crate::{DaemonError, Heartbeat, end_run};
 
 /// How long the queue waits for a wake-up before it looks at storage anyway.

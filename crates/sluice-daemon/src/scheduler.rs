@@ -19,12 +19,13 @@ use sluice_core::run_request::RunRequest;
 use sluice_core::schedule::CronSchedule;
 use sluice_core::snapshot::ScheduleSnapshot;
 use sluice_storage::{
-    InstigatorKey, InstigatorState, InstigatorType, SchedulesConfig, Storage, StorageError,
-    TickStatus, TicksFilter, Wakeup,
+    InstigatorKey, InstigatorState, InstigatorType, Storage, StorageError, TickStatus, TicksFilter,
+    Wakeup,
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::instigation::{Clock, TickPolicy, TickRecorder, is_running};
+use crate::settings::SchedulesConfig;
 use crate::{DaemonError, Heartbeat};
 
 /// The longest the scheduler sleeps: a schedule started meanwhile is noticed this soon.

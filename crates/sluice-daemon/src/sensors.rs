@@ -30,13 +30,14 @@ use sluice_core::run_request::{RunRequest, TickOutcome};
 use sluice_core::sensor::{AssetCursor, AssetCursorError, AssetWatch, RunStatusWatch};
 use sluice_core::snapshot::{LocationSnapshot, SensorSnapshot};
 use sluice_storage::{
-    InstigatorKey, InstigatorState, InstigatorType, MaterializationsFilter, SensorsConfig, Storage,
-    StorageError, Tick, TickStatus, TicksFilter, Wakeup,
+    InstigatorKey, InstigatorState, InstigatorType, MaterializationsFilter, Storage, StorageError,
+    Tick, TickStatus, TicksFilter, Wakeup,
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::instigation::{Clock, TickPolicy, TickRecorder, is_running};
+use crate::settings::SensorsConfig;
 use crate::{DaemonError, Heartbeat};
 
 /// How often the daemon re-reads sensor states and the workspace, at most.

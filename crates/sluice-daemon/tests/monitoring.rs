@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use sluice_core::events::{EventType, RunEvent, now_timestamp};
 use sluice_core::run::{NewRun, RunStatus};
-use sluice_daemon::RunMonitor;
-use sluice_storage::{RunMonitoringConfig, Storage, StorageConfig};
+use sluice_daemon::{RunMonitor, RunMonitoringConfig};
+use sluice_storage::{Storage, StorageConfig};
 
 async fn storage() -> (tempfile::TempDir, Arc<dyn Storage>) {
     let dir = tempfile::tempdir().unwrap();

@@ -15,11 +15,11 @@ use sluice_core::events::{
 };
 use sluice_core::prelude::*;
 use sluice_core::run::{NewRun, Run, SCHEDULE_NAME_TAG, SENSOR_NAME_TAG, TICK_TAG};
-use sluice_daemon::{Scheduler, SensorDaemon};
+use sluice_daemon::{Scheduler, SchedulesConfig, SensorDaemon, SensorsConfig};
 use sluice_storage::{
     DynamicPartitionsAction, DynamicPartitionsResult, InstigatedRun, InstigatorKey,
-    InstigatorStatus, InstigatorType, NewTick, RunsFilter, SchedulesConfig, SensorsConfig, Storage,
-    StorageConfig, Tick, TickResult, TickStatus, TicksFilter, Wakeup,
+    InstigatorStatus, InstigatorType, NewTick, RunsFilter, Storage, StorageConfig, Tick,
+    TickResult, TickStatus, TicksFilter, Wakeup,
 };
 
 fn utc(s: &str) -> DateTime<Utc> {

@@ -12,7 +12,8 @@ use sluice_core::asset::AssetKey;
 use sluice_core::events::{AssetMaterialization, EventData, EventType, RunEvent};
 use sluice_core::metadata::MetadataValue;
 use sluice_core::run::{NewRun, RunPartitions};
-use sluice_storage::{BACKFILL_ID_TAG, BackfillRuns, BackfillStatus, Storage};
+use sluice_storage::prelude::*;
+use sluice_storage::{BACKFILL_ID_TAG, BackfillRuns, BackfillStatus};
 
 const ASSET_NODES: &str = r#"
 query {

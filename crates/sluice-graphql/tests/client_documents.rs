@@ -9,7 +9,7 @@ use common::{Harness, client, submit_vars};
 use serde_json::json;
 use sluice_core::events::EventType;
 use sluice_core::run::RunStatus;
-use sluice_storage::Storage;
+use sluice_storage::prelude::*;
 
 #[tokio::test]
 async fn get_job_names_lists_every_job_of_every_loaded_location() {

@@ -11,7 +11,7 @@ use common::{Harness, client, submit_vars};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sluice_core::events::{EventType, RunEvent};
-use sluice_storage::Storage;
+use sluice_storage::prelude::*;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 

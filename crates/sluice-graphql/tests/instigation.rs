@@ -8,7 +8,8 @@ mod common;
 use common::Harness;
 use serde_json::{Value, json};
 use sluice_core::events::ErrorInfo;
-use sluice_storage::{InstigatorKey, InstigatorType, NewTick, Storage, TickResult, TickStatus};
+use sluice_storage::prelude::*;
+use sluice_storage::{InstigatorKey, InstigatorType, NewTick, TickResult, TickStatus};
 
 const REPO: &str = "__repository__";
 

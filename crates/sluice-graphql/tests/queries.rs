@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use sluice_codeserver::CodeServerClient;
 use sluice_core::events::{ErrorInfo, EventData, EventType, LogLevel, RunEvent};
 use sluice_core::run::RunStatus;
-use sluice_storage::{DaemonHeartbeat, Storage};
+use sluice_storage::DaemonHeartbeat;
+use sluice_storage::prelude::*;
 
 const LAUNCH: &str = r#"
 mutation Launch($executionParams: ExecutionParams!) {

@@ -8,7 +8,8 @@ mod common;
 use common::{Harness, client, submit_vars};
 use serde_json::{Value, json};
 use sluice_e2e::secrets::{SECRET, TOKEN, run_with_secrets};
-use sluice_storage::{RunsFilter, Storage};
+use sluice_storage::RunsFilter;
+use sluice_storage::prelude::*;
 
 const LAUNCH_BACKFILL: &str = r#"
 mutation($p: LaunchBackfillParams!) {

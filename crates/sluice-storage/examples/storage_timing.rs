@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use sluice_core::events::{EventSink, EventType, RunEvent};
 use sluice_core::run::NewRun;
-use sluice_storage::{EventWriter, SqlStorage, Storage, StorageConfig};
+use sluice_storage::prelude::*;
+use sluice_storage::{EventWriter, SqlStorage, StorageConfig};
 
 fn run_events(run_id: &str) -> Vec<RunEvent> {
     let mut events = vec![RunEvent::new(

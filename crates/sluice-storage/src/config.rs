@@ -24,12 +24,17 @@
 //!
 //! `${VAR}` in any string value is replaced by the environment variable `VAR` (a missing
 //! variable is an error); `$${` writes a literal `${`. Unknown keys are errors.
+//!
+//! The file's other sections (`run_coordinator`, `run_monitoring`, `schedules`,
+//! `sensors`) are the daemon's: `sluice-daemon` owns their types and reads them with
+//! [`read_instance_file`].
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::{Result, StorageError};
 
@@ -105,16 +110,9 @@ impl StorageConfig {
             source,
         })?;
         let file = home.join(INSTANCE_FILE);
-        let from_file = match std::fs::read_to_string(&file) {
-            Ok(text) => Self::from_yaml(&text, &file, &home, env)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(StorageError::Io {
-                    action: "read instance config".into(),
-                    path: file,
-                    source,
-                });
-            }
+        let from_file = match read_instance_text(&file)? {
+            Some(text) => Self::from_yaml(&text, &file, &home, env)?,
+            None => None,
         };
         if let Some(url) = env(POSTGRES_URL_ENV).filter(|u| !u.is_empty()) {
             return Ok(Self::Postgres { url });
@@ -133,11 +131,7 @@ impl StorageConfig {
         home: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>> {
-        let file: InstanceFile = if text.trim().is_empty() {
-            InstanceFile::default()
-        } else {
-            serde_norway::from_str(text).map_err(|e| yaml_error(path, &e))?
-        };
+        let file: InstanceFile = parse_instance_file(text, path)?;
         let Some(storage) = file.storage else {
             return Ok(None);
         };
@@ -180,200 +174,56 @@ impl StorageConfig {
     }
 }
 
+/// The instance file as storage reads it: its `storage` section. The daemon's sections
+/// are parsed by `sluice-daemon` (`DaemonSettings`, through [`read_instance_file`]);
+/// here they are only named, so that any other top-level key is an error.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "the daemon's sections are named, not read")]
 struct InstanceFile {
     #[serde(default)]
     storage: Option<StorageSection>,
     #[serde(default)]
-    run_coordinator: Option<RunCoordinatorConfig>,
+    run_coordinator: Option<IgnoredAny>,
     #[serde(default)]
-    run_monitoring: Option<RunMonitoringConfig>,
+    run_monitoring: Option<IgnoredAny>,
     #[serde(default)]
-    schedules: Option<SchedulesConfig>,
+    schedules: Option<IgnoredAny>,
     #[serde(default)]
-    sensors: Option<SensorsConfig>,
+    sensors: Option<IgnoredAny>,
 }
 
-/// How the daemon runs schedules (`schedules:` in `sluice.yaml`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SchedulesConfig {
-    /// After downtime, launch at most this many of the ticks missed, the most recent.
-    #[serde(default = "one")]
-    pub max_catchup_runs: usize,
-    /// An evaluation that takes longer fails its tick.
-    #[serde(default = "default_evaluation_timeout")]
-    pub evaluation_timeout_seconds: f64,
-}
-
-/// How the daemon runs sensors (`sensors:` in `sluice.yaml`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SensorsConfig {
-    /// An evaluation that takes longer fails its tick.
-    #[serde(default = "default_evaluation_timeout")]
-    pub evaluation_timeout_seconds: f64,
-    /// At most this many sensors are evaluated at once.
-    #[serde(default = "default_max_concurrent_evaluations")]
-    pub max_concurrent_evaluations: usize,
-    /// Skipped ticks older than this many days are deleted.
-    #[serde(default = "default_skipped_tick_retention")]
-    pub skipped_tick_retention_days: f64,
-}
-
-fn one() -> usize {
-    1
-}
-fn default_evaluation_timeout() -> f64 {
-    60.0
-}
-fn default_max_concurrent_evaluations() -> usize {
-    8
-}
-fn default_skipped_tick_retention() -> f64 {
-    7.0
-}
-
-impl Default for SchedulesConfig {
-    fn default() -> Self {
-        Self {
-            max_catchup_runs: one(),
-            evaluation_timeout_seconds: default_evaluation_timeout(),
-        }
+/// Read `$SLUICE_HOME/sluice.yaml` of the instance at `home` as `T`, the view of the
+/// file of the crate that owns some of its sections (the daemon's settings, say). A
+/// missing or blank file is `T::default()`; a syntax error, or a value `T` refuses, is
+/// [`StorageError::ConfigSyntax`] with the file's line and column.
+pub fn read_instance_file<T: DeserializeOwned + Default>(home: &Path) -> Result<T> {
+    let file = home.join(INSTANCE_FILE);
+    match read_instance_text(&file)? {
+        Some(text) => parse_instance_file(&text, &file),
+        None => Ok(T::default()),
     }
 }
 
-impl Default for SensorsConfig {
-    fn default() -> Self {
-        Self {
-            evaluation_timeout_seconds: default_evaluation_timeout(),
-            max_concurrent_evaluations: default_max_concurrent_evaluations(),
-            skipped_tick_retention_days: default_skipped_tick_retention(),
-        }
+/// The text of the instance file `file`; `None` if there is none.
+fn read_instance_text(file: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StorageError::Io {
+            action: "read instance config".into(),
+            path: file.to_owned(),
+            source,
+        }),
     }
 }
 
-/// How the daemon's queued run coordinator admits runs (`run_coordinator:` in
-/// `sluice.yaml`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunCoordinatorConfig {
-    /// At most this many runs are STARTING, STARTED or CANCELING at once.
-    #[serde(default = "default_max_concurrent_runs")]
-    pub max_concurrent_runs: usize,
-    /// Further limits for runs carrying a tag.
-    #[serde(default)]
-    pub tag_concurrency_limits: Vec<TagConcurrencyLimit>,
-}
-
-fn default_max_concurrent_runs() -> usize {
-    10
-}
-
-impl Default for RunCoordinatorConfig {
-    fn default() -> Self {
-        Self {
-            max_concurrent_runs: default_max_concurrent_runs(),
-            tag_concurrency_limits: Vec::new(),
-        }
-    }
-}
-
-/// At most `limit` in-progress runs with tag `key` (equal to `value`, when given).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TagConcurrencyLimit {
-    /// The tag's key.
-    pub key: String,
-    /// The tag's value; without it, every run with the key counts.
-    #[serde(default)]
-    pub value: Option<String>,
-    /// How many such runs may be in progress at once.
-    pub limit: usize,
-}
-
-/// How the daemon watches in-progress runs (`run_monitoring:` in `sluice.yaml`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunMonitoringConfig {
-    /// Seconds between checks.
-    #[serde(default = "default_poll_interval")]
-    pub poll_interval_seconds: f64,
-    /// A STARTED run whose worker has not beaten for this long is failed.
-    #[serde(default = "default_heartbeat_timeout")]
-    pub heartbeat_timeout_seconds: f64,
-    /// A run STARTING for this long is failed (its worker never started).
-    #[serde(default = "default_start_timeout")]
-    pub start_timeout_seconds: f64,
-    /// A run CANCELING for this long is marked CANCELED.
-    #[serde(default = "default_cancel_timeout")]
-    pub cancel_timeout_seconds: f64,
-}
-
-fn default_poll_interval() -> f64 {
-    5.0
-}
-fn default_heartbeat_timeout() -> f64 {
-    30.0
-}
-fn default_start_timeout() -> f64 {
-    60.0
-}
-fn default_cancel_timeout() -> f64 {
-    60.0
-}
-
-impl Default for RunMonitoringConfig {
-    fn default() -> Self {
-        Self {
-            poll_interval_seconds: default_poll_interval(),
-            heartbeat_timeout_seconds: default_heartbeat_timeout(),
-            start_timeout_seconds: default_start_timeout(),
-            cancel_timeout_seconds: default_cancel_timeout(),
-        }
-    }
-}
-
-/// The daemon's settings from `$SLUICE_HOME/sluice.yaml`; defaults without a file.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DaemonSettings {
-    /// `run_coordinator:`.
-    pub run_coordinator: RunCoordinatorConfig,
-    /// `run_monitoring:`.
-    pub run_monitoring: RunMonitoringConfig,
-    /// `schedules:`.
-    pub schedules: SchedulesConfig,
-    /// `sensors:`.
-    pub sensors: SensorsConfig,
-}
-
-impl DaemonSettings {
-    /// Read the settings of the instance at `home`.
-    pub fn load(home: &Path) -> Result<Self> {
-        let file = home.join(INSTANCE_FILE);
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(StorageError::Io {
-                    action: "read instance config".into(),
-                    path: file,
-                    source,
-                });
-            }
-        };
-        let parsed: InstanceFile = if text.trim().is_empty() {
-            InstanceFile::default()
-        } else {
-            serde_norway::from_str(&text).map_err(|e| yaml_error(&file, &e))?
-        };
-        Ok(Self {
-            run_coordinator: parsed.run_coordinator.unwrap_or_default(),
-            run_monitoring: parsed.run_monitoring.unwrap_or_default(),
-            schedules: parsed.schedules.unwrap_or_default(),
-            sensors: parsed.sensors.unwrap_or_default(),
-        })
+/// Parse the text of the instance file at `path` as `T` (blank: `T::default()`).
+fn parse_instance_file<T: DeserializeOwned + Default>(text: &str, path: &Path) -> Result<T> {
+    if text.trim().is_empty() {
+        Ok(T::default())
+    } else {
+        serde_norway::from_str(text).map_err(|e| yaml_error(path, &e))
     }
 }
 
@@ -612,6 +462,13 @@ mod tests {
         None
     }
 
+    /// The storage config of the instance file `yaml`, of an instance at `/h`.
+    fn parse(yaml: &str) -> Option<StorageConfig> {
+        StorageConfig::from_yaml(yaml, Path::new("sluice.yaml"), Path::new("/h"), &no_env)
+            .ok()
+            .flatten()
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(
@@ -648,10 +505,7 @@ mod tests {
     #[test]
     fn postgres_db_parts_are_encoded() {
         let yaml = "storage:\n  postgres:\n    postgres_db:\n      username: u\n      password: 'p@ss/w:rd'\n      hostname: db.example\n      db_name: sluice\n      params:\n        sslmode: require\n";
-        let cfg =
-            StorageConfig::from_yaml(yaml, Path::new("sluice.yaml"), Path::new("/h"), &no_env)
-                .ok()
-                .flatten();
+        let cfg = parse(yaml);
         assert_eq!(
             cfg,
             Some(StorageConfig::Postgres {
@@ -664,6 +518,18 @@ mod tests {
             format_args!("{cfg:?}")
         );
         assert!(!shown.contains("p%40ss"), "{shown}");
+    }
+
+    #[test]
+    fn daemon_sections_are_left_to_the_daemon() {
+        let yaml = "storage:\n  sqlite:\n    base_dir: data\nrun_coordinator:\n  max_concurrent_runs: 3\nsensors: {}\n";
+        let cfg = parse(yaml);
+        assert_eq!(
+            cfg,
+            Some(StorageConfig::Sqlite {
+                path: PathBuf::from("/h/data/sluice.db")
+            })
+        );
     }
 
     #[test]

@@ -79,11 +79,11 @@ struct Shared {
 ///
 /// [`emit`](EventSink::emit) never blocks: it queues the event on an unbounded channel.
 /// A background task takes whatever has queued up, lets more gather for a few
-/// milliseconds, and stores it all with one [`Storage::store_events`] call, so that a
-/// busy run costs few transactions. A batch
-/// that fails is retried a few times with short pauses; events that still cannot be
-/// stored are logged, counted, and reported by [`flush`](Self::flush) and
-/// [`close`](Self::close).
+/// milliseconds, and stores it all with one
+/// [`EventStorage::store_events`](crate::EventStorage::store_events) call, so that a
+/// busy run costs few transactions. A batch that fails is retried a few times with
+/// short pauses; events that still cannot be stored are logged, counted, and reported
+/// by [`flush`](Self::flush) and [`close`](Self::close).
 ///
 /// Clones share the same queue and task; emitting from many tasks at once is the normal
 /// case. Events of one emitter are stored in emission order.

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sluice_storage::{SqlStorage, Storage, StorageConfig, StorageError, redact_url};
+use sluice_storage::prelude::*;
+use sluice_storage::{SqlStorage, StorageConfig, StorageError, redact_url};
 
 const DEFAULT_POSTGRES_URL: &str = "postgres://sluice:sluice@127.0.0.1:5432/sluice_test";
 
@@ -229,9 +230,10 @@ mod suite {
     };
     use sluice_core::metadata::MetadataValue;
     use sluice_core::run::{NewRun, Run, RunStatus};
+    use sluice_storage::prelude::*;
     use sluice_storage::{
         EventWriter, InstigatedRun, InstigatorKey, InstigatorStatus, InstigatorType,
-        MaterializationsFilter, NewTick, RunsFilter, SqlStorage, Storage, StorageError, TickResult,
+        MaterializationsFilter, NewTick, RunsFilter, SqlStorage, StorageError, TickResult,
         TickStatus, TicksFilter,
     };
 

@@ -13,7 +13,8 @@ use sluice_core::run::{Run, RunStatus};
 use sluice_e2e::{Instance, Running};
 use sluice_graphql::{SluiceSchema, build_schema};
 use sluice_service::Service;
-use sluice_storage::{SqlStorage, Storage};
+use sluice_storage::SqlStorage;
+use sluice_storage::prelude::*;
 
 /// The client's documents, exactly as they go over the wire.
 pub mod client {

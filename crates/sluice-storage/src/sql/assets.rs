@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, Order, QueryFilter,
@@ -13,10 +14,270 @@ use sea_orm::{
 use sluice_core::asset::AssetKey;
 use sluice_core::events::{EventRecord, EventType, RunEvent};
 
-use super::{IN_CHUNK, SqlStorage, decode_event, select_events};
+use super::events::{decode_event, select_events};
+use super::{IN_CHUNK, SqlStorage};
 use crate::entity::{asset_keys, asset_partitions, event_logs};
 use crate::error::{Result, StorageError};
-use crate::{AssetEntry, MaterializationsFilter};
+use crate::{AssetEntry, AssetStorage, EventStorage, MaterializationsFilter};
+
+#[async_trait]
+impl AssetStorage for SqlStorage {
+    async fn asset_entries(&self, keys: Option<&[AssetKey]>) -> Result<Vec<AssetEntry>> {
+        let mut rows = Vec::new();
+        match keys {
+            None => {
+                rows = asset_keys::Entity::find()
+                    .order_by_asc(asset_keys::Column::AssetKey)
+                    .all(&self.db)
+                    .await
+                    .map_err(StorageError::db("load the asset catalog"))?;
+            }
+            Some(keys) => {
+                for chunk in keys.chunks(IN_CHUNK) {
+                    rows.extend(
+                        asset_keys::Entity::find()
+                            .filter(
+                                asset_keys::Column::AssetKey
+                                    .is_in(chunk.iter().map(|k| k.to_string())),
+                            )
+                            .order_by_asc(asset_keys::Column::AssetKey)
+                            .all(&self.db)
+                            .await
+                            .map_err(StorageError::db("load assets of the catalog"))?,
+                    );
+                }
+            }
+        }
+        rows.into_iter().map(to_entry).collect()
+    }
+
+    async fn latest_materialization(&self, key: &AssetKey) -> Result<Option<EventRecord>> {
+        let id: Option<Option<i64>> = asset_keys::Entity::find_by_id(key.to_string())
+            .select_only()
+            .column(asset_keys::Column::LastMaterializationEventId)
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(StorageError::db(format!(
+                "load the latest materialization of asset \"{key}\""
+            )))?;
+        match id.flatten() {
+            Some(id) => Ok(self.events_by_id(&[id]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    async fn latest_materializations_by_partition(
+        &self,
+        key: &AssetKey,
+    ) -> Result<BTreeMap<String, EventRecord>> {
+        let rows: Vec<(String, i64)> = asset_partitions::Entity::find()
+            .select_only()
+            .columns([
+                asset_partitions::Column::Partition,
+                asset_partitions::Column::LastMaterializationEventId,
+            ])
+            .filter(asset_partitions::Column::AssetKey.eq(key.to_string()))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(StorageError::db(format!(
+                "load the partitions of asset \"{key}\""
+            )))?;
+        let ids: Vec<i64> = rows.iter().map(|(_, id)| *id).collect();
+        let mut by_id: BTreeMap<i64, EventRecord> = self
+            .events_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.storage_id, r))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .filter_map(|(partition, id)| Some((partition, by_id.remove(&id)?)))
+            .collect())
+    }
+
+    async fn asset_materializations(
+        &self,
+        key: &AssetKey,
+        filter: &MaterializationsFilter,
+    ) -> Result<Vec<EventRecord>> {
+        let event_type = if filter.observations {
+            EventType::AssetObservation
+        } else {
+            EventType::AssetMaterialization
+        };
+        let mut select = select_events()
+            .filter(event_logs::Column::AssetKey.eq(key.to_string()))
+            .filter(event_logs::Column::EventType.eq(event_type.as_str()));
+        if !filter.partitions.is_empty() {
+            select = select
+                .filter(event_logs::Column::Partition.is_in(filter.partitions.iter().cloned()));
+        }
+        if let Some(before) = filter.before_id {
+            select = select.filter(event_logs::Column::Id.lt(before));
+        }
+        if let Some(after) = filter.after_id {
+            select = select.filter(event_logs::Column::Id.gt(after));
+        }
+        if let Some(after) = filter.after_timestamp {
+            select = select.filter(event_logs::Column::Timestamp.gt(after));
+        }
+        if let Some(before) = filter.before_timestamp {
+            select = select.filter(event_logs::Column::Timestamp.lt(before));
+        }
+        if let Some(limit) = filter.limit {
+            select = select.limit(u64::try_from(limit).unwrap_or(u64::MAX));
+        }
+        let order = if filter.oldest_first {
+            Order::Asc
+        } else {
+            Order::Desc
+        };
+        let rows: Vec<(i64, f64, String)> = select
+            .order_by(event_logs::Column::Id, order)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(StorageError::db(format!(
+                "load the materializations of asset \"{key}\""
+            )))?;
+        rows.into_iter().map(decode_event).collect()
+    }
+
+    async fn asset_check_evaluations(
+        &self,
+        key: &AssetKey,
+        check_name: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>> {
+        // Check names are not indexed: an asset has few checks, read newest first in pages.
+        const PAGE: u64 = 500;
+        let mut found = Vec::new();
+        let mut before: Option<i64> = None;
+        loop {
+            let mut select = select_events()
+                .filter(event_logs::Column::AssetKey.eq(key.to_string()))
+                .filter(event_logs::Column::EventType.eq(EventType::AssetCheckEvaluation.as_str()));
+            if let Some(before) = before {
+                select = select.filter(event_logs::Column::Id.lt(before));
+            }
+            let rows: Vec<(i64, f64, String)> = select
+                .order_by_desc(event_logs::Column::Id)
+                .limit(PAGE)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(StorageError::db(format!(
+                    "load the check evaluations of asset \"{key}\""
+                )))?;
+            let last_page = (rows.len() as u64) < PAGE;
+            before = rows.last().map(|r| r.0);
+            for row in rows {
+                let record = decode_event(row)?;
+                let matches = record
+                    .event
+                    .check_evaluation()
+                    .is_some_and(|c| check_name.is_none_or(|n| c.check_name == n));
+                if matches {
+                    found.push(record);
+                    if found.len() == limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            if last_page {
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn wipe_assets(&self, keys: &[AssetKey]) -> Result<()> {
+        let action = format!("wipe {} assets", keys.len());
+        let _guard = self.lock_writes().await;
+        let txn = self.begin_write(&action).await?;
+        for chunk in keys.chunks(IN_CHUNK) {
+            let names: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            asset_keys::Entity::delete_many()
+                .filter(asset_keys::Column::AssetKey.is_in(names.clone()))
+                .exec(&txn)
+                .await
+                .map_err(StorageError::db(action.clone()))?;
+            asset_partitions::Entity::delete_many()
+                .filter(asset_partitions::Column::AssetKey.is_in(names.clone()))
+                .exec(&txn)
+                .await
+                .map_err(StorageError::db(action.clone()))?;
+            // The events stay in their runs' logs, but no longer count for the assets.
+            forget_events()
+                .filter(event_logs::Column::AssetKey.is_in(names))
+                .exec(&txn)
+                .await
+                .map_err(StorageError::db(action.clone()))?;
+        }
+        txn.commit().await.map_err(StorageError::db(action))
+    }
+
+    async fn wipe_asset_partitions(&self, key: &AssetKey, partitions: &[String]) -> Result<()> {
+        let action = format!("wipe {} partitions of asset \"{key}\"", partitions.len());
+        let name = key.to_string();
+        let _guard = self.lock_writes().await;
+        let txn = self.begin_write(&action).await?;
+        for chunk in partitions.chunks(IN_CHUNK) {
+            asset_partitions::Entity::delete_many()
+                .filter(asset_partitions::Column::AssetKey.eq(name.clone()))
+                .filter(asset_partitions::Column::Partition.is_in(chunk.iter().cloned()))
+                .exec(&txn)
+                .await
+                .map_err(StorageError::db(action.clone()))?;
+            // The events stay in their runs' logs, but no longer count for the partitions.
+            forget_events()
+                .filter(event_logs::Column::AssetKey.eq(name.clone()))
+                .filter(event_logs::Column::Partition.is_in(chunk.iter().cloned()))
+                .exec(&txn)
+                .await
+                .map_err(StorageError::db(action.clone()))?;
+        }
+        // The asset's latest materialization is now the latest one left, if any.
+        let latest: Option<(i64, f64, String)> = select_events()
+            .filter(event_logs::Column::AssetKey.eq(name.clone()))
+            .filter(event_logs::Column::EventType.eq(EventType::AssetMaterialization.as_str()))
+            .order_by_desc(event_logs::Column::Id)
+            .into_tuple()
+            .one(&txn)
+            .await
+            .map_err(StorageError::db(action.clone()))?;
+        match latest.map(decode_event).transpose()? {
+            Some(record) => {
+                asset_keys::Entity::update_many()
+                    .col_expr(
+                        asset_keys::Column::LastMaterializationEventId,
+                        Expr::value(record.storage_id),
+                    )
+                    .col_expr(
+                        asset_keys::Column::LastRunId,
+                        Expr::value(record.event.run_id.clone()),
+                    )
+                    .col_expr(
+                        asset_keys::Column::LastMaterializationTimestamp,
+                        Expr::value(record.event.timestamp),
+                    )
+                    .filter(asset_keys::Column::AssetKey.eq(name))
+                    .exec(&txn)
+                    .await
+                    .map_err(StorageError::db(action.clone()))?;
+            }
+            None => {
+                asset_keys::Entity::delete_many()
+                    .filter(asset_keys::Column::AssetKey.eq(name))
+                    .exec(&txn)
+                    .await
+                    .map_err(StorageError::db(action.clone()))?;
+            }
+        }
+        txn.commit().await.map_err(StorageError::db(action))
+    }
+}
 
 /// Index the materializations among `events` (stored with `ids`, in order). Only the
 /// last materialization of each asset (and of each partition) in the batch moves its
@@ -96,195 +357,6 @@ fn to_entry(row: asset_keys::Model) -> Result<AssetEntry> {
     })
 }
 
-pub(super) async fn entries(
-    storage: &SqlStorage,
-    keys: Option<&[AssetKey]>,
-) -> Result<Vec<AssetEntry>> {
-    let mut rows = Vec::new();
-    match keys {
-        None => {
-            rows = asset_keys::Entity::find()
-                .order_by_asc(asset_keys::Column::AssetKey)
-                .all(&storage.db)
-                .await
-                .map_err(StorageError::db("load the asset catalog"))?;
-        }
-        Some(keys) => {
-            for chunk in keys.chunks(IN_CHUNK) {
-                rows.extend(
-                    asset_keys::Entity::find()
-                        .filter(
-                            asset_keys::Column::AssetKey.is_in(chunk.iter().map(|k| k.to_string())),
-                        )
-                        .order_by_asc(asset_keys::Column::AssetKey)
-                        .all(&storage.db)
-                        .await
-                        .map_err(StorageError::db("load assets of the catalog"))?,
-                );
-            }
-        }
-    }
-    rows.into_iter().map(to_entry).collect()
-}
-
-/// The stored events with these ids, in id order.
-pub(super) async fn events_by_id(storage: &SqlStorage, ids: &[i64]) -> Result<Vec<EventRecord>> {
-    let mut records = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(IN_CHUNK) {
-        let rows: Vec<(i64, f64, String)> = select_events()
-            .filter(event_logs::Column::Id.is_in(chunk.iter().copied()))
-            .order_by_asc(event_logs::Column::Id)
-            .into_tuple()
-            .all(&storage.db)
-            .await
-            .map_err(StorageError::db("load events by id"))?;
-        for row in rows {
-            records.push(decode_event(row)?);
-        }
-    }
-    Ok(records)
-}
-
-pub(super) async fn latest(storage: &SqlStorage, key: &AssetKey) -> Result<Option<EventRecord>> {
-    let id: Option<Option<i64>> = asset_keys::Entity::find_by_id(key.to_string())
-        .select_only()
-        .column(asset_keys::Column::LastMaterializationEventId)
-        .into_tuple()
-        .one(&storage.db)
-        .await
-        .map_err(StorageError::db(format!(
-            "load the latest materialization of asset \"{key}\""
-        )))?;
-    match id.flatten() {
-        Some(id) => Ok(events_by_id(storage, &[id]).await?.pop()),
-        None => Ok(None),
-    }
-}
-
-pub(super) async fn latest_by_partition(
-    storage: &SqlStorage,
-    key: &AssetKey,
-) -> Result<BTreeMap<String, EventRecord>> {
-    let rows: Vec<(String, i64)> = asset_partitions::Entity::find()
-        .select_only()
-        .columns([
-            asset_partitions::Column::Partition,
-            asset_partitions::Column::LastMaterializationEventId,
-        ])
-        .filter(asset_partitions::Column::AssetKey.eq(key.to_string()))
-        .into_tuple()
-        .all(&storage.db)
-        .await
-        .map_err(StorageError::db(format!(
-            "load the partitions of asset \"{key}\""
-        )))?;
-    let ids: Vec<i64> = rows.iter().map(|(_, id)| *id).collect();
-    let mut by_id: BTreeMap<i64, EventRecord> = events_by_id(storage, &ids)
-        .await?
-        .into_iter()
-        .map(|r| (r.storage_id, r))
-        .collect();
-    Ok(rows
-        .into_iter()
-        .filter_map(|(partition, id)| Some((partition, by_id.remove(&id)?)))
-        .collect())
-}
-
-pub(super) async fn materializations(
-    storage: &SqlStorage,
-    key: &AssetKey,
-    filter: &MaterializationsFilter,
-) -> Result<Vec<EventRecord>> {
-    let event_type = if filter.observations {
-        EventType::AssetObservation
-    } else {
-        EventType::AssetMaterialization
-    };
-    let mut select = select_events()
-        .filter(event_logs::Column::AssetKey.eq(key.to_string()))
-        .filter(event_logs::Column::EventType.eq(event_type.as_str()));
-    if !filter.partitions.is_empty() {
-        select =
-            select.filter(event_logs::Column::Partition.is_in(filter.partitions.iter().cloned()));
-    }
-    if let Some(before) = filter.before_id {
-        select = select.filter(event_logs::Column::Id.lt(before));
-    }
-    if let Some(after) = filter.after_id {
-        select = select.filter(event_logs::Column::Id.gt(after));
-    }
-    if let Some(after) = filter.after_timestamp {
-        select = select.filter(event_logs::Column::Timestamp.gt(after));
-    }
-    if let Some(before) = filter.before_timestamp {
-        select = select.filter(event_logs::Column::Timestamp.lt(before));
-    }
-    if let Some(limit) = filter.limit {
-        select = select.limit(u64::try_from(limit).unwrap_or(u64::MAX));
-    }
-    let order = if filter.oldest_first {
-        Order::Asc
-    } else {
-        Order::Desc
-    };
-    let rows: Vec<(i64, f64, String)> = select
-        .order_by(event_logs::Column::Id, order)
-        .into_tuple()
-        .all(&storage.db)
-        .await
-        .map_err(StorageError::db(format!(
-            "load the materializations of asset \"{key}\""
-        )))?;
-    rows.into_iter().map(decode_event).collect()
-}
-
-pub(super) async fn check_evaluations(
-    storage: &SqlStorage,
-    key: &AssetKey,
-    check_name: Option<&str>,
-    limit: usize,
-) -> Result<Vec<EventRecord>> {
-    // Check names are not indexed: an asset has few checks, read newest first in pages.
-    const PAGE: u64 = 500;
-    let mut found = Vec::new();
-    let mut before: Option<i64> = None;
-    loop {
-        let mut select = select_events()
-            .filter(event_logs::Column::AssetKey.eq(key.to_string()))
-            .filter(event_logs::Column::EventType.eq(EventType::AssetCheckEvaluation.as_str()));
-        if let Some(before) = before {
-            select = select.filter(event_logs::Column::Id.lt(before));
-        }
-        let rows: Vec<(i64, f64, String)> = select
-            .order_by_desc(event_logs::Column::Id)
-            .limit(PAGE)
-            .into_tuple()
-            .all(&storage.db)
-            .await
-            .map_err(StorageError::db(format!(
-                "load the check evaluations of asset \"{key}\""
-            )))?;
-        let last_page = (rows.len() as u64) < PAGE;
-        before = rows.last().map(|r| r.0);
-        for row in rows {
-            let record = decode_event(row)?;
-            let matches = record
-                .event
-                .check_evaluation()
-                .is_some_and(|c| check_name.is_none_or(|n| c.check_name == n));
-            if matches {
-                found.push(record);
-                if found.len() == limit {
-                    return Ok(found);
-                }
-            }
-        }
-        if last_page {
-            return Ok(found);
-        }
-    }
-}
-
 /// An update that detaches events from their asset and partition: they stay in their
 /// runs' logs but no longer count for the asset.
 fn forget_events() -> sea_orm::UpdateMany<event_logs::Entity> {
@@ -297,94 +369,4 @@ fn forget_events() -> sea_orm::UpdateMany<event_logs::Entity> {
             event_logs::Column::Partition,
             Expr::value(Option::<String>::None),
         )
-}
-
-pub(super) async fn wipe_partitions(
-    storage: &SqlStorage,
-    key: &AssetKey,
-    partitions: &[String],
-) -> Result<()> {
-    let action = format!("wipe {} partitions of asset \"{key}\"", partitions.len());
-    let name = key.to_string();
-    let _guard = storage.lock_writes().await;
-    let txn = storage.begin_write(&action).await?;
-    for chunk in partitions.chunks(IN_CHUNK) {
-        asset_partitions::Entity::delete_many()
-            .filter(asset_partitions::Column::AssetKey.eq(name.clone()))
-            .filter(asset_partitions::Column::Partition.is_in(chunk.iter().cloned()))
-            .exec(&txn)
-            .await
-            .map_err(StorageError::db(action.clone()))?;
-        // The events stay in their runs' logs, but no longer count for the partitions.
-        forget_events()
-            .filter(event_logs::Column::AssetKey.eq(name.clone()))
-            .filter(event_logs::Column::Partition.is_in(chunk.iter().cloned()))
-            .exec(&txn)
-            .await
-            .map_err(StorageError::db(action.clone()))?;
-    }
-    // The asset's latest materialization is now the latest one left, if any.
-    let latest: Option<(i64, f64, String)> = select_events()
-        .filter(event_logs::Column::AssetKey.eq(name.clone()))
-        .filter(event_logs::Column::EventType.eq(EventType::AssetMaterialization.as_str()))
-        .order_by_desc(event_logs::Column::Id)
-        .into_tuple()
-        .one(&txn)
-        .await
-        .map_err(StorageError::db(action.clone()))?;
-    match latest.map(decode_event).transpose()? {
-        Some(record) => {
-            asset_keys::Entity::update_many()
-                .col_expr(
-                    asset_keys::Column::LastMaterializationEventId,
-                    Expr::value(record.storage_id),
-                )
-                .col_expr(
-                    asset_keys::Column::LastRunId,
-                    Expr::value(record.event.run_id.clone()),
-                )
-                .col_expr(
-                    asset_keys::Column::LastMaterializationTimestamp,
-                    Expr::value(record.event.timestamp),
-                )
-                .filter(asset_keys::Column::AssetKey.eq(name))
-                .exec(&txn)
-                .await
-                .map_err(StorageError::db(action.clone()))?;
-        }
-        None => {
-            asset_keys::Entity::delete_many()
-                .filter(asset_keys::Column::AssetKey.eq(name))
-                .exec(&txn)
-                .await
-                .map_err(StorageError::db(action.clone()))?;
-        }
-    }
-    txn.commit().await.map_err(StorageError::db(action))
-}
-
-pub(super) async fn wipe(storage: &SqlStorage, keys: &[AssetKey]) -> Result<()> {
-    let action = format!("wipe {} assets", keys.len());
-    let _guard = storage.lock_writes().await;
-    let txn = storage.begin_write(&action).await?;
-    for chunk in keys.chunks(IN_CHUNK) {
-        let names: Vec<String> = chunk.iter().map(ToString::to_string).collect();
-        asset_keys::Entity::delete_many()
-            .filter(asset_keys::Column::AssetKey.is_in(names.clone()))
-            .exec(&txn)
-            .await
-            .map_err(StorageError::db(action.clone()))?;
-        asset_partitions::Entity::delete_many()
-            .filter(asset_partitions::Column::AssetKey.is_in(names.clone()))
-            .exec(&txn)
-            .await
-            .map_err(StorageError::db(action.clone()))?;
-        // The events stay in their runs' logs, but no longer count for the assets.
-        forget_events()
-            .filter(event_logs::Column::AssetKey.is_in(names))
-            .exec(&txn)
-            .await
-            .map_err(StorageError::db(action.clone()))?;
-    }
-    txn.commit().await.map_err(StorageError::db(action))
 }

@@ -1,30 +1,225 @@
 //! Schedules' and sensors' state, ticks and run keys on SQL. Every write is one
 //! transaction; a tick that ends moves its instigator's cursor and last tick with it.
 
-use super::erased_json::Json;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use sluice_core::events::{ErrorInfo, EventType, RunEvent, now_timestamp};
-use sluice_core::run::{NewRun, RunStatus};
-use sluice_core::sensor::RunStatusChange;
+use sluice_core::events::{ErrorInfo, RunEvent, now_timestamp};
+use sluice_core::run::NewRun;
 
-use super::{SqlStorage, insert_run};
-use crate::entity::{event_logs, instigator_run_keys, instigator_ticks, instigators, runs};
+use super::SqlStorage;
+use super::erased_json::Json;
+use super::runs::insert_run;
+use crate::entity::{instigator_run_keys, instigator_ticks, instigators};
 use crate::error::{Result, StorageError};
-use crate::instigation::{
-    InstigatedRun, InstigatorKey, InstigatorState, InstigatorStatus, InstigatorType, NewTick, Tick,
-    TickResult, TickStatus, TicksFilter,
+use crate::{
+    InstigatedRun, InstigationStorage, InstigatorKey, InstigatorState, InstigatorStatus,
+    InstigatorType, NewTick, Tick, TickResult, TickStatus, TicksFilter,
 };
 
-pub(super) async fn states(
-    storage: &SqlStorage,
-    selector_id: Option<&str>,
-) -> Result<Vec<InstigatorState>> {
+#[async_trait]
+impl InstigationStorage for SqlStorage {
+    async fn instigator_states(&self) -> Result<HashMap<String, InstigatorState>> {
+        let states = states(self, None).await?;
+        Ok(states
+            .into_iter()
+            .map(|s| (s.key.selector_id(), s))
+            .collect())
+    }
+
+    async fn instigator_state(&self, selector_id: &str) -> Result<Option<InstigatorState>> {
+        Ok(states(self, Some(selector_id)).await?.pop())
+    }
+
+    async fn ensure_instigator(&self, key: &InstigatorKey, now: f64) -> Result<InstigatorState> {
+        let action = format!("record the state of {}", key.name);
+        change_state(self, key, now, &action, blank_change()).await
+    }
+
+    async fn set_instigator_status(
+        &self,
+        key: &InstigatorKey,
+        status: Option<InstigatorStatus>,
+        now: f64,
+    ) -> Result<InstigatorState> {
+        let action = format!("set the status of {}", key.name);
+        let mut change = blank_change();
+        change.status = Set(status.map(|s| s.as_str().to_owned()));
+        // Starting, or resetting to a default that may be running, starts the clock again:
+        // the ticks of a time it was stopped are not caught up.
+        if status != Some(InstigatorStatus::Stopped) {
+            change.start_timestamp = Set(Some(now));
+        }
+        change_state(self, key, now, &action, change).await
+    }
+
+    async fn set_instigator_cursor(
+        &self,
+        key: &InstigatorKey,
+        cursor: Option<&str>,
+        now: f64,
+    ) -> Result<InstigatorState> {
+        let action = format!("set the cursor of {}", key.name);
+        let mut change = blank_change();
+        change.cursor = Set(cursor.map(str::to_owned));
+        change_state(self, key, now, &action, change).await
+    }
+
+    async fn add_tick(&self, tick: &NewTick) -> Result<Tick> {
+        let action = format!("store a tick of {}", tick.instigator.name);
+        let now = now_timestamp();
+        let columns = TickColumns::of(
+            &tick.result,
+            now,
+            &format!("a tick of {}", tick.instigator.name),
+        )?;
+        let row = instigator_ticks::ActiveModel {
+            id: NotSet,
+            selector_id: Set(tick.instigator.selector_id()),
+            status: Set(columns.status),
+            timestamp: Set(tick.timestamp),
+            end_timestamp: Set(columns.end_timestamp),
+            run_ids: Set(columns.run_ids),
+            run_keys: Set(columns.run_keys),
+            error: Set(columns.error),
+            skip_reason: Set(tick.result.skip_reason.clone()),
+            cursor: Set(tick.result.cursor.clone()),
+            dynamic_partitions: Set(columns.dynamic_partitions),
+        };
+        let _guard = self.lock_writes().await;
+        let txn = self.begin_write(&action).await?;
+        let id = instigator_ticks::Entity::insert(row)
+            .exec(&txn)
+            .await
+            .map_err(StorageError::db(&action))?
+            .last_insert_id;
+        let state = state_after(&tick.result, tick.timestamp);
+        apply_state_change(&txn, &tick.instigator, now, &action, state).await?;
+        txn.commit().await.map_err(StorageError::db(&action))?;
+        Ok(Tick {
+            id,
+            selector_id: tick.instigator.selector_id(),
+            timestamp: tick.timestamp,
+            end_timestamp: columns.end_timestamp,
+            result: tick.result.clone(),
+        })
+    }
+
+    async fn end_tick(
+        &self,
+        instigator: &InstigatorKey,
+        tick_id: i64,
+        result: &TickResult,
+    ) -> Result<Tick> {
+        let action = format!("end tick {tick_id} of {}", instigator.name);
+        let _guard = self.lock_writes().await;
+        let txn = self.begin_write(&action).await?;
+        let stored = write_result(&txn, instigator, tick_id, result, &action).await?;
+        txn.commit().await.map_err(StorageError::db(&action))?;
+        Ok(stored)
+    }
+
+    async fn ticks(&self, selector_id: Option<&str>, filter: &TicksFilter) -> Result<Vec<Tick>> {
+        let mut condition = Condition::all();
+        if let Some(selector_id) = selector_id {
+            condition = condition.add(instigator_ticks::Column::SelectorId.eq(selector_id));
+        }
+        if let Some(before) = filter.before_id {
+            condition = condition.add(instigator_ticks::Column::Id.lt(before));
+        }
+        if !filter.statuses.is_empty() {
+            condition = condition.add(
+                instigator_ticks::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())),
+            );
+        }
+        if let Some(after) = filter.after_timestamp {
+            condition = condition.add(instigator_ticks::Column::Timestamp.gt(after));
+        }
+        if let Some(before) = filter.before_timestamp {
+            condition = condition.add(instigator_ticks::Column::Timestamp.lt(before));
+        }
+        let mut select = instigator_ticks::Entity::find()
+            .filter(condition)
+            .order_by_desc(instigator_ticks::Column::Id);
+        if let Some(limit) = filter.limit {
+            select = select.limit(limit as u64);
+        }
+        let models = select
+            .all(&self.db)
+            .await
+            .map_err(StorageError::db("load ticks"))?;
+        models.into_iter().map(to_tick).collect()
+    }
+
+    async fn purge_ticks(&self, before: f64, statuses: &[TickStatus]) -> Result<u64> {
+        let _guard = self.lock_writes().await;
+        let deleted = instigator_ticks::Entity::delete_many()
+            .filter(instigator_ticks::Column::Timestamp.lt(before))
+            .filter(instigator_ticks::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
+            .exec(&self.db)
+            .await
+            .map_err(StorageError::db("purge old ticks"))?;
+        Ok(deleted.rows_affected)
+    }
+
+    async fn create_instigated_run(
+        &self,
+        run: &NewRun,
+        events: &[RunEvent],
+        selector_id: &str,
+        run_key: &str,
+    ) -> Result<InstigatedRun> {
+        let action = format!("create run {} for run key \"{run_key}\"", run.run_id);
+        let _guard = self.lock_writes().await;
+        let txn = self.begin_write(&action).await?;
+        let claim = instigator_run_keys::ActiveModel {
+            selector_id: Set(selector_id.to_owned()),
+            run_key: Set(run_key.to_owned()),
+            run_id: Set(run.run_id.clone()),
+            create_time: Set(now_timestamp()),
+        };
+        let claimed = instigator_run_keys::Entity::insert(claim)
+            .on_conflict(
+                OnConflict::columns([
+                    instigator_run_keys::Column::SelectorId,
+                    instigator_run_keys::Column::RunKey,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await
+            .map_err(StorageError::db(&action))?;
+        if claimed == 0 {
+            let existing = instigator_run_keys::Entity::find_by_id((
+                selector_id.to_owned(),
+                run_key.to_owned(),
+            ))
+            .one(&txn)
+            .await
+            .map_err(StorageError::db(&action))?;
+            // Nothing was written; dropping the transaction rolls it back.
+            return match existing {
+                Some(row) => Ok(InstigatedRun::AlreadyRequested { run_id: row.run_id }),
+                None => Err(StorageError::Corrupt {
+                    what: format!("run key \"{run_key}\""),
+                    reason: "it is claimed but has no row".into(),
+                }),
+            };
+        }
+        let created = insert_run(&txn, run, events).await?;
+        txn.commit().await.map_err(StorageError::db(&action))?;
+        Ok(InstigatedRun::Created(Box::new(created)))
+    }
+}
+
+async fn states(storage: &SqlStorage, selector_id: Option<&str>) -> Result<Vec<InstigatorState>> {
     let mut select = instigators::Entity::find().order_by_asc(instigators::Column::SelectorId);
     if let Some(id) = selector_id {
         select = select.filter(instigators::Column::SelectorId.eq(id));
@@ -128,84 +323,6 @@ fn blank_change() -> instigators::ActiveModel {
     }
 }
 
-pub(super) async fn ensure(
-    storage: &SqlStorage,
-    key: &InstigatorKey,
-    now: f64,
-) -> Result<InstigatorState> {
-    let action = format!("record the state of {}", key.name);
-    change_state(storage, key, now, &action, blank_change()).await
-}
-
-pub(super) async fn set_status(
-    storage: &SqlStorage,
-    key: &InstigatorKey,
-    status: Option<InstigatorStatus>,
-    now: f64,
-) -> Result<InstigatorState> {
-    let action = format!("set the status of {}", key.name);
-    let mut change = blank_change();
-    change.status = Set(status.map(|s| s.as_str().to_owned()));
-    // Starting, or resetting to a default that may be running, starts the clock again:
-    // the ticks of a time it was stopped are not caught up.
-    if status != Some(InstigatorStatus::Stopped) {
-        change.start_timestamp = Set(Some(now));
-    }
-    change_state(storage, key, now, &action, change).await
-}
-
-pub(super) async fn set_cursor(
-    storage: &SqlStorage,
-    key: &InstigatorKey,
-    cursor: Option<&str>,
-    now: f64,
-) -> Result<InstigatorState> {
-    let action = format!("set the cursor of {}", key.name);
-    let mut change = blank_change();
-    change.cursor = Set(cursor.map(str::to_owned));
-    change_state(storage, key, now, &action, change).await
-}
-
-pub(super) async fn add_tick(storage: &SqlStorage, tick: &NewTick) -> Result<Tick> {
-    let action = format!("store a tick of {}", tick.instigator.name);
-    let now = now_timestamp();
-    let columns = TickColumns::of(
-        &tick.result,
-        now,
-        &format!("a tick of {}", tick.instigator.name),
-    )?;
-    let row = instigator_ticks::ActiveModel {
-        id: NotSet,
-        selector_id: Set(tick.instigator.selector_id()),
-        status: Set(columns.status),
-        timestamp: Set(tick.timestamp),
-        end_timestamp: Set(columns.end_timestamp),
-        run_ids: Set(columns.run_ids),
-        run_keys: Set(columns.run_keys),
-        error: Set(columns.error),
-        skip_reason: Set(tick.result.skip_reason.clone()),
-        cursor: Set(tick.result.cursor.clone()),
-        dynamic_partitions: Set(columns.dynamic_partitions),
-    };
-    let _guard = storage.lock_writes().await;
-    let txn = storage.begin_write(&action).await?;
-    let id = instigator_ticks::Entity::insert(row)
-        .exec(&txn)
-        .await
-        .map_err(StorageError::db(&action))?
-        .last_insert_id;
-    let state = state_after(&tick.result, tick.timestamp);
-    apply_state_change(&txn, &tick.instigator, now, &action, state).await?;
-    txn.commit().await.map_err(StorageError::db(&action))?;
-    Ok(Tick {
-        id,
-        selector_id: tick.instigator.selector_id(),
-        timestamp: tick.timestamp,
-        end_timestamp: columns.end_timestamp,
-        result: tick.result.clone(),
-    })
-}
-
 /// A tick result as its stored columns.
 struct TickColumns {
     status: String,
@@ -260,20 +377,6 @@ fn state_after(result: &TickResult, timestamp: f64) -> instigators::ActiveModel 
     state
 }
 
-pub(super) async fn end_tick(
-    storage: &SqlStorage,
-    instigator: &InstigatorKey,
-    tick_id: i64,
-    result: &TickResult,
-) -> Result<Tick> {
-    let action = format!("end tick {tick_id} of {}", instigator.name);
-    let _guard = storage.lock_writes().await;
-    let txn = storage.begin_write(&action).await?;
-    let stored = write_result(&txn, instigator, tick_id, result, &action).await?;
-    txn.commit().await.map_err(StorageError::db(&action))?;
-    Ok(stored)
-}
-
 /// Store `result` on tick `id` and move its instigator as [`state_after`] says.
 async fn write_result(
     txn: &DatabaseTransaction,
@@ -320,170 +423,6 @@ async fn write_result(
     let state = state_after(result, model.timestamp);
     apply_state_change(txn, instigator, now, action, state).await?;
     to_tick(model)
-}
-
-pub(super) async fn ticks(
-    storage: &SqlStorage,
-    selector_id: Option<&str>,
-    filter: &TicksFilter,
-) -> Result<Vec<Tick>> {
-    let mut condition = Condition::all();
-    if let Some(selector_id) = selector_id {
-        condition = condition.add(instigator_ticks::Column::SelectorId.eq(selector_id));
-    }
-    if let Some(before) = filter.before_id {
-        condition = condition.add(instigator_ticks::Column::Id.lt(before));
-    }
-    if !filter.statuses.is_empty() {
-        condition = condition.add(
-            instigator_ticks::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())),
-        );
-    }
-    if let Some(after) = filter.after_timestamp {
-        condition = condition.add(instigator_ticks::Column::Timestamp.gt(after));
-    }
-    if let Some(before) = filter.before_timestamp {
-        condition = condition.add(instigator_ticks::Column::Timestamp.lt(before));
-    }
-    let mut select = instigator_ticks::Entity::find()
-        .filter(condition)
-        .order_by_desc(instigator_ticks::Column::Id);
-    if let Some(limit) = filter.limit {
-        select = select.limit(limit as u64);
-    }
-    let models = select
-        .all(&storage.db)
-        .await
-        .map_err(StorageError::db("load ticks"))?;
-    models.into_iter().map(to_tick).collect()
-}
-
-pub(super) async fn create_instigated_run(
-    storage: &SqlStorage,
-    run: &NewRun,
-    events: &[RunEvent],
-    selector_id: &str,
-    run_key: &str,
-) -> Result<InstigatedRun> {
-    let action = format!("create run {} for run key \"{run_key}\"", run.run_id);
-    let _guard = storage.lock_writes().await;
-    let txn = storage.begin_write(&action).await?;
-    let claim = instigator_run_keys::ActiveModel {
-        selector_id: Set(selector_id.to_owned()),
-        run_key: Set(run_key.to_owned()),
-        run_id: Set(run.run_id.clone()),
-        create_time: Set(now_timestamp()),
-    };
-    let claimed = instigator_run_keys::Entity::insert(claim)
-        .on_conflict(
-            OnConflict::columns([
-                instigator_run_keys::Column::SelectorId,
-                instigator_run_keys::Column::RunKey,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await
-        .map_err(StorageError::db(&action))?;
-    if claimed == 0 {
-        let existing =
-            instigator_run_keys::Entity::find_by_id((selector_id.to_owned(), run_key.to_owned()))
-                .one(&txn)
-                .await
-                .map_err(StorageError::db(&action))?;
-        // Nothing was written; dropping the transaction rolls it back.
-        return match existing {
-            Some(row) => Ok(InstigatedRun::AlreadyRequested { run_id: row.run_id }),
-            None => Err(StorageError::Corrupt {
-                what: format!("run key \"{run_key}\""),
-                reason: "it is claimed but has no row".into(),
-            }),
-        };
-    }
-    let created = insert_run(&txn, run, events).await?;
-    txn.commit().await.map_err(StorageError::db(&action))?;
-    Ok(InstigatedRun::Created(Box::new(created)))
-}
-
-pub(super) async fn run_status_changes(
-    storage: &SqlStorage,
-    after_event_id: i64,
-    statuses: &[RunStatus],
-    limit: usize,
-) -> Result<Vec<RunStatusChange>> {
-    let event_types: Vec<&str> = EventType::ALL
-        .into_iter()
-        .filter(|t| t.run_status().is_some_and(|s| statuses.contains(&s)))
-        .map(EventType::as_str)
-        .collect();
-    let stmt = Query::select()
-        .column((event_logs::Entity, event_logs::Column::Id))
-        .column((event_logs::Entity, event_logs::Column::RunId))
-        .column((event_logs::Entity, event_logs::Column::EventType))
-        .column((event_logs::Entity, event_logs::Column::Timestamp))
-        .column((runs::Entity, runs::Column::JobName))
-        .from(event_logs::Entity)
-        .inner_join(
-            runs::Entity,
-            Expr::col((runs::Entity, runs::Column::RunId))
-                .equals((event_logs::Entity, event_logs::Column::RunId)),
-        )
-        .and_where(Expr::col((event_logs::Entity, event_logs::Column::Id)).gt(after_event_id))
-        .and_where(
-            Expr::col((event_logs::Entity, event_logs::Column::EventType)).is_in(event_types),
-        )
-        .order_by(
-            (event_logs::Entity, event_logs::Column::Id),
-            sea_orm::Order::Asc,
-        )
-        .limit(limit as u64)
-        .to_owned();
-    let action = "read run status changes";
-    let rows = storage
-        .db
-        .query_all(&stmt)
-        .await
-        .map_err(StorageError::db(action))?;
-    rows.into_iter()
-        .map(|row| {
-            let get_str = |col: &str| {
-                row.try_get::<String>("", col)
-                    .map_err(StorageError::db(action))
-            };
-            let event_type = get_str("event_type")?;
-            let status = EventType::parse(&event_type)
-                .and_then(EventType::run_status)
-                .ok_or_else(|| StorageError::Corrupt {
-                    what: "event log".into(),
-                    reason: format!("unknown lifecycle event type \"{event_type}\""),
-                })?;
-            Ok(RunStatusChange {
-                event_id: row.try_get("", "id").map_err(StorageError::db(action))?,
-                run_id: get_str("run_id")?,
-                job_name: get_str("job_name")?,
-                status,
-                timestamp: row
-                    .try_get("", "timestamp")
-                    .map_err(StorageError::db(action))?,
-            })
-        })
-        .collect()
-}
-
-pub(super) async fn purge_ticks(
-    storage: &SqlStorage,
-    before: f64,
-    statuses: &[TickStatus],
-) -> Result<u64> {
-    let _guard = storage.lock_writes().await;
-    let deleted = instigator_ticks::Entity::delete_many()
-        .filter(instigator_ticks::Column::Timestamp.lt(before))
-        .filter(instigator_ticks::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
-        .exec(&storage.db)
-        .await
-        .map_err(StorageError::db("purge old ticks"))?;
-    Ok(deleted.rows_affected)
 }
 
 fn to_state(model: instigators::Model) -> Result<InstigatorState> {

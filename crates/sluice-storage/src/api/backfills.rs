@@ -3,11 +3,16 @@
 //! `dagster/backfill`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_core::asset::AssetKey;
 use sluice_core::events::ErrorInfo;
+use sluice_core::run::NewRun;
+
+use crate::error::Result;
 
 pub use sluice_core::run::BACKFILL_ID_TAG;
 
@@ -225,4 +230,41 @@ pub struct BackfillsFilter {
     pub cursor: Option<String>,
     /// At most this many.
     pub limit: Option<usize>,
+}
+
+/// The instance's backfills. Their runs are ordinary runs
+/// ([`RunStorage`](crate::RunStorage)), tagged with the backfill's id.
+///
+/// Every method that writes does so in one transaction: it happens completely or not
+/// at all.
+#[async_trait]
+pub trait BackfillStorage: Send + Sync {
+    /// Store a new backfill, REQUESTED, with none of its runs submitted.
+    async fn add_backfill(&self, backfill: &NewBackfill) -> Result<Backfill>;
+
+    /// Backfill `id`, if it exists.
+    async fn backfill(&self, id: &str) -> Result<Option<Backfill>>;
+
+    /// Backfills, newest first.
+    async fn backfills(&self, filter: &BackfillsFilter) -> Result<Vec<Backfill>>;
+
+    /// Move backfill `id` to `status`, with the error that stopped it, if any; returns
+    /// it, or `None` when there is no such backfill.
+    async fn set_backfill_status(
+        &self,
+        id: &str,
+        status: BackfillStatus,
+        error: Option<&ErrorInfo>,
+    ) -> Result<Option<Backfill>>;
+
+    /// Queue `runs` as the runs of `partitions` (positions in the backfill's list) of
+    /// backfill `id`, and count those as submitted, in one transaction; false (nothing
+    /// written) when the backfill's submitted count is no longer `partitions.start` or
+    /// it is no longer REQUESTED.
+    async fn submit_backfill_runs(
+        &self,
+        id: &str,
+        partitions: Range<usize>,
+        runs: &[NewRun],
+    ) -> Result<bool>;
 }

@@ -1,10 +1,15 @@
 //! What storage keeps of schedules and sensors (Dagster's "instigators"): their state
 //! (status a person set, cursor, last tick), their ticks, and the run keys they used.
 
+use std::collections::HashMap;
+
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sluice_core::events::ErrorInfo;
-use sluice_core::run::Run;
+use sluice_core::events::{ErrorInfo, RunEvent};
+use sluice_core::run::{NewRun, Run};
 use sluice_core::snapshot::REPOSITORY_NAME;
+
+use crate::error::Result;
 
 /// A schedule or a sensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -282,6 +287,73 @@ impl InstigatedRun {
             Self::AlreadyRequested { run_id } => run_id,
         }
     }
+}
+
+/// The state of the instance's schedules and sensors, their ticks, and the run keys that
+/// created runs.
+///
+/// Every method that writes does so in one transaction: it happens completely or not
+/// at all.
+#[async_trait]
+pub trait InstigationStorage: Send + Sync {
+    /// The stored state of every schedule and sensor that has one, by selector id.
+    async fn instigator_states(&self) -> Result<HashMap<String, InstigatorState>>;
+
+    /// The stored state of one schedule or sensor, by selector id.
+    async fn instigator_state(&self, selector_id: &str) -> Result<Option<InstigatorState>>;
+
+    /// The state of `key`, created (started at `now`, following its default status) if
+    /// it has none.
+    async fn ensure_instigator(&self, key: &InstigatorKey, now: f64) -> Result<InstigatorState>;
+
+    /// Set the status a person chose (`None`: back to the definition's default).
+    /// Starting and resetting set the start time to `now`, so that ticks from while it
+    /// was stopped are not caught up.
+    async fn set_instigator_status(
+        &self,
+        key: &InstigatorKey,
+        status: Option<InstigatorStatus>,
+        now: f64,
+    ) -> Result<InstigatorState>;
+
+    /// Replace a sensor's cursor.
+    async fn set_instigator_cursor(
+        &self,
+        key: &InstigatorKey,
+        cursor: Option<&str>,
+        now: f64,
+    ) -> Result<InstigatorState>;
+
+    /// Store a tick. A tick stored already ended moves its instigator's state as
+    /// [`end_tick`](Self::end_tick) does.
+    async fn add_tick(&self, tick: &NewTick) -> Result<Tick>;
+
+    /// Store how tick `tick_id` of `instigator` went. When the result is final, the
+    /// instigator's last tick time and last run key move with it, and so does its
+    /// cursor unless the tick failed; all in one transaction.
+    async fn end_tick(
+        &self,
+        instigator: &InstigatorKey,
+        tick_id: i64,
+        result: &TickResult,
+    ) -> Result<Tick>;
+
+    /// Ticks of one schedule or sensor (of all, with `None`), newest first.
+    async fn ticks(&self, selector_id: Option<&str>, filter: &TicksFilter) -> Result<Vec<Tick>>;
+
+    /// Delete ticks in `statuses` with a timestamp before `before`; returns how many.
+    async fn purge_ticks(&self, before: f64, statuses: &[TickStatus]) -> Result<u64>;
+
+    /// Create `run` (with its first `events`) for `run_key` of the instigator
+    /// `selector_id`, unless that key was used before: the key is claimed in the
+    /// transaction that creates the run, so a key creates one run, ever.
+    async fn create_instigated_run(
+        &self,
+        run: &NewRun,
+        events: &[RunEvent],
+        selector_id: &str,
+        run_key: &str,
+    ) -> Result<InstigatedRun>;
 }
 
 #[cfg(test)]
