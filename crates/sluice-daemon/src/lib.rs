@@ -18,6 +18,7 @@
 //! saving changes in milliseconds.
 
 pub mod backfills;
+pub mod housekeeping;
 pub mod instigation;
 pub mod monitoring;
 pub mod run_queue;
@@ -34,6 +35,7 @@ use sluice_storage::{DaemonHeartbeat, Storage, StorageError, WakeupListener};
 use tokio_util::sync::CancellationToken;
 
 pub use backfills::BackfillDaemon;
+pub use housekeeping::{Housekeeping, Retention};
 pub use instigation::{Clock, SystemClock};
 pub use monitoring::RunMonitor;
 pub use run_queue::RunQueue;
@@ -166,6 +168,23 @@ impl Daemon {
         let backfills = BackfillDaemon::new(Arc::clone(&self.storage), queue_channel);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let id = self.daemon_id.clone();
+        let housekeeping = Housekeeping::new(
+            Arc::clone(&self.storage),
+            Retention {
+                skipped_tick_days: self.settings.sensors.skipped_tick_retention_days,
+                heartbeat_seconds: housekeeping::HEARTBEAT_RETENTION_SECONDS,
+            },
+        );
+        housekeeping.run_all().await;
+        // Housekeeping runs on the wall clock beside the loops; a scheduler that cannot
+        // start is logged, and the loops run without it.
+        let mut chores = match housekeeping.schedule().await {
+            Ok(scheduler) => Some(scheduler),
+            Err(e) => {
+                tracing::error!("cannot start the daemon's housekeeping: {e}");
+                None
+            }
+        };
         tokio::join!(
             queue.run(queue_wakeups, &id, shutdown.clone()),
             monitor.run(&id, shutdown.clone()),
@@ -173,5 +192,10 @@ impl Daemon {
             sensors.run(clock, &id, shutdown.clone()),
             backfills.run(&id, shutdown.clone()),
         );
+        if let Some(scheduler) = chores.as_mut()
+            && let Err(e) = scheduler.shutdown().await
+        {
+            tracing::warn!("cannot stop the daemon's housekeeping: {e}");
+        }
     }
 }

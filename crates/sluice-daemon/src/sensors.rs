@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use sluice_codeserver::protocol::{EvaluateSensor, Evaluation};
 use sluice_codeserver::{Location, Workspace};
 use sluice_core::events::EventRecord;
-use sluice_core::events::{datetime_to_timestamp, now_timestamp};
+use sluice_core::events::datetime_to_timestamp;
 use sluice_core::run_request::{RunRequest, TickOutcome};
 use sluice_core::sensor::{AssetCursor, AssetCursorError, AssetWatch, RunStatusWatch};
 use sluice_core::snapshot::{LocationSnapshot, SensorSnapshot};
@@ -42,8 +42,6 @@ use crate::{DaemonError, Heartbeat};
 
 /// How often the daemon re-reads sensor states and the workspace, at most.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
-/// How often skipped ticks past their retention are deleted.
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// The most run status changes handed to one evaluation.
 const RUN_STATUS_PAGE: usize = 200;
 /// The most materializations of one key handed to one evaluation.
@@ -323,7 +321,6 @@ impl SensorDaemon {
         let this = Arc::new(self.clone());
         let mut running = Vec::new();
         let mut refreshed: Option<std::time::Instant> = None;
-        let mut purged: Option<std::time::Instant> = None;
         loop {
             if refreshed.is_none_or(|t| t.elapsed() >= REFRESH_EVERY) {
                 let error = match self.running().await {
@@ -334,18 +331,6 @@ impl SensorDaemon {
                     Err(e) => Some(e.to_string()),
                 };
                 refreshed = Some(std::time::Instant::now());
-                if purged.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
-                    purged = refreshed;
-                    let before =
-                        now_timestamp() - self.config.skipped_tick_retention_days * 86_400.0;
-                    if let Err(e) = self
-                        .storage
-                        .purge_ticks(before, &[TickStatus::Skipped])
-                        .await
-                    {
-                        tracing::warn!("cannot purge old skipped ticks: {e}");
-                    }
-                }
                 heartbeat.beat(error).await;
             }
             let now = datetime_to_timestamp(clock.now());

@@ -347,6 +347,13 @@ mod suite {
                 beat("SCHEDULER", 12.0, &["late"])
             ]
         );
+        // A loop that stopped beating before the cut-off is forgotten; the others stay.
+        assert_eq!(storage.prune_daemon_heartbeats(12.0).await.unwrap(), 1);
+        assert_eq!(
+            storage.daemon_heartbeats().await.unwrap(),
+            vec![beat("SCHEDULER", 12.0, &["late"])]
+        );
+        assert_eq!(storage.prune_daemon_heartbeats(12.0).await.unwrap(), 0);
     }
 
     pub async fn create_and_get(storage: Arc<dyn Storage>) {

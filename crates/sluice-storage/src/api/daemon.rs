@@ -26,4 +26,8 @@ pub trait DaemonStorage: Send + Sync {
 
     /// The latest heartbeat of each daemon loop, by type.
     async fn daemon_heartbeats(&self) -> Result<Vec<DaemonHeartbeat>>;
+
+    /// Forget the heartbeats of loops whose last beat is older than `before` (Unix
+    /// seconds): loops that no daemon runs any more. Returns how many.
+    async fn prune_daemon_heartbeats(&self, before: f64) -> Result<u64>;
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::SqlStorage;
 use crate::entity::daemon_heartbeats;
@@ -63,5 +63,15 @@ impl DaemonStorage for SqlStorage {
                 })
             })
             .collect()
+    }
+
+    async fn prune_daemon_heartbeats(&self, before: f64) -> Result<u64> {
+        let _guard = self.lock_writes().await;
+        let deleted = daemon_heartbeats::Entity::delete_many()
+            .filter(daemon_heartbeats::Column::Timestamp.lt(before))
+            .exec(&self.db)
+            .await
+            .map_err(StorageError::db("prune old daemon heartbeats"))?;
+        Ok(deleted.rows_affected)
     }
 }
