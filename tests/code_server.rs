@@ -1,6 +1,8 @@
 //! The code server as the webserver and daemon see it: through the protocol client,
 //! with real run worker processes.
 
+#![allow(clippy::unwrap_used, unreachable_pub, missing_docs)]
+
 use std::time::{Duration, Instant};
 
 use sluice_codeserver::protocol::RunLaunched;

@@ -1,6 +1,8 @@
 //! `sluice dev`: one command starts the code servers, the webserver and the daemon; a
 //! run launched over GraphQL succeeds; Ctrl-C stops every process it started.
 
+#![allow(clippy::unwrap_used, unreachable_pub, missing_docs)]
+
 use std::process::Child;
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,8 @@
 //! The client comes from PyPI in a virtualenv: `$SLUICE_TEST_PYTHON` names its python
 //! (tests/run.sh sets it up), otherwise `target/py-venv` is created here on first use.
 
+#![allow(clippy::unwrap_used, unreachable_pub, missing_docs)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;

@@ -8,6 +8,8 @@
 //!
 //! Needs `chromium` and `chromium-driver` (`tests/services/chromium.sh` installs them).
 
+#![allow(clippy::unwrap_used, unreachable_pub, missing_docs)]
+
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

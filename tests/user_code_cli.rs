@@ -1,6 +1,8 @@
 //! `sluice-user-code` as a user runs it: each demo job, exit codes, invalid input, and
 //! what ends up in instance storage (SQLite and Postgres).
 
+#![allow(clippy::unwrap_used, unreachable_pub, missing_docs)]
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 

@@ -37,7 +37,9 @@ pub fn postgres_admin_url() -> String {
 /// A Sluice instance for one test: its home directory, and a Postgres database of its own
 /// when the test asks for Postgres.
 pub struct Instance {
+    /// `$SLUICE_HOME`, removed when the instance is dropped.
     pub home: tempfile::TempDir,
+    /// The instance's own Postgres database, when it is on Postgres.
     pub postgres_url: Option<String>,
 }
 
@@ -110,6 +112,7 @@ impl Instance {
 
 /// A process started by a test, killed when dropped.
 pub struct Running {
+    /// The process.
     pub child: std::process::Child,
     /// The `http://host:port` it announced.
     pub url: String,

@@ -16,7 +16,7 @@ use sluice_service::Service;
 use sluice_storage::{StorageConfig, Wakeup};
 
 /// Run everything until Ctrl-C or SIGTERM.
-pub async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
+pub(crate) async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
     let home = sluice_storage::instance_home();
     std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
     let storage = sluice_storage::open(&StorageConfig::from_env()?)

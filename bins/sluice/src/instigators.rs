@@ -15,7 +15,7 @@ use sluice_storage::{InstigatorStatus, InstigatorType, instance_home};
 
 /// What to do with a schedule or sensor.
 #[derive(Subcommand)]
-pub enum InstigatorCommand {
+pub(crate) enum InstigatorCommand {
     /// List them with their status.
     List {
         #[command(flatten)]
@@ -53,7 +53,7 @@ pub enum InstigatorCommand {
 
 /// Where to look.
 #[derive(clap::Args)]
-pub struct Target {
+pub(crate) struct Target {
     /// The workspace file naming the code locations.
     #[arg(short = 'w', long, default_value = "workspace.yaml")]
     pub workspace: PathBuf,
@@ -74,7 +74,7 @@ impl InstigatorCommand {
     }
 }
 
-pub async fn run(kind: InstigatorType, command: InstigatorCommand) -> Result<()> {
+pub(crate) async fn run(kind: InstigatorType, command: InstigatorCommand) -> Result<()> {
     let noun = match kind {
         InstigatorType::Schedule => "schedule",
         InstigatorType::Sensor => "sensor",
@@ -147,7 +147,7 @@ pub async fn run(kind: InstigatorType, command: InstigatorCommand) -> Result<()>
 }
 
 /// The service over the instance and the workspace (its code servers started).
-pub async fn service(workspace: &Path) -> Result<Service> {
+pub(crate) async fn service(workspace: &Path) -> Result<Service> {
     let storage = crate::open_storage().await?;
     let (_started, workspace) = open_workspace(workspace)
         .await

@@ -10,7 +10,7 @@ use crate::instigators::{Target, service};
 
 /// What to do with a dynamic partitions set.
 #[derive(Subcommand)]
-pub enum PartitionCommand {
+pub(crate) enum PartitionCommand {
     /// List the set's keys, in the order they were added.
     List {
         /// The set (a `PartitionsDefinition::dynamic` name).
@@ -36,7 +36,7 @@ pub enum PartitionCommand {
     },
 }
 
-pub async fn run(command: PartitionCommand) -> Result<()> {
+pub(crate) async fn run(command: PartitionCommand) -> Result<()> {
     let (PartitionCommand::List { set, target }
     | PartitionCommand::Add { set, target, .. }
     | PartitionCommand::Delete { set, target, .. }) = &command;

@@ -55,11 +55,11 @@ fn definitions(count: usize, groups: usize) -> Result<Definitions> {
 }
 
 /// The `serve-assets` subcommand.
-pub fn serve(count: usize, groups: usize) -> Result<()> {
+pub(crate) fn serve(count: usize, groups: usize) -> Result<()> {
     crate::child::serve(LOCATION, &definitions(count, groups)?)
 }
 
-pub fn bench(
+pub(crate) fn bench(
     count: usize,
     groups: usize,
     events: usize,

@@ -13,7 +13,7 @@ use sluice_storage::{
     BACKFILL_ID_TAG, BackfillStatus, NewBackfill, RunsFilter, Storage, StorageConfig, Wakeup,
 };
 
-pub fn bench(partitions: usize, repeat: usize) -> Result<()> {
+pub(crate) fn bench(partitions: usize, repeat: usize) -> Result<()> {
     // Enough days back that the definition has `partitions` of them.
     let start = (Utc::now() - sluice_core::chrono::Duration::days(partitions as i64 + 1))
         .format("%Y-%m-%d")

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{Context, Result};
 
 /// A child process killed when dropped.
-pub struct Killed(pub Child);
+pub(crate) struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -20,7 +20,11 @@ impl Drop for Killed {
 /// Start this binary with `args` (a `serve-*` subcommand) on the instance at `home`, and
 /// wait until it prints where it listens. Returns it with its `host:port`, and writes a
 /// `workspace.yaml` naming it as `location` in `home`.
-pub fn code_server(home: &Path, args: &[String], location: &str) -> Result<(Killed, String)> {
+pub(crate) fn code_server(
+    home: &Path,
+    args: &[String],
+    location: &str,
+) -> Result<(Killed, String)> {
     let mut server = Command::new(std::env::current_exe()?);
     server
         .args(args)
@@ -49,7 +53,7 @@ pub fn code_server(home: &Path, args: &[String], location: &str) -> Result<(Kill
 
 /// Start the Sluice binary `binary` (next to this one) with `args`, on the instance at
 /// `home` and its `workspace.yaml`, its output discarded.
-pub fn sluice_process(binary: &str, args: &[&str], home: &Path) -> Result<Killed> {
+pub(crate) fn sluice_process(binary: &str, args: &[&str], home: &Path) -> Result<Killed> {
     Ok(Killed(
         Command::new(crate::sibling_binary(binary)?)
             .args(args)
@@ -65,7 +69,7 @@ pub fn sluice_process(binary: &str, args: &[&str], home: &Path) -> Result<Killed
 
 /// Serve `defs` as code location `location` on a free port until killed: the body of a
 /// `serve-*` subcommand. Runs are never launched through it.
-pub fn serve(location: &str, defs: &sluice_core::Definitions) -> Result<()> {
+pub(crate) fn serve(location: &str, defs: &sluice_core::Definitions) -> Result<()> {
     use std::sync::Arc;
 
     use sluice_codeserver::{CodeServer, WorkerCommand, WorkerLauncher};

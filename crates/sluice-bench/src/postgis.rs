@@ -13,7 +13,7 @@ use sluice_resources::postgres::PostgresConfig;
 
 use crate::uploads;
 
-pub fn bench(
+pub(crate) fn bench(
     points: usize,
     repeat: usize,
     postgres: Option<String>,

@@ -195,7 +195,7 @@ pub(crate) fn free_port() -> Result<u16> {
         .port())
 }
 
-pub fn bench(burst: usize, total: usize, workspace: &Path, dagster: bool) -> Result<()> {
+pub(crate) fn bench(burst: usize, total: usize, workspace: &Path, dagster: bool) -> Result<()> {
     let home = tempfile::tempdir()?;
     let port = free_port()?;
     let mut dev = start_dev(workspace, home.path(), port)?;

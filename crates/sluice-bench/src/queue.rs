@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sibling_binary;
 
-pub fn bench(runs: usize, max_concurrent: usize) -> Result<()> {
+pub(crate) fn bench(runs: usize, max_concurrent: usize) -> Result<()> {
     let home = tempfile::tempdir()?;
     let mut server = Command::new(sibling_binary("sluice-user-code")?)
         .args(["serve", "--port", "0"])

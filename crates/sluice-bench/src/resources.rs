@@ -82,7 +82,7 @@ fn mongo_uri() -> Result<(String, Option<uploads::Moto>)> {
     ))
 }
 
-pub fn bench(runs: usize, postgres: Option<String>, endpoint: Option<String>) -> Result<()> {
+pub(crate) fn bench(runs: usize, postgres: Option<String>, endpoint: Option<String>) -> Result<()> {
     let postgres = postgres
         .or_else(|| std::env::var("SLUICE_TEST_POSTGRES_URL").ok())
         .unwrap_or_else(|| "postgres://sluice:sluice@127.0.0.1:5432/sluice_test".to_owned());

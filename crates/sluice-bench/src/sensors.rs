@@ -42,11 +42,11 @@ fn definitions(count: usize, interval_s: u64) -> Result<Definitions> {
 }
 
 /// The `serve-sensors` subcommand: a code server for the bench location, until killed.
-pub fn serve(count: usize, interval_s: u64) -> Result<()> {
+pub(crate) fn serve(count: usize, interval_s: u64) -> Result<()> {
     crate::child::serve(LOCATION, &definitions(count, interval_s)?)
 }
 
-pub fn bench(count: usize, interval_s: u64, duration_s: u64, dagster: bool) -> Result<()> {
+pub(crate) fn bench(count: usize, interval_s: u64, duration_s: u64, dagster: bool) -> Result<()> {
     let home = tempfile::tempdir()?;
     let args = [
         "serve-sensors".to_owned(),

@@ -28,7 +28,7 @@ const ROUNDS: usize = 20;
 /// Events written while the live log is watched.
 const LIVE_EVENTS: usize = 50;
 
-pub fn bench(runs: usize, events: usize) -> Result<()> {
+pub(crate) fn bench(runs: usize, events: usize) -> Result<()> {
     let home = tempfile::tempdir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

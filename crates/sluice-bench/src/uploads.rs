@@ -93,7 +93,7 @@ pub(crate) fn s3_resource(endpoint: &str, bucket: &str, sign_payload: bool) -> R
     })?)
 }
 
-pub fn bench(size_mb: usize, repeat: usize, endpoint: Option<String>) -> Result<()> {
+pub(crate) fn bench(size_mb: usize, repeat: usize, endpoint: Option<String>) -> Result<()> {
     let (endpoint, _moto) = s3_server(endpoint)?;
     let dir = tempfile::tempdir()?;
     let file: PathBuf = dir.path().join("upload.bin");

@@ -45,6 +45,7 @@ pub struct BackfillDaemon {
 }
 
 impl BackfillDaemon {
+    /// The backfill loop over `storage`; `queue` wakes the run queue when runs are added.
     pub fn new(storage: Arc<dyn Storage>, queue: Wakeup) -> Self {
         Self {
             storage,

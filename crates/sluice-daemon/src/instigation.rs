@@ -20,6 +20,7 @@ use sluice_storage::{
 /// Where the scheduler and the sensor daemon read the time: the system clock in
 /// production; another clock to drive the loops through other times.
 pub trait Clock: Send + Sync + 'static {
+    /// The time now, by this clock.
     fn now(&self) -> DateTime<Utc>;
 }
 

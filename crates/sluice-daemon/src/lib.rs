@@ -49,6 +49,7 @@ pub use settings::{
 /// A daemon loop failed in a way it cannot go on from.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// Instance storage failed.
     #[error("instance storage: {0}")]
     Storage(#[from] StorageError),
 }
@@ -124,14 +125,18 @@ pub(crate) async fn end_run(
 
 /// The daemon: its loops over one instance and workspace.
 pub struct Daemon {
+    /// The instance's storage, which every loop reads and writes.
     pub storage: Arc<dyn Storage>,
+    /// The code locations, whose code servers evaluate schedules and sensors and launch runs.
     pub workspace: Workspace,
+    /// The `sluice.yaml` settings of the loops.
     pub settings: DaemonSettings,
     /// Identifies this daemon process in heartbeats.
     pub daemon_id: String,
 }
 
 impl Daemon {
+    /// A daemon over `storage` and `workspace`, with a fresh id for its heartbeats.
     pub fn new(storage: Arc<dyn Storage>, workspace: Workspace, settings: DaemonSettings) -> Self {
         Self {
             storage,

@@ -18,6 +18,7 @@ pub struct RunMonitor {
 }
 
 impl RunMonitor {
+    /// Run monitoring over `storage`, with `config`'s timeouts.
     pub fn new(storage: Arc<dyn Storage>, config: RunMonitoringConfig) -> Self {
         Self { storage, config }
     }

@@ -26,6 +26,8 @@ pub struct RunQueue {
 }
 
 impl RunQueue {
+    /// The queued run coordinator over `storage`, launching through `workspace`'s code
+    /// servers within `config`'s limits.
     pub fn new(
         storage: Arc<dyn Storage>,
         workspace: Workspace,

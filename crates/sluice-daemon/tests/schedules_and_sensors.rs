@@ -2,6 +2,8 @@
 //! this process, over HTTP), driven by a set clock: hours and daylight saving changes
 //! pass in milliseconds.
 
+#![allow(clippy::unwrap_used, unreachable_pub, missing_docs)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

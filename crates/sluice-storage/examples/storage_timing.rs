@@ -9,6 +9,8 @@
 //! Set `SLUICE_BENCH_POSTGRES_URL` to time a Postgres database as well (it must exist
 //! and may be written to).
 
+#![allow(clippy::unwrap_used, unreachable_pub, missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

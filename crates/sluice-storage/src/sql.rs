@@ -351,7 +351,7 @@ async fn applied_migrations<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, s
 /// `serde_json::to_string` as an object-safe trait, so that one closure serializes
 /// values of several types.
 mod erased_json {
-    pub trait Json {
+    pub(super) trait Json {
         fn to_json(&self) -> serde_json::Result<String>;
     }
 

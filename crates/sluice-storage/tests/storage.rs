@@ -5,6 +5,8 @@
 //! `tests/services/postgres.sh`), or `$SLUICE_TEST_POSTGRES_URL`. Every test gets a
 //! fresh database and drops it afterwards. Without a server they fail; they never skip.
 
+#![allow(clippy::unwrap_used, unreachable_pub, missing_docs)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
