@@ -14,21 +14,35 @@ use crate::protocol::{
 /// A request to a code server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The request or its answer did not get through (no server, a timeout, a reset).
     #[error("code server at {url} is unreachable: {source}")]
     Unreachable {
+        /// The code server's URL.
         url: String,
+        /// The HTTP client's error.
         #[source]
         source: reqwest::Error,
     },
+    /// The code server answered with an error.
     #[error("code server at {url} refused the request ({status}, {kind}): {message}")]
     Refused {
+        /// The code server's URL.
         url: String,
+        /// The HTTP status of the answer.
         status: u16,
+        /// The failure's kind, as the [`ErrorBody`] names it (`RunNotFound`, ...).
         kind: String,
+        /// The code server's message.
         message: String,
     },
+    /// The answer is not a message of this protocol version.
     #[error("code server at {url} answered something that is not the Sluice protocol: {detail}")]
-    Garbage { url: String, detail: String },
+    Garbage {
+        /// The code server's URL.
+        url: String,
+        /// What could not be read, and how big the answer was.
+        detail: String,
+    },
 }
 
 impl ClientError {
@@ -67,19 +81,23 @@ impl CodeServerClient {
         }
     }
 
+    /// The code server's base URL.
     pub fn url(&self) -> &str {
         &self.base
     }
 
+    /// Ask the code server for its health (`GET /v1/health`).
     pub async fn health(&self) -> Result<Health, ClientError> {
         self.call(self.http.get(self.endpoint("/v1/health"))).await
     }
 
+    /// The snapshot of the location the code server serves (`GET /v1/snapshot`).
     pub async fn snapshot(&self) -> Result<LocationSnapshot, ClientError> {
         self.call(self.http.get(self.endpoint("/v1/snapshot")))
             .await
     }
 
+    /// Start a run worker for the stored run `run_id` (`POST /v1/runs/launch`).
     pub async fn launch_run(&self, run_id: &str) -> Result<RunLaunched, ClientError> {
         self.post(
             "/v1/runs/launch",
@@ -90,6 +108,7 @@ impl CodeServerClient {
         .await
     }
 
+    /// Ask the worker of run `run_id` to cancel it (`POST /v1/runs/terminate`).
     pub async fn terminate_run(&self, run_id: &str) -> Result<TerminateResult, ClientError> {
         self.post(
             "/v1/runs/terminate",

@@ -423,15 +423,15 @@ mod tests {
 
         use sluice_core::resource::{ConfigurableResource, InitResourceContext, ResourceError};
 
-        pub static TEARDOWNS: AtomicUsize = AtomicUsize::new(0);
+        pub(super) static TEARDOWNS: AtomicUsize = AtomicUsize::new(0);
 
         #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
-        pub struct InboxConfig {
+        pub(super) struct InboxConfig {
             pub folder: String,
         }
 
-        pub struct Inbox {
+        pub(super) struct Inbox {
             pub folder: String,
         }
 

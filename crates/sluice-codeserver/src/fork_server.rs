@@ -43,22 +43,33 @@ pub struct ForkServer {
 /// What the code server gets back for a launch: the worker's pid, and its exit status
 /// once it ends.
 pub struct ForkedWorker {
+    /// The worker's process id.
     pub pid: u32,
+    /// Receives the worker's exit status when it ends.
     pub exited: oneshot::Receiver<ExitStatus>,
 }
 
 /// Why a fork server could not start a worker.
 #[derive(Debug, thiserror::Error)]
 pub enum ForkError {
+    /// [`ForkServer::start`] was called after the process started threads.
     #[error("the process has {threads} threads; the fork server must start before any")]
-    NotSingleThreaded { threads: usize },
+    NotSingleThreaded {
+        /// How many threads the process has.
+        threads: usize,
+    },
+    /// A system call failed.
     #[error("cannot {action}: {source}")]
     Os {
+        /// What was being done (`fork the fork server`, ...).
         action: &'static str,
+        /// The operating system's error.
         source: io::Error,
     },
+    /// The helper process could not fork a worker (its reason given).
     #[error("the fork server could not fork a worker: {0}")]
     Refused(String),
+    /// The helper process is gone.
     #[error("the fork server has exited; restart the code server")]
     Gone,
 }

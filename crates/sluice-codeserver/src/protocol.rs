@@ -25,7 +25,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
+    /// The protocol version the code server speaks ([`PROTOCOL_VERSION`]).
     pub version: u32,
+    /// The code location it serves.
     pub location_name: String,
     /// Runs whose worker this code server started and that are still running.
     pub running_runs: usize,
@@ -35,6 +37,7 @@ pub struct Health {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchRun {
+    /// The run id.
     pub run_id: String,
 }
 
@@ -42,6 +45,7 @@ pub struct LaunchRun {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunLaunched {
+    /// The run id.
     pub run_id: String,
     /// The worker's process id.
     pub pid: u32,
@@ -51,6 +55,7 @@ pub struct RunLaunched {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TerminateRun {
+    /// The run id.
     pub run_id: String,
 }
 
@@ -58,9 +63,11 @@ pub struct TerminateRun {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TerminateResult {
+    /// The run id.
     pub run_id: String,
     /// True when this code server runs the run's worker and signalled it.
     pub signalled: bool,
+    /// Why no worker was signalled; `None` when one was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -69,6 +76,7 @@ pub struct TerminateResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateSchedule {
+    /// The schedule's name.
     pub schedule_name: String,
     /// The tick's time, in seconds since the epoch.
     pub scheduled_time: f64,
@@ -80,13 +88,18 @@ pub struct EvaluateSchedule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateSensor {
+    /// The sensor's name.
     pub sensor_name: String,
     /// The daemon's time for this evaluation, in seconds since the epoch.
     pub evaluation_time: f64,
+    /// The cursor the sensor's previous evaluations left; `None` before the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+    /// When the previous tick was evaluated, in seconds since the epoch; `None` before the
+    /// first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_tick_time: Option<f64>,
+    /// The run key of the last run the sensor requested, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_key: Option<String>,
     /// For a run status sensor: the runs that changed status since its cursor.
@@ -95,6 +108,7 @@ pub struct EvaluateSensor {
     /// For an asset sensor: the new materializations of its assets since its cursor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub asset_events: Vec<EventRecord>,
+    /// The evaluation fails when it takes longer.
     pub timeout_seconds: f64,
 }
 
@@ -103,6 +117,7 @@ pub struct EvaluateSensor {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Evaluation {
+    /// The evaluation ran: its run requests, skip reason and cursor.
     Evaluated(TickOutcome),
     /// User code failed, panicked or timed out, or requested a run that cannot be.
     Failed(ErrorInfo),
@@ -114,5 +129,6 @@ pub enum Evaluation {
 pub struct ErrorBody {
     /// A stable name for the kind of failure (`RunNotFound`, `BadRequest`, ...).
     pub kind: String,
+    /// What went wrong, for a person.
     pub message: String,
 }

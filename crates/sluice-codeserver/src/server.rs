@@ -32,7 +32,9 @@ use crate::protocol::{
 /// `execute-run --run-id ID` (e.g. `--location NAME`).
 #[derive(Debug, Clone)]
 pub struct WorkerCommand {
+    /// The program to run (the location's user-code binary).
     pub program: PathBuf,
+    /// The arguments before `execute-run --run-id ID`.
     pub args: Vec<String>,
 }
 

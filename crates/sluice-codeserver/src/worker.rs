@@ -20,8 +20,15 @@ use tokio_util::sync::CancellationToken;
 /// A run could not be executed, or its events could not all be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
+    /// The run is past `NOT_STARTED`, `QUEUED` and `STARTING`: it started (or ended) already.
     #[error("run {run_id} is {status}; only a run that has not started can be executed")]
-    AlreadyStarted { run_id: String, status: RunStatus },
+    AlreadyStarted {
+        /// The run id.
+        run_id: String,
+        /// The run's status.
+        status: RunStatus,
+    },
+    /// Instance storage failed.
     #[error("instance storage: {0}")]
     Storage(#[from] StorageError),
 }

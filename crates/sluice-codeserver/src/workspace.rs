@@ -26,25 +26,43 @@ use crate::client::CodeServerClient;
 /// The workspace file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
+    /// The file could not be read.
     #[error("cannot read workspace file {path}: {source}")]
     Read {
+        /// The file's path.
         path: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not valid YAML, or not a workspace.
     #[error("{path}{}: {message}", line.map(|l| format!(":{l}:{}", column.unwrap_or(0))).unwrap_or_default())]
     Syntax {
+        /// The file's path.
         path: String,
+        /// The line of the error, from 1, when the parser knows it.
         line: Option<usize>,
+        /// The column of the error, from 1, when the parser knows it.
         column: Option<usize>,
+        /// The parser's message.
         message: String,
     },
+    /// Two entries share a location name.
     #[error("{path}: code location \"{name}\" is listed more than once")]
-    DuplicateLocation { path: String, name: String },
+    DuplicateLocation {
+        /// The file's path.
+        path: String,
+        /// The shared name.
+        name: String,
+    },
+    /// A `command` location's code server could not be started.
     #[error("code location \"{location}\": cannot start `{command}`: {reason}")]
     Start {
+        /// The location's name.
         location: String,
+        /// The command, as run.
         command: String,
+        /// Why it could not start, or why it did not announce its address.
         reason: String,
     },
 }
@@ -64,8 +82,11 @@ pub struct WorkspaceFile {
 pub enum LocationEntry {
     /// A code server that is already running.
     CodeServer {
+        /// The server's host.
         host: String,
+        /// The server's port.
         port: u16,
+        /// The location's name.
         location_name: String,
     },
     /// A code server to start: `executable [args] serve --host 127.0.0.1 --port 0`.
@@ -73,17 +94,23 @@ pub enum LocationEntry {
         /// A path (relative to the workspace file) or a program name, looked up next to
         /// the running Sluice binary first and then on `PATH`.
         executable: String,
+        /// Arguments before `serve ...`.
         #[serde(default)]
         args: Vec<String>,
+        /// The location's name.
         location_name: String,
+        /// The directory to start it in, relative to the workspace file's; the current one
+        /// when absent.
         #[serde(default)]
         working_directory: Option<PathBuf>,
+        /// Environment variables set for it, on top of the inherited ones.
         #[serde(default)]
         env: BTreeMap<String, String>,
     },
 }
 
 impl LocationEntry {
+    /// The location's name.
     pub fn location_name(&self) -> &str {
         match self {
             Self::CodeServer { location_name, .. } | Self::Command { location_name, .. } => {
@@ -265,21 +292,27 @@ fn resolve_executable(executable: &str, base_dir: &Path) -> PathBuf {
 /// The state of one location: its snapshot, or why it could not be loaded.
 #[derive(Debug, Clone)]
 pub enum LocationState {
+    /// Its snapshot, as last fetched.
     Loaded(Arc<LocationSnapshot>),
+    /// Why its snapshot could not be fetched.
     Failed(String),
 }
 
 /// A location as the workspace holds it.
 #[derive(Debug, Clone)]
 pub struct Location {
+    /// The location's name.
     pub name: String,
+    /// The client of its code server.
     pub client: CodeServerClient,
+    /// Its snapshot, or why it could not be loaded.
     pub state: LocationState,
     /// When the state was last refreshed (Unix seconds).
     pub updated_at: f64,
 }
 
 impl Location {
+    /// The snapshot, or `None` if the location failed to load.
     pub fn snapshot(&self) -> Option<&Arc<LocationSnapshot>> {
         match &self.state {
             LocationState::Loaded(s) => Some(s),
@@ -325,6 +358,7 @@ impl Workspace {
         }
     }
 
+    /// The location `name`, or `None` if the workspace has no such location.
     pub async fn location(&self, name: &str) -> Option<Location> {
         self.locations.read().await.get(name).cloned()
     }

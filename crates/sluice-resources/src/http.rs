@@ -57,6 +57,7 @@ pub struct HttpApiConfig {
     /// `max_backoff_seconds`, and is jittered. A 429's `Retry-After` takes precedence.
     #[serde(default = "defaults::backoff")]
     pub backoff_seconds: f64,
+    /// The longest delay between two attempts, in seconds.
     #[serde(default = "defaults::max_backoff")]
     pub max_backoff_seconds: f64,
     /// A path that answers with a success status when the API is up (`health`), for
@@ -66,19 +67,19 @@ pub struct HttpApiConfig {
 }
 
 mod defaults {
-    pub fn timeout() -> f64 {
+    pub(super) fn timeout() -> f64 {
         30.0
     }
-    pub fn connect_timeout() -> f64 {
+    pub(super) fn connect_timeout() -> f64 {
         10.0
     }
-    pub fn max_retries() -> u32 {
+    pub(super) fn max_retries() -> u32 {
         3
     }
-    pub fn backoff() -> f64 {
+    pub(super) fn backoff() -> f64 {
         0.5
     }
-    pub fn max_backoff() -> f64 {
+    pub(super) fn max_backoff() -> f64 {
         30.0
     }
 }
@@ -105,9 +106,17 @@ impl HttpApiConfig {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpAuth {
     /// `Authorization: Bearer <token>`: an API token or a JWT.
-    Bearer { token: StringSource },
+    Bearer {
+        /// The token.
+        token: StringSource,
+    },
     /// The key in a header of the API's choosing, such as `X-API-Key`.
-    ApiKey { header: String, key: StringSource },
+    ApiKey {
+        /// The header's name.
+        header: String,
+        /// The key, sent as the header's value.
+        key: StringSource,
+    },
 }
 
 /// A request that did not give what was asked. No variant holds a header value, so a
@@ -117,14 +126,19 @@ pub enum HttpError {
     /// The config cannot make a client.
     #[error("invalid HTTP API config: {0}")]
     Config(String),
+    /// An environment variable the config names could not be read.
     #[error(transparent)]
     EnvVar(#[from] EnvVarError),
     /// No response: the connection failed or the attempt timed out.
     #[error("{method} {url} failed after {attempts} attempt(s): {reason}")]
     Transport {
+        /// The request's method.
         method: Method,
+        /// The request's URL, without its query.
         url: String,
+        /// How many attempts were made, retries included.
         attempts: u32,
+        /// Why the last attempt failed, with its causes.
         reason: String,
     },
     /// The API answered with an error status.
@@ -133,24 +147,35 @@ pub enum HttpError {
         excerpt(body)
     )]
     Status {
+        /// The request's method.
         method: Method,
+        /// The request's URL, without its query.
         url: String,
+        /// The status of the last answer.
         status: StatusCode,
+        /// How many attempts were made, retries included.
         attempts: u32,
+        /// The body of the last answer (the message quotes its beginning).
         body: String,
     },
     /// The response is not what the caller expected.
     #[error("{method} {url}: cannot read the response: {reason}")]
     Decode {
+        /// The request's method.
         method: Method,
+        /// The request's URL, without its query.
         url: String,
+        /// What is wrong with the response.
         reason: String,
     },
     /// Polling gave up before the API reported the work done.
     #[error("{what} was not done after {attempts} checks over {:.1}s", waited.as_secs_f64())]
     NotDone {
+        /// What was polled, as the caller named it.
         what: String,
+        /// How many checks were made.
         attempts: u32,
+        /// How long polling took in all.
         waited: Duration,
     },
 }
@@ -598,6 +623,7 @@ pub struct Pages {
     /// The JSON pointer to the array of items in a page (`/data`; empty: the page is
     /// the array).
     pub items: String,
+    /// How the next page is found.
     pub pagination: Pagination,
     /// Fail rather than fetch more pages than this.
     pub max_pages: usize,
@@ -618,18 +644,33 @@ impl Pages {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pagination {
     /// Query parameter `param` counts pages from `first`, until a page has no items.
-    PageNumber { param: String, first: u64 },
+    PageNumber {
+        /// The query parameter that carries the page number.
+        param: String,
+        /// The number of the first page (usually 0 or 1).
+        first: u64,
+    },
     /// The page's cursor, at JSON pointer `cursor`, is sent back as query parameter
     /// `param`, until it is null, empty or missing (or a page has no items).
-    Cursor { param: String, cursor: String },
+    Cursor {
+        /// The query parameter the cursor is sent back as.
+        param: String,
+        /// The JSON pointer to the cursor in a page.
+        cursor: String,
+    },
     /// The page names the next page's URL (absolute or relative) at JSON pointer `next`,
     /// until it is null or missing.
-    NextUrl { next: String },
+    NextUrl {
+        /// The JSON pointer to the next page's URL in a page.
+        next: String,
+    },
 }
 
 /// How often and how long [`HttpApiResource::poll_until`] checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Poll {
+    /// How many times to check before giving up.
     pub max_attempts: u32,
+    /// How long to wait between two checks.
     pub interval: Duration,
 }

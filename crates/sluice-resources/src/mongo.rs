@@ -51,16 +51,26 @@ impl MongoConfig {
 /// What went wrong with MongoDB. Messages name the server without credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum MongoError {
+    /// The resource's config cannot be used (said why).
     #[error("invalid MongoDB config: {0}")]
     Config(String),
+    /// An environment variable the config names could not be read.
     #[error(transparent)]
     EnvVar(#[from] EnvVarError),
+    /// The server could not be reached.
     #[error("cannot reach MongoDB at {target}: {reason}")]
-    Connect { target: String, reason: String },
+    Connect {
+        /// The server and database, as `HOST:PORT/DATABASE`.
+        target: String,
+        /// The driver's message.
+        reason: String,
+    },
     /// An operation failed: `what` says which.
     #[error("{what}: {source}")]
     Operation {
+        /// The operation, with its collection.
         what: String,
+        /// The driver's error.
         #[source]
         source: mongodb::error::Error,
     },
@@ -179,10 +189,12 @@ impl MongoResource {
         &self.target
     }
 
+    /// The driver's client, for what this resource does not wrap.
     pub fn client(&self) -> &Client {
         &self.client
     }
 
+    /// The configured database.
     pub fn database(&self) -> &Database {
         &self.database
     }

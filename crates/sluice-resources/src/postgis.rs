@@ -69,7 +69,7 @@ pub struct PostGisConfig {
 }
 
 mod defaults {
-    pub fn schema_prefix() -> String {
+    pub(super) fn schema_prefix() -> String {
         "sluice_run".to_owned()
     }
 }
@@ -115,25 +115,44 @@ impl PostGisConfig {
 /// What went wrong with PostGIS.
 #[derive(Debug, thiserror::Error)]
 pub enum PostGisError {
+    /// The resource's config cannot be used (said why).
     #[error("invalid PostGIS config: {0}")]
     Config(String),
+    /// The database failed.
     #[error(transparent)]
     Postgres(#[from] PostgresError),
+    /// The database has no PostGIS extension.
     #[error(
         "PostGIS is not installed in {target}: {reason}; a superuser must run \
          CREATE EXTENSION postgis in that database"
     )]
-    NotInstalled { target: String, reason: String },
+    NotInstalled {
+        /// The database, as `postgres://USER@HOST:PORT/DATABASE` (no password).
+        target: String,
+        /// The database's message.
+        reason: String,
+    },
     /// The input of a load is not what it should be; `at` names the record.
     #[error("cannot load {source_name} into {table}: {at}: {reason}")]
     Input {
+        /// The input's name, as the caller gave it (a file name, say).
         source_name: String,
+        /// The table loaded into.
         table: String,
+        /// The record: a line, a feature or a CSV row.
         at: String,
+        /// What is wrong with it.
         reason: String,
     },
+    /// An export to GeoParquet failed.
     #[error("cannot export {table}: {reason}")]
-    Export { table: String, reason: String },
+    Export {
+        /// The table exported.
+        table: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Writing the export to object storage failed.
     #[error(transparent)]
     Store(#[from] S3Error),
 }
@@ -154,9 +173,17 @@ impl PostGisError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CsvGeometry {
     /// A column of WKT (or EWKT) text.
-    Wkt { column: String },
+    Wkt {
+        /// The column's name.
+        column: String,
+    },
     /// Two numeric columns, longitude (x) and latitude (y); a point per row.
-    LonLat { lon: String, lat: String },
+    LonLat {
+        /// The longitude column's name.
+        lon: String,
+        /// The latitude column's name.
+        lat: String,
+    },
 }
 
 /// What [`PostGisResource::export_geoparquet`] wrote.
@@ -164,8 +191,9 @@ pub enum CsvGeometry {
 pub struct GeoParquetExport {
     /// The object's URL.
     pub url: String,
+    /// The rows written.
     pub rows: u64,
-    /// The file's size.
+    /// The file's size, in bytes.
     pub bytes: u64,
     /// The `geo` metadata written into the file.
     pub geo: Value,

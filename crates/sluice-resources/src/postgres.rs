@@ -35,14 +35,19 @@ pub struct PostgresConfig {
     /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`; or give the parts below.
     #[serde(default)]
     pub url: Option<StringSource>,
+    /// The server's host name, instead of `url` (with `database`).
     #[serde(default)]
     pub host: Option<String>,
+    /// The server's port, with `host`; 5432 when absent.
     #[serde(default)]
     pub port: Option<u16>,
+    /// The user to connect as, with `host`.
     #[serde(default)]
     pub user: Option<String>,
+    /// The user's password, with `host`; best given as an `EnvVar`.
     #[serde(default)]
     pub password: Option<StringSource>,
+    /// The database to connect to, instead of `url` (with `host`).
     #[serde(default)]
     pub database: Option<String>,
     /// Longest a statement may run, in seconds (Postgres' `statement_timeout`); none
@@ -58,10 +63,10 @@ pub struct PostgresConfig {
 }
 
 mod defaults {
-    pub fn max_connections() -> u32 {
+    pub(super) fn max_connections() -> u32 {
         5
     }
-    pub fn connect_timeout() -> f64 {
+    pub(super) fn connect_timeout() -> f64 {
         10.0
     }
 }
@@ -167,15 +172,28 @@ fn without_password(url: &str) -> String {
 /// What went wrong with Postgres. Messages name the database without its password.
 #[derive(Debug, thiserror::Error)]
 pub enum PostgresError {
+    /// The resource's config cannot be used (said why).
     #[error("invalid Postgres config: {0}")]
     Config(String),
+    /// An environment variable the config names could not be read.
     #[error(transparent)]
     EnvVar(#[from] EnvVarError),
+    /// The database could not be reached.
     #[error("cannot connect to {target}: {reason}")]
-    Connect { target: String, reason: String },
+    Connect {
+        /// The database, as `postgres://USER@HOST:PORT/DATABASE` (no password).
+        target: String,
+        /// The driver's message.
+        reason: String,
+    },
     /// A statement failed; `sql` is its beginning.
     #[error("{reason} (in: {sql})")]
-    Query { sql: String, reason: String },
+    Query {
+        /// The beginning of the statement.
+        sql: String,
+        /// The database's message.
+        reason: String,
+    },
 }
 
 impl PostgresError {
@@ -395,8 +413,11 @@ impl PostgresResource {
 /// The data format of [`PostgresResource::copy_in`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyFormat {
+    /// Postgres' `csv` format.
     Csv,
+    /// Postgres' `text` format: tab-separated, `\N` for null.
     Text,
+    /// Postgres' `binary` format.
     Binary,
 }
 

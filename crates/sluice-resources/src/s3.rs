@@ -44,12 +44,15 @@ pub struct S3Config {
     /// An S3-compatible server (`http://minio:9000`); AWS when absent.
     #[serde(default)]
     pub endpoint: Option<StringSource>,
+    /// The bucket's region (`eu-west-1`); when absent, the `AWS_*` environment
+    /// variables', else `us-east-1`.
     #[serde(default)]
     pub region: Option<String>,
     /// Credentials; without them, the `AWS_*` environment variables (and the instance's
     /// role) are used, as by Dagster's S3 resource.
     #[serde(default)]
     pub access_key_id: Option<StringSource>,
+    /// The secret of `access_key_id`; best given as an `EnvVar`.
     #[serde(default)]
     pub secret_access_key: Option<StringSource>,
     /// Allow `http://` endpoints (MinIO on a private network).
@@ -73,10 +76,10 @@ pub struct S3Config {
 }
 
 mod defaults {
-    pub fn timeout() -> f64 {
+    pub(super) fn timeout() -> f64 {
         60.0
     }
-    pub fn max_retries() -> usize {
+    pub(super) fn max_retries() -> usize {
         3
     }
 }
@@ -102,22 +105,30 @@ impl S3Config {
 /// What went wrong with object storage.
 #[derive(Debug, thiserror::Error)]
 pub enum S3Error {
+    /// The resource's config cannot be used (said why).
     #[error("invalid object store config: {0}")]
     Config(String),
+    /// An environment variable the config names could not be read.
     #[error(transparent)]
     EnvVar(#[from] EnvVarError),
     /// The store refused or failed an operation.
     #[error("cannot {action} {what}: {reason}")]
     Store {
+        /// What was being done (`get`, `put`, `list`, `delete`, ...).
         action: &'static str,
+        /// The object or prefix, as a URL.
         what: String,
+        /// The store's message.
         reason: String,
     },
     /// A local file could not be read or written.
     #[error("cannot {action} local file {path}: {source}")]
     File {
+        /// What was being done (`create`, `read`, `write`).
         action: &'static str,
+        /// The local file.
         path: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

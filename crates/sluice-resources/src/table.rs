@@ -39,8 +39,10 @@ pub struct Table(pub RecordBatch);
 /// A table that cannot be written or read as Parquet.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
+    /// The Parquet writer or reader failed.
     #[error("Parquet: {0}")]
     Parquet(#[from] ParquetError),
+    /// Arrow failed (the batches read do not fit one schema, say).
     #[error("Arrow: {0}")]
     Arrow(#[from] ArrowError),
 }
@@ -52,10 +54,12 @@ impl From<RecordBatch> for Table {
 }
 
 impl Table {
+    /// The record batch.
     pub fn batch(&self) -> &RecordBatch {
         &self.0
     }
 
+    /// How many rows it has.
     pub fn num_rows(&self) -> usize {
         self.0.num_rows()
     }

@@ -2,6 +2,8 @@
 //! from its config, asked for its health and torn down, against the real servers that
 //! tests/run.sh starts; and each one's failure, a clear message within its timeout.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

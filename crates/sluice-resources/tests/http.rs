@@ -2,6 +2,8 @@
 //! (honouring Retry-After) and timeouts, pagination of three kinds, polling, auth
 //! headers, and clear errors for what cannot work.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

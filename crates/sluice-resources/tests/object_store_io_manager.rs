@@ -2,6 +2,8 @@
 //! S3-compatible server: moto, which `tests/run.sh` starts (see
 //! `tests/services/s3.sh`) and names in `$SLUICE_TEST_S3_ENDPOINT`.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;

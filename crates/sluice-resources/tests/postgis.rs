@@ -2,6 +2,8 @@
 //! starts (`tests/services/postgres.sh`), exporting to the local S3 server (moto).
 //! Without the servers the tests fail; they never skip.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use arrow_array::{Array, BinaryArray, Float64Array, Int64Array, StringArray};

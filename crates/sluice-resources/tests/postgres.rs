@@ -2,6 +2,8 @@
 //! (`tests/services/postgres.sh`), or `$SLUICE_TEST_POSTGRES_URL`. Each test works in a
 //! schema of its own and drops it. Without a server the tests fail; they never skip.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};

@@ -3,6 +3,8 @@
 //! every verb, multipart upload and streamed download of a large file, presigned URLs,
 //! and clear errors. Without the server the tests fail; they never skip.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -4,6 +4,8 @@
 //!
 //! The only test of this binary, so that setting the variable races with nothing.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use axum::Json;

@@ -13,7 +13,9 @@ use sluice_core::resource::ResourceDefinition;
 /// One resource's line of the report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckReport {
+    /// The key the resource is bound to.
     pub key: String,
+    /// The short name of its Rust type (`PostgresResource`).
     pub type_name: String,
     /// `Ok(set up, healthy and torn down in this long)` or why not.
     pub outcome: Result<Duration, String>,

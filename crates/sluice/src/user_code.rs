@@ -42,6 +42,7 @@ pub struct CodeLocation {
 }
 
 impl CodeLocation {
+    /// The location `name`, whose definitions `load` builds (when a command needs them).
     pub fn new(
         name: impl Into<String>,
         load: fn() -> Result<Definitions, DefinitionError>,
@@ -52,6 +53,7 @@ impl CodeLocation {
         }
     }
 
+    /// The location's name.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -68,54 +70,93 @@ impl CodeLocation {
 /// What can go wrong in a user-code command, each with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum UserCodeError {
+    /// `--location` names a location this binary does not have.
     #[error("no code location named \"{name}\"; this binary has: {available}")]
-    UnknownLocation { name: String, available: String },
+    UnknownLocation {
+        /// The name given.
+        name: String,
+        /// The binary's locations, comma-separated.
+        available: String,
+    },
+    /// The binary has several locations and no `--location` chose one.
     #[error("this binary has several code locations ({available}); choose one with --location")]
-    LocationRequired { available: String },
+    LocationRequired {
+        /// The binary's locations, comma-separated.
+        available: String,
+    },
+    /// The location's definitions are invalid.
     #[error("code location \"{location}\" failed to load: {source}")]
     Definitions {
+        /// The location's name.
         location: String,
+        /// Every problem found.
         #[source]
         source: DefinitionError,
     },
+    /// The job named is not in the location.
     #[error("job \"{job}\" not found in code location \"{location}\"; its jobs are: {available}")]
     JobNotFound {
+        /// The job name given.
         job: String,
+        /// The location's name.
         location: String,
+        /// The location's jobs, comma-separated.
         available: String,
     },
+    /// The asset selection (`--select`) cannot be parsed or resolved.
     #[error("code location \"{location}\": {source}")]
     AssetSelection {
+        /// The location's name.
         location: String,
+        /// What is wrong with the selection.
         #[source]
         source: SelectionError,
     },
+    /// The partition named does not fit the job's partitioning.
     #[error("job \"{job}\": {source}")]
     Partition {
+        /// The job.
         job: String,
+        /// What is wrong with the partition.
         #[source]
         source: PartitionError,
     },
+    /// The run config given is not valid JSON or YAML, or cannot be read.
     #[error("invalid run config: {0}")]
     ConfigParse(#[from] ConfigParseError),
+    /// The run config does not fit the job's config schema.
     #[error("{0}")]
     RunConfig(RunConfigError),
+    /// Instance storage failed.
     #[error("instance storage: {0}")]
     Storage(#[from] StorageError),
+    /// The run worker failed.
     #[error("run worker: {0}")]
     Worker(#[from] WorkerError),
+    /// The run id (given here) is not in instance storage.
     #[error("run {0} does not exist in the instance")]
     RunNotFound(String),
+    /// The code server could not listen on its address.
     #[error("cannot serve on {address}: {source}")]
     Serve {
+        /// The address, `HOST:PORT`.
         address: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The async runtime (or the process setup around it) could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// A command-line argument has a value that cannot be used.
     #[error("{argument}: {reason}")]
-    InvalidArgument { argument: String, reason: String },
+    InvalidArgument {
+        /// The argument, as its flag (`--timeout`).
+        argument: String,
+        /// Why its value cannot be used.
+        reason: String,
+    },
+    /// A `--tag` that sets a tag Sluice sets itself.
     #[error("--tag: {0}")]
     Tags(#[from] RunTagError),
 }

@@ -30,8 +30,11 @@ use sluice::prelude::*;
 /// One order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
+    /// The order's number, from 1 within its export.
     pub id: u32,
+    /// The customer's name.
     pub customer: String,
+    /// The order's amount, in cents; negative for a refund.
     pub amount_cents: i64,
 }
 

@@ -70,10 +70,10 @@ pub struct GraphConfig {
 }
 
 mod defaults {
-    pub fn buffer_pool_mb() -> u64 {
+    pub(super) fn buffer_pool_mb() -> u64 {
         256
     }
-    pub fn max_size_mb() -> u64 {
+    pub(super) fn max_size_mb() -> u64 {
         16 * 1024
     }
 }
@@ -94,32 +94,46 @@ impl GraphConfig {
 /// What went wrong with a graph.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
+    /// The resource's config cannot be used (said why).
     #[error("invalid graph config: {0}")]
     Config(String),
     /// This build has no graph engine.
     #[error("{HOW_TO_ENABLE}")]
     NotBuilt,
+    /// A graph id (given here) that cannot name a database directory.
     #[error("graph id {0:?} must be 1 to 64 letters, digits, '_' or '-', not starting with '_'")]
     InvalidGraphId(String),
+    /// A graph's database could not be opened or created.
     #[error("cannot open graph {graph} at {path}: {reason}")]
     Open {
+        /// The graph id.
         graph: String,
+        /// Its database directory.
         path: String,
+        /// The engine's or the filesystem's message.
         reason: String,
     },
     /// A statement failed; `cypher` is its beginning.
     #[error("graph {graph}: {reason} (in: {cypher})")]
     Query {
+        /// The graph id.
         graph: String,
+        /// The beginning of the statement.
         cypher: String,
+        /// The engine's message.
         reason: String,
     },
+    /// A bulk load failed.
     #[error("graph {graph}: cannot load {file}: {reason}")]
     Load {
+        /// The graph id.
         graph: String,
+        /// The file loaded: a local path or an object-store URL.
         file: String,
+        /// The engine's or the filesystem's message.
         reason: String,
     },
+    /// Downloading a file to load from object storage failed.
     #[error(transparent)]
     Store(#[from] S3Error),
 }
@@ -129,6 +143,7 @@ pub enum GraphError {
 pub enum FileFormat {
     /// CSV with a header row.
     Csv,
+    /// Apache Parquet.
     Parquet,
 }
 
@@ -138,7 +153,9 @@ pub enum FileFormat {
 /// `_src` and `_dst`; dates and timestamps are ISO 8601 strings.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryRows {
+    /// The column names, in the order the query returns them.
     pub columns: Vec<String>,
+    /// The rows, each with one value per column.
     pub rows: Vec<Vec<Value>>,
 }
 

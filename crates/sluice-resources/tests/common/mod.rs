@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 /// The moto server's endpoint; the suite fails, saying how to start it, without one.
-pub fn s3_endpoint() -> String {
+pub(crate) fn s3_endpoint() -> String {
     std::env::var("SLUICE_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
         panic!(
             "SLUICE_TEST_S3_ENDPOINT is not set: run the suite through tests/run.sh, which \
@@ -15,7 +15,7 @@ pub fn s3_endpoint() -> String {
 }
 
 /// A new bucket named after `name` on the moto server: (endpoint, bucket).
-pub async fn create_bucket(name: &str) -> (String, String) {
+pub(crate) async fn create_bucket(name: &str) -> (String, String) {
     let endpoint = s3_endpoint();
     let bucket = format!("{name}-{}-{}", std::process::id(), fastrand::u32(..));
     // moto accepts an unsigned, path-style bucket creation.
@@ -30,7 +30,7 @@ pub async fn create_bucket(name: &str) -> (String, String) {
 
 /// The Postgres database of the tests: `$SLUICE_TEST_POSTGRES_URL`, or the one
 /// `tests/services/postgres.sh` provisions.
-pub fn postgres_url() -> String {
+pub(crate) fn postgres_url() -> String {
     std::env::var("SLUICE_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -38,7 +38,7 @@ pub fn postgres_url() -> String {
 }
 
 /// Run `job` of `defs` in-process with `config` as its run config: its status and events.
-pub async fn execute_job(
+pub(crate) async fn execute_job(
     defs: &sluice_core::definitions::Definitions,
     job: &str,
     config: &serde_json::Value,
@@ -68,7 +68,11 @@ pub async fn execute_job(
 }
 
 /// The config of an S3 resource on `prefix` of `bucket` at the moto server `endpoint`.
-pub fn s3_config(endpoint: &str, bucket: &str, prefix: &str) -> sluice_resources::s3::S3Config {
+pub(crate) fn s3_config(
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+) -> sluice_resources::s3::S3Config {
     use sluice_core::config::StringSource;
     sluice_resources::s3::S3Config {
         endpoint: Some(StringSource::from(endpoint)),
@@ -82,7 +86,7 @@ pub fn s3_config(endpoint: &str, bucket: &str, prefix: &str) -> sluice_resources
 
 /// A new bucket named after `name` on the moto server, and the config of an S3
 /// resource on `prefix` in it.
-pub async fn moto_config(name: &str, prefix: &str) -> sluice_resources::s3::S3Config {
+pub(crate) async fn moto_config(name: &str, prefix: &str) -> sluice_resources::s3::S3Config {
     let (endpoint, bucket) = create_bucket(name).await;
     s3_config(&endpoint, &bucket, prefix)
 }
