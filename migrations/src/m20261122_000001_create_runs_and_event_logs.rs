@@ -3,7 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 /// Creates `runs`, `run_tags` and `event_logs` with their indexes.
-pub struct Migration;
+pub(crate) struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {

@@ -3,7 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 /// Adds `runs.step_keys_to_execute`: a JSON list of step keys, or NULL for all steps.
-pub struct Migration;
+pub(crate) struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {

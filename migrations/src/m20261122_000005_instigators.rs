@@ -3,7 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 /// Creates `instigators`, `instigator_ticks` and `instigator_run_keys`.
-pub struct Migration;
+pub(crate) struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {

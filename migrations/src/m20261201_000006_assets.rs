@@ -5,7 +5,7 @@ use sea_orm_migration::prelude::*;
 
 /// Adds `event_logs.asset_key` and `event_logs.partition` (with an index for an asset's
 /// history), and creates `asset_keys` and `asset_partitions`.
-pub struct Migration;
+pub(crate) struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {

@@ -5,7 +5,7 @@ use sea_orm_migration::prelude::*;
 
 /// Creates `dynamic_partitions`, one row per key of a set, unique per set, and adds
 /// `instigator_ticks.dynamic_partitions` (JSON: the keys a tick added and deleted).
-pub struct Migration;
+pub(crate) struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {

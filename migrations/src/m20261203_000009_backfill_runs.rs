@@ -4,7 +4,7 @@ use sea_orm_migration::prelude::*;
 
 /// Adds `backfills.runs`: JSON of how many consecutive partitions each run takes, or
 /// NULL for one run per partition.
-pub struct Migration;
+pub(crate) struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {

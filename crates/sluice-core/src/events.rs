@@ -25,7 +25,7 @@ pub enum EventType {
     RunStarting,
     /// The run's worker began executing the plan.
     RunStart,
-    /// Every step of the run succeeded (or was skipped by design).
+    /// The run finished with no failed step.
     RunSuccess,
     /// The run failed: a step failed, or the run could not start.
     RunFailure,
@@ -45,7 +45,8 @@ pub enum EventType {
     StepUpForRetry,
     /// A retried step began its next attempt.
     StepRestarted,
-    /// A step did not run (an upstream output it needs was not produced).
+    /// A step did not run: an upstream step did not succeed, or did not yield an
+    /// optional output it needs.
     StepSkipped,
     /// An IO manager stored a step output.
     HandledOutput,
@@ -156,7 +157,7 @@ pub enum LogLevel {
     Warning,
     /// Python's `ERROR`: a failure.
     Error,
-    /// Python's `CRITICAL`: a failure that stops everything.
+    /// Python's `CRITICAL`: a serious failure.
     Critical,
 }
 

@@ -27,7 +27,7 @@ pub enum RunStatus {
     Starting,
     /// Executing.
     Started,
-    /// Finished with every step succeeded.
+    /// Finished with no failed step.
     Success,
     /// Finished with a failure.
     Failure,
