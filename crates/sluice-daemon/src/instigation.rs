@@ -292,7 +292,7 @@ impl TickRecorder<'_> {
     ) -> Result<Queued, QueueError> {
         let job_name = request.job_name.clone().unwrap_or_default();
         let instigator = &self.instigator;
-        let (name, tick_id) = (instigator.name.clone(), tick_id);
+        let name = instigator.name.clone();
         let run_key_tag = request.run_key.clone().or(run_key.map(str::to_owned));
         let origin = match instigator.instigator_type {
             InstigatorType::Schedule => RunOrigin::Schedule {

@@ -74,13 +74,6 @@ impl Redactor {
         Self { secrets }
     }
 
-    /// `run` as it may be shown: secret config values and tags hidden.
-    pub fn run(&self, mut run: Run) -> Run {
-        run.run_config = redact_config(&run.run_config);
-        run.tags = redact_tags(&run.tags);
-        run
-    }
-
     /// `text` with every secret of the run masked.
     pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut shown = Cow::Borrowed(text);
@@ -125,6 +118,14 @@ impl Redactor {
             self.error(cause);
         }
     }
+}
+
+/// `run` as it may be shown: secret config values and tags hidden by key (no secret
+/// values need collecting for that).
+pub fn redact_run(mut run: Run) -> Run {
+    run.run_config = redact_config(&run.run_config);
+    run.tags = redact_tags(&run.tags);
+    run
 }
 
 /// Whether `value` is read from the environment (`{env: NAME}`).

@@ -11,7 +11,7 @@ use sluice_storage::{RunsFilter, Wakeup, output_storage_dir};
 
 use crate::error::{Error, Result};
 use crate::locations::asset_selection_steps;
-use crate::redaction::Redactor;
+use crate::redaction;
 use crate::{FoundJob, JobSelector, Service};
 
 /// What to launch.
@@ -442,5 +442,5 @@ impl Service {
 
 /// `run` as the service hands it out: its secrets hidden.
 fn shown(run: Run) -> Run {
-    Redactor::of_run(&run).run(run)
+    redaction::redact_run(run)
 }
