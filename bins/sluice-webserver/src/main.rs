@@ -9,6 +9,7 @@ use clap::{ArgAction, Parser};
 use sluice_codeserver::open_workspace;
 use sluice_service::Service;
 use sluice_storage::{StorageConfig, instance_home};
+use sluice_web::WebSettings;
 
 /// The Sluice webserver: GraphQL at /graphql (GraphiQL in a browser), on port 3000 by
 /// default.
@@ -45,7 +46,9 @@ async fn main() -> Result<()> {
             tracing::warn!(location = %location.name, %reason, "code location not loaded");
         }
     }
-    let service = Arc::new(Service::new(storage, workspace, instance_home()));
+    let home = instance_home();
+    let settings = WebSettings::load(&home).context("reading the instance config")?;
+    let service = Arc::new(Service::new(storage, workspace, home));
     let address = format!("{}:{}", cli.host, cli.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -55,11 +58,8 @@ async fn main() -> Result<()> {
         .context("reading the listening address")?;
     eprintln!("Sluice webserver listening on http://{local}");
     let shutdown = sluice::signals::shutdown_on_signals("Stopping the webserver");
-    // The webserver: GraphQL (`/graphql`, health, version info) beside the UI, both
-    // translations of the same service.
-    let app = sluice_graphql::router(sluice_graphql::build_schema(Arc::clone(&service)))
-        .merge(sluice_ui::router(service));
-    let served = sluice_graphql::serve(listener, app, shutdown)
+    let app = sluice_web::app(service, &settings, local);
+    let served = sluice_web::serve(listener, app, shutdown)
         .await
         .context("serving HTTP");
     started.stop().await;

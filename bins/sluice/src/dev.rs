@@ -14,6 +14,7 @@ use sluice_codeserver::{LocationState, StartedCodeServers, Workspace, WorkspaceF
 use sluice_daemon::{Daemon, DaemonSettings};
 use sluice_service::Service;
 use sluice_storage::{StorageConfig, Wakeup};
+use sluice_web::WebSettings;
 
 /// Run everything until Ctrl-C or SIGTERM.
 pub(crate) async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
@@ -23,6 +24,7 @@ pub(crate) async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
         .await
         .context("opening instance storage")?;
     let settings = DaemonSettings::load(&home).context("reading the instance config")?;
+    let web_settings = WebSettings::load(&home).context("reading the instance config")?;
     let file = WorkspaceFile::load(workspace)?;
     let base_dir = workspace
         .parent()
@@ -56,11 +58,8 @@ pub(crate) async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
         home.display(),
         locations.len()
     );
-    // The webserver: GraphQL (`/graphql`, health, version info) beside the UI, both
-    // translations of the same service.
-    let app = sluice_graphql::router(sluice_graphql::build_schema(Arc::clone(&service)))
-        .merge(sluice_ui::router(service));
-    let served = sluice_graphql::serve(listener, app, shutdown.clone())
+    let app = sluice_web::app(service, &web_settings, address);
+    let served = sluice_web::serve(listener, app, shutdown.clone())
         .await
         .context("serving HTTP");
     shutdown.cancel();

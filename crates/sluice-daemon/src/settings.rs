@@ -28,7 +28,7 @@ use sluice_storage::StorageError;
 /// so that any other top-level key is an error.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[expect(dead_code, reason = "`storage` is named, not read")]
+#[expect(dead_code, reason = "`storage` and `webserver` are named, not read")]
 struct InstanceFile {
     #[serde(default)]
     storage: Option<IgnoredAny>,
@@ -40,6 +40,8 @@ struct InstanceFile {
     schedules: Option<SchedulesConfig>,
     #[serde(default)]
     sensors: Option<SensorsConfig>,
+    #[serde(default)]
+    webserver: Option<IgnoredAny>,
 }
 
 /// How the daemon runs schedules (`schedules:` in `sluice.yaml`).

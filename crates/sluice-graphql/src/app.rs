@@ -2,17 +2,22 @@
 //!
 //! | route | what |
 //! | --- | --- |
-//! | `POST /graphql` | a GraphQL request: JSON `{query, variables, operationName}` (variables may be a JSON string), or `application/graphql` |
-//! | `GET /graphql` | GraphiQL for a browser (`Accept: text/html`); a websocket upgrade for subscriptions (`graphql-ws`, the legacy protocol Dagster speaks, or `graphql-transport-ws`); otherwise a request from the query string |
+//! | `POST /graphql` | a GraphQL request: `application/json` `{query, variables, operationName}` (variables may be a JSON string), or `application/graphql` |
+//! | `GET /graphql` | GraphiQL for a browser (`Accept: text/html`); a websocket upgrade for subscriptions (`graphql-ws`, the legacy protocol Dagster speaks, or `graphql-transport-ws`); otherwise a query (never a mutation) from the query string |
+//! | `GET /graphiql.js` | GraphiQL's start-up script |
 //! | `GET /healthz` | `ok` |
 //! | `GET /server_info`, `GET /dagit_info` | versions, with the keys the `dagster-graphql` CLI looks for |
 //!
 //! Every GraphQL answer is JSON with `data` and/or `errors`: malformed requests and
 //! documents get a GraphQL error (status 400), never an HTML page.
+//!
+//! A page on another site can make a visitor's browser send a `GET`, or a `POST` whose
+//! body is `text/plain` or a form, without asking first. So a mutation runs only from a
+//! `POST` whose body is JSON or GraphQL, which a browser sends cross-site only after a
+//! CORS preflight this app never grants. (Websockets, which browsers open to anywhere,
+//! are checked by the webserver's guard, in `sluice-web`.)
 
 use std::collections::{HashMap, HashSet};
-use std::future::IntoFuture;
-use std::time::Duration;
 
 use async_graphql::{Request as GqlRequest, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -20,56 +25,46 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::Message;
 use axum::extract::{FromRequestParts, Query, State, WebSocketUpgrade};
-use axum::http::header::{ACCEPT, CONTENT_TYPE, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
+use axum::http::header::{
+    ACCEPT, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt, future};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
+use crate::limits::QueryLimits;
 use crate::schema::SluiceSchema;
-
-/// How long requests in flight may take to finish once the webserver is asked to stop.
-const GRACE: Duration = Duration::from_secs(2);
 
 /// The legacy Apollo subprotocol Dagster's webserver and UI use.
 const LEGACY_WS: &str = "graphql-ws";
 /// The `graphql-ws` library's subprotocol (GraphiQL uses it).
 const TRANSPORT_WS: &str = "graphql-transport-ws";
 
-/// The app: GraphQL, GraphiQL, subscriptions, health and version info.
-pub fn router(schema: SluiceSchema) -> Router {
+/// The longest error message an answer repeats; a longer one (a document that does not
+/// parse quotes it) is cut.
+const MAX_ERROR_MESSAGE: usize = 1_000;
+
+/// What every handler shares: the schema, and the largest answer it may send.
+#[derive(Clone)]
+struct App {
+    schema: SluiceSchema,
+    limits: QueryLimits,
+}
+
+/// The app: GraphQL, GraphiQL, subscriptions, health and version info. `limits` should be
+/// the ones the schema was built with: the app enforces their response size.
+pub fn router(schema: SluiceSchema, limits: QueryLimits) -> Router {
+    let app = App { schema, limits };
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphiql.js", get(graphiql_script))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/server_info", get(server_info))
         .route("/dagit_info", get(server_info))
-        .with_state(schema)
-}
-
-/// Serve `app` (this crate's [`router`], usually merged with the UI's) on `listener`
-/// until `shutdown` is cancelled, then give requests in flight a moment (open
-/// subscriptions and live logs never end by themselves).
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let stopping = shutdown.clone();
-    let serve = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stopping.cancelled().await })
-        .into_future();
-    let grace = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(GRACE).await;
-    };
-    tokio::select! {
-        served = serve => served,
-        () = grace => Ok(()),
-    }
+        .with_state(app)
 }
 
 async fn server_info() -> Response {
@@ -112,8 +107,12 @@ fn parse_variables(raw: Option<Value>) -> Result<Variables, Box<Response>> {
     }
 }
 
-async fn execute(schema: &SluiceSchema, request: GqlRequest) -> Response {
-    let response = schema.execute(request).await;
+async fn execute(app: &App, request: GqlRequest) -> Response {
+    let mut response = app.schema.execute(request).await;
+    for error in &mut response.errors {
+        explain_limit(&mut error.message, &app.limits);
+        shorten(&mut error.message);
+    }
     // Documents that do not parse or validate produce no data at all.
     let status = if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
         StatusCode::BAD_REQUEST
@@ -122,6 +121,15 @@ async fn execute(schema: &SluiceSchema, request: GqlRequest) -> Response {
     };
     // Serialized directly, so that fields keep the order of the selection.
     match serde_json::to_vec(&response) {
+        Ok(body) if body.len() > app.limits.max_response_bytes => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "The answer is {} bytes, over the limit of {} \
+                 (webserver.graphql.max_response_bytes in sluice.yaml): ask for fewer results",
+                body.len(),
+                app.limits.max_response_bytes
+            ),
+        ),
         Ok(body) => (status, [(CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -130,18 +138,62 @@ async fn execute(schema: &SluiceSchema, request: GqlRequest) -> Response {
     }
 }
 
-async fn graphql_post(
-    State(schema): State<SluiceSchema>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// Name the limit, and its setting, in async-graphql's own refusals.
+fn explain_limit(message: &mut String, limits: &QueryLimits) {
+    let (limit, setting) = match message.as_str() {
+        "Query is too complex." => (limits.max_complexity, "max_complexity"),
+        "Query is nested too deep." => (limits.max_depth, "max_depth"),
+        _ => return,
+    };
+    message.push_str(&format!(
+        " The limit is {limit} (webserver.graphql.{setting} in sluice.yaml): select fewer \
+         fields, or ask for fewer items with `limit`."
+    ));
+}
+
+/// Cut `message` to [`MAX_ERROR_MESSAGE`] bytes (at a character boundary), saying so.
+fn shorten(message: &mut String) {
+    if message.len() > MAX_ERROR_MESSAGE {
+        let mut end = MAX_ERROR_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = message.len() - end;
+        message.truncate(end);
+        message.push_str(&format!("… ({cut} more bytes)"));
+    }
+}
+
+async fn graphql_post(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if content_type.contains("application/graphql") {
-        let query = String::from_utf8_lossy(&body).into_owned();
-        return execute(&schema, GqlRequest::new(query)).await;
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match media_type.as_str() {
+        "application/json" => {}
+        "application/graphql" => {
+            let query = String::from_utf8_lossy(&body).into_owned();
+            return execute(&app, GqlRequest::new(query)).await;
+        }
+        _ => {
+            return error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "A GraphQL POST must be application/json or application/graphql, not {:?}",
+                    if content_type.is_empty() {
+                        "(none)"
+                    } else {
+                        content_type
+                    }
+                ),
+            );
+        }
     }
     let payload: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -172,11 +224,11 @@ async fn graphql_post(
     if let Some(Value::String(name)) = payload.remove("operationName") {
         request = request.operation_name(name);
     }
-    execute(&schema, request).await
+    execute(&app, request).await
 }
 
 async fn graphql_get(
-    State(schema): State<SluiceSchema>,
+    State(app): State<App>,
     Query(params): Query<HashMap<String, String>>,
     parts: Parts,
 ) -> Response {
@@ -186,30 +238,60 @@ async fn graphql_get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if is_upgrade {
-        return websocket(schema, parts).await;
+        return websocket(app.schema, parts).await;
     }
     if let Some(query) = params.get("query") {
         let variables = match parse_variables(params.get("variables").cloned().map(Value::String)) {
             Ok(v) => v,
             Err(response) => return *response,
         };
+        let operation = params.get("operationName").filter(|n| !n.is_empty());
+        if let Some(kind) = acting_operation(query, operation.map(String::as_str)) {
+            return error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("A {kind} can only be sent with POST, as application/json"),
+            );
+        }
         let mut request = GqlRequest::new(query.clone()).variables(variables);
-        if let Some(name) = params.get("operationName").filter(|n| !n.is_empty()) {
+        if let Some(name) = operation {
             request = request.operation_name(name.clone());
         }
-        return execute(&schema, request).await;
+        return execute(&app, request).await;
     }
     let wants_html = headers
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     if wants_html {
-        return Html(GRAPHIQL_PAGE).into_response();
+        return (
+            [(CONTENT_SECURITY_POLICY, GRAPHIQL_POLICY)],
+            Html(GRAPHIQL_PAGE),
+        )
+            .into_response();
     }
     error_response(
         StatusCode::BAD_REQUEST,
         "No GraphQL query found in the request",
     )
+}
+
+/// The kind of the operation a `GET` would run, when it is one that acts (a mutation, or
+/// a subscription, which only a websocket serves). A document that does not parse, or
+/// names no operation it holds, is left for execution to answer.
+fn acting_operation(query: &str, name: Option<&str>) -> Option<&'static str> {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let document = async_graphql::parser::parse_query(query).ok()?;
+    let kind = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => operation.node.ty,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?.node.ty,
+        // Several operations and none named: execution refuses it.
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    match kind {
+        OperationType::Query => None,
+        OperationType::Mutation => Some("mutation"),
+        OperationType::Subscription => Some("subscription"),
+    }
 }
 
 /// Pick the subprotocol: the first of ours the client offered (the legacy one first, as
@@ -297,6 +379,19 @@ fn legacy_error_message(msg: Message, started: &mut HashSet<String>) -> Message 
     }
 }
 
+async fn graphiql_script() -> Response {
+    (
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        GRAPHIQL_SCRIPT,
+    )
+        .into_response()
+}
+
+/// GraphiQL's page loads React and GraphiQL from unpkg; nothing else may run.
+const GRAPHIQL_POLICY: &str = "default-src 'none'; script-src 'self' https://unpkg.com; \
+    style-src https://unpkg.com 'unsafe-inline'; font-src https://unpkg.com data:; \
+    img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
 const GRAPHIQL_PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
@@ -309,12 +404,13 @@ const GRAPHIQL_PAGE: &str = r#"<!doctype html>
   <script crossorigin src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
   <script crossorigin src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
   <script crossorigin src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
-  <script>
-    const url = window.location.origin + window.location.pathname;
-    const fetcher = GraphiQL.createFetcher({ url, subscriptionUrl: url.replace(/^http/, "ws") });
-    ReactDOM.createRoot(document.getElementById("graphiql"))
-      .render(React.createElement(GraphiQL, { fetcher }));
-  </script>
+  <script src="/graphiql.js"></script>
 </body>
 </html>
+"#;
+
+const GRAPHIQL_SCRIPT: &str = r#"const url = window.location.origin + "/graphql";
+const fetcher = GraphiQL.createFetcher({ url, subscriptionUrl: url.replace(/^http/, "ws") });
+ReactDOM.createRoot(document.getElementById("graphiql"))
+  .render(React.createElement(GraphiQL, { fetcher }));
 "#;

@@ -11,7 +11,9 @@
 #![allow(clippy::duplicated_attributes)]
 
 pub mod app;
+pub mod limits;
 pub mod schema;
 
-pub use app::{router, serve};
+pub use app::router;
+pub use limits::QueryLimits;
 pub use schema::{SluiceSchema, build_schema};

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 async fn serve(h: &Harness) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = sluice_graphql::router(h.schema.clone());
+    let app = sluice_graphql::router(h.schema.clone(), sluice_graphql::QueryLimits::default());
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("127.0.0.1:{}", addr.port())
 }
@@ -110,7 +110,19 @@ async fn get_serves_graphiql_queries_health_and_server_info() {
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(page.text().await.unwrap().contains("GraphiQL"));
+    assert!(page.text().await.unwrap().contains("graphiql.min.js"));
+    let script = http
+        .get(format!("http://{addr}/graphiql.js"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        script
+            .text()
+            .await
+            .unwrap()
+            .contains("GraphiQL.createFetcher")
+    );
 
     let answer: Value = http
         .get(format!("http://{addr}/graphql?query=%7B%20version%20%7D"))

@@ -175,11 +175,15 @@ impl StorageConfig {
 }
 
 /// The instance file as storage reads it: its `storage` section. The daemon's sections
-/// are parsed by `sluice-daemon` (`DaemonSettings`, through [`read_instance_file`]);
-/// here they are only named, so that any other top-level key is an error.
+/// are parsed by `sluice-daemon` (`DaemonSettings`) and `webserver` by `sluice-web`
+/// (`WebSettings`), both through [`read_instance_file`]; here they are only named, so
+/// that any other top-level key is an error.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[expect(dead_code, reason = "the daemon's sections are named, not read")]
+#[expect(
+    dead_code,
+    reason = "the other processes' sections are named, not read"
+)]
 struct InstanceFile {
     #[serde(default)]
     storage: Option<StorageSection>,
@@ -191,6 +195,8 @@ struct InstanceFile {
     schedules: Option<IgnoredAny>,
     #[serde(default)]
     sensors: Option<IgnoredAny>,
+    #[serde(default)]
+    webserver: Option<IgnoredAny>,
 }
 
 /// Read `$SLUICE_HOME/sluice.yaml` of the instance at `home` as `T`, the view of the

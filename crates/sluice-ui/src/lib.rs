@@ -23,8 +23,9 @@
 //! | `GET /deployment` | code locations, load errors, daemon health |
 //! | `POST /deployment/locations/{name}/reload` | reload a location |
 //!
-//! A `POST` is refused when its `Origin` is another site's, so that no other page can
-//! act on the instance through a visitor's browser.
+//! The webserver (`sluice-web`) puts these routes behind its guard, which refuses a
+//! `POST` sent from another site's page, so that no other page can act on the instance
+//! through a visitor's browser.
 
 #![warn(missing_docs)]
 
@@ -41,11 +42,7 @@ mod runs;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::header::{HOST, ORIGIN};
-use axum::http::{Method, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Redirect;
 use axum::routing::{get, post};
 use sluice_service::Service;
 
@@ -95,27 +92,5 @@ pub fn router(service: Arc<Service>) -> Router {
             post(deployment::reload),
         )
         .fallback(|| async { UiError::NotFound("No page at this address.".into()) })
-        .layer(middleware::from_fn(same_origin_posts))
         .with_state(service)
-}
-
-/// Refuse a `POST` whose `Origin` names another host than the one it was sent to.
-/// Browsers send `Origin` with every cross-site form post; tools such as curl send none.
-async fn same_origin_posts(request: Request, next: Next) -> Response {
-    if request.method() == Method::POST {
-        let headers = request.headers();
-        let host = headers.get(HOST).and_then(|h| h.to_str().ok());
-        let origin = headers.get(ORIGIN).and_then(|o| o.to_str().ok());
-        if let Some(origin) = origin {
-            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-            if Some(origin_host) != host {
-                return (
-                    StatusCode::FORBIDDEN,
-                    "This action was sent from another site and was refused.\n",
-                )
-                    .into_response();
-            }
-        }
-    }
-    next.run(request).await
 }

@@ -385,6 +385,7 @@ impl AssetNode {
         !self.snapshot().checks.is_empty()
     }
     /// Its checks.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn asset_checks_or_error(
         &self,
         limit: Option<i32>,
@@ -404,6 +405,7 @@ impl AssetNode {
         })
     }
     /// Materializations, newest first.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn asset_materializations(
         &self,
         ctx: &Context<'_>,
@@ -415,6 +417,7 @@ impl AssetNode {
         materializations(ctx, &self.snapshot().key, filter).await
     }
     /// Observations (of an observable source asset), newest first.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn asset_observations(
         &self,
         ctx: &Context<'_>,
@@ -586,6 +589,7 @@ impl Asset {
         find_node(ctx, &self.key).await
     }
     /// Materializations, newest first.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn asset_materializations(
         &self,
         ctx: &Context<'_>,
@@ -603,6 +607,7 @@ impl Asset {
         materializations(ctx, &self.key, filter).await
     }
     /// Observations, newest first.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn asset_observations(
         &self,
         ctx: &Context<'_>,
@@ -827,6 +832,7 @@ impl AssetQuery {
     }
 
     /// The assets of the catalog (defined or materialized), by key.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn assets_or_error(
         &self,
         ctx: &Context<'_>,
@@ -889,6 +895,7 @@ impl AssetQuery {
     }
 
     /// Evaluations of one check of an asset, newest first.
+    #[graphql(complexity = "crate::limits::page_complexity(Some(limit), child_complexity)")]
     async fn asset_check_executions(
         &self,
         ctx: &Context<'_>,

@@ -253,10 +253,12 @@ impl PartitionBackfill {
         true
     }
     /// Its runs, newest first.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn runs(&self, ctx: &Context<'_>, limit: Option<i32>) -> async_graphql::Result<Vec<Run>> {
         self.runs_in(ctx, &[], limit).await
     }
     /// Its runs that have not finished.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn unfinished_runs(
         &self,
         ctx: &Context<'_>,
@@ -267,6 +269,7 @@ impl PartitionBackfill {
         self.runs_in(ctx, &unfinished, limit).await
     }
     /// Its runs that can still be canceled.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn cancelable_runs(
         &self,
         ctx: &Context<'_>,
@@ -527,6 +530,7 @@ impl BackfillQuery {
     }
 
     /// Backfills, newest first.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn partition_backfills_or_error(
         &self,
         ctx: &Context<'_>,

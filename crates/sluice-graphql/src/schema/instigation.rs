@@ -190,6 +190,7 @@ impl Schedule {
     }
     /// The schedule's next ticks after `cursor` (now, by default), at most `limit`
     /// (10), none after `until`.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn future_ticks(
         &self,
         cursor: Option<f64>,
@@ -474,6 +475,7 @@ impl InstigationState {
         })
     }
     /// Its runs, newest first.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn runs(&self, ctx: &Context<'_>, limit: Option<i32>) -> async_graphql::Result<Vec<Run>> {
         let limit = limit.map(|l| l.max(0) as usize);
         crate::schema::list_runs(ctx, &self.runs_filter(), None, limit).await
@@ -508,6 +510,7 @@ impl InstigationState {
     /// Its ticks, newest first. `dayRange` days back from `dayOffset` days ago;
     /// `cursor` is the id of the last tick of the previous page.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn ticks(
         &self,
         ctx: &Context<'_>,

@@ -25,6 +25,8 @@ use async_graphql::Context;
 use sluice_service::Error as ServiceError;
 use sluice_service::Service;
 
+use crate::limits::{AliasLimit, QueryLimits};
+
 /// The root of all queries: runs, workspace and instigators, and assets.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -48,9 +50,14 @@ pub struct MutationRoot(
 /// The schema type.
 pub type SluiceSchema = async_graphql::Schema<QueryRoot, MutationRoot, subscription::Subscription>;
 
-/// Build the schema over `service`.
-pub fn build_schema(service: Arc<Service>) -> SluiceSchema {
-    builder().data(service).finish()
+/// Build the schema over `service`, refusing documents over `limits`.
+pub fn build_schema(service: Arc<Service>, limits: QueryLimits) -> SluiceSchema {
+    builder()
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(AliasLimit(limits.max_aliases))
+        .data(service)
+        .finish()
 }
 
 /// The schema in SDL (GraphQL's schema language).

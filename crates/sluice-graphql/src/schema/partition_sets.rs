@@ -190,6 +190,7 @@ impl PartitionSet {
     }
     /// The partitions, in order (reversed with `reverse`), after the partition named by
     /// `cursor`, at most `limit`.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn partitions_or_error(
         &self,
         ctx: &Context<'_>,
@@ -278,6 +279,7 @@ impl PartitionSet {
         true
     }
     /// The job's backfills, newest first.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn backfills(
         &self,
         ctx: &Context<'_>,
@@ -362,6 +364,7 @@ impl Partition {
         })
     }
     /// The job's runs of this partition, newest first.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn runs(
         &self,
         ctx: &Context<'_>,

@@ -244,6 +244,7 @@ impl Query {
     }
 
     /// Retrieve runs after applying a filter, cursor, and limit.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn runs_or_error(
         &self,
         ctx: &Context<'_>,
@@ -387,6 +388,7 @@ impl Query {
     }
 
     /// Retrieve event logs after applying a run id filter, cursor, and limit.
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn logs_for_run(
         &self,
         ctx: &Context<'_>,

@@ -218,6 +218,7 @@ impl Run {
     pub(crate) async fn can_terminate(&self) -> bool {
         matches!(self.0.status, CoreStatus::Queued | CoreStatus::Started)
     }
+    #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     pub(crate) async fn event_connection(
         &self,
         ctx: &Context<'_>,

@@ -485,6 +485,7 @@ macro_rules! pipeline_like {
                 Vec::new()
             }
             /// The job's runs, newest first.
+            #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
             pub(crate) async fn runs(&self, ctx: &Context<'_>, cursor: Option<String>, limit: Option<i32>) -> async_graphql::Result<Vec<Run>> {
                 self.0.runs(ctx, cursor, limit).await
             }

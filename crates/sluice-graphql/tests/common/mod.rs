@@ -11,7 +11,7 @@ use serde_json::Value;
 use sluice_codeserver::Workspace;
 use sluice_core::run::{Run, RunStatus};
 use sluice_e2e::{Instance, Running};
-use sluice_graphql::{SluiceSchema, build_schema};
+use sluice_graphql::{QueryLimits, SluiceSchema, build_schema};
 use sluice_service::Service;
 use sluice_storage::SqlStorage;
 use sluice_storage::prelude::*;
@@ -63,7 +63,7 @@ impl Harness {
             workspace,
             instance.home.path().to_owned(),
         ));
-        let schema = build_schema(service.clone());
+        let schema = build_schema(service.clone(), QueryLimits::default());
         Self {
             instance,
             storage,
