@@ -223,7 +223,7 @@ impl TickRecorder<'_> {
         let mut steps = Vec::with_capacity(requests.len());
         for request in requests {
             let job_name = request.job_name.as_deref().unwrap_or_default();
-            check_request_tags(request.tags.keys()).map_err(|e| {
+            check_request_tags(&request.tags).map_err(|e| {
                 ErrorInfo::new(
                     INVALID_TAGS,
                     format!("run request for job \"{job_name}\": {e}"),

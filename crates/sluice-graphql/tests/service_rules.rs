@@ -1,5 +1,6 @@
 //! Rules the service layer keeps whatever the entry point: a request may not set a tag
-//! Sluice sets itself, and a run's inline secrets never leave it.
+//! Sluice sets itself nor pass the limits on tags, pages hold at least one item, and a
+//! run's inline secrets never leave it.
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
@@ -29,6 +30,20 @@ mutation($r: ReexecutionParams) {
   }
 }"#;
 
+/// Launch `one_op_job` with `tags` through the Python client's document; the result,
+/// which must be an error.
+async fn launch_refused(h: &Harness, tags: Value) -> Value {
+    let data = h
+        .exec(
+            client::SUBMIT_RUN,
+            submit_vars("demo", "one_op_job", json!({}), Some(tags)),
+        )
+        .await;
+    let result = data["data"]["launchPipelineExecution"].clone();
+    assert_eq!(result["__typename"], "PythonError", "{data:#}");
+    result
+}
+
 async fn run_count(h: &Harness) -> u64 {
     h.storage.count_runs(&RunsFilter::default()).await.unwrap()
 }
@@ -52,14 +67,7 @@ async fn every_entry_point_refuses_a_request_that_sets_a_system_tag() {
         {"key": "team", "value": "data"},
         {"key": "dagster/code_location", "value": "elsewhere"}
     ]);
-    let data = h
-        .exec(
-            client::SUBMIT_RUN,
-            submit_vars("demo", "one_op_job", json!({}), Some(tags)),
-        )
-        .await;
-    let result = &data["data"]["launchPipelineExecution"];
-    assert_eq!(result["__typename"], "PythonError", "{data:#}");
+    let result = launch_refused(&h, tags).await;
     assert!(
         result["message"]
             .as_str()
@@ -166,4 +174,64 @@ async fn graphql_never_shows_an_inline_secret() {
         h.run(&run_id).await.run_config["resources"]["warehouse"]["config"]["password"],
         SECRET
     );
+}
+
+#[tokio::test]
+async fn a_huge_tag_is_refused_and_nothing_is_stored() {
+    let h = Harness::new().await;
+    let tags = json!([{"key": "note", "value": "x".repeat(1 << 20)}]);
+    let result = launch_refused(&h, tags).await;
+    let message = result["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"note\" is 1048576 bytes long"),
+        "{message}"
+    );
+    assert_eq!(run_count(&h).await, 0);
+}
+
+#[tokio::test]
+async fn pages_must_hold_at_least_one_item() {
+    let h = Harness::new().await;
+    let run_id = h.launch("one_op_job", json!({})).await;
+    for limit in [-1, 0] {
+        let data = h
+            .data(
+                "query($l: Int) { runsOrError(limit: $l) { __typename ... on PythonError { message className } } }",
+                json!({"l": limit}),
+            )
+            .await;
+        let result = &data["runsOrError"];
+        assert_eq!(result["__typename"], "PythonError", "{data:#}");
+        assert_eq!(result["className"], "InvalidArgumentError");
+        assert_eq!(
+            result["message"],
+            format!("limit must be at least 1, got {limit}")
+        );
+        let data = h
+            .data(
+                "query($id: ID!, $l: Int) { logsForRun(runId: $id, limit: $l) { __typename ... on PythonError { message } } }",
+                json!({"id": run_id, "l": limit}),
+            )
+            .await;
+        assert_eq!(data["logsForRun"]["__typename"], "PythonError", "{data:#}");
+    }
+    // A page of one says honestly whether more follow, so a pager advances to the end.
+    let mut cursor: Option<String> = None;
+    let mut seen = 0;
+    loop {
+        let data = h
+            .data(
+                "query($id: ID!, $c: String) { logsForRun(runId: $id, afterCursor: $c, limit: 1) { ... on EventConnection { events { __typename } cursor hasMore } } }",
+                json!({"id": run_id, "c": cursor}),
+            )
+            .await;
+        let page = &data["logsForRun"];
+        seen += page["events"].as_array().unwrap().len();
+        cursor = page["cursor"].as_str().map(str::to_owned);
+        if !page["hasMore"].as_bool().unwrap() {
+            break;
+        }
+        assert!(seen < 100, "the pager does not advance");
+    }
+    assert!(seen >= 1);
 }

@@ -141,7 +141,7 @@ impl Service {
             group_into_runs(partition_names, &all, partitions.backfill_policy);
         // The tags every run gets besides its system tags; the backfill daemon lays
         // those over them (`NewRun::queued`).
-        check_request_tags(request.tags.iter().map(|(key, _)| key))?;
+        check_request_tags(request.tags.iter().map(|(key, value)| (key, value)))?;
         let mut tags: BTreeMap<String, String> = found.job().tags.clone();
         tags.extend(request.tags);
         let backfill = NewBackfill {

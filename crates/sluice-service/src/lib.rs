@@ -57,6 +57,7 @@ pub mod events;
 pub mod instance;
 pub mod instigators;
 pub mod locations;
+mod paging;
 pub mod partitions;
 pub mod redaction;
 pub mod run_config;
@@ -67,6 +68,7 @@ pub use error::{Error, Result};
 pub use events::{EventBatch, EventPage, decode_event_cursor, encode_event_cursor};
 pub use instance::DaemonStatus;
 pub use locations::{FoundJob, JobSelector};
+pub use paging::page_limit;
 pub use run_config::{parse_run_config, run_config_yaml};
 pub use runs::{
     LaunchRequest, ReexecuteRequest, ReexecutionStrategy, RunsQuery, TerminateOutcome,

@@ -680,7 +680,7 @@ async fn execute(
     run_config::resolve(&defs, job, &run_config).map_err(UserCodeError::RunConfig)?;
 
     let storage = open_storage().await?;
-    check_request_tags(tags.iter().map(|(key, _)| key))?;
+    check_request_tags(tags.iter().map(|(key, value)| (key, value)))?;
     let mut run_tags: BTreeMap<String, String> = job.tags().clone();
     run_tags.extend(tags);
     check_partition(

@@ -11,8 +11,9 @@ use crate::partition::{PartitionError, PartitionIndex, PartitionsContext, Partit
 mod queued;
 
 pub use queued::{
-    BACKFILL_ID_TAG, FAILURE_REASON_TAG, PARENT_BACKFILL_TAG, QueuedRunBuilder, RunOrigin,
-    RunTagError, SYSTEM_TAGS, check_request_tags, is_system_tag,
+    BACKFILL_ID_TAG, FAILURE_REASON_TAG, MAX_REQUEST_TAGS, MAX_TAG_KEY_BYTES, MAX_TAG_VALUE_BYTES,
+    PARENT_BACKFILL_TAG, QueuedRunBuilder, RunOrigin, RunTagError, SYSTEM_TAGS, check_request_tags,
+    is_system_tag,
 };
 
 /// The status of a run, with Dagster's values.

@@ -66,9 +66,47 @@ pub fn is_system_tag(key: &str) -> bool {
     SYSTEM_TAGS.contains(&key)
 }
 
+/// The most tags one request may give a run.
+pub const MAX_REQUEST_TAGS: usize = 100;
+/// The longest tag key, in bytes.
+pub const MAX_TAG_KEY_BYTES: usize = 255;
+/// The longest tag value, in bytes. Tags are shown in every list of runs: larger data
+/// belongs in run config or metadata.
+pub const MAX_TAG_VALUE_BYTES: usize = 4096;
+
 /// A request's tags that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunTagError {
+    /// More tags than [`MAX_REQUEST_TAGS`].
+    #[error("{count} tags were given; a run takes at most {MAX_REQUEST_TAGS} from a request")]
+    TooMany {
+        /// How many were given.
+        count: usize,
+    },
+    /// An empty tag key.
+    #[error("a tag key is empty")]
+    EmptyKey,
+    /// A key longer than [`MAX_TAG_KEY_BYTES`].
+    #[error(
+        "tag key \"{key}…\" is {bytes} bytes long; a tag key may be at most {MAX_TAG_KEY_BYTES}"
+    )]
+    KeyTooLong {
+        /// The key's first characters.
+        key: String,
+        /// Its length.
+        bytes: usize,
+    },
+    /// A value longer than [`MAX_TAG_VALUE_BYTES`].
+    #[error(
+        "the value of tag \"{key}\" is {bytes} bytes long; a tag value may be at most \
+         {MAX_TAG_VALUE_BYTES} (put larger data in run config)"
+    )]
+    ValueTooLong {
+        /// The tag.
+        key: String,
+        /// The value's length.
+        bytes: usize,
+    },
     /// The request sets a tag that Sluice sets itself.
     #[error(
         "tag \"{tag}\" is set by Sluice from where the run comes from and cannot be given \
@@ -81,14 +119,47 @@ pub enum RunTagError {
     },
 }
 
-/// Check that `tags`, given with a request, set no system tag.
+/// Check `tags`, given with a request: no system tag, and within the limits on their
+/// number and size.
 pub fn check_request_tags<'a>(
-    tags: impl IntoIterator<Item = &'a String>,
+    tags: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> Result<(), RunTagError> {
-    match tags.into_iter().find(|key| is_system_tag(key)) {
-        Some(tag) => Err(RunTagError::SystemTag { tag: tag.clone() }),
-        None => Ok(()),
+    let mut count = 0;
+    for (key, value) in tags {
+        count += 1;
+        check_tag_size(key, value)?;
+        if is_system_tag(key) {
+            return Err(RunTagError::SystemTag { tag: key.clone() });
+        }
     }
+    check_tag_count(count)
+}
+
+fn check_tag_count(count: usize) -> Result<(), RunTagError> {
+    if count > MAX_REQUEST_TAGS {
+        return Err(RunTagError::TooMany { count });
+    }
+    Ok(())
+}
+
+/// Check one tag's key and value against the size limits.
+fn check_tag_size(key: &str, value: &str) -> Result<(), RunTagError> {
+    if key.is_empty() {
+        return Err(RunTagError::EmptyKey);
+    }
+    if key.len() > MAX_TAG_KEY_BYTES {
+        return Err(RunTagError::KeyTooLong {
+            key: key.chars().take(40).collect(),
+            bytes: key.len(),
+        });
+    }
+    if value.len() > MAX_TAG_VALUE_BYTES {
+        return Err(RunTagError::ValueTooLong {
+            key: key.to_owned(),
+            bytes: value.len(),
+        });
+    }
+    Ok(())
 }
 
 /// Where a new run comes from; it decides the run's system tags.
@@ -239,13 +310,17 @@ impl QueuedRunBuilder {
     /// Tags asked for with the request, laid over the base tags. A system tag among
     /// them is refused ([`RunTagError::SystemTag`]), unless it only repeats the value the
     /// run's origin gives it (Dagster's clients send a re-execution's parent and root run
-    /// ids both ways).
+    /// ids both ways); so are too many tags, or tags too large.
     pub fn request_tags(
         mut self,
         tags: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, RunTagError> {
         let system = self.origin.system_tags(&self.location);
+        let mut count = 0;
         for (key, value) in tags {
+            count += 1;
+            check_tag_count(count)?;
+            check_tag_size(&key, &value)?;
             if is_system_tag(&key) {
                 if system.iter().any(|(k, v)| *k == key && *v == value) {
                     continue;
@@ -414,5 +489,45 @@ mod tests {
         let run = NewRun::queued("job", "demo", backfill).build();
         assert_eq!(run.tags[BACKFILL_ID_TAG], "b1");
         assert_eq!(run.enqueued_event().event_type, EventType::RunEnqueued);
+    }
+
+    #[test]
+    fn requests_are_held_to_the_tag_limits() {
+        let launch = || NewRun::queued("job", "demo", RunOrigin::Launch);
+        let big = "x".repeat(MAX_TAG_VALUE_BYTES + 1);
+        let error = launch()
+            .request_tags([("note".to_owned(), big.clone())])
+            .unwrap_err();
+        assert_eq!(
+            error,
+            RunTagError::ValueTooLong {
+                key: "note".into(),
+                bytes: MAX_TAG_VALUE_BYTES + 1
+            }
+        );
+        assert!(error.to_string().contains("at most 4096"), "{error}");
+        let long_key = "k".repeat(MAX_TAG_KEY_BYTES + 1);
+        assert!(matches!(
+            launch().request_tags([(long_key, "v".to_owned())]),
+            Err(RunTagError::KeyTooLong { bytes: 256, .. })
+        ));
+        assert!(matches!(
+            launch().request_tags([(String::new(), "v".to_owned())]),
+            Err(RunTagError::EmptyKey)
+        ));
+        let many = (0..=MAX_REQUEST_TAGS).map(|i| (format!("t{i}"), "v".to_owned()));
+        assert!(matches!(
+            launch().request_tags(many),
+            Err(RunTagError::TooMany { count: 101 })
+        ));
+        // At the limits exactly, all is well; the standalone check agrees.
+        let most: BTreeMap<String, String> = (0..MAX_REQUEST_TAGS)
+            .map(|i| (format!("t{i}"), "v".repeat(MAX_TAG_VALUE_BYTES)))
+            .collect();
+        assert!(launch().request_tags(most.clone()).is_ok());
+        assert_eq!(check_request_tags(&most), Ok(()));
+        let mut over = most;
+        over.insert("note".into(), big);
+        assert!(check_request_tags(&over).is_err());
     }
 }

@@ -10,6 +10,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Union}
 use sluice_core::asset::AssetKey as CoreKey;
 use sluice_core::events::EventRecord;
 use sluice_core::snapshot::{AssetCheckSnapshot, AssetSnapshot, REPOSITORY_NAME};
+use sluice_service::page_limit;
 use sluice_storage::MaterializationsFilter;
 
 use crate::schema::errors::{
@@ -126,7 +127,7 @@ fn events_filter(
         partitions: partitions.unwrap_or_default(),
         before_timestamp: millis_to_seconds(before_timestamp_millis.as_deref())?,
         after_timestamp: millis_to_seconds(after_timestamp_millis.as_deref())?,
-        limit: limit.and_then(|l| usize::try_from(l).ok()),
+        limit: page_limit(limit)?,
         ..Default::default()
     })
 }
@@ -390,11 +391,9 @@ impl AssetNode {
         &self,
         limit: Option<i32>,
         _pipeline: Option<PipelineSelector>,
-    ) -> AssetChecksOrError {
-        let limit = limit
-            .and_then(|l| usize::try_from(l).ok())
-            .unwrap_or(usize::MAX);
-        AssetChecksOrError::AssetChecks(AssetChecks {
+    ) -> async_graphql::Result<AssetChecksOrError> {
+        let limit = page_limit(limit)?.unwrap_or(usize::MAX);
+        Ok(AssetChecksOrError::AssetChecks(AssetChecks {
             checks: (0..self.snapshot().checks.len())
                 .take(limit)
                 .map(|i| AssetCheck {
@@ -402,7 +401,7 @@ impl AssetNode {
                     index: i,
                 })
                 .collect(),
-        })
+        }))
     }
     /// Materializations, newest first.
     #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
@@ -860,9 +859,10 @@ impl AssetQuery {
             .as_deref()
             .and_then(|c| serde_json::from_str::<Vec<String>>(c).ok())
             .and_then(|path| CoreKey::new(path).ok());
-        let limit = limit
-            .and_then(|l| usize::try_from(l).ok())
-            .unwrap_or(usize::MAX);
+        let limit = match page_limit(limit) {
+            Ok(limit) => limit.unwrap_or(usize::MAX),
+            Err(e) => return AssetsOrError::PythonError(e.into()),
+        };
         let nodes: Vec<Asset> = keys
             .into_values()
             .filter(|k| prefix.as_ref().is_none_or(|p| k.path().starts_with(p)))
@@ -908,7 +908,7 @@ impl AssetQuery {
         let Some(key) = core_key(&asset_key) else {
             return Ok(Vec::new());
         };
-        let limit = usize::try_from(limit).unwrap_or(0);
+        let limit = page_limit(Some(limit))?.unwrap_or(usize::MAX);
         let found = service(ctx)
             .asset_check_evaluations(&key, Some(&check_name), limit)
             .await

@@ -26,7 +26,7 @@ use sluice_service::Error as ServiceError;
 use sluice_service::backfills::{
     BackfillPartitions, BackfillRequest, BackfillTarget, PARTITION_SET_SUFFIX,
 };
-use sluice_service::{Service, parse_run_config};
+use sluice_service::{Service, page_limit, parse_run_config};
 
 /// Where a backfill is.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,8 +89,7 @@ impl PartitionBackfill {
             statuses: statuses.to_vec(),
             ..RunsFilter::default()
         };
-        let limit = limit.and_then(|l| usize::try_from(l).ok());
-        crate::schema::list_runs(ctx, &filter, None, limit).await
+        crate::schema::list_runs(ctx, &filter, None, page_limit(limit)?).await
     }
 }
 
@@ -564,9 +563,10 @@ impl BackfillQuery {
                         .is_none_or(|t| b.create_timestamp < t)
                         && filters.created_after.is_none_or(|t| b.create_timestamp > t)
                 };
-                let limit = limit
-                    .and_then(|l| usize::try_from(l).ok())
-                    .unwrap_or(usize::MAX);
+                let limit = match page_limit(limit) {
+                    Ok(limit) => limit.unwrap_or(usize::MAX),
+                    Err(e) => return PartitionBackfillsOrError::PythonError(e.into()),
+                };
                 PartitionBackfillsOrError::PartitionBackfills(PartitionBackfills {
                     results: found
                         .into_iter()

@@ -29,6 +29,7 @@ use crate::schema::service;
 use crate::schema::workspace::{DefinitionOwner, PipelineTag, RepositoryOrigin};
 use sluice_service::Error as ServiceError;
 use sluice_service::instigators::{Instigator, InstigatorDefinition};
+use sluice_service::page_limit;
 
 /// Whether a schedule or sensor is on.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -477,8 +478,7 @@ impl InstigationState {
     /// Its runs, newest first.
     #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]
     async fn runs(&self, ctx: &Context<'_>, limit: Option<i32>) -> async_graphql::Result<Vec<Run>> {
-        let limit = limit.map(|l| l.max(0) as usize);
-        crate::schema::list_runs(ctx, &self.runs_filter(), None, limit).await
+        crate::schema::list_runs(ctx, &self.runs_filter(), None, page_limit(limit)?).await
     }
     async fn runs_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
         let n = service(ctx)
@@ -524,7 +524,7 @@ impl InstigationState {
     ) -> async_graphql::Result<Vec<InstigationTick>> {
         const DAY: f64 = 86_400.0;
         let mut filter = TicksFilter {
-            limit: limit.map(|l| l.max(0) as usize),
+            limit: page_limit(limit)?,
             statuses: statuses
                 .unwrap_or_default()
                 .into_iter()

@@ -17,7 +17,7 @@ use crate::schema::workspace::{PipelineTag, RepositoryOrigin};
 use crate::schema::{partitions, service};
 use sluice_service::Error as ServiceError;
 use sluice_service::backfills::PARTITION_SET_SUFFIX;
-use sluice_service::{FoundJob, JobSelector};
+use sluice_service::{FoundJob, JobSelector, page_limit};
 
 /// The tag Dagster puts on a partitioned run with its partition set's name.
 const PARTITION_SET_TAG: &str = "dagster/partition_set";
@@ -213,9 +213,10 @@ impl PartitionSet {
         let start = cursor
             .and_then(|c| keys.iter().position(|k| *k == c).map(|i| i + 1))
             .unwrap_or(0);
-        let limit = limit
-            .and_then(|l| usize::try_from(l).ok())
-            .unwrap_or(usize::MAX);
+        let limit = match page_limit(limit) {
+            Ok(limit) => limit.unwrap_or(usize::MAX),
+            Err(e) => return PartitionsOrError::PythonError(e.into()),
+        };
         PartitionsOrError::Partitions(Partitions {
             results: keys
                 .into_iter()
@@ -290,9 +291,7 @@ impl PartitionSet {
             cursor,
             ..BackfillsFilter::default()
         };
-        let limit = limit
-            .and_then(|l| usize::try_from(l).ok())
-            .unwrap_or(usize::MAX);
+        let limit = page_limit(limit)?.unwrap_or(usize::MAX);
         let location = &self.found.location.name;
         Ok(service(ctx)
             .backfills(&filter)
@@ -381,8 +380,7 @@ impl Partition {
         filter
             .tags
             .insert(PARTITION_TAG.to_owned(), self.name.clone());
-        let limit = limit.and_then(|l| usize::try_from(l).ok());
-        crate::schema::list_runs(ctx, &filter, cursor.as_deref(), limit).await
+        crate::schema::list_runs(ctx, &filter, cursor.as_deref(), page_limit(limit)?).await
     }
     /// The status of its latest run, if it has one.
     async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<RunStatus>> {

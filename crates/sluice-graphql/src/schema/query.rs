@@ -28,7 +28,7 @@ use crate::schema::workspace::{
 };
 use crate::schema::{run_or_error, service};
 use sluice_service::Error as ServiceError;
-use sluice_service::RunsQuery;
+use sluice_service::{RunsQuery, page_limit};
 
 /// Every repository of the workspace's loaded locations.
 #[derive(SimpleObject, Clone, Debug)]
@@ -266,10 +266,14 @@ impl Query {
                 );
             }
         };
+        let limit = match page_limit(limit) {
+            Ok(limit) => limit,
+            Err(e) => return RunsOrError::PythonError(e.into()),
+        };
         let query = RunsQuery {
             filter,
             cursor,
-            limit: limit.map(|l| usize::try_from(l).unwrap_or(0)),
+            limit,
         };
         // Read only what the document selects: a count must not load every run.
         let wanted = ctx.look_ahead();
@@ -396,6 +400,10 @@ impl Query {
         after_cursor: Option<String>,
         limit: Option<i32>,
     ) -> EventConnectionOrError {
+        let limit = match page_limit(limit) {
+            Ok(limit) => limit,
+            Err(e) => return EventConnectionOrError::PythonError(e.into()),
+        };
         let service = service(ctx);
         let run = match service.run(&run_id).await {
             Ok(run) => run,
@@ -405,11 +413,7 @@ impl Query {
             Err(e) => return EventConnectionOrError::PythonError(e.into()),
         };
         match service
-            .events(
-                &run.run_id,
-                after_cursor.as_deref(),
-                limit.map(|l| usize::try_from(l).unwrap_or(0)),
-            )
+            .events(&run.run_id, after_cursor.as_deref(), limit)
             .await
         {
             Ok(page) => {

@@ -12,8 +12,8 @@ use crate::schema::workspace::{
     JobRef, PipelineReference, PipelineSnapshot, PipelineTag, RepositoryOrigin, UnknownPipeline,
 };
 use crate::schema::{py_err, service};
-use sluice_service::run_config_yaml;
 use sluice_service::run_stats::{RunTimes, StepStatus, step_stats};
+use sluice_service::{page_limit, run_config_yaml};
 
 /// The status of a run, with Dagster's values.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -226,11 +226,7 @@ impl Run {
         limit: Option<i32>,
     ) -> async_graphql::Result<EventConnection> {
         let page = service(ctx)
-            .events(
-                &self.0.run_id,
-                after_cursor.as_deref(),
-                limit.map(|l| usize::try_from(l).unwrap_or(0)),
-            )
+            .events(&self.0.run_id, after_cursor.as_deref(), page_limit(limit)?)
             .await
             .map_err(py_err)?;
         Ok(EventConnection::new(&self.0.job_name, page))

@@ -17,7 +17,7 @@ use crate::schema::events::MetadataEntryInterface;
 use crate::schema::runs::Run;
 use crate::schema::{py_err, service};
 use sluice_service::config_errors::FieldInfo;
-use sluice_service::{FoundJob, RunsQuery};
+use sluice_service::{FoundJob, RunsQuery, page_limit};
 
 /// A `key: value` pair describing a location or repository.
 #[derive(SimpleObject, Clone, Debug)]
@@ -423,7 +423,7 @@ impl JobRef {
     ) -> async_graphql::Result<Vec<Run>> {
         let mut query = RunsQuery {
             cursor,
-            limit: limit.map(|l| usize::try_from(l).unwrap_or(0)),
+            limit: page_limit(limit)?,
             ..Default::default()
         };
         query.filter.job_name = Some(self.job().name.clone());
@@ -821,7 +821,7 @@ impl SolidHandle {
         let job = &self.0.0;
         let alias = job.node_alias(self.0.1);
         let mut query = RunsQuery {
-            limit: Some(limit.map_or(5, |l| usize::try_from(l).unwrap_or(0))),
+            limit: Some(page_limit(limit).ok()?.unwrap_or(5)),
             ..Default::default()
         };
         query.filter.job_name = Some(job.job().name.clone());
