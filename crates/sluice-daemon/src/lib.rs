@@ -20,6 +20,7 @@
 pub mod backfills;
 pub mod housekeeping;
 pub mod instigation;
+pub mod launcher;
 pub mod monitoring;
 pub mod run_queue;
 pub mod scheduler;
@@ -37,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 pub use backfills::BackfillDaemon;
 pub use housekeeping::{Housekeeping, Retention};
 pub use instigation::{Clock, SystemClock};
+pub use launcher::Launcher;
 pub use monitoring::RunMonitor;
 pub use run_queue::RunQueue;
 pub use scheduler::Scheduler;
@@ -181,6 +183,13 @@ impl Daemon {
             },
         );
         housekeeping.run_all().await;
+        if let Some(here) = Launcher::this_process() {
+            match monitor.fail_orphaned_starts(&here).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!("failed {n} run(s) left STARTING by a launcher that ended"),
+                Err(e) => tracing::error!("cannot check runs left STARTING: {e}"),
+            }
+        }
         // Housekeeping runs on the wall clock beside the loops; a scheduler that cannot
         // start is logged, and the loops run without it.
         let mut chores = match housekeeping.schedule().await {

@@ -8,6 +8,7 @@ use sluice_core::run::RunStatus;
 use sluice_storage::{RunsFilter, Storage};
 use tokio_util::sync::CancellationToken;
 
+use crate::launcher::Launcher;
 use crate::settings::RunMonitoringConfig;
 use crate::{DaemonError, Heartbeat, end_run};
 
@@ -76,6 +77,44 @@ impl RunMonitor {
             resolved += 1;
         }
         Ok(resolved)
+    }
+
+    /// Fail, at once, every STARTING run whose launcher is certainly gone: a daemon of
+    /// this machine's boot that no longer runs (killed with its runs mid-launch). Those
+    /// runs would otherwise hold their run queue slots until `start_timeout_seconds`.
+    /// Runs launched elsewhere, or by a live process, are left to the timeout. Returns
+    /// how many were failed.
+    pub async fn fail_orphaned_starts(&self, here: &Launcher) -> Result<usize, DaemonError> {
+        let filter = RunsFilter {
+            statuses: vec![RunStatus::Starting],
+            ..RunsFilter::default()
+        };
+        let mut failed = 0;
+        for run in self.storage.list_runs(&filter, None, None).await? {
+            let events = self.storage.events_for_run(&run.run_id, None, None).await?;
+            let launcher = events
+                .iter()
+                .rev()
+                .find(|record| record.event.event_type == EventType::RunStarting)
+                .and_then(|record| Launcher::of_event(&record.event));
+            let Some(launcher) = launcher.filter(|l| l.is_gone(here)) else {
+                continue;
+            };
+            let message = format!(
+                "Run was STARTING when its launcher (process {} on this machine) ended; it was never started, and is marked failed.",
+                launcher.pid()
+            );
+            tracing::warn!(run_id = %run.run_id, "{message}");
+            end_run(
+                self.storage.as_ref(),
+                &run.run_id,
+                EventType::RunFailure,
+                message,
+            )
+            .await?;
+            failed += 1;
+        }
+        Ok(failed)
     }
 
     /// Check every `poll_interval_seconds` until `shutdown`.

@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_codeserver::{LocationState, Workspace};
-use sluice_core::events::{EventType, RunEvent};
+use sluice_core::events::{EventData, EventType, RunEvent};
 use sluice_core::run::{Run, RunStatus};
 use sluice_storage::{RunsFilter, Storage, WakeupListener};
 use tokio_util::sync::CancellationToken;
 
+use crate::launcher::Launcher;
 use crate::settings::RunCoordinatorConfig;
 use crate::{DaemonError, Heartbeat, end_run};
 
@@ -23,6 +24,8 @@ pub struct RunQueue {
     storage: Arc<dyn Storage>,
     workspace: Workspace,
     config: RunCoordinatorConfig,
+    /// This process, recorded on the runs it marks STARTING.
+    launcher: Option<Launcher>,
 }
 
 impl RunQueue {
@@ -37,6 +40,7 @@ impl RunQueue {
             storage,
             workspace,
             config,
+            launcher: Launcher::this_process(),
         }
     }
 
@@ -118,7 +122,7 @@ impl RunQueue {
         }
         if !admitted.is_empty() {
             self.storage
-                .store_events(&starting_events(&admitted))
+                .store_events(&starting_events(&admitted, self.launcher.as_ref()))
                 .await?;
         }
         Ok(admitted)
@@ -181,8 +185,8 @@ fn launch_error(
     }
 }
 
-/// RUN_DEQUEUED and RUN_STARTING for each of `runs`.
-fn starting_events(runs: &[Run]) -> Vec<RunEvent> {
+/// RUN_DEQUEUED and RUN_STARTING for each of `runs`, the latter naming their launcher.
+fn starting_events(runs: &[Run], launcher: Option<&Launcher>) -> Vec<RunEvent> {
     runs.iter()
         .flat_map(|run| {
             let location = run.location_name.as_deref().unwrap_or_default();
@@ -196,7 +200,8 @@ fn starting_events(runs: &[Run]) -> Vec<RunEvent> {
                     &run.run_id,
                     EventType::RunStarting,
                     format!("Launching run in code location \"{location}\"."),
-                ),
+                )
+                .data(launcher.map_or(EventData::None, Launcher::event_data)),
             ]
         })
         .collect()

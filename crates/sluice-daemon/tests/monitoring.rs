@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use sluice_core::events::{EventType, RunEvent, now_timestamp};
+use sluice_core::events::{EventData, EventType, RunEvent, now_timestamp};
 use sluice_core::run::{NewRun, RunStatus};
-use sluice_daemon::{RunMonitor, RunMonitoringConfig};
+use sluice_daemon::{Launcher, RunMonitor, RunMonitoringConfig};
 use sluice_storage::{Storage, StorageConfig};
 
 async fn storage() -> (tempfile::TempDir, Arc<dyn Storage>) {
@@ -91,4 +91,44 @@ async fn silent_stuck_and_lingering_runs_are_resolved_and_healthy_ones_are_not()
         "{}",
         engine.event.message
     );
+}
+
+/// A run left STARTING by a launcher of this machine's boot, process `pid`.
+async fn starting_run_launched_by(storage: &dyn Storage, pid: u32) -> String {
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let run = storage.create_run(&NewRun::new("sleepy_job")).await.unwrap();
+    let starting = RunEvent::new(&run.run_id, EventType::RunStarting, "test").data(
+        EventData::Engine {
+            metadata: serde_json::json!({"launcher_boot_id": boot_id.trim(), "launcher_pid": pid}),
+        },
+    );
+    storage.store_events(&[starting]).await.unwrap();
+    run.run_id
+}
+
+#[tokio::test]
+async fn runs_left_starting_by_a_launcher_that_ended_fail_at_once() {
+    let (_dir, storage) = storage().await;
+    let s = storage.as_ref();
+    let mut launcher = std::process::Command::new("true").spawn().unwrap();
+    let dead = launcher.id();
+    launcher.wait().unwrap();
+    let orphan = starting_run_launched_by(s, dead).await;
+    let alive = starting_run_launched_by(s, std::os::unix::process::parent_id()).await;
+    let unknown = run_with(s, &[EventType::RunStarting], 1.0).await;
+
+    let monitor = RunMonitor::new(Arc::clone(&storage), RunMonitoringConfig::default());
+    let here = Launcher::this_process().unwrap();
+    assert_eq!(monitor.fail_orphaned_starts(&here).await.unwrap(), 1);
+    let failed = storage.get_run(&orphan).await.unwrap().unwrap();
+    assert_eq!(failed.status, RunStatus::Failure, "no 60 s wait");
+    let events = storage.events_for_run(&orphan, None, None).await.unwrap();
+    let reason = &events.last().unwrap().event.message;
+    assert!(reason.contains(&format!("process {dead}")), "{reason}");
+    for untouched in [alive, unknown] {
+        let run = storage.get_run(&untouched).await.unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Starting);
+    }
+    // The check is idempotent.
+    assert_eq!(monitor.fail_orphaned_starts(&here).await.unwrap(), 0);
 }
