@@ -8,34 +8,9 @@ use std::time::{Duration, Instant};
 use sluice_codeserver::protocol::RunLaunched;
 use sluice_codeserver::{ClientError, CodeServerClient};
 use sluice_core::events::EventType;
-use sluice_core::run::{NewRun, Run, RunStatus};
+use sluice_core::run::{Run, RunStatus};
 use sluice_e2e::Instance;
 use sluice_storage::prelude::*;
-
-async fn wait_for(instance: &Instance, run_id: &str, done: impl Fn(&Run) -> bool) -> Run {
-    let storage = instance.storage().await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let run = storage.get_run(run_id).await.unwrap().expect("run exists");
-        if done(&run) {
-            return run;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run {run_id} stuck in {}",
-            run.status
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn new_run(instance: &Instance, job: &str, config: serde_json::Value) -> Run {
-    let run = NewRun {
-        run_config: config,
-        ..NewRun::new(job)
-    };
-    instance.storage().await.create_run(&run).await.unwrap()
-}
 
 /// Launch a `sleepy_job` run that sleeps a minute, and wait until it has started.
 /// Each test runs with workers forked by the fork server and executed as commands.
@@ -64,9 +39,10 @@ with_both_start_methods!(
 
 async fn start_sleeping_run(i: &Instance, client: &CodeServerClient) -> (Run, RunLaunched) {
     let config = serde_json::json!({"ops": {"sleeper": {"config": {"seconds": 60}}}});
-    let run = new_run(i, "sleepy_job", config).await;
+    let run = i.new_run("sleepy_job", config).await;
     let launched = client.launch_run(&run.run_id).await.unwrap();
-    wait_for(i, &run.run_id, |r| r.status == RunStatus::Started).await;
+    i.wait_for(&run.run_id, |r| r.status == RunStatus::Started)
+        .await;
     (run, launched)
 }
 
@@ -85,15 +61,15 @@ async fn serves_the_snapshot_and_runs_launched_runs_in_workers(start_method: &st
     assert_eq!(snapshot.assets.len(), 7);
     assert_eq!(snapshot.job("chain_100").unwrap().nodes.len(), 100);
 
-    let run = new_run(
-        &i,
-        "config_job",
-        serde_json::json!({"ops": {"use_config": {"config": {"n": 2}}}}),
-    )
-    .await;
+    let run = i
+        .new_run(
+            "config_job",
+            serde_json::json!({"ops": {"use_config": {"config": {"n": 2}}}}),
+        )
+        .await;
     let launched = client.launch_run(&run.run_id).await.unwrap();
     assert!(launched.pid > 0);
-    let done = wait_for(&i, &run.run_id, |r| r.status.is_finished()).await;
+    let done = i.wait_for(&run.run_id, |r| r.status.is_finished()).await;
     assert_eq!(done.status, RunStatus::Success);
 
     // A finished run is not launched again.
@@ -113,7 +89,7 @@ async fn terminate_cancels_a_running_run(start_method: &str) {
     let asked = Instant::now();
     let result = client.terminate_run(&run.run_id).await.unwrap();
     assert!(result.signalled, "{result:?}");
-    let done = wait_for(&i, &run.run_id, |r| r.status.is_finished()).await;
+    let done = i.wait_for(&run.run_id, |r| r.status.is_finished()).await;
     assert_eq!(done.status, RunStatus::Canceled);
     assert!(asked.elapsed() < Duration::from_secs(5));
     // Once the worker has exited, the code server forgets it: nothing to terminate.
@@ -136,7 +112,7 @@ async fn a_worker_that_dies_fails_its_run_with_an_engine_event(start_method: &st
         unsafe { libc::kill(launched.pid as libc::pid_t, libc::SIGKILL) },
         0
     );
-    let done = wait_for(&i, &run.run_id, |r| r.status.is_finished()).await;
+    let done = i.wait_for(&run.run_id, |r| r.status.is_finished()).await;
     assert_eq!(done.status, RunStatus::Failure);
     let events = i
         .storage()
@@ -165,7 +141,7 @@ async fn bad_requests_are_refused_with_their_kind() {
     let client = CodeServerClient::from_url(&server.url);
     let err = client.launch_run("no-such-run").await.unwrap_err();
     assert_eq!(err.kind(), Some("RunNotFound"), "{err}");
-    let ghost = new_run(&i, "ghost_job", serde_json::json!({})).await;
+    let ghost = i.new_run("ghost_job", serde_json::json!({})).await;
     let err = client.launch_run(&ghost.run_id).await.unwrap_err();
     assert_eq!(err.kind(), Some("JobNotFound"), "{err}");
     assert!(err.to_string().contains("\"ghost_job\""), "{err}");

@@ -7,39 +7,9 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sluice_e2e::{Instance, demo_workspace as workspace, start_dev};
-
-async fn graphql(url: &str, query: &str, variables: Value) -> Value {
-    let answer: Value = reqwest::Client::new()
-        .post(url)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("POST /graphql")
-        .json()
-        .await
-        .expect("JSON answer");
-    assert!(answer.get("errors").is_none(), "{answer}");
-    answer["data"].clone()
-}
-
-/// Wait until run `run_id` is finished; its status.
-async fn wait_until_finished(url: &str, run_id: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let data = graphql(
-            url,
-            "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
-            json!({"id": run_id}),
-        )
-        .await;
-        match data["runOrError"]["status"].as_str() {
-            Some(s @ ("SUCCESS" | "FAILURE" | "CANCELED")) => return s.to_owned(),
-            _ => assert!(Instant::now() < deadline, "run not done in 30 s: {data}"),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use sluice_e2e::{
+    Instance, alive, children, demo_workspace as workspace, graphql, start_dev, wait_until_finished,
+};
 
 /// Press Ctrl-C: SIGINT to `sluice dev`'s whole process group, as a terminal does; its
 /// exit status.
@@ -57,23 +27,6 @@ fn ctrl_c(dev: &mut Child) -> std::process::ExitStatus {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Child processes of `pid`.
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
-fn alive(pid: u32) -> bool {
-    // A zombie still has a /proc entry; its state is Z.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
-    })
 }
 
 #[tokio::test]

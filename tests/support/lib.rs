@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use sluice_core::run::{NewRun, Run};
+use sluice_storage::prelude::*;
 use sluice_storage::{SqlStorage, StorageConfig};
 use sqlx::Connection;
 
@@ -107,6 +109,41 @@ impl Instance {
         sluice_storage::open(&config)
             .await
             .expect("open instance storage")
+    }
+
+    /// Store a new run of `job` with `config` (NOT_STARTED, for a code server to launch).
+    pub async fn new_run(&self, job: &str, config: serde_json::Value) -> Run {
+        let run = NewRun {
+            run_config: config,
+            ..NewRun::new(job)
+        };
+        self.storage()
+            .await
+            .create_run(&run)
+            .await
+            .expect("store the run")
+    }
+
+    /// Wait until the stored run satisfies `done` (20 s at most); the run.
+    pub async fn wait_for(&self, run_id: &str, done: impl Fn(&Run) -> bool) -> Run {
+        let storage = self.storage().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let run = storage
+                .get_run(run_id)
+                .await
+                .expect("read the run")
+                .expect("the run exists");
+            if done(&run) {
+                return run;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run {run_id} stuck in {}",
+                run.status
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -220,6 +257,68 @@ pub fn start_dev(instance: &Instance, workspace: &std::path::Path) -> (Dev, Stri
         .process_group(0);
     let (child, url) = spawn_announcing(&mut command, "GraphQL: ");
     (ProcessGroup(child), url)
+}
+
+/// POST a GraphQL document to `url`; its `data`, which must come without errors.
+pub async fn graphql(url: &str, query: &str, variables: serde_json::Value) -> serde_json::Value {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("JSON answer");
+    assert!(answer.get("errors").is_none(), "{answer}");
+    answer["data"].clone()
+}
+
+/// Wait (30 s at most) until run `run_id` is finished, asking GraphQL at `url`; its
+/// status.
+pub async fn wait_until_finished(url: &str, run_id: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let data = graphql(
+            url,
+            "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }",
+            serde_json::json!({"id": run_id}),
+        )
+        .await;
+        match data["runOrError"]["status"].as_str() {
+            Some(s @ ("SUCCESS" | "FAILURE" | "CANCELED")) => return s.to_owned(),
+            _ => assert!(
+                std::time::Instant::now() < deadline,
+                "run not done in 30 s: {data}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Child processes of `pid`, whichever of its threads started them.
+pub fn children(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// Whether process `pid` runs (a zombie, exited but not yet reaped, does not).
+pub fn alive(pid: u32) -> bool {
+    // A zombie still has a /proc entry; its state is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+    })
 }
 
 /// A run whose config, tags and log carry inline secrets, for the tests that check that

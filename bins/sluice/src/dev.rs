@@ -41,8 +41,10 @@ pub(crate) async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
         .listen()
         .with_context(|| format!("listening for run queue wake-ups in {}", home.display()))?;
 
-    let (servers, urls) = StartedCodeServers::start(&file, base_dir).await?;
+    let (mut servers, urls) = StartedCodeServers::start(&file, base_dir).await?;
     let workspace = Workspace::connect(urls).await;
+    // A code server that exits is restarted, and its location reloaded.
+    servers.supervise(&workspace);
     let locations = workspace.locations().await;
     for location in &locations {
         if let LocationState::Failed(reason) = &location.state {

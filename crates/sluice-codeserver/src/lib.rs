@@ -5,20 +5,21 @@
 //! run workers. The webserver and the daemon talk to it with [`client`]. A run worker
 //! ([`worker`]) executes one stored run and writes its events; workers are forked by
 //! the [`fork_server`] (or started as `execute-run` commands). [`workspace`] reads
-//! `workspace.yaml`, starts the code servers it names, and keeps their snapshots.
+//! `workspace.yaml` and keeps the snapshots of its locations; [`supervisor`] starts the
+//! code servers it names and restarts one that exits.
 
 pub mod client;
 pub mod evaluation;
 pub mod fork_server;
 pub mod protocol;
 pub mod server;
+pub mod supervisor;
 pub mod worker;
 pub mod workspace;
 
 pub use client::{ClientError, CodeServerClient};
 pub use fork_server::{ForkServer, ForkServerClient};
 pub use server::{CodeServer, WorkerCommand, WorkerLauncher};
+pub use supervisor::StartedCodeServers;
 pub use worker::{WorkerError, execute_run};
-pub use workspace::{
-    Location, LocationState, StartedCodeServers, Workspace, WorkspaceFile, open_workspace,
-};
+pub use workspace::{Location, LocationState, Workspace, WorkspaceFile, open_workspace};

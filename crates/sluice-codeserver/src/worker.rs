@@ -44,6 +44,12 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// whose worker stops beating) and cancels the run once storage says it is CANCELING,
 /// whoever asked. When it ends, it wakes the instance's run queue: a slot is free.
 ///
+/// The worker's events are stored behind the run's fence
+/// ([`EventWriter::for_attempt`]): if the run ends elsewhere while it runs (the monitor
+/// failed it after the worker stopped beating), its next write or heartbeat stops it,
+/// nothing more of it is stored, and the answer is
+/// [`StorageError::RunFenced`](sluice_storage::StorageError::RunFenced).
+///
 /// A job the definitions do not have, or config that no longer validates, fails the run
 /// with a RUN_FAILURE event that says why: the run exists, so its failure is recorded.
 pub async fn execute_run(
@@ -62,7 +68,15 @@ pub async fn execute_run(
             status: run.status,
         });
     }
-    let writer = Arc::new(EventWriter::spawn(Arc::clone(&storage)));
+    // Behind the run's fence: once the run has ended elsewhere (the monitor failed it
+    // while this process was paused, say), storage refuses this attempt's events and
+    // the run is cancelled here, so that no further step runs.
+    let fenced = cancel.clone();
+    let writer = Arc::new(EventWriter::for_attempt(
+        Arc::clone(&storage),
+        &run.run_id,
+        move || fenced.cancel(),
+    ));
     let mut sinks: Vec<Arc<dyn EventSink>> = vec![writer.clone()];
     sinks.extend(observer);
     let events: Arc<dyn EventSink> = Arc::new(FanoutSink(sinks));
@@ -138,9 +152,9 @@ async fn reexecution(storage: &dyn Storage, run: &Run) -> Result<Option<Reexecut
     }))
 }
 
-/// Beat, and cancel the run when it is marked CANCELING, until aborted. The first beat
-/// comes after one interval: the run's start time is its first sign of life, and short
-/// runs pay nothing.
+/// Beat, and cancel the run when it is marked CANCELING or has ended elsewhere, until
+/// aborted. The first beat comes after one interval: the run's start time is its first
+/// sign of life, and short runs pay nothing.
 async fn watch_run(storage: Arc<dyn Storage>, run_id: String, cancel: CancellationToken) {
     loop {
         tokio::time::sleep(HEARTBEAT_INTERVAL).await;
@@ -148,7 +162,10 @@ async fn watch_run(storage: Arc<dyn Storage>, run_id: String, cancel: Cancellati
             tracing::warn!(run_id, "cannot record the run's heartbeat: {e}");
         }
         match storage.get_run(&run_id).await {
-            Ok(Some(run)) if run.status == RunStatus::Canceling => {
+            Ok(Some(run)) if run.status == RunStatus::Canceling || run.status.is_finished() => {
+                if run.status.is_finished() {
+                    tracing::warn!(run_id, status = %run.status, "the run ended elsewhere; stopping");
+                }
                 cancel.cancel();
                 return;
             }

@@ -8,20 +8,20 @@
 //! ```
 //!
 //! A `command` entry is a code server this process starts itself (with `serve --port 0`
-//! appended) and stops when it ends.
+//! appended), restarts when it exits, and stops when it ends: see
+//! [`supervisor`](crate::supervisor).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use sluice_core::events::now_timestamp;
 use sluice_core::snapshot::LocationSnapshot;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::RwLock;
 
 use crate::client::CodeServerClient;
+use crate::supervisor::StartedCodeServers;
 
 /// The workspace file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -155,140 +155,6 @@ impl WorkspaceFile {
     }
 }
 
-/// Code servers this process started for `command` entries; they stop when it is dropped.
-#[derive(Default)]
-pub struct StartedCodeServers {
-    children: Vec<tokio::process::Child>,
-}
-
-impl StartedCodeServers {
-    /// Start a code server for each `command` entry and return every location's URL.
-    /// `base_dir` resolves relative executables (the workspace file's directory).
-    pub async fn start(
-        file: &WorkspaceFile,
-        base_dir: &Path,
-    ) -> Result<(Self, Vec<(String, String)>), WorkspaceError> {
-        let mut started = Self::default();
-        let mut urls = Vec::new();
-        for entry in &file.load_from {
-            match entry {
-                LocationEntry::CodeServer {
-                    host,
-                    port,
-                    location_name,
-                } => urls.push((location_name.clone(), format!("http://{host}:{port}"))),
-                LocationEntry::Command {
-                    executable,
-                    args,
-                    location_name,
-                    working_directory,
-                    env,
-                } => {
-                    let program = resolve_executable(executable, base_dir);
-                    let shown = format!("{} {}", program.display(), args.join(" "));
-                    let fail = |reason: String| WorkspaceError::Start {
-                        location: location_name.clone(),
-                        command: shown.trim().to_owned(),
-                        reason,
-                    };
-                    let mut cmd = tokio::process::Command::new(&program);
-                    cmd.args(args)
-                        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-                        .envs(env)
-                        .stdin(Stdio::null())
-                        .stderr(Stdio::piped())
-                        .kill_on_drop(true);
-                    if let Some(dir) = working_directory {
-                        cmd.current_dir(base_dir.join(dir));
-                    }
-                    let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
-                    let stderr = child
-                        .stderr
-                        .take()
-                        .ok_or_else(|| fail("no stderr".into()))?;
-                    let url = announced_url(stderr, location_name.clone())
-                        .await
-                        .ok_or_else(|| fail("it exited before it was listening".into()))?;
-                    started.children.push(child);
-                    urls.push((location_name.clone(), url));
-                }
-            }
-        }
-        Ok((started, urls))
-    }
-
-    /// Stop every started code server and wait for it.
-    pub async fn stop(mut self) {
-        for child in &mut self.children {
-            let _ = child.kill().await;
-        }
-    }
-}
-
-/// Read a code server's stderr until it announces `listening on URL`; keep forwarding
-/// the rest of its output to ours, prefixed with the location's name.
-async fn announced_url(stderr: tokio::process::ChildStderr, location: String) -> Option<String> {
-    let prefix = format!("[{location}] ");
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines.next_line().await.ok()??;
-        if let Some(at) = line.find("listening on ") {
-            break line[at + "listening on ".len()..].trim().to_owned();
-        }
-        write_stderr(format!("{prefix}{line}\n").as_bytes());
-    };
-    tokio::spawn(forward_lines(lines.into_inner(), prefix, write_stderr));
-    Some(url)
-}
-
-/// Copy `reader`'s lines to our stderr, each behind `prefix`. What arrives together is
-/// written together: a burst of runs logs thousands of lines a second, and a system call
-/// per line would cost more than the runs.
-async fn forward_lines(
-    mut reader: impl AsyncBufRead + Unpin,
-    prefix: String,
-    mut write: impl FnMut(&[u8]),
-) {
-    let mut out = Vec::new();
-    let mut at_line_start = true;
-    loop {
-        let chunk = match reader.fill_buf().await {
-            Ok([]) | Err(_) => break,
-            Ok(chunk) => chunk,
-        };
-        for piece in chunk.split_inclusive(|b| *b == b'\n') {
-            if at_line_start {
-                out.extend_from_slice(prefix.as_bytes());
-            }
-            out.extend_from_slice(piece);
-            at_line_start = piece.ends_with(b"\n");
-        }
-        let consumed = chunk.len();
-        reader.consume(consumed);
-        write(&out);
-        out.clear();
-    }
-    if !at_line_start {
-        write(b"\n");
-    }
-}
-
-fn write_stderr(bytes: &[u8]) {
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(bytes);
-}
-
-fn resolve_executable(executable: &str, base_dir: &Path) -> PathBuf {
-    if executable.contains('/') {
-        return base_dir.join(executable);
-    }
-    let beside_us = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join(executable)))
-        .filter(|p| p.is_file());
-    beside_us.unwrap_or_else(|| PathBuf::from(executable))
-}
-
 /// The state of one location: its snapshot, or why it could not be loaded.
 #[derive(Debug, Clone)]
 pub enum LocationState {
@@ -358,6 +224,25 @@ impl Workspace {
         }
     }
 
+    /// Say that `name` is down, and why (its code server exited, say): it stays
+    /// listed, with `reason` as its load error, until it is loaded again.
+    pub async fn mark_down(&self, name: &str, reason: String) {
+        if let Some(location) = self.locations.write().await.get_mut(name) {
+            location.state = LocationState::Failed(reason);
+            location.updated_at = now_timestamp();
+        }
+    }
+
+    /// Load `name` from the code server at `url` (a restarted one), from now on.
+    pub async fn connect_location(&self, name: &str, url: &str) -> Location {
+        let location = load(name.to_owned(), CodeServerClient::from_url(url)).await;
+        self.locations
+            .write()
+            .await
+            .insert(name.to_owned(), location.clone());
+        location
+    }
+
     /// The location `name`, or `None` if the workspace has no such location.
     pub async fn location(&self, name: &str) -> Option<Location> {
         self.locations.read().await.get(name).cloned()
@@ -370,8 +255,8 @@ impl Workspace {
 }
 
 /// Read `workspace.yaml` at `path`, start the code servers of its `command` entries, and
-/// connect to every location. The started servers stop when the returned value is
-/// dropped or stopped.
+/// connect to every location. The started servers are restarted when they exit, and
+/// stop when the returned value is dropped or stopped.
 pub async fn open_workspace(
     path: &Path,
 ) -> Result<(StartedCodeServers, Workspace), WorkspaceError> {
@@ -380,8 +265,10 @@ pub async fn open_workspace(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let (started, urls) = StartedCodeServers::start(&file, base_dir).await?;
-    Ok((started, Workspace::connect(urls).await))
+    let (mut started, urls) = StartedCodeServers::start(&file, base_dir).await?;
+    let workspace = Workspace::connect(urls).await;
+    started.supervise(&workspace);
+    Ok((started, workspace))
 }
 
 async fn load(name: String, client: CodeServerClient) -> Location {
@@ -405,18 +292,6 @@ async fn load(name: String, client: CodeServerClient) -> Location {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn forwarded_lines_are_prefixed_whatever_the_chunks() {
-        // A 4-byte buffer splits lines across reads.
-        let reader = BufReader::with_capacity(4, &b"ab\ncdefgh\n\ni"[..]);
-        let mut out = Vec::new();
-        forward_lines(reader, "[x] ".to_owned(), |b| out.extend_from_slice(b)).await;
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "[x] ab\n[x] cdefgh\n[x] \n[x] i\n"
-        );
-    }
 
     #[test]
     fn parses_both_entry_kinds() {

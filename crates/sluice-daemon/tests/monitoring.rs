@@ -96,12 +96,14 @@ async fn silent_stuck_and_lingering_runs_are_resolved_and_healthy_ones_are_not()
 /// A run left STARTING by a launcher of this machine's boot, process `pid`.
 async fn starting_run_launched_by(storage: &dyn Storage, pid: u32) -> String {
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    let run = storage.create_run(&NewRun::new("sleepy_job")).await.unwrap();
-    let starting = RunEvent::new(&run.run_id, EventType::RunStarting, "test").data(
-        EventData::Engine {
+    let run = storage
+        .create_run(&NewRun::new("sleepy_job"))
+        .await
+        .unwrap();
+    let starting =
+        RunEvent::new(&run.run_id, EventType::RunStarting, "test").data(EventData::Engine {
             metadata: serde_json::json!({"launcher_boot_id": boot_id.trim(), "launcher_pid": pid}),
-        },
-    );
+        });
     storage.store_events(&[starting]).await.unwrap();
     run.run_id
 }

@@ -155,6 +155,28 @@ pub enum StorageError {
         source: std::io::Error,
     },
 
+    /// An attempt at a run wrote after the run had finished, or started a run another
+    /// attempt had started: its events are refused, and the attempt should stop.
+    #[error(
+        "run {run_id} is {status}: events of this attempt are refused (the run ended, or \
+         another attempt started it)"
+    )]
+    RunFenced {
+        /// The run.
+        run_id: String,
+        /// Its status when the events were refused.
+        status: sluice_core::run::RunStatus,
+    },
+
+    /// An event of another run among the events of one run's attempt.
+    #[error("an event of run {other} was written as one of run {run_id}")]
+    ForeignEvent {
+        /// The run whose events were written.
+        run_id: String,
+        /// The run the stray event belongs to.
+        other: String,
+    },
+
     /// The event writer could not store some events, even after retrying.
     #[error("{lost} event(s) could not be stored and were lost; last error: {last_error}")]
     EventsLost {

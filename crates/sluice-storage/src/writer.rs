@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sluice_core::events::{EventSink, RunEvent};
+use sluice_core::run::RunStatus;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -72,6 +73,7 @@ impl Losses {
 struct Shared {
     tx: mpsc::UnboundedSender<Msg>,
     losses: Arc<Losses>,
+    fence: Option<Arc<Fence>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -92,16 +94,100 @@ pub struct EventWriter {
     shared: Arc<Shared>,
 }
 
+/// The fence of a writer for one attempt at a run: once storage refuses the attempt
+/// ([`StorageError::RunFenced`]), every later event is dropped and `on_refused` is
+/// called, once.
+struct Fence {
+    run_id: String,
+    refused: Mutex<Option<RunStatus>>,
+    on_refused: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Fence {
+    /// The status the run had when storage refused the attempt, if it did.
+    fn refused(&self) -> Option<RunStatus> {
+        self.refused.lock().ok().and_then(|r| *r)
+    }
+
+    fn trip(&self, status: RunStatus, dropped: usize) {
+        let first = match self.refused.lock() {
+            Ok(mut refused) => refused.replace(status).is_none(),
+            Err(_) => false,
+        };
+        if first {
+            tracing::warn!(
+                run_id = %self.run_id,
+                %status,
+                dropped,
+                "the run ended elsewhere; this attempt's events are refused and it stops"
+            );
+            (self.on_refused)();
+        }
+    }
+
+    fn error(&self, status: RunStatus) -> StorageError {
+        StorageError::RunFenced {
+            run_id: self.run_id.clone(),
+            status,
+        }
+    }
+}
+
+/// Where a writer's task stores events: anywhere, or behind one attempt's fence.
+struct Sink {
+    storage: Arc<dyn Storage>,
+    fence: Option<Arc<Fence>>,
+}
+
+impl Sink {
+    async fn store(&self, events: &[RunEvent]) -> Result<Vec<i64>> {
+        match &self.fence {
+            None => self.storage.store_events(events).await,
+            Some(fence) => self.storage.store_run_events(&fence.run_id, events).await,
+        }
+    }
+}
+
 impl EventWriter {
     /// Start the background task (on the current tokio runtime) writing to `storage`.
     pub fn spawn(storage: Arc<dyn Storage>) -> EventWriter {
+        Self::start(Sink {
+            storage,
+            fence: None,
+        })
+    }
+
+    /// A writer for one attempt at running `run_id` (a run worker's): its events go
+    /// through [`store_run_events`](crate::EventStorage::store_run_events), so once the
+    /// run has ended elsewhere (failed by the monitor, say) storage refuses them. Then the
+    /// writer drops every later event, calls `on_refused` (once: the worker stops), and
+    /// [`flush`](Self::flush) and [`close`](Self::close) answer
+    /// [`StorageError::RunFenced`].
+    pub fn for_attempt(
+        storage: Arc<dyn Storage>,
+        run_id: &str,
+        on_refused: impl Fn() + Send + Sync + 'static,
+    ) -> EventWriter {
+        Self::start(Sink {
+            storage,
+            fence: Some(Arc::new(Fence {
+                run_id: run_id.to_owned(),
+                refused: Mutex::new(None),
+                on_refused: Box::new(on_refused),
+            })),
+        })
+    }
+
+    fn start(sink: Sink) -> EventWriter {
         let (tx, rx) = mpsc::unbounded_channel();
         let losses = Arc::new(Losses::default());
-        let task = tokio::spawn(drain(storage, rx, losses.clone()));
+        let fence = sink.fence.clone();
+        let task = tokio::spawn(drain(sink, rx, losses.clone()));
         EventWriter {
             shared: Arc::new(Shared {
                 tx,
                 losses,
+                fence,
                 task: Mutex::new(Some(task)),
             }),
         }
@@ -118,6 +204,16 @@ impl EventWriter {
             .send(Msg::Flush(ack))
             .map_err(|_| StorageError::WriterStopped)?;
         done.await.map_err(|_| StorageError::WriterStopped)?;
+        self.check()
+    }
+
+    /// The fence's refusal first, then any loss.
+    fn check(&self) -> Result<()> {
+        if let Some(fence) = &self.shared.fence
+            && let Some(status) = fence.refused()
+        {
+            return Err(fence.error(status));
+        }
         self.shared.losses.check()
     }
 
@@ -135,7 +231,7 @@ impl EventWriter {
         {
             return Err(StorageError::WriterStopped);
         }
-        self.shared.losses.check()
+        self.check()
     }
 
     /// How many events could not be stored since the writer started.
@@ -161,11 +257,7 @@ impl EventSink for EventWriter {
     }
 }
 
-async fn drain(
-    storage: Arc<dyn Storage>,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
-    losses: Arc<Losses>,
-) {
+async fn drain(sink: Sink, mut rx: mpsc::UnboundedReceiver<Msg>, losses: Arc<Losses>) {
     let mut messages = Vec::with_capacity(MAX_BATCH);
     let mut events = Vec::with_capacity(MAX_BATCH);
     let mut close_acks = Vec::new();
@@ -175,7 +267,7 @@ async fn drain(
             match msg {
                 Msg::Event(event) => events.push(event),
                 Msg::Flush(ack) => {
-                    write(storage.as_ref(), &mut events, &losses).await;
+                    write(&sink, &mut events, &losses).await;
                     let _ = ack.send(());
                 }
                 Msg::Close(ack) => {
@@ -185,7 +277,7 @@ async fn drain(
                 }
             }
         }
-        write(storage.as_ref(), &mut events, &losses).await;
+        write(&sink, &mut events, &losses).await;
     }
     for ack in close_acks {
         let _ = ack.send(());
@@ -216,14 +308,28 @@ async fn linger(rx: &mut mpsc::UnboundedReceiver<Msg>, messages: &mut Vec<Msg>) 
 }
 
 /// Store `events` (and clear it), retrying, then salvaging event by event.
-async fn write(storage: &dyn Storage, events: &mut Vec<RunEvent>, losses: &Losses) {
+async fn write(sink: &Sink, events: &mut Vec<RunEvent>, losses: &Losses) {
     if events.is_empty() {
+        return;
+    }
+    if let Some(fence) = &sink.fence
+        && let Some(status) = fence.refused()
+    {
+        fence.trip(status, events.len());
+        events.clear();
         return;
     }
     let mut attempt = 0;
     let error = loop {
-        match storage.store_events(events).await {
+        match sink.store(events).await {
             Ok(_) => {
+                events.clear();
+                return;
+            }
+            Err(StorageError::RunFenced { status, .. }) => {
+                if let Some(fence) = &sink.fence {
+                    fence.trip(status, events.len());
+                }
                 events.clear();
                 return;
             }
@@ -249,8 +355,15 @@ async fn write(storage: &dyn Storage, events: &mut Vec<RunEvent>, losses: &Losse
     let mut failures_in_a_row = 0;
     let mut pending = events.drain(..);
     for event in pending.by_ref() {
-        match storage.store_events(std::slice::from_ref(&event)).await {
+        match sink.store(std::slice::from_ref(&event)).await {
             Ok(_) => failures_in_a_row = 0,
+            Err(StorageError::RunFenced { status, .. }) => {
+                if let Some(fence) = &sink.fence {
+                    fence.trip(status, 1 + pending.len());
+                }
+                pending.by_ref().for_each(drop);
+                return;
+            }
             Err(e) => {
                 losses.record(1, &e.to_string());
                 failures_in_a_row += 1;

@@ -191,6 +191,7 @@ shared_suite!(
         queued_runs_in_launch_order,
         lifecycle_events_move_status_and_times,
         finished_run_is_not_moved_back,
+        an_attempt_is_fenced_once_its_run_ends,
         events_for_run_after_cursor_and_with_limit,
         large_batches_and_awkward_text,
         delete_run_removes_run_tags_and_events,
@@ -926,6 +927,56 @@ mod suite {
             ..Default::default()
         };
         assert_eq!(storage.count_runs(&success).await.expect("count"), 1);
+    }
+
+    pub async fn an_attempt_is_fenced_once_its_run_ends(storage: Arc<dyn Storage>) {
+        let run = new_run("fenced");
+        storage.create_run(&run).await.expect("create");
+        let id = &run.run_id;
+        let fenced = |result: Result<Vec<i64>, StorageError>| match result {
+            Err(StorageError::RunFenced { status, .. }) => status,
+            other => panic!("not fenced: {other:?}"),
+        };
+        // The attempt starts the run; a second one may not.
+        storage
+            .store_run_events(id, &[event(id, EventType::RunStart, 10.0)])
+            .await
+            .expect("the first attempt starts");
+        let second = storage
+            .store_run_events(id, &[event(id, EventType::RunStart, 11.0)])
+            .await;
+        assert_eq!(fenced(second), RunStatus::Started);
+        storage
+            .store_run_events(id, &[event(id, EventType::StepStart, 12.0)])
+            .await
+            .expect("the first attempt writes on");
+        // The monitor fails the run; the attempt's next write is refused, all of it.
+        storage
+            .store_events(&[event(id, EventType::RunFailure, 20.0)])
+            .await
+            .expect("monitor");
+        let late = storage
+            .store_run_events(
+                id,
+                &[
+                    event(id, EventType::StepSuccess, 30.0),
+                    event(id, EventType::RunSuccess, 31.0),
+                ],
+            )
+            .await;
+        assert_eq!(fenced(late), RunStatus::Failure);
+        let stored = storage
+            .events_for_run(id, None, None)
+            .await
+            .expect("events");
+        assert_eq!(stored.len(), 3);
+        assert_eq!(stored[2].event.event_type, EventType::RunFailure);
+        // Another run's event is not this attempt's to write.
+        let other = event("someone-else", EventType::StepStart, 40.0);
+        assert!(matches!(
+            storage.store_run_events(id, &[other]).await,
+            Err(StorageError::ForeignEvent { .. })
+        ));
     }
 
     pub async fn finished_run_is_not_moved_back(storage: Arc<dyn Storage>) {

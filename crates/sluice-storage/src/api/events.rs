@@ -19,6 +19,14 @@ pub trait EventStorage: Send + Sync {
     /// Events of runs that are not stored are kept too.
     async fn store_events(&self, events: &[RunEvent]) -> Result<Vec<i64>>;
 
+    /// Store events of one attempt at running `run_id` (its worker's), like
+    /// [`store_events`](Self::store_events), behind a fence: once the run has finished
+    /// (the monitor failed it, termination canceled it), or when the batch holds a
+    /// `RUN_START` and another attempt has started the run already, nothing is stored
+    /// and the answer is [`StorageError::RunFenced`](crate::StorageError::RunFenced).
+    /// Every event must be of `run_id`.
+    async fn store_run_events(&self, run_id: &str, events: &[RunEvent]) -> Result<Vec<i64>>;
+
     /// Events of a run in log order, after storage id `after` (exclusive), at most `limit`.
     async fn events_for_run(
         &self,

@@ -22,16 +22,17 @@ const FINISHED: [RunStatus; 3] = [RunStatus::Success, RunStatus::Failure, RunSta
 #[async_trait]
 impl EventStorage for SqlStorage {
     async fn store_events(&self, events: &[RunEvent]) -> Result<Vec<i64>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
+        self.append_events(events, None).await
+    }
+
+    async fn store_run_events(&self, run_id: &str, events: &[RunEvent]) -> Result<Vec<i64>> {
+        if let Some(stranger) = events.iter().find(|e| e.run_id != run_id) {
+            return Err(StorageError::ForeignEvent {
+                run_id: run_id.to_owned(),
+                other: stranger.run_id.clone(),
+            });
         }
-        let rows = events.iter().map(event_row).collect::<Result<Vec<_>>>()?;
-        let action = format!("store {} events", events.len());
-        let _guard = self.lock_writes().await;
-        let txn = self.begin_write(&action).await?;
-        let ids = insert_events(&txn, rows, events, &action).await?;
-        txn.commit().await.map_err(StorageError::db(action))?;
-        Ok(ids)
+        self.append_events(events, Some(run_id)).await
     }
 
     async fn events_for_run(
@@ -159,6 +160,63 @@ pub(super) fn event_row(event: &RunEvent) -> Result<event_logs::ActiveModel> {
 /// Insert `rows` (the rows of `events`) in `txn`, moving each run as its lifecycle
 /// events say; returns the new event ids in order. Inserts come first, so that SQLite
 /// takes the write lock before anything is read.
+impl SqlStorage {
+    /// Append `events` in one transaction; behind `fence_run`'s fence when given (see
+    /// [`EventStorage::store_run_events`]).
+    async fn append_events(
+        &self,
+        events: &[RunEvent],
+        fence_run: Option<&str>,
+    ) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = events.iter().map(event_row).collect::<Result<Vec<_>>>()?;
+        let action = match fence_run {
+            Some(run_id) => format!("store {} events of run {run_id}", events.len()),
+            None => format!("store {} events", events.len()),
+        };
+        let _guard = self.lock_writes().await;
+        let txn = self.begin_write(&action).await?;
+        if let Some(run_id) = fence_run {
+            check_fence(&txn, run_id, events, &action).await?;
+        }
+        let ids = insert_events(&txn, rows, events, &action).await?;
+        txn.commit().await.map_err(StorageError::db(action))?;
+        Ok(ids)
+    }
+}
+
+/// Refuse an attempt's `events` once `run_id` has finished, or a second RUN_START. Read
+/// inside the write transaction: no other writer can end or start the run between this
+/// check and the insert.
+async fn check_fence(
+    txn: &DatabaseTransaction,
+    run_id: &str,
+    events: &[RunEvent],
+    action: &str,
+) -> Result<()> {
+    let status: Option<String> = runs::Entity::find()
+        .select_only()
+        .column(runs::Column::Status)
+        .filter(runs::Column::RunId.eq(run_id))
+        .into_tuple()
+        .one(txn)
+        .await
+        .map_err(StorageError::db(action.to_owned()))?;
+    if let Some(status) = status.as_deref().and_then(RunStatus::parse) {
+        let starts = events.iter().any(|e| e.event_type == EventType::RunStart);
+        let started = matches!(status, RunStatus::Started | RunStatus::Canceling);
+        if status.is_finished() || (starts && started) {
+            return Err(StorageError::RunFenced {
+                run_id: run_id.to_owned(),
+                status,
+            });
+        }
+    }
+    Ok(())
+}
+
 pub(super) async fn insert_events(
     txn: &DatabaseTransaction,
     rows: Vec<event_logs::ActiveModel>,
