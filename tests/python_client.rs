@@ -103,12 +103,25 @@ fn daemon(instance: &Instance, workspace: &Path) -> Running {
     }
 }
 
-/// Everything a test needs: instance, code server, webserver.
+/// Everything a test needs: instance, code server, webserver, and an admin's token
+/// (the webserver signs every request in).
 struct Setup {
     instance: Instance,
     _code_server: Running,
     webserver: Running,
     workspace: PathBuf,
+    token: String,
+}
+
+/// Create an API token with `sluice token create`; its secret.
+fn create_token(instance: &Instance, name: &str, role: &str) -> String {
+    let out = instance
+        .command("sluice")
+        .args(["token", "create", "--name", name, "--role", role])
+        .output()
+        .expect("run sluice token create");
+    assert!(out.status.success(), "{}", sluice_e2e::stderr(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 fn setup() -> Setup {
@@ -116,11 +129,13 @@ fn setup() -> Setup {
     let code_server = instance.code_server();
     let workspace = workspace_file(&instance, &code_server.url);
     let webserver = webserver(&instance, &workspace);
+    let token = create_token(&instance, "python-client", "admin");
     Setup {
         instance,
         _code_server: code_server,
         webserver,
         workspace,
+        token,
     }
 }
 
@@ -128,16 +143,28 @@ const PRELUDE: &str = r#"
 import json, os, sys
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 host, port = os.environ["SLUICE_ADDR"].rsplit(":", 1)
-client = DagsterGraphQLClient(host, port_number=int(port))
+token = os.environ.get("SLUICE_TOKEN")
+headers = {"Authorization": "Bearer " + token} if token else None
+client = DagsterGraphQLClient(host, port_number=int(port), headers=headers)
 def out(value):
     print(json.dumps(value))
 def error(e):
     return {"error": [a if isinstance(a, (str, list, dict)) else str(a) for a in e.args]}
 "#;
 
-/// Run a Python snippet against the webserver; the JSON it prints last.
+/// Run a Python snippet against the webserver, signed in with the admin's token; the
+/// JSON it prints last.
 fn py(setup: &Setup, snippet: &str) -> Value {
-    let output = Command::new(python())
+    py_as(setup, Some(&setup.token), snippet)
+}
+
+/// Run a Python snippet against the webserver with `token` (none: not signed in).
+fn py_as(setup: &Setup, token: Option<&str>, snippet: &str) -> Value {
+    let mut command = Command::new(python());
+    if let Some(token) = token {
+        command.env("SLUICE_TOKEN", token);
+    }
+    let output = command
         .arg("-c")
         .arg(format!("{PRELUDE}\n{snippet}"))
         .env("SLUICE_ADDR", &setup.webserver.url)
@@ -354,4 +381,54 @@ out({
     wait_status(&s, sleepy, "STARTED");
     py(&s, &format!("client.terminate_run({sleepy:?}); out(None)"));
     wait_status(&s, sleepy, "CANCELED");
+}
+
+#[test]
+fn the_client_signs_in_with_a_bearer_token_and_each_role_may_what_it_may() {
+    let setup = setup();
+    let launch = r#"
+try:
+    out({"run_id": client.submit_job_execution("one_op_job", repository_location_name="demo")})
+except DagsterGraphQLClientError as e:
+    out({"error": str(e), "cause": str(e.__cause__)})
+"#;
+    // Without a token, nothing: the webserver answers 401.
+    let refused = py_as(&setup, None, launch);
+    let text = refused.to_string();
+    assert!(refused.get("error").is_some(), "{refused}");
+    assert!(text.contains("UNAUTHENTICATED"), "{text}");
+    // A viewer may read, not launch.
+    let viewer = create_token(&setup.instance, "dashboard", "viewer");
+    let refused = py_as(&setup, Some(&viewer), launch).to_string();
+    assert!(refused.contains("UnauthorizedError"), "{refused}");
+    assert!(refused.contains("launch_pipeline_execution"), "{refused}");
+    // A launcher may launch, and terminate the run it launched.
+    let launcher = create_token(&setup.instance, "ci", "launcher");
+    let launched = py_as(&setup, Some(&launcher), launch);
+    let run_id = launched["run_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{launched}"));
+    let terminated = py_as(
+        &setup,
+        Some(&launcher),
+        &format!("client.terminate_run({run_id:?}); out('ok')"),
+    );
+    assert_eq!(terminated, json!("ok"));
+    // Every mutation is in the audit log, with who did it.
+    let audit = setup
+        .instance
+        .command("sluice")
+        .args(["audit"])
+        .output()
+        .unwrap();
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.contains("dashboard (viewer)  launchPipelineExecution  denied"),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("ci (launcher)  launchPipelineExecution  ok"),
+        "{audit}"
+    );
+    assert!(audit.contains("ci (launcher)  terminateRun"), "{audit}");
 }

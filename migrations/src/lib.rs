@@ -24,6 +24,7 @@ mod m20261201_000006_assets;
 mod m20261202_000007_dynamic_partitions;
 mod m20261202_000008_backfills;
 mod m20261203_000009_backfill_runs;
+mod m20261207_000010_access;
 
 /// All migrations of the instance storage, oldest first.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_dynamic_partitions::Migration),
             Box::new(m20261202_000008_backfills::Migration),
             Box::new(m20261203_000009_backfill_runs::Migration),
+            Box::new(m20261207_000010_access::Migration),
         ]
     }
 }

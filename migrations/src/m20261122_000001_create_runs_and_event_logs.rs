@@ -125,7 +125,7 @@ impl MigrationTrait for Migration {
 }
 
 /// The autoincrement primary key every table starts with: insertion order, never reused.
-fn id_column() -> ColumnDef {
+pub(crate) fn id_column() -> ColumnDef {
     ColumnDef::new("id")
         .big_integer()
         .not_null()

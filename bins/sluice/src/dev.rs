@@ -14,7 +14,7 @@ use sluice_codeserver::{LocationState, StartedCodeServers, Workspace, WorkspaceF
 use sluice_daemon::{Daemon, DaemonSettings};
 use sluice_service::Service;
 use sluice_storage::{StorageConfig, Wakeup};
-use sluice_web::WebSettings;
+use sluice_web::{Authentication, WebSettings};
 
 /// Run everything until Ctrl-C or SIGTERM.
 pub(crate) async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
@@ -24,7 +24,7 @@ pub(crate) async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
         .await
         .context("opening instance storage")?;
     let settings = DaemonSettings::load(&home).context("reading the instance config")?;
-    let web_settings = WebSettings::load(&home).context("reading the instance config")?;
+    let mut web_settings = WebSettings::load(&home).context("reading the instance config")?;
     let file = WorkspaceFile::load(workspace)?;
     let base_dir = workspace
         .parent()
@@ -60,6 +60,14 @@ pub(crate) async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
         home.display(),
         locations.len()
     );
+    // Local work on a loopback address needs no sign-in; anywhere else it does.
+    web_settings
+        .authentication
+        .get_or_insert(if address.ip().is_loopback() {
+            Authentication::Off
+        } else {
+            Authentication::Tokens
+        });
     let app = sluice_web::app(service, &web_settings, address);
     let served = sluice_web::serve(listener, app, shutdown.clone())
         .await

@@ -4,6 +4,7 @@
 mod dev;
 mod instigators;
 mod partitions;
+mod tokens;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -50,6 +51,14 @@ enum Command {
     /// List, add and delete the keys of dynamic partitions.
     #[command(subcommand)]
     Partition(partitions::PartitionCommand),
+    /// Create, list and revoke the webserver's API tokens.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// Print the audit log: who did what through the webserver, newest first.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -126,6 +135,8 @@ async fn main() -> Result<()> {
             instigators::run(sluice_storage::InstigatorType::Sensor, command).await
         }
         Command::Partition(command) => partitions::run(command).await,
+        Command::Token(command) => tokens::token(&instance_service().await?, command).await,
+        Command::Audit { limit } => tokens::audit(&instance_service().await?, limit).await,
     }
 }
 

@@ -24,7 +24,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::Message;
-use axum::extract::{FromRequestParts, Query, State, WebSocketUpgrade};
+use axum::extract::{Extension, FromRequestParts, Query, State, WebSocketUpgrade};
 use axum::http::header::{
     ACCEPT, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
 };
@@ -34,6 +34,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt, future};
 use serde_json::{Value, json};
+
+use sluice_service::access::Caller;
 
 use crate::limits::QueryLimits;
 use crate::schema::SluiceSchema;
@@ -113,8 +115,13 @@ async fn execute(app: &App, request: GqlRequest) -> Response {
         explain_limit(&mut error.message, &app.limits);
         shorten(&mut error.message);
     }
-    // Documents that do not parse or validate produce no data at all.
-    let status = if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+    // Documents that do not parse or validate produce no data at all, and errors that
+    // belong to no field; a field that fails (a refused mutation, say) is answered 200.
+    let before_execution = response.errors.iter().all(|e| e.path.is_empty());
+    let status = if response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && before_execution
+    {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -164,7 +171,13 @@ fn shorten(message: &mut String) {
     }
 }
 
-async fn graphql_post(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    State(app): State<App>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = caller.map_or_else(Caller::anonymous, |Extension(c)| c);
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -179,7 +192,7 @@ async fn graphql_post(State(app): State<App>, headers: HeaderMap, body: Bytes) -
         "application/json" => {}
         "application/graphql" => {
             let query = String::from_utf8_lossy(&body).into_owned();
-            return execute(&app, GqlRequest::new(query)).await;
+            return execute(&app, GqlRequest::new(query).data(caller)).await;
         }
         _ => {
             return error_response(
@@ -220,7 +233,7 @@ async fn graphql_post(State(app): State<App>, headers: HeaderMap, body: Bytes) -
         Ok(v) => v,
         Err(response) => return *response,
     };
-    let mut request = GqlRequest::new(query).variables(variables);
+    let mut request = GqlRequest::new(query).variables(variables).data(caller);
     if let Some(Value::String(name)) = payload.remove("operationName") {
         request = request.operation_name(name);
     }
@@ -232,13 +245,18 @@ async fn graphql_get(
     Query(params): Query<HashMap<String, String>>,
     parts: Parts,
 ) -> Response {
+    let caller = parts
+        .extensions
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_else(Caller::anonymous);
     let headers = &parts.headers;
     let is_upgrade = headers
         .get(UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if is_upgrade {
-        return websocket(app.schema, parts).await;
+        return websocket(app.schema, parts, caller).await;
     }
     if let Some(query) = params.get("query") {
         let variables = match parse_variables(params.get("variables").cloned().map(Value::String)) {
@@ -252,7 +270,9 @@ async fn graphql_get(
                 format!("A {kind} can only be sent with POST, as application/json"),
             );
         }
-        let mut request = GqlRequest::new(query.clone()).variables(variables);
+        let mut request = GqlRequest::new(query.clone())
+            .variables(variables)
+            .data(caller);
         if let Some(name) = operation {
             request = request.operation_name(name.clone());
         }
@@ -309,7 +329,7 @@ fn pick_protocol(headers: &HeaderMap) -> &'static str {
         .unwrap_or(LEGACY_WS)
 }
 
-async fn websocket(schema: SluiceSchema, mut parts: Parts) -> Response {
+async fn websocket(schema: SluiceSchema, mut parts: Parts, caller: Caller) -> Response {
     let chosen = pick_protocol(&parts.headers);
     // async-graphql reads the protocol from the header; make it say what we chose.
     let mut protocol_parts = parts.clone();
@@ -341,7 +361,10 @@ async fn websocket(schema: SluiceSchema, mut parts: Parts) -> Response {
                 };
                 future::ready(Ok::<_, axum::Error>(msg))
             });
+            let mut data = async_graphql::Data::default();
+            data.insert(caller);
             GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol)
+                .with_data(data)
                 .serve()
                 .await
         })

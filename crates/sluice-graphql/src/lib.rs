@@ -10,6 +10,7 @@
 // async-graphql's `field(name = .., ty = ..)` attributes repeat keys by design.
 #![allow(clippy::duplicated_attributes)]
 
+mod access;
 pub mod app;
 pub mod limits;
 pub mod schema;

@@ -138,6 +138,21 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// The caller's role does not have the permission the operation needs.
+    #[error("{caller} (role {role}) may not {permission}")]
+    Unauthorized {
+        /// Who asked.
+        caller: String,
+        /// Its role.
+        role: crate::access::Role,
+        /// Dagster's name of the permission needed.
+        permission: &'static str,
+    },
+
+    /// A token that lets no one in.
+    #[error("not signed in: {0}")]
+    Unauthenticated(String),
+
     /// A request's tags that cannot be used, such as a tag Sluice sets itself.
     #[error(transparent)]
     InvalidTags(#[from] RunTagError),
@@ -173,6 +188,8 @@ impl Error {
             Self::Unsupported(_) => "UnsupportedOperationError",
             Self::InvalidArgument(_) => "InvalidArgumentError",
             Self::InvalidTags(_) => "DagsterInvalidTagsError",
+            Self::Unauthorized { .. } => "UnauthorizedError",
+            Self::Unauthenticated(_) => "UnauthenticatedError",
             Self::Storage(_) => "StorageError",
             Self::CodeServer(_) => "CodeServerError",
         }

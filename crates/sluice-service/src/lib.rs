@@ -11,6 +11,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
+//! | [`access`] | API tokens, roles and permissions ([`access::Caller`]), the audit log |
 //! | [`locations`] | finding a job ([`JobSelector`] → [`FoundJob`]), validating its run config, reloading locations |
 //! | [`runs`] | launching ([`LaunchRequest`]), re-executing ([`ReexecuteRequest`]), terminating, deleting and listing runs |
 //! | [`events`] | a run's event log: pages by Dagster's cursors, and followed live |
@@ -49,6 +50,7 @@ use std::sync::Arc;
 use sluice_codeserver::Workspace;
 use sluice_storage::Storage;
 
+pub mod access;
 pub mod assets;
 pub mod backfills;
 pub mod config_errors;

@@ -9,13 +9,15 @@
 //! - [`AssetStorage`] for the asset catalog;
 //! - [`BackfillStorage`] for backfills;
 //! - [`PartitionStorage`] for dynamic partitions;
-//! - [`DaemonStorage`] for the daemon loops' heartbeats.
+//! - [`DaemonStorage`] for the daemon loops' heartbeats;
+//! - [`AccessStorage`] for API tokens and the audit log.
 //!
 //! [`Storage`] is all of them at once, the one trait the rest of Sluice holds
 //! (`Arc<dyn Storage>`). Through `dyn Storage` every area's methods can be called as
 //! they are; on a concrete type such as `SqlStorage` the area trait must be in scope
 //! (`use sluice_storage::prelude::*;`).
 
+pub mod access;
 pub mod assets;
 pub mod backfills;
 pub mod daemon;
@@ -24,6 +26,7 @@ pub mod instigation;
 pub mod partitions;
 pub mod runs;
 
+use access::AccessStorage;
 use assets::AssetStorage;
 use backfills::BackfillStorage;
 use daemon::DaemonStorage;
@@ -42,6 +45,7 @@ pub trait Storage:
     + BackfillStorage
     + PartitionStorage
     + DaemonStorage
+    + AccessStorage
     + Send
     + Sync
     + 'static
@@ -56,6 +60,7 @@ impl<T> Storage for T where
         + BackfillStorage
         + PartitionStorage
         + DaemonStorage
+        + AccessStorage
         + Send
         + Sync
         + 'static

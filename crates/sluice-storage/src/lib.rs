@@ -44,6 +44,7 @@ mod wakeup;
 mod writer;
 
 pub use api::Storage;
+pub use api::access::{AccessStorage, ApiToken, AuditEntry, NewApiToken};
 pub use api::assets::{AssetEntry, AssetStorage, MaterializationsFilter};
 pub use api::backfills::{
     BACKFILL_ID_TAG, Backfill, BackfillRuns, BackfillStatus, BackfillStorage, BackfillsFilter,
@@ -72,6 +73,7 @@ pub use writer::EventWriter;
 /// [`SqlStorage`]) needs that trait in scope. (`dyn Storage` needs none.)
 pub mod prelude {
     pub use crate::api::Storage;
+    pub use crate::api::access::AccessStorage;
     pub use crate::api::assets::AssetStorage;
     pub use crate::api::backfills::BackfillStorage;
     pub use crate::api::daemon::DaemonStorage;

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, PreEscaped, html};
 use sluice_core::asset::AssetKey;
 use sluice_core::events::{EventRecord, now_timestamp};
 use sluice_core::metadata::{Metadata, MetadataValue};
+use sluice_service::access::Caller;
 use sluice_service::assets::{
     CatalogAsset, DefinedAsset, Freshness, Lineage, Materialization, PartitionHealth,
     PartitionState, lineage,
@@ -17,6 +18,7 @@ use sluice_service::assets::{
 use sluice_storage::MaterializationsFilter;
 
 use crate::Ui;
+use crate::access::launch_tags;
 use crate::dag::{Graph, Node, svg};
 use crate::error::{UiError, UiResult};
 use crate::format::{count, duration, short_id, time};
@@ -596,7 +598,11 @@ fn lineage_graph(lineage: &Lineage, now: f64) -> Graph {
 /// `POST /assets`: materialize the form's assets (`key`, repeated), or the chosen
 /// `partitions` of one: keys and `first...last` ranges, or, with `missing` set, every
 /// missing and failed partition.
-pub(crate) async fn materialize(State(ui): State<Ui>, body: String) -> UiResult<Response> {
+pub(crate) async fn materialize(
+    State(ui): State<Ui>,
+    caller: Option<Extension<Caller>>,
+    body: String,
+) -> UiResult<Response> {
     let form = Params::parse(Some(body));
     let keys = form
         .all("key")
@@ -633,7 +639,10 @@ pub(crate) async fn materialize(State(ui): State<Ui>, body: String) -> UiResult<
             .ok_or_else(|| UiError::BadRequest(format!("Asset {key} is not partitioned.")))?;
         partitions = choose_partitions(&health, wanted).map_err(UiError::BadRequest)?;
     }
-    let to = match ui.materialize(&keys, &partitions, Vec::new()).await? {
+    let to = match ui
+        .materialize(&keys, &partitions, launch_tags(caller.as_deref()))
+        .await?
+    {
         Materialization::Run(run) => format!("/runs/{}?done=launched", run.run_id),
         Materialization::Backfill(backfill) => {
             format!("/backfills/{}", path_segment(backfill.id()))

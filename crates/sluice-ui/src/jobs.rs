@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Extension, Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -13,10 +13,12 @@ use serde_json::Value;
 use sluice_core::run::{CODE_LOCATION_TAG, PARTITION_TAG};
 use sluice_core::snapshot::{JobSnapshot, REPOSITORY_NAME};
 use sluice_service::Error as ServiceError;
+use sluice_service::access::Caller;
 use sluice_service::{FoundJob, JobSelector, LaunchRequest, parse_run_config, run_config_yaml};
 use sluice_storage::RunsFilter;
 
 use crate::Ui;
+use crate::access::launch_tags;
 use crate::dag::{Graph, Node, svg};
 use crate::error::UiResult;
 use crate::layout::{Section, empty, page, run_status};
@@ -383,6 +385,7 @@ fn parse_tags(text: &str, problems: &mut Problems) -> Vec<(String, String)> {
 /// `POST /jobs/{location}/{job}/launchpad`: check the config, or launch a run with it.
 pub(crate) async fn launch(
     State(ui): State<Ui>,
+    caller: Option<Extension<Caller>>,
     Path((location, job)): Path<(String, String)>,
     Form(form): Form<LaunchForm>,
 ) -> UiResult<Response> {
@@ -402,6 +405,7 @@ pub(crate) async fn launch(
             document,
         );
         request.tags = tags;
+        request.tags.extend(launch_tags(caller.as_deref()));
         let partition = form.partition.trim();
         if !partition.is_empty() {
             request

@@ -22,6 +22,10 @@
 //! | `POST /backfills/{id}/cancel`, `/resume` | stop or resume one |
 //! | `GET /deployment` | code locations, load errors, daemon health |
 //! | `POST /deployment/locations/{name}/reload` | reload a location |
+//! | `GET`, `POST /signin`, `POST /signout` | sign in with an API token; sign out |
+//!
+//! Every action checks the signed-in caller's permission and is written to the audit log
+//! (see `access`); the webserver signs callers in.
 //!
 //! The webserver (`sluice-web`) puts these routes behind its guard, which refuses a
 //! `POST` sent from another site's page, so that no other page can act on the instance
@@ -29,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+mod access;
 mod assets;
 mod automation;
 mod dag;
@@ -42,10 +47,12 @@ mod runs;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use sluice_service::Service;
 
+pub use access::SESSION_COOKIE;
 pub use error::UiError;
 
 /// The state every page handler gets.
@@ -91,6 +98,13 @@ pub fn router(service: Arc<Service>) -> Router {
             "/deployment/locations/{name}/reload",
             post(deployment::reload),
         )
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&service),
+            access::authorize,
+        ))
+        // Signing in and out need no permission.
+        .route("/signin", get(access::signin_form).post(access::signin))
+        .route("/signout", post(access::signout))
         .fallback(|| async { UiError::NotFound("No page at this address.".into()) })
         .with_state(service)
 }

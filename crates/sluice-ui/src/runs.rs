@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, RawQuery, State};
+use axum::extract::{Extension, Form, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,6 +15,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use sluice_core::events::{EventData, EventRecord, EventType, LogLevel, now_timestamp};
 use sluice_core::run::{Run, RunStatus};
+use sluice_service::access::Caller;
 use sluice_service::run_stats::{RunTimes, StepStats, StepStatus, step_stats};
 use sluice_service::{
     FoundJob, ReexecuteRequest, ReexecutionStrategy, RunsQuery, TerminateOutcome, TerminatePolicy,
@@ -23,6 +24,7 @@ use sluice_service::{
 use sluice_storage::RunsFilter;
 
 use crate::Ui;
+use crate::access::launch_tags;
 use crate::error::{UiError, UiResult};
 use crate::format::{duration, elapsed, maybe_time, short_id, time};
 use crate::layout::{
@@ -815,6 +817,7 @@ pub(crate) struct ReexecuteForm {
 /// `POST /runs/{id}/reexecute` with `strategy=all` or `strategy=from_failure`.
 pub(crate) async fn reexecute(
     State(ui): State<Ui>,
+    caller: Option<Extension<Caller>>,
     Path(run_id): Path<String>,
     Form(form): Form<ReexecuteForm>,
 ) -> UiResult<Response> {
@@ -831,7 +834,7 @@ pub(crate) async fn reexecute(
         .reexecute(ReexecuteRequest {
             parent_run_id: run_id,
             strategy,
-            extra_tags: Vec::new(),
+            extra_tags: launch_tags(caller.as_deref()),
             use_parent_run_tags: true,
         })
         .await?;

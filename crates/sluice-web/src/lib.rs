@@ -16,8 +16,10 @@
 //!
 //! The guard answers only to allowed hosts, lets only the webserver's own pages (and
 //! allowed origins) act on the instance from a browser, and puts security headers,
-//! a content security policy among them, on every answer: see [`guard`].
+//! a content security policy among them, on every answer: see [`guard`]. Then every
+//! request is signed in with an API token, unless authentication is off: see [`auth`].
 
+pub mod auth;
 pub mod guard;
 mod settings;
 
@@ -32,6 +34,7 @@ use sluice_service::Service;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use auth::Authentication;
 pub use guard::Guard;
 pub use settings::WebSettings;
 
@@ -48,10 +51,27 @@ pub fn app(service: Arc<Service>, settings: &WebSettings, bound: SocketAddr) -> 
             "the webserver answers to any Host; set webserver.allowed_hosts in sluice.yaml to defend against DNS rebinding"
         );
     }
+    let mode = settings.authentication.unwrap_or(Authentication::Tokens);
+    match mode {
+        Authentication::Off if !bound.ip().is_loopback() => tracing::warn!(
+            %bound,
+            "authentication is off: anyone who reaches this address may do anything"
+        ),
+        Authentication::Off => {}
+        Authentication::Tokens => tracing::info!(
+            "every request needs an API token; create one with `sluice token create --name NAME --role ROLE`"
+        ),
+    }
+    let auth = Arc::new(auth::Auth {
+        mode,
+        service: Arc::clone(&service),
+    });
     let limits = settings.graphql;
     let schema = sluice_graphql::build_schema(Arc::clone(&service), limits);
+    // Layers run outside in: the guard first, then authentication, then the routes.
     sluice_graphql::router(schema, limits)
         .merge(sluice_ui::router(service))
+        .layer(middleware::from_fn_with_state(auth, auth::authenticate))
         .layer(middleware::from_fn_with_state(guard, guard::guard))
 }
 

@@ -9,6 +9,10 @@
 //!   # Other sites' pages that may act on the instance from a browser (a websocket, a
 //!   # POST). The webserver's own pages always may.
 //!   allowed_origins: [https://status.example.com]
+//!   # tokens: every request needs an API token (sluice token create); off: anyone who
+//!   # reaches the port may do anything. Default: tokens, except `sluice dev` on a
+//!   # loopback address.
+//!   authentication: tokens
 //!   # What one GraphQL request may cost (see sluice_graphql::limits).
 //!   graphql:
 //!     max_aliases: 100
@@ -20,6 +24,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 use sluice_graphql::QueryLimits;
+
+use crate::auth::Authentication;
 use sluice_storage::StorageError;
 
 /// The instance file as the webserver reads it: only its own section. Storage checks the
@@ -45,6 +51,10 @@ pub struct WebSettings {
     /// What one GraphQL request may cost.
     #[serde(default)]
     pub graphql: QueryLimits,
+    /// Whether callers must sign in with an API token. `None`: the binary's default
+    /// (on, except for `sluice dev` on a loopback address).
+    #[serde(default)]
+    pub authentication: Option<Authentication>,
 }
 
 impl WebSettings {

@@ -4,75 +4,15 @@
 
 #![allow(clippy::unwrap_used, unreachable_pub, missing_docs)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod common;
 
+use common::{Server, open};
 use serde_json::{Value, json};
-use sluice_codeserver::Workspace;
-use sluice_core::run::{NewRun, RunStatus};
-use sluice_e2e::{Instance, Running};
-use sluice_service::Service;
-use sluice_storage::SqlStorage;
-use sluice_storage::prelude::*;
+use sluice_core::run::RunStatus;
 use sluice_web::WebSettings;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const TERMINATE: &str = "mutation T($id: String!) { terminateRun(runId: $id) { __typename } }";
-
-struct Server {
-    addr: SocketAddr,
-    storage: Arc<SqlStorage>,
-    _instance: Instance,
-    _code_server: Running,
-}
-
-impl Server {
-    async fn start(settings: WebSettings) -> Self {
-        let instance = Instance::sqlite();
-        let storage = instance.storage().await;
-        let code_server = instance.code_server();
-        let workspace = Workspace::connect(vec![("demo".into(), code_server.url.clone())]).await;
-        let service = Arc::new(Service::new(
-            storage.clone(),
-            workspace,
-            instance.home.path().to_owned(),
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = sluice_web::app(service, &settings, addr);
-        tokio::spawn(sluice_web::serve(listener, app, Default::default()));
-        Self {
-            addr,
-            storage,
-            _instance: instance,
-            _code_server: code_server,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn query_url(&self, query: &str) -> url::Url {
-        url::Url::parse_with_params(&self.url("/graphql"), [("query", query)]).unwrap()
-    }
-
-    /// A run of the demo's `one_op_job`, queued (no daemon runs here to start it).
-    async fn queued_run(&self) -> String {
-        let run = NewRun {
-            location_name: Some("demo".to_owned()),
-            status: RunStatus::Queued,
-            ..NewRun::new("one_op_job")
-        };
-        let run = self.storage.create_run(&run).await.unwrap();
-        assert_eq!(run.status, RunStatus::Queued);
-        run.run_id
-    }
-
-    async fn status(&self, run_id: &str) -> RunStatus {
-        self.storage.get_run(run_id).await.unwrap().unwrap().status
-    }
-}
 
 fn terminate_body(run_id: &str) -> String {
     json!({"query": TERMINATE, "variables": {"id": run_id}}).to_string()
@@ -80,7 +20,7 @@ fn terminate_body(run_id: &str) -> String {
 
 #[tokio::test]
 async fn a_websocket_from_another_site_is_refused() {
-    let server = Server::start(WebSettings::default()).await;
+    let server = Server::start(open()).await;
     let connect = |origin: &str| {
         let mut request = format!("ws://{}/graphql", server.addr)
             .into_client_request()
@@ -103,7 +43,7 @@ async fn a_websocket_from_another_site_is_refused() {
 
 #[tokio::test]
 async fn a_mutation_needs_a_json_post() {
-    let server = Server::start(WebSettings::default()).await;
+    let server = Server::start(open()).await;
     let run_id = server.queued_run().await;
     let client = reqwest::Client::new();
     // The "simple request" a cross-site form or fetch sends without preflight.
@@ -150,7 +90,7 @@ async fn a_mutation_needs_a_json_post() {
 
 #[tokio::test]
 async fn a_rebound_host_and_a_foreign_origin_cannot_post() {
-    let server = Server::start(WebSettings::default()).await;
+    let server = Server::start(open()).await;
     let run_id = server.queued_run().await;
     let client = reqwest::Client::new();
     let port = server.addr.port();
@@ -190,7 +130,7 @@ async fn allowed_hosts_and_origins_come_from_the_settings() {
     let settings = WebSettings {
         allowed_hosts: Some(vec!["orchestrator.internal".into()]),
         allowed_origins: vec!["https://status.example.com".into()],
-        ..WebSettings::default()
+        ..open()
     };
     let server = Server::start(settings).await;
     let client = reqwest::Client::new();
@@ -209,7 +149,7 @@ async fn allowed_hosts_and_origins_come_from_the_settings() {
 
 #[tokio::test]
 async fn every_answer_carries_the_security_headers() {
-    let server = Server::start(WebSettings::default()).await;
+    let server = Server::start(open()).await;
     let client = reqwest::Client::new();
     for path in [
         "/runs",

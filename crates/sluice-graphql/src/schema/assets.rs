@@ -373,14 +373,14 @@ impl AssetNode {
     async fn repository(&self) -> Repository {
         Repository(self.assets.location.clone())
     }
-    async fn has_materialize_permission(&self) -> bool {
-        true
+    async fn has_materialize_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::LaunchRun)
     }
-    async fn has_wipe_permission(&self) -> bool {
-        true
+    async fn has_wipe_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::WipeAssets)
     }
-    async fn has_report_runless_asset_event_permission(&self) -> bool {
-        true
+    async fn has_report_runless_asset_event_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::ReportAssetEvents)
     }
     async fn has_asset_checks(&self) -> bool {
         !self.snapshot().checks.is_empty()

@@ -245,11 +245,11 @@ impl PartitionBackfill {
     async fn is_valid_serialization(&self) -> bool {
         true
     }
-    async fn has_cancel_permission(&self) -> bool {
-        true
+    async fn has_cancel_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::CancelBackfill)
     }
-    async fn has_resume_permission(&self) -> bool {
-        true
+    async fn has_resume_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::CancelBackfill)
     }
     /// Its runs, newest first.
     #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]

@@ -307,8 +307,8 @@ impl Sensor {
     async fn can_reset(&self) -> bool {
         self.0.can_reset()
     }
-    async fn has_cursor_update_permissions(&self) -> bool {
-        true
+    async fn has_cursor_update_permissions(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::UpdateSensorCursor)
     }
     async fn sensor_state(&self) -> InstigationState {
         InstigationState(Arc::clone(&self.0))
@@ -571,11 +571,11 @@ impl InstigationState {
             .map_err(|e| async_graphql::Error::new(e.to_string()))?;
         Ok(i32::try_from(ticks.len()).unwrap_or(i32::MAX))
     }
-    async fn has_start_permission(&self) -> bool {
-        true
+    async fn has_start_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::StartSchedule)
     }
-    async fn has_stop_permission(&self) -> bool {
-        true
+    async fn has_stop_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::StopSchedule)
     }
 }
 

@@ -56,6 +56,7 @@ pub fn build_schema(service: Arc<Service>, limits: QueryLimits) -> SluiceSchema 
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .extension(AliasLimit(limits.max_aliases))
+        .extension(crate::access::Authorize)
         .data(service)
         .finish()
 }

@@ -18,6 +18,7 @@ use crate::schema::runs::Run;
 use crate::schema::service;
 use crate::schema::workspace::{InvalidSubsetError, Workspace, WorkspaceLocationEntry};
 use sluice_service::Error as ServiceError;
+use sluice_service::access::USER_TAG;
 use sluice_service::{
     JobSelector, LaunchRequest, ReexecuteRequest, Service, TerminateOutcome, parse_run_config,
 };
@@ -184,10 +185,12 @@ async fn launch_request(
 
 async fn launch(ctx: &Context<'_>, params: ExecutionParams) -> LaunchRunResult {
     let service = service(ctx);
-    let request = match launch_request(service, params).await {
+    let mut request = match launch_request(service, params).await {
         Ok(r) => r,
         Err(result) => return result,
     };
+    // Who launched it, so that a launcher may terminate it later.
+    request.tags.extend(crate::access::caller(ctx).run_tags());
     let selector = request.selector.clone();
     match service.launch_run(request).await {
         Ok(run) => LaunchRunResult::LaunchRunSuccess(LaunchRunSuccess { run: Run(run) }),
@@ -212,6 +215,7 @@ async fn reexecute(
                     .unwrap_or_default()
                     .into_iter()
                     .map(|t| (t.key, t.value))
+                    .chain(crate::access::caller(ctx).run_tags())
                     .collect(),
                 use_parent_run_tags: params.use_parent_run_tags.unwrap_or(true),
             };
@@ -325,10 +329,30 @@ pub enum TerminateRunsResultOrError {
 }
 
 async fn terminate(
-    service: &Service,
+    ctx: &Context<'_>,
     run_id: &str,
     policy: Option<TerminateRunPolicy>,
 ) -> TerminateRunResult {
+    let service = service(ctx);
+    let caller = crate::access::caller(ctx);
+    if !caller.may_terminate(None) {
+        // A launcher: only the runs it launched.
+        match service.run(run_id).await {
+            Ok(run) if caller.may_terminate(run.tags.get(USER_TAG).map(String::as_str)) => {}
+            Ok(_) => {
+                return TerminateRunResult::UnauthorizedError(UnauthorizedError {
+                    message: format!(
+                        "{} (role {}) may terminate only the runs it launched",
+                        caller.name, caller.role
+                    ),
+                });
+            }
+            Err(ServiceError::RunNotFound(id)) => {
+                return TerminateRunResult::RunNotFoundError(RunNotFoundError::new(&id));
+            }
+            Err(e) => return TerminateRunResult::PythonError(e.into()),
+        }
+    }
     let policy = policy.map(Into::into).unwrap_or_default();
     match service.terminate_run(run_id, policy).await {
         Ok(TerminateOutcome::Terminated(run)) => {
@@ -482,7 +506,7 @@ impl Mutation {
         run_id: String,
         terminate_policy: Option<TerminateRunPolicy>,
     ) -> TerminateRunResult {
-        terminate(service(ctx), &run_id, terminate_policy).await
+        terminate(ctx, &run_id, terminate_policy).await
     }
 
     /// Terminates a run.
@@ -492,7 +516,7 @@ impl Mutation {
         run_id: String,
         terminate_policy: Option<TerminateRunPolicy>,
     ) -> TerminateRunResult {
-        terminate(service(ctx), &run_id, terminate_policy).await
+        terminate(ctx, &run_id, terminate_policy).await
     }
 
     /// Terminates a set of runs given their run IDs.
@@ -504,7 +528,7 @@ impl Mutation {
     ) -> TerminateRunsResultOrError {
         let mut results = Vec::with_capacity(run_ids.len());
         for run_id in &run_ids {
-            results.push(terminate(service(ctx), run_id, terminate_policy).await);
+            results.push(terminate(ctx, run_id, terminate_policy).await);
         }
         TerminateRunsResultOrError::TerminateRunsResult(TerminateRunsResult {
             terminate_run_results: results,

@@ -273,11 +273,11 @@ impl PartitionSet {
             metadata: Vec::new(),
         }
     }
-    async fn has_launch_backfill_permission(&self) -> bool {
-        true
+    async fn has_launch_backfill_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::LaunchBackfill)
     }
-    async fn has_cancel_backfill_permission(&self) -> bool {
-        true
+    async fn has_cancel_backfill_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::CancelBackfill)
     }
     /// The job's backfills, newest first.
     #[graphql(complexity = "crate::limits::page_complexity(limit, child_complexity)")]

@@ -386,6 +386,11 @@ impl Query {
         instigation::instigation_states_or_error(ctx, &repository_id).await
     }
 
+    /// What the caller may do, by Dagster's permission names.
+    async fn permissions(&self, ctx: &Context<'_>) -> Vec<crate::schema::workspace::Permission> {
+        crate::schema::workspace::permissions(&crate::access::caller(ctx))
+    }
+
     /// Retrieve the instance configuration for the deployment.
     async fn instance(&self) -> Instance {
         Instance

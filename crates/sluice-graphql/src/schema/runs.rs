@@ -276,14 +276,19 @@ impl Run {
     pub(crate) async fn update_time(&self) -> Option<f64> {
         Some(self.0.update_time)
     }
-    pub(crate) async fn has_re_execute_permission(&self) -> bool {
-        true
+    pub(crate) async fn has_re_execute_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::ReexecuteRun)
     }
-    pub(crate) async fn has_terminate_permission(&self) -> bool {
-        true
+    pub(crate) async fn has_terminate_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may_terminate(
+            self.0
+                .tags
+                .get(sluice_service::access::USER_TAG)
+                .map(String::as_str),
+        )
     }
-    pub(crate) async fn has_delete_permission(&self) -> bool {
-        true
+    pub(crate) async fn has_delete_permission(&self, ctx: &Context<'_>) -> bool {
+        crate::access::caller(ctx).may(sluice_service::access::Permission::DeleteRun)
     }
     pub(crate) async fn has_concurrency_key_slots(&self) -> bool {
         false

@@ -526,11 +526,11 @@ pipeline_like!(
         pub(crate) async fn repository(&self) -> Repository {
             Repository(self.0.loaded())
         }
-        pub(crate) async fn has_launch_execution_permission(&self) -> bool {
-            true
+        pub(crate) async fn has_launch_execution_permission(&self, ctx: &Context<'_>) -> bool {
+            crate::access::caller(ctx).may(sluice_service::access::Permission::LaunchRun)
         }
-        pub(crate) async fn has_launch_reexecution_permission(&self) -> bool {
-            true
+        pub(crate) async fn has_launch_reexecution_permission(&self, ctx: &Context<'_>) -> bool {
+            crate::access::caller(ctx).may(sluice_service::access::Permission::ReexecuteRun)
         }
         pub(crate) async fn node_names(&self) -> Vec<String> {
             self.0.job().nodes.iter().map(|n| n.alias.clone()).collect()
@@ -1447,24 +1447,17 @@ pub struct Permission {
     pub disabled_reason: Option<String>,
 }
 
-const PERMISSIONS: [&str; 8] = [
-    "launch_pipeline_execution",
-    "launch_pipeline_reexecution",
-    "terminate_pipeline_execution",
-    "delete_pipeline_run",
-    "reload_repository_location",
-    "reload_workspace",
-    "start_schedule",
-    "stop_running_schedule",
-];
-
-fn permissions() -> Vec<Permission> {
-    PERMISSIONS
-        .iter()
-        .map(|p| Permission {
-            permission: (*p).to_owned(),
-            value: true,
-            disabled_reason: None,
+/// The caller's permissions, in Dagster's shape.
+pub(crate) fn permissions(caller: &sluice_service::access::Caller) -> Vec<Permission> {
+    sluice_service::access::Permission::ALL
+        .into_iter()
+        .map(|p| {
+            let (value, disabled_reason) = crate::access::granted(caller, p);
+            Permission {
+                permission: p.name().to_owned(),
+                value,
+                disabled_reason,
+            }
         })
         .collect()
 }
@@ -1576,8 +1569,8 @@ impl WorkspaceLocationEntry {
     pub(crate) async fn defs_state_info(&self) -> Option<DefsStateInfo> {
         None
     }
-    pub(crate) async fn permissions(&self) -> Vec<Permission> {
-        permissions()
+    pub(crate) async fn permissions(&self, ctx: &Context<'_>) -> Vec<Permission> {
+        permissions(&crate::access::caller(ctx))
     }
     pub(crate) async fn feature_flags(&self) -> Vec<FeatureFlag> {
         Vec::new()
@@ -1622,8 +1615,8 @@ impl WorkspaceLocationStatusEntry {
     pub(crate) async fn version_key(&self) -> String {
         format!("{}", self.0.updated_at)
     }
-    pub(crate) async fn permissions(&self) -> Vec<Permission> {
-        permissions()
+    pub(crate) async fn permissions(&self, ctx: &Context<'_>) -> Vec<Permission> {
+        permissions(&crate::access::caller(ctx))
     }
 }
 

@@ -1,7 +1,9 @@
 //! sea-orm entities of the instance tables (schema: `sluice-migrations`).
 
+pub mod api_tokens;
 pub mod asset_keys;
 pub mod asset_partitions;
+pub mod audit_log;
 pub mod backfills;
 pub mod daemon_heartbeats;
 pub mod dynamic_partitions;
