@@ -5,4 +5,5 @@
 #![allow(clippy::unwrap_used, unreachable_pub, missing_docs)]
 
 mod code_servers;
+mod crash;
 mod fencing;

@@ -22,28 +22,13 @@ pub const HIDDEN: &str = "•••• (secret, hidden)";
 /// What a secret is replaced with inside a message.
 const MASK: &str = "••••";
 
-/// Parts of a key that make its value a secret.
-const SECRET_WORDS: [&str; 9] = [
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "access_key",
-    "private_key",
-    "credential",
-];
-
 /// Secrets shorter than this are hidden where their key is, but not searched for inside
 /// messages, where they would mask ordinary words.
 const MIN_MASKED_LEN: usize = 4;
 
-/// Whether a config field or tag named `key` holds a secret.
-pub fn is_secret_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    SECRET_WORDS.iter().any(|w| lower.contains(w))
-}
+/// Whether a config field or tag named `key` holds a secret (the rule lives in core,
+/// where config errors are made, so that they follow it too).
+pub use sluice_core::config::is_secret_key;
 
 /// The secrets of one run, and how to hide them.
 #[derive(Debug, Clone, Default)]

@@ -3,11 +3,13 @@
 
 mod env_var;
 mod schema;
+mod secrets;
 
 pub use env_var::{EnvVar, EnvVarError, StringSource};
 pub use schema::{
     ConfigError, ConfigErrorReason, ConfigField, ConfigPath, ConfigType, PathSegment,
 };
+pub use secrets::is_secret_key;
 
 use std::path::Path;
 

@@ -214,14 +214,21 @@ impl ConfigError {
     }
 
     pub(crate) fn mismatch(path: &ConfigPath, expected: &dyn fmt::Display, got: &Value) -> Self {
+        // A value under a field named like a secret is described by its type only.
+        let secret = path.0.iter().any(|segment| match segment {
+            PathSegment::Field(name) => super::is_secret_key(name),
+            _ => false,
+        });
+        let got = if secret {
+            describe_type(got)
+        } else {
+            describe_value(got)
+        };
         Self {
             path: path.clone(),
             field: None,
             reason: ConfigErrorReason::RuntimeTypeMismatch,
-            message: format!(
-                "Invalid value at path {path}: expected {expected}, got {}.",
-                describe_value(got)
-            ),
+            message: format!("Invalid value at path {path}: expected {expected}, got {got}."),
         }
     }
 }
@@ -236,6 +243,20 @@ impl fmt::Display for ConfigError {
             self.message
         )
     }
+}
+
+/// A JSON value's type, as error messages name it, without the value.
+fn describe_type(v: &Value) -> String {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a Bool",
+        Value::Number(n) if n.is_f64() => "a Float",
+        Value::Number(_) => "an Int",
+        Value::String(_) => "a String",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+    .to_owned()
 }
 
 /// A short description of a JSON value for error messages: its type and, when small, itself.
@@ -661,6 +682,29 @@ mod tests {
             )
         );
         assert_eq!(ConfigType::empty_shape().scaffold(), None);
+    }
+
+    #[test]
+    fn a_mismatch_under_a_secret_field_names_the_type_not_the_value() {
+        let mut path = ConfigPath::root();
+        path.push_field("resources");
+        path.push_field("warehouse");
+        path.push_field("db_password");
+        let error = ConfigError::mismatch(&path, &ConfigType::Int, &json!("S3CRET-value"));
+        assert!(!error.message.contains("S3CRET"), "{}", error.message);
+        assert!(
+            error.message.ends_with("expected Int, got a String."),
+            "{}",
+            error.message
+        );
+        let mut plain = ConfigPath::root();
+        plain.push_field("n");
+        let error = ConfigError::mismatch(&plain, &ConfigType::Int, &json!("abc"));
+        assert!(
+            error.message.contains("String \"abc\""),
+            "{}",
+            error.message
+        );
     }
 
     #[allow(dead_code)]
