@@ -6,4 +6,5 @@
 
 mod code_servers;
 mod crash;
+mod database;
 mod fencing;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -15,7 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use sluice_core::Definitions;
 use sluice_core::events::{ErrorInfo, EventData, EventType, LogLevel, RunEvent};
-use sluice_core::run::Run;
+use sluice_core::run::{Run, RunStatus};
 use sluice_core::snapshot::LocationSnapshot;
 use sluice_storage::Storage;
 use tokio::net::TcpListener;
@@ -255,24 +256,47 @@ impl CodeServer {
     }
 
     /// A worker that died without finishing its run (killed, crashed) leaves the run
-    /// unfinished: record the failure, so that nobody waits for it.
+    /// unfinished: record the failure, so that nobody waits for it. A worker that exited
+    /// with an error of its own (status 1) has recorded it, unless it never got to start
+    /// the run (the database was unreachable, say): then the run is still STARTING. (A
+    /// STARTED run may be another attempt's, so it is left to run monitoring.) While
+    /// storage is unreachable, this keeps trying for a minute.
     async fn after_worker_exit(
         &self,
         run_id: &str,
         status: std::io::Result<std::process::ExitStatus>,
     ) {
+        let own_error = match &status {
+            Ok(s) if matches!(s.code(), Some(0 | 130)) => return,
+            Ok(s) => s.code() == Some(1),
+            Err(_) => false,
+        };
         let how = match &status {
-            Ok(s) if matches!(s.code(), Some(0 | 1 | 130)) => return,
             Ok(s) => s.to_string(),
             Err(e) => format!("could not be waited for: {e}"),
         };
-        let Ok(Some(run)) = self.storage.get_run(run_id).await else {
+        let Some(Some(run)) = retry_storage("read the run", || self.storage.get_run(run_id)).await
+        else {
             return;
         };
-        if run.status.is_finished() {
+        let unfinished = if own_error {
+            matches!(
+                run.status,
+                RunStatus::NotStarted | RunStatus::Queued | RunStatus::Starting
+            )
+        } else {
+            !run.status.is_finished()
+        };
+        if !unfinished {
             return;
         }
-        let message = format!("Run worker for run {run_id} exited unexpectedly ({how}).");
+        let message = if own_error {
+            format!(
+                "Run worker for run {run_id} failed before it could start the run ({how}); the code server's log says why."
+            )
+        } else {
+            format!("Run worker for run {run_id} exited unexpectedly ({how}).")
+        };
         tracing::warn!(run_id, "{message}");
         let error = ErrorInfo::new("RunWorkerDied", message.clone());
         let events = [
@@ -284,8 +308,12 @@ impl CodeServer {
             RunEvent::new(run_id, EventType::RunFailure, message)
                 .data(EventData::Failure { error }),
         ];
-        if let Err(e) = self.storage.store_events(&events).await {
-            tracing::error!(run_id, "cannot record the failure of a dead worker: {e}");
+        let stored = retry_storage("record the failure of a dead worker", || {
+            self.storage.store_events(&events)
+        })
+        .await;
+        if stored.is_none() {
+            tracing::error!(run_id, "gave up recording the failure of a dead worker");
         }
     }
 
@@ -310,6 +338,32 @@ impl CodeServer {
             run_id: run_id.to_owned(),
             signalled: rc == 0,
             message: (rc != 0).then(|| std::io::Error::last_os_error().to_string()),
+        }
+    }
+}
+
+/// How long, and how often, a code server retries storage it cannot reach.
+const STORAGE_RETRY_FOR: Duration = Duration::from_secs(60);
+const STORAGE_RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// Run `op` until it succeeds, for [`STORAGE_RETRY_FOR`] at most; `None` if it never did.
+async fn retry_storage<T, F, Fut>(what: &str, mut op: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sluice_storage::StorageError>>,
+{
+    let deadline = tokio::time::Instant::now() + STORAGE_RETRY_FOR;
+    loop {
+        match op().await {
+            Ok(value) => return Some(value),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!("cannot {what}, retrying: {e}");
+                tokio::time::sleep(STORAGE_RETRY_EVERY).await;
+            }
+            Err(e) => {
+                tracing::error!("cannot {what}: {e}");
+                return None;
+            }
         }
     }
 }
