@@ -8,8 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sluice_core::events::EventType;
-use sluice_core::run::RunStatus;
 use sluice_e2e::{Instance, demo_workspace, graphql, start_dev};
 use sluice_storage::RunsFilter;
 use sluice_storage::prelude::*;
@@ -130,38 +128,7 @@ async fn runs_survive_the_database_going_away_mid_run() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let mut failed = Vec::new();
-    for run in &runs {
-        let events = storage
-            .events_for_run(&run.run_id, None, None)
-            .await
-            .unwrap();
-        let count = |t: EventType| events.iter().filter(|e| e.event.event_type == t).count();
-        assert!(
-            count(EventType::RunStart) <= 1,
-            "run {} started twice",
-            run.run_id
-        );
-        assert!(
-            count(EventType::StepSuccess) <= 1,
-            "run {} ran twice",
-            run.run_id
-        );
-        if run.status == RunStatus::Failure {
-            let reason = events
-                .iter()
-                .rev()
-                .find(|e| e.event.event_type == EventType::RunFailure)
-                .map(|e| e.event.message.clone())
-                .unwrap_or_default();
-            assert!(
-                !reason.is_empty(),
-                "run {} failed without a reason",
-                run.run_id
-            );
-            failed.push(reason);
-        }
-    }
+    let failed = crate::check_runs(storage.as_ref(), &runs).await;
     eprintln!(
         "{} of {RUNS} runs succeeded; failed: {failed:#?}",
         RUNS - failed.len()
