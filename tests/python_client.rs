@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sluice_e2e::{Instance, Running, bin, spawn_announcing};
+use sluice_e2e::{Instance, Running, code_server_workspace, spawn_announcing, start_daemon};
 
 /// The python of a virtualenv that has `dagster-graphql`.
 fn python() -> &'static Path {
@@ -57,50 +57,12 @@ fn python() -> &'static Path {
     })
 }
 
-/// A workspace file naming the code server at `url` as location `demo`.
-fn workspace_file(instance: &Instance, url: &str) -> PathBuf {
-    let (host, port) = url
-        .trim_start_matches("http://")
-        .rsplit_once(':')
-        .expect("host:port");
-    let path = instance.home.path().join("workspace.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "load_from:\n  - code_server: {{host: \"{host}\", port: {port}, location_name: demo}}\n"
-        ),
-    )
-    .expect("write workspace.yaml");
-    path
-}
-
 /// Start `sluice-webserver` on a free port; its `host:port`.
 fn webserver(instance: &Instance, workspace: &Path) -> Running {
     let mut command = instance.command("sluice-webserver");
     command.args(["-w"]).arg(workspace).args(["--port", "0"]);
     let (child, url) = spawn_announcing(&mut command, "listening on http://");
     Running { child, url }
-}
-
-/// Start `sluice-daemon run` on the same instance and workspace.
-fn daemon(instance: &Instance, workspace: &Path) -> Running {
-    let help = Command::new(bin("sluice-daemon"))
-        .args(["run", "--help"])
-        .output()
-        .expect("run sluice-daemon");
-    assert!(help.status.success(), "sluice-daemon has no `run` command");
-    let child = instance
-        .command("sluice-daemon")
-        .args(["run", "-w"])
-        .arg(workspace)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sluice-daemon");
-    Running {
-        child,
-        url: String::new(),
-    }
 }
 
 /// Everything a test needs: instance, code server, webserver, and an admin's token
@@ -127,7 +89,7 @@ fn create_token(instance: &Instance, name: &str, role: &str) -> String {
 fn setup() -> Setup {
     let instance = Instance::sqlite();
     let code_server = instance.code_server();
-    let workspace = workspace_file(&instance, &code_server.url);
+    let workspace = code_server_workspace(&instance, &code_server.url);
     let webserver = webserver(&instance, &workspace);
     let token = create_token(&instance, "python-client", "admin");
     Setup {
@@ -362,7 +324,7 @@ out({
 #[test]
 fn with_the_daemon_runs_reach_success_failure_and_canceled() {
     let s = setup();
-    let _daemon = daemon(&s.instance, &s.workspace);
+    let _daemon = start_daemon(&s.instance, &s.workspace);
     let out = py(
         &s,
         r#"

@@ -4,7 +4,7 @@
 //! cannot finish with a reason.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use sluice_core::run::RunStatus;
@@ -67,21 +67,7 @@ async fn a_crash_mid_burst_loses_no_run_and_runs_none_twice() {
     )
     .unwrap();
     let (_dev, _url) = start_dev(&instance, &workspace);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let runs = loop {
-        let runs = storage
-            .list_runs(&RunsFilter::default(), None, None)
-            .await
-            .unwrap();
-        if runs.iter().all(|r| r.status.is_finished()) {
-            break runs;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "runs still unfinished after restart"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let runs = crate::wait_until_all_finished(storage.as_ref(), Duration::from_secs(90)).await;
     assert_eq!(runs.len(), RUNS, "runs lost or made up");
     let failures = crate::check_runs(storage.as_ref(), &runs).await;
     let mut statuses: HashMap<RunStatus, usize> = HashMap::new();

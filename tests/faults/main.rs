@@ -6,12 +6,13 @@
 
 mod code_servers;
 mod crash;
+mod daemon;
 mod database;
 mod fencing;
 
 use sluice_core::events::EventType;
 use sluice_core::run::{Run, RunStatus};
-use sluice_storage::Storage;
+use sluice_storage::{RunsFilter, Storage};
 
 /// Check the trial's promises on `runs`, all finished: none started twice, none ran its
 /// step twice, every failure says why. Returns the failures' reasons.
@@ -55,4 +56,23 @@ async fn check_runs(storage: &dyn Storage, runs: &[Run]) -> Vec<String> {
         }
     }
     failures
+}
+
+/// Wait (`limit` at most) until every stored run has finished; the runs.
+async fn wait_until_all_finished(storage: &dyn Storage, limit: std::time::Duration) -> Vec<Run> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let runs = storage
+            .list_runs(&RunsFilter::default(), None, None)
+            .await
+            .unwrap();
+        if runs.iter().all(|r| r.status.is_finished()) {
+            return runs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runs unfinished after {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

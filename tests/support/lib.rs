@@ -206,6 +206,23 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A workspace file naming the code server at `url` as location `demo`.
+pub fn code_server_workspace(instance: &Instance, url: &str) -> PathBuf {
+    let (host, port) = url
+        .trim_start_matches("http://")
+        .rsplit_once(':')
+        .expect("host:port");
+    let path = instance.home.path().join("workspace.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "load_from:\n  - code_server: {{host: \"{host}\", port: {port}, location_name: demo}}\n"
+        ),
+    )
+    .expect("write workspace.yaml");
+    path
+}
+
 /// A workspace whose one location, the bundled `demo`, is started by command, as the
 /// root workspace.yaml does.
 pub fn demo_workspace(instance: &Instance) -> PathBuf {
@@ -245,6 +262,22 @@ impl std::ops::DerefMut for ProcessGroup {
     fn deref_mut(&mut self) -> &mut std::process::Child {
         &mut self.0
     }
+}
+
+/// Start `sluice-daemon run` on `instance` and `workspace`, in its own process group,
+/// its output discarded.
+pub fn start_daemon(instance: &Instance, workspace: &std::path::Path) -> ProcessGroup {
+    use std::os::unix::process::CommandExt;
+    let child = instance
+        .command("sluice-daemon")
+        .args(["run", "-w"])
+        .arg(workspace)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("start sluice-daemon");
+    ProcessGroup(child)
 }
 
 /// Start `sluice dev` on a free port in its own process group; the GraphQL URL it prints.
