@@ -4,6 +4,7 @@
 //! ```text
 //! cargo build --release --bins && target/release/sluice-bench execute [--dagster]
 //! cargo build --release --bins && target/release/sluice-bench processes [--dagster]
+//! cargo build --release --bins && target/release/sluice-bench soak --postgres-url URL [--runs 100000]
 //! cargo build --release --bins && target/release/sluice-bench sensors [--count 1000] [--dagster]
 //! cargo build --release --bins && target/release/sluice-bench assets [--count 10000]
 //! cargo build --release --bins && target/release/sluice-bench backfill [--partitions 10000]
@@ -26,6 +27,7 @@ mod processes;
 mod queue;
 mod resources;
 mod sensors;
+mod soak;
 mod ui;
 mod uploads;
 
@@ -79,6 +81,18 @@ enum Bench {
         /// Also run Dagster's `dagster dev` reference now and print ratios.
         #[arg(long)]
         dagster: bool,
+    },
+    /// Many runs through `sluice dev` on Postgres, and every process's memory as they
+    /// accumulate: it should stay flat.
+    Soak {
+        #[arg(long, default_value_t = 100_000)]
+        runs: u64,
+        /// An empty Postgres database for the instance.
+        #[arg(long, env = "SLUICE_SOAK_POSTGRES_URL")]
+        postgres_url: String,
+        /// The workspace `sluice dev` loads.
+        #[arg(long, default_value = "workspace.yaml")]
+        workspace: PathBuf,
     },
     /// Many sensors doing trivial work, evaluated by the `sluice-daemon` process:
     /// lateness against their interval, and the daemon's memory and CPU over time.
@@ -203,6 +217,11 @@ fn main() -> Result<()> {
             workspace,
             dagster,
         } => processes::bench(burst, total, &workspace, dagster),
+        Bench::Soak {
+            runs,
+            postgres_url,
+            workspace,
+        } => soak::bench(runs, &postgres_url, &workspace),
         Bench::Sensors {
             count,
             interval,

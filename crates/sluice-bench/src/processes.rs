@@ -15,12 +15,21 @@ const LAUNCH: &str = "mutation L($p: ExecutionParams!) { launchPipelineExecution
 const STATUS: &str = "query S($id: ID!) { pipelineRunOrError(runId: $id) { __typename ... on PipelineRun { status } } }";
 const FINISHED: &str = "query { runsOrError(filter: {statuses: [SUCCESS, FAILURE, CANCELED]}) { __typename ... on Runs { count } } }";
 
-struct Graphql {
+/// A GraphQL client of `sluice dev`.
+pub(crate) struct Graphql {
     http: reqwest::Client,
     url: String,
 }
 
 impl Graphql {
+    /// The client of `sluice dev` on `port`.
+    pub(crate) fn new(port: u16) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: format!("http://127.0.0.1:{port}/graphql"),
+        }
+    }
+
     async fn call(&self, query: &str, variables: Value) -> Result<Value> {
         let body = json!({"query": query, "variables": variables});
         let answer: Value = self
@@ -37,7 +46,7 @@ impl Graphql {
         Ok(answer["data"].clone())
     }
 
-    async fn launch(&self, job: &str) -> Result<String> {
+    pub(crate) async fn launch(&self, job: &str) -> Result<String> {
         let params = json!({"p": {
             "selector": {"repositoryLocationName": "demo", "repositoryName": "__repository__", "pipelineName": job},
             "runConfigData": {},
@@ -57,7 +66,7 @@ impl Graphql {
             .to_owned())
     }
 
-    async fn finished_count(&self) -> Result<u64> {
+    pub(crate) async fn finished_count(&self) -> Result<u64> {
         let data = self.call(FINISHED, json!({})).await?;
         data["runsOrError"]["count"]
             .as_u64()
@@ -67,6 +76,7 @@ impl Graphql {
 
 /// Memory of one process, in KB, and the CPU time it used.
 pub(crate) struct ProcessMemory {
+    pub(crate) pid: u32,
     pub(crate) name: String,
     pub(crate) rss_kb: u64,
     pub(crate) pss_kb: u64,
@@ -105,6 +115,7 @@ pub(crate) fn process_memory(pid: u32) -> Option<(u32, ProcessMemory)> {
     Some((
         group,
         ProcessMemory {
+            pid,
             name,
             rss_kb: field(&rollup, "Rss:"),
             pss_kb: field(&rollup, "Pss:"),
@@ -116,7 +127,7 @@ pub(crate) fn process_memory(pid: u32) -> Option<(u32, ProcessMemory)> {
 
 /// Memory of every process in process group `pgid`: resident (RSS) and proportional
 /// (PSS, shared pages divided among the processes that map them).
-fn group_memory(pgid: u32) -> Vec<ProcessMemory> {
+pub(crate) fn group_memory(pgid: u32) -> Vec<ProcessMemory> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -174,14 +185,24 @@ fn cpu_ticks() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-/// `sluice dev` on `port` with instance `home`, in its own process group (which the
-/// caller stops with SIGTERM), its output discarded.
-pub(crate) fn start_dev(workspace: &Path, home: &Path, port: u16) -> Result<std::process::Child> {
-    Command::new(sibling_binary("sluice")?)
+/// `sluice dev` on `port` with instance `home` (on SQLite, or on the Postgres database
+/// at `postgres_url`), in its own process group (which the caller stops with SIGTERM),
+/// its output discarded.
+pub(crate) fn start_dev(
+    workspace: &Path,
+    home: &Path,
+    port: u16,
+    postgres_url: Option<&str>,
+) -> Result<std::process::Child> {
+    let mut command = Command::new(sibling_binary("sluice")?);
+    match postgres_url {
+        Some(url) => command.env("SLUICE_POSTGRES_URL", url),
+        None => command.env_remove("SLUICE_POSTGRES_URL"),
+    };
+    command
         .args(["dev", "-p", &port.to_string(), "-w"])
         .arg(workspace)
         .env("SLUICE_HOME", home)
-        .env_remove("SLUICE_POSTGRES_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)
@@ -198,7 +219,7 @@ pub(crate) fn free_port() -> Result<u16> {
 pub(crate) fn bench(burst: usize, total: usize, workspace: &Path, dagster: bool) -> Result<()> {
     let home = tempfile::tempdir()?;
     let port = free_port()?;
-    let mut dev = start_dev(workspace, home.path(), port)?;
+    let mut dev = start_dev(workspace, home.path(), port, None)?;
     let pgid = dev.id();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -214,17 +235,9 @@ pub(crate) fn bench(burst: usize, total: usize, workspace: &Path, dagster: bool)
     Ok(())
 }
 
-struct Figures {
-    launch_to_success_ms: f64,
-    runs_per_second: f64,
-    idle_rss_kb: u64,
-}
-
-async fn measure(port: u16, pgid: u32, burst: usize, total: usize) -> Result<Figures> {
-    let gql = Graphql {
-        http: reqwest::Client::new(),
-        url: format!("http://127.0.0.1:{port}/graphql"),
-    };
+/// Wait until `sluice dev` on `port` answers (a minute at most), then two seconds more
+/// for it to settle.
+pub(crate) async fn wait_until_up(gql: &Graphql, port: u16) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while gql.call("{ version }", json!({})).await.is_err() {
         if Instant::now() > deadline {
@@ -233,6 +246,18 @@ async fn measure(port: u16, pgid: u32, burst: usize, total: usize) -> Result<Fig
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+struct Figures {
+    launch_to_success_ms: f64,
+    runs_per_second: f64,
+    idle_rss_kb: u64,
+}
+
+async fn measure(port: u16, pgid: u32, burst: usize, total: usize) -> Result<Figures> {
+    let gql = Graphql::new(port);
+    wait_until_up(&gql, port).await?;
     println!(
         "# sluice-bench processes: `sluice dev` on 127.0.0.1:{port}, SQLite, one worker process per run"
     );
@@ -267,10 +292,7 @@ async fn measure(port: u16, pgid: u32, burst: usize, total: usize) -> Result<Fig
     let started = Instant::now();
     let mut submitters = Vec::new();
     for k in 0..4 {
-        let gql = Graphql {
-            http: reqwest::Client::new(),
-            url: gql.url.clone(),
-        };
+        let gql = Graphql::new(port);
         let n = burst / 4 + usize::from(k < burst % 4);
         submitters.push(tokio::spawn(async move {
             let mut times = Vec::with_capacity(n);

@@ -53,7 +53,7 @@ pub(crate) fn bench(runs: usize, events: usize) -> Result<()> {
         ),
     )?;
     let port = free_port()?;
-    let mut dev = start_dev(&workspace, home.path(), port)?;
+    let mut dev = start_dev(&workspace, home.path(), port, None)?;
     let pgid = dev.id();
     let result = runtime.block_on(measure(port, storage));
     // SAFETY: signalling the process group we created for `sluice dev`.
