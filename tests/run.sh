@@ -109,3 +109,6 @@ LBUG_CACHE=$(tail -1 "$lbug_out")
 . tests/services/ladybug.env
 log "running the graph database tests (sluice-resources, feature ladybug; engine in $LBUG_CACHE)"
 cargo test -p sluice-resources --features ladybug --test graph
+
+log "fuzzing the parsers for a bounded time (fuzz/run.sh; \$SLUICE_FUZZ_SECONDS per target)"
+bash fuzz/run.sh
