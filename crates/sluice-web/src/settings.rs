@@ -90,6 +90,23 @@ mod tests {
     }
 
     #[test]
+    fn authentication_is_off_or_tokens() {
+        use crate::auth::Authentication;
+        let off = load("webserver:\n  authentication: off\n").expect("settings");
+        assert_eq!(off.authentication, Some(Authentication::Off));
+        let tokens = load("webserver:\n  authentication: tokens\n").expect("settings");
+        assert_eq!(tokens.authentication, Some(Authentication::Tokens));
+        assert_eq!(
+            load("webserver: {}\n").expect("settings").authentication,
+            None
+        );
+        let error = load("webserver:\n  authentication: maybe\n")
+            .expect_err("unknown mode")
+            .to_string();
+        assert!(error.contains("off") && error.contains("tokens"), "{error}");
+    }
+
+    #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let error = load("webserver:\n  allowed_host: [a.test]\n")
             .expect_err("unknown key")
