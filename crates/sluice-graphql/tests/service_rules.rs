@@ -44,6 +44,19 @@ async fn launch_refused(h: &Harness, tags: Value) -> Value {
     result
 }
 
+/// Launch a backfill of one day of `raw/daily_orders` with `tags`; the data.
+async fn launch_daily_orders_backfill(h: &Harness, tags: Value) -> Value {
+    h.data(
+        LAUNCH_BACKFILL,
+        json!({"p": {
+            "assetSelection": [{"path": ["raw", "daily_orders"]}],
+            "partitionNames": ["2026-01-01"],
+            "tags": tags
+        }}),
+    )
+    .await
+}
+
 async fn run_count(h: &Harness) -> u64 {
     h.storage.count_runs(&RunsFilter::default()).await.unwrap()
 }
@@ -90,16 +103,9 @@ async fn every_entry_point_refuses_a_request_that_sets_a_system_tag() {
     assert_refused(&data["launchRunReexecution"], "dagster/root_run_id");
 
     // A backfill's tags.
-    let data = h
-        .data(
-            LAUNCH_BACKFILL,
-            json!({"p": {
-                "assetSelection": [{"path": ["raw", "daily_orders"]}],
-                "partitionNames": ["2026-01-01"],
-                "tags": [{"key": "dagster/backfill", "value": "mine"}]
-            }}),
-        )
-        .await;
+    let data =
+        launch_daily_orders_backfill(&h, json!([{"key": "dagster/backfill", "value": "mine"}]))
+            .await;
     assert_refused(&data["launchPartitionBackfill"], "dagster/backfill");
 
     assert_eq!(run_count(&h).await, before, "nothing was stored");
@@ -234,4 +240,34 @@ async fn pages_must_hold_at_least_one_item() {
         assert!(seen < 100, "the pager does not advance");
     }
     assert!(seen >= 1);
+}
+
+#[tokio::test]
+async fn a_backfill_shows_no_inline_secret_and_its_reexecution_keeps_it() {
+    let h = Harness::new().await;
+    let tags = json!([{"key": "api_token", "value": TOKEN}, {"key": "team", "value": "data"}]);
+    let data = launch_daily_orders_backfill(&h, tags).await;
+    let id = data["launchPartitionBackfill"]["backfillId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{data:#}"))
+        .to_owned();
+    let shown = h
+        .data(
+            "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { tags { key value } } } partitionBackfillsOrError { ... on PartitionBackfills { results { tags { key value } } } } }",
+            json!({"id": id}),
+        )
+        .await
+        .to_string();
+    assert!(!shown.contains(TOKEN), "{shown}");
+    assert!(
+        shown.contains("api_token") && shown.contains("\"data\""),
+        "{shown}"
+    );
+    // Stored whole: a re-execution of the backfill carries the real value on.
+    let stored = h.storage.backfill(&id).await.unwrap().unwrap();
+    assert_eq!(stored.spec.tags["api_token"], TOKEN);
+    let again = h.service.reexecute_backfill(&id, false).await.unwrap();
+    assert!(!again.spec.tags["api_token"].contains(TOKEN));
+    let again = h.storage.backfill(again.id()).await.unwrap().unwrap();
+    assert_eq!(again.spec.tags["api_token"], TOKEN);
 }

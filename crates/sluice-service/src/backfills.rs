@@ -9,6 +9,8 @@ use sluice_core::asset::BackfillPolicy;
 use sluice_core::asset::{ASSET_JOB_NAME, AssetKey};
 use sluice_core::partition::PartitionIndex;
 pub use sluice_core::run::PARENT_BACKFILL_TAG;
+
+use crate::redaction::{redact_config, redact_tags};
 use sluice_core::run::{Run, RunPartitions, RunStatus, check_request_tags};
 use sluice_core::snapshot::REPOSITORY_NAME;
 use sluice_storage::{
@@ -161,7 +163,7 @@ impl Service {
             partitions = stored.spec.partition_names.len(),
             "backfill requested"
         );
-        Ok(stored)
+        Ok(redact_backfill(stored))
     }
 
     /// The `__ASSET_JOB` of the location that defines the first of `paths`.
@@ -188,9 +190,10 @@ impl Service {
         )))
     }
 
-    /// Backfills, newest first.
+    /// Backfills, newest first (secrets in their tags and run config hidden).
     pub async fn backfills(&self, filter: &BackfillsFilter) -> Result<Vec<Backfill>> {
-        Ok(self.storage().backfills(filter).await?)
+        let backfills = self.storage().backfills(filter).await?;
+        Ok(backfills.into_iter().map(redact_backfill).collect())
     }
 
     /// The status of the latest run of each of `backfill`'s partitions that has a run.
@@ -209,8 +212,14 @@ impl Service {
         ))
     }
 
-    /// A backfill, or [`Error::BackfillNotFound`].
+    /// A backfill (secrets in its tags and run config hidden), or
+    /// [`Error::BackfillNotFound`].
     pub async fn backfill(&self, id: &str) -> Result<Backfill> {
+        self.stored_backfill(id).await.map(redact_backfill)
+    }
+
+    /// A backfill as stored, secrets and all: for making another from it, never shown.
+    async fn stored_backfill(&self, id: &str) -> Result<Backfill> {
         self.storage()
             .backfill(id)
             .await?
@@ -256,13 +265,14 @@ impl Service {
         self.storage()
             .set_backfill_status(id, to, None)
             .await?
+            .map(redact_backfill)
             .ok_or_else(|| Error::BackfillNotFound(id.to_owned()))
     }
 
     /// A new backfill of `id`'s job or assets: every partition, or (`from_failure`) the
     /// partitions whose run failed or was canceled.
     pub async fn reexecute_backfill(&self, id: &str, from_failure: bool) -> Result<Backfill> {
-        let parent = self.backfill(id).await?;
+        let parent = self.stored_backfill(id).await?;
         let mut spec = parent.spec.clone();
         if from_failure {
             if !parent.status.is_final() {
@@ -310,8 +320,16 @@ impl Service {
         spec.from_failure = from_failure;
         spec.tags
             .insert(PARENT_BACKFILL_TAG.to_owned(), id.to_owned());
-        Ok(self.storage().add_backfill(&spec).await?)
+        Ok(redact_backfill(self.storage().add_backfill(&spec).await?))
     }
+}
+
+/// `backfill` with the secrets of its tags and run config hidden, as every output shows
+/// it ([`redaction`](crate::redaction)).
+fn redact_backfill(mut backfill: Backfill) -> Backfill {
+    backfill.spec.tags = redact_tags(&backfill.spec.tags);
+    backfill.spec.run_config = redact_config(&backfill.spec.run_config);
+    backfill
 }
 
 /// How a backfill of `names` runs under the backfill policy of its assets: one run per
