@@ -42,12 +42,7 @@ pub(crate) fn mutation_permission(field: &str) -> Permission {
 
 /// The caller of the request `ctx` belongs to.
 pub(crate) fn caller(ctx: &async_graphql::Context<'_>) -> Caller {
-    caller_of(ctx.data_opt::<Caller>())
-}
-
-/// The request's caller, or the anonymous one when the request names none.
-fn caller_of(data: Option<&Caller>) -> Caller {
-    data.cloned().unwrap_or_else(Caller::anonymous)
+    Caller::of(ctx.data_opt::<Caller>())
 }
 
 /// The extension: see the [module docs](self).
@@ -128,7 +123,7 @@ impl Extension for AuthorizeRequest {
         if info.parent_type != "Mutation" {
             return next.run(ctx, info).await;
         }
-        let caller = caller_of(ctx.data_opt::<Caller>());
+        let caller = Caller::of(ctx.data_opt::<Caller>());
         let service = ctx.data_opt::<Arc<Service>>().cloned();
         let action = info.name.to_owned();
         let target = self.target(&info);
@@ -137,7 +132,8 @@ impl Extension for AuthorizeRequest {
         let path = vec![PathSegment::Field(
             info.alias.unwrap_or(info.name).to_owned(),
         )];
-        let result = if caller.may(permission) {
+        let allowed = caller.may(permission);
+        let result = if allowed {
             next.run(ctx, info).await
         } else {
             let refusal = caller.refusal(permission);
@@ -157,7 +153,7 @@ impl Extension for AuthorizeRequest {
                     _ => "ok".to_owned(),
                 },
                 Ok(_) => "ok".to_owned(),
-                Err(e) if caller.may(permission) => format!("error: {}", e.message),
+                Err(e) if allowed => format!("error: {}", e.message),
                 Err(_) => "denied".to_owned(),
             };
             service.audit(&caller, &action, &target, &outcome).await;

@@ -177,7 +177,7 @@ async fn graphql_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = caller.map_or_else(Caller::anonymous, |Extension(c)| c);
+    let caller = Caller::of(caller.as_deref());
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -245,11 +245,7 @@ async fn graphql_get(
     Query(params): Query<HashMap<String, String>>,
     parts: Parts,
 ) -> Response {
-    let caller = parts
-        .extensions
-        .get::<Caller>()
-        .cloned()
-        .unwrap_or_else(Caller::anonymous);
+    let caller = Caller::of(parts.extensions.get::<Caller>());
     let headers = &parts.headers;
     let is_upgrade = headers
         .get(UPGRADE)

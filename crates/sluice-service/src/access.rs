@@ -183,6 +183,12 @@ impl Caller {
         }
     }
 
+    /// The caller a request names, or the anonymous one when it names none (the webserver
+    /// always names one; GraphQL or UI routers used without it get anonymous callers).
+    pub fn of(request_caller: Option<&Caller>) -> Self {
+        request_caller.cloned().unwrap_or_else(Self::anonymous)
+    }
+
     /// Whether the caller's role has `permission`.
     pub fn may(&self, permission: Permission) -> bool {
         self.role >= permission.least_role()

@@ -39,14 +39,9 @@ fn route_permission(route: &str) -> Option<Permission> {
     })
 }
 
-/// The caller of a request: the webserver's, or anonymous without one.
-pub(crate) fn caller_of(request_caller: Option<&Caller>) -> Caller {
-    request_caller.cloned().unwrap_or_else(Caller::anonymous)
-}
-
 /// The tags a run launched from the UI gets: who launched it.
 pub(crate) fn launch_tags(caller: Option<&Caller>) -> Vec<(String, String)> {
-    caller_of(caller).run_tags()
+    Caller::of(caller).run_tags()
 }
 
 /// The middleware: check and audit every action.
@@ -63,7 +58,7 @@ pub(crate) async fn authorize(
     let Some(permission) = permission else {
         return next.run(request).await;
     };
-    let caller = caller_of(request.extensions().get::<Caller>());
+    let caller = Caller::of(request.extensions().get::<Caller>());
     let path = request.uri().path().to_owned();
     let action = format!("ui {}", route.as_ref().map_or("", |r| r.as_str()));
     let mut allowed = caller.may(permission);
