@@ -45,6 +45,13 @@ async fn wait_for_location(url: &str, done: impl Fn(&Value) -> bool) -> Value {
 
 #[tokio::test]
 async fn a_killed_code_server_is_restarted_and_its_location_reloaded() {
+    for trial in 1..=crate::trials() {
+        eprintln!("trial {trial}");
+        one_trial().await;
+    }
+}
+
+async fn one_trial() {
     let instance = Instance::sqlite();
     let (dev, url) = start_dev(&instance, &demo_workspace(&instance));
     let servers = children(dev.id());

@@ -19,6 +19,13 @@ const LAUNCH: &str = "mutation($p: ExecutionParams!) { launchRun(executionParams
 
 #[tokio::test]
 async fn a_crash_mid_burst_loses_no_run_and_runs_none_twice() {
+    for trial in 1..=crate::trials() {
+        eprintln!("trial {trial}");
+        one_trial().await;
+    }
+}
+
+async fn one_trial() {
     let instance = Instance::sqlite();
     // Two runs at a time, so that most are still queued at the crash; quick monitoring,
     // so that runs whose workers died with `sluice dev` end soon.

@@ -14,6 +14,17 @@ use sluice_core::events::EventType;
 use sluice_core::run::{Run, RunStatus};
 use sluice_storage::{RunsFilter, Storage};
 
+/// How many times each trial runs: `SLUICE_FAULT_TRIALS`, or once. The suite in
+/// `tests/run.sh` runs each once; an operator who wants more confidence repeats them,
+/// e.g. `SLUICE_FAULT_TRIALS=4 cargo test -p sluice-e2e --test faults`.
+fn trials() -> usize {
+    std::env::var("SLUICE_FAULT_TRIALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// Check the trial's promises on `runs`, all finished: none started twice, none ran its
 /// step twice, every failure says why. Returns the failures' reasons.
 async fn check_runs(storage: &dyn Storage, runs: &[Run]) -> Vec<String> {
