@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use sluice_codeserver::{LocationState, StartedCodeServers, Workspace, WorkspaceFile};
+use sluice_codeserver::{LocationState, open_workspace};
 use sluice_daemon::{Daemon, DaemonSettings};
 use sluice_service::Service;
 use sluice_storage::{StorageConfig, Wakeup};
@@ -25,11 +25,6 @@ pub(crate) async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
         .context("opening instance storage")?;
     let settings = DaemonSettings::load(&home).context("reading the instance config")?;
     let mut web_settings = WebSettings::load(&home).context("reading the instance config")?;
-    let file = WorkspaceFile::load(workspace)?;
-    let base_dir = workspace
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let address = format!("{host}:{port}");
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -41,10 +36,9 @@ pub(crate) async fn run(workspace: &Path, host: &str, port: u16) -> Result<()> {
         .listen()
         .with_context(|| format!("listening for run queue wake-ups in {}", home.display()))?;
 
-    let (mut servers, urls) = StartedCodeServers::start(&file, base_dir).await?;
-    let workspace = Workspace::connect(urls).await;
-    // A code server that exits is restarted, and its location reloaded.
-    servers.supervise(&workspace);
+    // Code servers started (and `cargo:` locations built) here, restarted when they
+    // exit, swapped for a new version on reload or when sources change.
+    let (servers, workspace) = open_workspace(workspace).await?;
     let locations = workspace.locations().await;
     for location in &locations {
         if let LocationState::Failed(reason) = &location.state {

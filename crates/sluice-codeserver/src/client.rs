@@ -97,6 +97,13 @@ impl CodeServerClient {
             .await
     }
 
+    /// Ask the code server to stop (`POST /v1/shutdown`): it stops listening at once
+    /// and exits when the runs it started have finished.
+    pub async fn shutdown(&self) -> Result<Health, ClientError> {
+        self.call(self.http.post(self.endpoint("/v1/shutdown")))
+            .await
+    }
+
     /// Start a run worker for the stored run `run_id` (`POST /v1/runs/launch`).
     pub async fn launch_run(&self, run_id: &str) -> Result<RunLaunched, ClientError> {
         self.post(

@@ -8,6 +8,7 @@
 //! | `POST /v1/runs/terminate` with [`TerminateRun`] | [`TerminateResult`] |
 //! | `POST /v1/schedules/evaluate` with [`EvaluateSchedule`] | [`Evaluation`] |
 //! | `POST /v1/sensors/evaluate` with [`EvaluateSensor`] | [`Evaluation`] |
+//! | `POST /v1/shutdown` | [`Health`], then the server stops listening |
 //!
 //! Every failure of a request is answered with a non-2xx status and an [`ErrorBody`].
 //! A schedule or sensor whose own code fails is not a failed request: it is answered
@@ -31,6 +32,11 @@ pub struct Health {
     pub location_name: String,
     /// Runs whose worker this code server started and that are still running.
     pub running_runs: usize,
+    /// Identifies the definitions the server serves: equal for equal snapshots, so a
+    /// webserver or daemon that sees it change knows the server was redeployed with
+    /// other code and reloads the location.
+    #[serde(default)]
+    pub snapshot_id: String,
 }
 
 /// Launch the stored run `run_id` in a new run worker.

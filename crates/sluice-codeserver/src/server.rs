@@ -58,10 +58,13 @@ pub struct CodeServer {
     location_name: String,
     defs: Definitions,
     snapshot: LocationSnapshot,
+    snapshot_id: String,
     storage: Arc<dyn Storage>,
     launcher: WorkerLauncher,
     /// Workers started here and still running: run id → process id.
     running: Mutex<HashMap<String, u32>>,
+    /// Cancelled by `POST /v1/shutdown`.
+    stop_requested: CancellationToken,
 }
 
 /// A request the code server refuses, answered as an [`ErrorBody`].
@@ -106,14 +109,23 @@ impl CodeServer {
         storage: Arc<dyn Storage>,
         launcher: WorkerLauncher,
     ) -> Arc<Self> {
+        let snapshot = defs.snapshot(location_name);
+        let snapshot_id = snapshot_id(&snapshot);
         Arc::new(Self {
             location_name: location_name.to_owned(),
             defs: defs.clone(),
-            snapshot: defs.snapshot(location_name),
+            snapshot,
+            snapshot_id,
             storage,
             launcher,
             running: Mutex::new(HashMap::new()),
+            stop_requested: CancellationToken::new(),
         })
+    }
+
+    /// The id of the snapshot this server serves (see [`Health::snapshot_id`]).
+    pub fn snapshot_id(&self) -> &str {
+        &self.snapshot_id
     }
 
     /// The HTTP routes of the protocol.
@@ -125,6 +137,7 @@ impl CodeServer {
             .route("/v1/runs/terminate", post(terminate))
             .route("/v1/schedules/evaluate", post(evaluate_schedule))
             .route("/v1/sensors/evaluate", post(evaluate_sensor))
+            .route("/v1/shutdown", post(shutdown))
             .fallback(|| async {
                 ServerError::new(
                     StatusCode::NOT_FOUND,
@@ -373,7 +386,14 @@ async fn health(State(server): State<Arc<CodeServer>>) -> Json<Health> {
         version: PROTOCOL_VERSION,
         location_name: server.location_name.clone(),
         running_runs: server.running_count(),
+        snapshot_id: server.snapshot_id.clone(),
     })
+}
+
+async fn shutdown(State(server): State<Arc<CodeServer>>) -> Json<Health> {
+    tracing::info!(location = %server.location_name, "shutdown requested");
+    server.stop_requested.cancel();
+    health(State(server)).await
 }
 
 async fn snapshot(State(server): State<Arc<CodeServer>>) -> Json<LocationSnapshot> {
@@ -420,13 +440,59 @@ async fn evaluate_sensor(
         .ok_or_else(|| server.not_found("SensorNotFound", "sensor", &name))
 }
 
-/// Serve `server` on `listener` until `shutdown` is cancelled.
+/// Serve `server` on `listener` until `shutdown` is cancelled or a client asks it to
+/// stop (`POST /v1/shutdown`); then stop listening and return once the runs its workers
+/// execute have finished. A code server that is replaced by a new version (`sluice
+/// dev`'s reload, a redeployment) is stopped this way, so runs in flight finish on the
+/// code that started them and their workers' exits are still watched.
 pub async fn serve(
     listener: TcpListener,
     server: Arc<CodeServer>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, server.router())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let requested = server.stop_requested.clone();
+    axum::serve(listener, Arc::clone(&server).router())
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = requested.cancelled() => {}
+            }
+        })
+        .await?;
+    let mut waited = false;
+    while server.running_count() > 0 {
+        if !waited {
+            tracing::info!(
+                location = %server.location_name,
+                runs = server.running_count(),
+                "waiting for the runs in progress to finish"
+            );
+            waited = true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// A stable id of `snapshot`: a hash of its JSON, in hex.
+fn snapshot_id(snapshot: &LocationSnapshot) -> String {
+    use std::hash::{Hash, Hasher};
+    // FNV-1a: stable across builds and Rust versions (std's hasher is not promised to be),
+    // so every process computes the same id for the same definitions.
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
+    serde_json::to_vec(snapshot)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }

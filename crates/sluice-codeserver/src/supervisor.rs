@@ -1,13 +1,29 @@
-//! The code servers this process starts for the `command` entries of `workspace.yaml`,
-//! and keeps running.
+//! Keeping every location of a workspace current.
 //!
-//! [`StartedCodeServers::start`] starts each one (`serve --port 0` appended) and waits
-//! until it announces where it listens. Once [`supervise`](StartedCodeServers::supervise)d
-//! over the live [`Workspace`], a code server that exits is restarted: its location says
-//! why it is down (the exit status, and when the next attempt comes) while it is, the
-//! attempts back off from one second to thirty, and the location is loaded again from
-//! the new server as soon as it listens. A server that stays up a minute starts the
-//! back-off afresh.
+//! [`Supervisor::start`] takes each entry of `workspace.yaml`:
+//!
+//! - A `command:` entry's code server is started here (`serve --port 0` appended; it
+//!   announces where it listens) and kept running: one that exits marks its location
+//!   down (the exit status, and when the next attempt comes) and is restarted with a
+//!   back-off from one second to thirty; a server that stays up a minute starts the
+//!   back-off afresh.
+//! - A `cargo:` entry is built first ([`crate::cargo`]) and then run the same way; when
+//!   a file under its crate changes, it is built again and the new server is swapped in.
+//! - A `code_server:` entry runs elsewhere: its health is read every five seconds, and
+//!   when its snapshot id changes (the server was redeployed with other code) or it
+//!   answers again after being down, the location is loaded again.
+//!
+//! **Swapping** a location to a new version (a rebuild, or a reload asked for through
+//! [`Workspace::reload`]) starts the new code server beside the old one and loads its
+//! snapshot. Only when that succeeds does the workspace point at the new server; the
+//! old one is asked to stop (SIGTERM), finishes the runs it started and exits. When the
+//! new version fails (a compile error, definitions that do not load, a name that does
+//! not match), the old one keeps serving and the failure is the location's
+//! [`newer_version_error`](crate::workspace::Location::newer_version_error) until a
+//! version loads.
+//!
+//! Each managed location is one task owning its processes, driven by messages
+//! ([`ServerControl`]), so reloads, rebuilds and restarts of a location never overlap.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -15,10 +31,13 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::process::Child;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::workspace::{LocationEntry, Workspace, WorkspaceError, WorkspaceFile};
+use crate::cargo::{CargoBuild, SourceWatch};
+use crate::client::CodeServerClient;
+use crate::workspace::{LocationEntry, Workspace, WorkspaceError, WorkspaceFile, fetch};
 
 /// The first pause before restarting a code server that exited.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -26,6 +45,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A server up this long has recovered: its next exit is restarted after the first pause.
 const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// How often a `code_server:` entry's health is read.
+const REMOTE_POLL: Duration = Duration::from_secs(5);
 
 /// How to start one location's code server.
 #[derive(Debug, Clone)]
@@ -74,121 +95,354 @@ impl Spawn {
     }
 }
 
-/// Code servers this process started for `command` entries; they stop when it is dropped
-/// or [`stop`](Self::stop)ped.
+/// What a managed location's task is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Request {
+    /// Start a new version (rebuilt, for `cargo:`) and swap it in.
+    Reload,
+    /// Stop the code server, and keep it stopped until the next reload.
+    Shutdown,
+}
+
+/// The handle a [`Workspace`] keeps to a location whose code server this process runs.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerControl {
+    requests: mpsc::Sender<(Request, oneshot::Sender<()>)>,
+}
+
+impl ServerControl {
+    /// Ask for `request` and wait until it has been done.
+    pub(crate) async fn request(&self, request: Request) {
+        let (done, finished) = oneshot::channel();
+        if self.requests.send((request, done)).await.is_ok() {
+            let _ = finished.await;
+        }
+    }
+}
+
+/// The supervision of a workspace's locations: it owns the code servers started for
+/// them, which stop when it is dropped or [`stop`](Self::stop)ped.
 #[derive(Default)]
-pub struct StartedCodeServers {
-    /// Started and not yet supervised.
-    children: Vec<(Spawn, Child)>,
-    /// The supervisors, which own the children once [`supervise`](Self::supervise)d.
-    supervisors: JoinSet<()>,
+pub struct Supervisor {
+    tasks: JoinSet<()>,
     stopping: CancellationToken,
 }
 
-impl StartedCodeServers {
-    /// Start a code server for each `command` entry and return every location's URL.
-    /// `base_dir` resolves relative executables and working directories (the workspace
-    /// file's directory).
-    pub async fn start(
-        file: &WorkspaceFile,
-        base_dir: &Path,
-    ) -> Result<(Self, Vec<(String, String)>), WorkspaceError> {
-        let mut started = Self::default();
-        let mut urls = Vec::new();
+impl Supervisor {
+    /// Supervise every entry of `file` in `workspace`, and return once each location
+    /// has been loaded or has failed to load (a failure is its load error, never this
+    /// function's). `base_dir` resolves relative paths (the workspace file's directory).
+    pub async fn start(file: &WorkspaceFile, base_dir: &Path, workspace: &Workspace) -> Self {
+        let mut supervisor = Self::default();
+        let mut first_attempts = Vec::new();
         for entry in &file.load_from {
-            match entry {
-                LocationEntry::CodeServer {
-                    host,
-                    port,
-                    location_name,
-                } => urls.push((location_name.clone(), format!("http://{host}:{port}"))),
+            let name = entry.location_name().to_owned();
+            let managed = match entry {
+                LocationEntry::CodeServer { host, port, .. } => {
+                    let url = format!("http://{host}:{port}");
+                    workspace.connect_location(&name, &url).await;
+                    supervisor.tasks.spawn(follow_remote(
+                        name,
+                        workspace.clone(),
+                        supervisor.stopping.clone(),
+                    ));
+                    continue;
+                }
                 LocationEntry::Command {
                     executable,
                     args,
-                    location_name,
                     working_directory,
                     env,
-                } => {
-                    let spawn = Spawn {
-                        location: location_name.clone(),
+                    ..
+                } => Managed {
+                    spawn: Spawn {
+                        location: name.clone(),
                         program: resolve_executable(executable, base_dir),
                         args: args.clone(),
                         env: env.clone(),
                         working_directory: working_directory.as_ref().map(|d| base_dir.join(d)),
-                    };
-                    let (child, url) = spawn.start().await?;
-                    started.children.push((spawn, child));
-                    urls.push((location_name.clone(), url));
+                    },
+                    build: None,
+                    build_failed: false,
+                },
+                LocationEntry::Cargo {
+                    manifest_path,
+                    bin,
+                    args,
+                    env,
+                    profile,
+                    watch,
+                    ..
+                } => {
+                    let build = CargoBuild::new(
+                        &name,
+                        base_dir.join(manifest_path),
+                        bin.clone(),
+                        profile.clone(),
+                        *watch,
+                    );
+                    Managed {
+                        spawn: Spawn {
+                            location: name.clone(),
+                            program: PathBuf::new(),
+                            args: args.clone(),
+                            env: env.clone(),
+                            working_directory: build.crate_dir().map(Path::to_path_buf),
+                        },
+                        build: Some(build),
+                        build_failed: false,
+                    }
                 }
-            }
+            };
+            let (requests, inbox) = mpsc::channel(8);
+            workspace
+                .add_managed(&name, ServerControl { requests })
+                .await;
+            let (loaded, first_attempt) = oneshot::channel();
+            first_attempts.push(first_attempt);
+            supervisor.tasks.spawn(managed.run(
+                workspace.clone(),
+                inbox,
+                loaded,
+                supervisor.stopping.clone(),
+            ));
         }
-        Ok((started, urls))
+        for first_attempt in first_attempts {
+            let _ = first_attempt.await;
+        }
+        supervisor
     }
 
-    /// Keep the started code servers running: restart one that exits, and keep its
-    /// location in `workspace` up to date meanwhile (see the [module docs](self)).
-    pub fn supervise(&mut self, workspace: &Workspace) {
-        for (spawn, child) in self.children.drain(..) {
-            let workspace = workspace.clone();
-            let stopping = self.stopping.clone();
-            self.supervisors
-                .spawn(keep_running(spawn, child, workspace, stopping));
-        }
-    }
-
-    /// Stop every started code server and wait for it.
+    /// Stop every code server started here and wait for them.
     pub async fn stop(mut self) {
         self.stopping.cancel();
-        for (_, child) in &mut self.children {
-            let _ = child.kill().await;
-        }
-        while self.supervisors.join_next().await.is_some() {}
+        while self.tasks.join_next().await.is_some() {}
     }
 }
 
-/// Wait for `child` to exit, then restart it, until `stopping`.
-async fn keep_running(
+/// A location whose code server this process runs.
+struct Managed {
     spawn: Spawn,
-    mut child: Child,
-    workspace: Workspace,
-    stopping: CancellationToken,
-) {
-    let mut backoff = FIRST_BACKOFF;
-    let mut up_since = Instant::now();
-    loop {
-        let status = tokio::select! {
-            status = child.wait() => status,
-            () = stopping.cancelled() => {
-                let _ = child.kill().await;
-                return;
-            }
-        };
-        if up_since.elapsed() >= HEALTHY_AFTER {
-            backoff = FIRST_BACKOFF;
-        }
-        let exited = match status {
-            Ok(status) => format!("its code server exited ({status})"),
-            Err(e) => format!("its code server could not be waited for ({e})"),
-        };
-        child = loop {
-            let reason = format!("{exited}; restarting it in {}s", backoff.as_secs_f64());
-            tracing::warn!(location = %spawn.location, "{reason}");
-            workspace.mark_down(&spawn.location, reason).await;
+    /// How to build it, for a `cargo:` entry.
+    build: Option<CargoBuild>,
+    /// Whether the latest build failed (then only a change or a reload tries again).
+    build_failed: bool,
+}
+
+/// The code server serving a managed location.
+struct Serving {
+    child: Child,
+    since: Instant,
+}
+
+impl Managed {
+    /// The location's task: deploy it, then keep it running and answer requests until
+    /// `stopping`. `loaded` is told when the first attempt is over.
+    async fn run(
+        mut self,
+        workspace: Workspace,
+        mut inbox: mpsc::Receiver<(Request, oneshot::Sender<()>)>,
+        loaded: oneshot::Sender<()>,
+        stopping: CancellationToken,
+    ) {
+        let name = self.spawn.location.clone();
+        // Old versions finishing their runs; killed if still running when this ends.
+        let mut retiring: JoinSet<()> = JoinSet::new();
+        let mut watch = self.build.as_ref().and_then(|b| b.watch());
+        let mut serving = self.deploy(&workspace, None, &mut retiring).await;
+        let _ = loaded.send(());
+        let mut backoff = FIRST_BACKOFF;
+        // When to try again to start a location that is down, if at all.
+        let mut retry_at = self.retry_if_down(&serving, &mut backoff);
+        let mut shut_down = false;
+        loop {
             tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                () = stopping.cancelled() => return,
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            match spawn.start().await {
-                Ok((child, url)) => {
-                    let location = workspace.connect_location(&spawn.location, &url).await;
-                    tracing::info!(location = %spawn.location, %url, loaded = location.snapshot().is_some(), "code server restarted");
-                    up_since = Instant::now();
-                    break child;
+                status = wait_for(&mut serving) => {
+                    let up_for = serving.take().map(|s| s.since.elapsed()).unwrap_or_default();
+                    if up_for >= HEALTHY_AFTER {
+                        backoff = FIRST_BACKOFF;
+                    }
+                    let exited = match status {
+                        Ok(status) => format!("its code server exited ({status})"),
+                        Err(e) => format!("its code server could not be waited for ({e})"),
+                    };
+                    let reason = format!("{exited}; restarting it in {}s", backoff.as_secs_f64());
+                    tracing::warn!(location = %name, "{reason}");
+                    workspace.mark_down(&name, reason).await;
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
-                Err(e) => tracing::warn!(location = %spawn.location, "{e}"),
+                () = sleep_until(retry_at) => {
+                    retry_at = None;
+                    serving = self.deploy(&workspace, None, &mut retiring).await;
+                    if serving.is_some() {
+                        tracing::info!(location = %name, "code server restarted");
+                    } else {
+                        retry_at = self.retry_if_down(&serving, &mut backoff);
+                    }
+                }
+                Some(()) = next_change(&mut watch), if !shut_down => {
+                    tracing::info!(location = %name, "sources changed; rebuilding");
+                    let old = serving.take();
+                    serving = self.deploy(&workspace, old, &mut retiring).await;
+                    retry_at = self.retry_if_down(&serving, &mut backoff);
+                }
+                Some((request, done)) = inbox.recv() => {
+                    match request {
+                        Request::Reload => {
+                            shut_down = false;
+                            let old = serving.take();
+                            serving = self.deploy(&workspace, old, &mut retiring).await;
+                            retry_at = self.retry_if_down(&serving, &mut backoff);
+                        }
+                        Request::Shutdown => {
+                            shut_down = true;
+                            retry_at = None;
+                            if let Some(old) = serving.take() {
+                                retire(old.child, &mut retiring);
+                            }
+                            workspace
+                                .mark_down(&name, "its code server was shut down; reload the location to start it again".to_owned())
+                                .await;
+                        }
+                    }
+                    let _ = done.send(());
+                }
+                () = stopping.cancelled() => break,
             }
+        }
+        // Dropping the children kills them (`kill_on_drop`), old versions included.
+        drop(serving);
+        retiring.abort_all();
+        while retiring.join_next().await.is_some() {}
+    }
+
+    /// When to try again after a failed start, backing off: soon, when the server
+    /// failed to start or load (it may need something that comes back); never when
+    /// the build failed, which only a change to the sources or a reload can mend.
+    fn retry_if_down(&self, serving: &Option<Serving>, backoff: &mut Duration) -> Option<Instant> {
+        if serving.is_some() || self.build_failed {
+            return None;
+        }
+        let at = Instant::now() + *backoff;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        Some(at)
+    }
+
+    /// Build (for `cargo:`) and start a new version, load its snapshot, and make it the
+    /// location's server; `old` is retired once the new one serves, and keeps serving
+    /// if the new one fails. What serves afterwards.
+    async fn deploy(
+        &mut self,
+        workspace: &Workspace,
+        old: Option<Serving>,
+        retiring: &mut JoinSet<()>,
+    ) -> Option<Serving> {
+        let name = self.spawn.location.clone();
+        match self.start_new_version().await {
+            Ok((child, client, loaded)) => {
+                workspace.set_loaded(&name, client, loaded).await;
+                if let Some(old) = old {
+                    retire(old.child, retiring);
+                }
+                Some(Serving {
+                    child,
+                    since: Instant::now(),
+                })
+            }
+            Err(reason) => {
+                tracing::warn!(location = %name, "{reason}");
+                workspace.newer_version_failed(&name, reason).await;
+                old
+            }
+        }
+    }
+
+    async fn start_new_version(
+        &mut self,
+    ) -> Result<(Child, CodeServerClient, crate::workspace::Loaded), String> {
+        if let Some(build) = &self.build {
+            let built = build.build().await;
+            self.build_failed = built.is_err();
+            self.spawn.program = built.map_err(|e| e.to_string())?;
+        }
+        let (mut child, url) = self.spawn.start().await.map_err(|e| e.to_string())?;
+        let client = CodeServerClient::from_url(&url);
+        match fetch(&self.spawn.location, &client).await {
+            Ok(loaded) => Ok((child, client, loaded)),
+            Err(reason) => {
+                let _ = child.kill().await;
+                Err(reason)
+            }
+        }
+    }
+}
+
+/// Ask an old code server to stop (SIGTERM: it stops listening, finishes the runs it
+/// started, and exits), and reap it when it does.
+fn retire(mut child: Child, retiring: &mut JoinSet<()>) {
+    if let Some(pid) = child.id() {
+        // SAFETY: signalling a child process this process started and has not reaped.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+    retiring.spawn(async move {
+        let _ = child.wait().await;
+    });
+}
+
+/// The serving child's exit; never, when nothing serves.
+async fn wait_for(serving: &mut Option<Serving>) -> std::io::Result<std::process::ExitStatus> {
+    match serving {
+        Some(serving) => serving.child.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleep until `at`; never, when it is `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next change to the watched sources; never, when nothing is watched.
+async fn next_change(watch: &mut Option<SourceWatch>) -> Option<()> {
+    match watch {
+        Some(watch) => watch.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Follow a `code_server:` location: read its health every [`REMOTE_POLL`], and load
+/// it again when its snapshot id changes or it answers after being down; mark it down
+/// while it does not answer.
+async fn follow_remote(name: String, workspace: Workspace, stopping: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(REMOTE_POLL) => {}
+            () = stopping.cancelled() => return,
+        }
+        let Some(location) = workspace.location(&name).await else {
+            return;
         };
+        match location.client.health().await {
+            Ok(health) => {
+                let current = location.snapshot().is_some()
+                    && location.snapshot_id.as_deref() == Some(health.snapshot_id.as_str());
+                if !current {
+                    let url = location.client.url().to_owned();
+                    let reloaded = workspace.connect_location(&name, &url).await;
+                    tracing::info!(location = %name, loaded = reloaded.snapshot().is_some(), "code server redeployed; location reloaded");
+                }
+            }
+            Err(e) => {
+                if location.snapshot().is_some() {
+                    tracing::warn!(location = %name, "{e}");
+                    workspace.mark_down(&name, e.to_string()).await;
+                }
+            }
+        }
     }
 }
 

@@ -5,10 +5,13 @@
 //! load_from:
 //!   - code_server: {host: 127.0.0.1, port: 4000, location_name: demo}
 //!   - command: {executable: sluice-user-code, args: ["--location", "demo"], location_name: demo}
+//!   - cargo: {manifest_path: ../acme/Cargo.toml, bin: acme, location_name: acme}
 //! ```
 //!
 //! A `command` entry is a code server this process starts itself (with `serve --port 0`
-//! appended), restarts when it exits, and stops when it ends: see
+//! appended), restarts when it exits, and stops when it ends; a `cargo` entry is one it
+//! builds first, and builds again when its sources change. A `code_server` entry is one
+//! that runs elsewhere, loaded again when it is redeployed. See
 //! [`supervisor`](crate::supervisor).
 
 use std::collections::BTreeMap;
@@ -21,7 +24,7 @@ use sluice_core::snapshot::LocationSnapshot;
 use tokio::sync::RwLock;
 
 use crate::client::CodeServerClient;
-use crate::supervisor::StartedCodeServers;
+use crate::supervisor::{Request, ServerControl, Supervisor};
 
 /// The workspace file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -107,15 +110,44 @@ pub enum LocationEntry {
         #[serde(default)]
         env: BTreeMap<String, String>,
     },
+    /// A code location in a cargo crate of one's own, built by this process (`cargo
+    /// build --manifest-path M --bin B`) and then started as a `command` entry would
+    /// be; rebuilt and swapped in when its sources change (see
+    /// [`supervisor`](crate::supervisor)).
+    Cargo {
+        /// The crate's `Cargo.toml`, relative to the workspace file's directory.
+        manifest_path: PathBuf,
+        /// The binary target to build and run; the crate's only one when absent.
+        #[serde(default)]
+        bin: Option<String>,
+        /// The location's name.
+        location_name: String,
+        /// Arguments before `serve ...`.
+        #[serde(default)]
+        args: Vec<String>,
+        /// Environment variables set for it, on top of the inherited ones.
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        /// The cargo profile to build with (`dev` when absent).
+        #[serde(default)]
+        profile: Option<String>,
+        /// Rebuild when a file under the crate's directory changes (default true).
+        #[serde(default = "watch_by_default")]
+        watch: bool,
+    },
+}
+
+fn watch_by_default() -> bool {
+    true
 }
 
 impl LocationEntry {
     /// The location's name.
     pub fn location_name(&self) -> &str {
         match self {
-            Self::CodeServer { location_name, .. } | Self::Command { location_name, .. } => {
-                location_name
-            }
+            Self::CodeServer { location_name, .. }
+            | Self::Command { location_name, .. }
+            | Self::Cargo { location_name, .. } => location_name,
         }
     }
 }
@@ -173,8 +205,17 @@ pub struct Location {
     pub client: CodeServerClient,
     /// Its snapshot, or why it could not be loaded.
     pub state: LocationState,
+    /// Why the latest version of its code did not load (a compile error, a definitions
+    /// error) while `state` still serves the last version that did; cleared by the next
+    /// version that loads.
+    pub newer_version_error: Option<String>,
+    /// The id of the snapshot served ([`crate::protocol::Health::snapshot_id`]), when
+    /// known.
+    pub snapshot_id: Option<String>,
     /// When the state was last refreshed (Unix seconds).
     pub updated_at: f64,
+    /// How to restart or stop its code server, when this process runs it.
+    control: Option<ServerControl>,
 }
 
 impl Location {
@@ -184,6 +225,20 @@ impl Location {
             LocationState::Loaded(s) => Some(s),
             LocationState::Failed(_) => None,
         }
+    }
+
+    /// Why the location, or the latest version of its code, failed to load, if it did.
+    pub fn load_error(&self) -> Option<&str> {
+        match &self.state {
+            LocationState::Failed(reason) => Some(reason),
+            LocationState::Loaded(_) => self.newer_version_error.as_deref(),
+        }
+    }
+
+    /// Whether this process runs the location's code server (a `command:` or `cargo:`
+    /// entry), rather than connecting to one (`code_server:`).
+    pub fn is_managed(&self) -> bool {
+        self.control.is_some()
     }
 }
 
@@ -199,48 +254,121 @@ impl Workspace {
     pub async fn connect(urls: Vec<(String, String)>) -> Self {
         let workspace = Self::default();
         for (name, url) in urls {
-            let location = load(name.clone(), CodeServerClient::from_url(&url)).await;
-            workspace.locations.write().await.insert(name, location);
+            workspace.connect_location(&name, &url).await;
         }
         workspace
     }
 
-    /// Fetch `name`'s snapshot again. `None` if the workspace has no such location.
+    /// Load `name` again. A location whose code server this process runs gets a new
+    /// server (and a `cargo:` one a new build) first; the old one serves until the new
+    /// one has loaded, then finishes its runs and exits. Any other location's snapshot
+    /// is fetched again. `None` if the workspace has no such location.
     pub async fn reload(&self, name: &str) -> Option<Location> {
-        let client = self.locations.read().await.get(name)?.client.clone();
-        let location = load(name.to_owned(), client).await;
-        self.locations
-            .write()
-            .await
-            .insert(name.to_owned(), location.clone());
-        Some(location)
+        let location = self.location(name).await?;
+        match &location.control {
+            Some(control) => control.request(Request::Reload).await,
+            None => {
+                self.connect_location(name, location.client.url()).await;
+            }
+        }
+        self.location(name).await
     }
 
-    /// Reload every location.
+    /// Reload every location (see [`reload`](Self::reload)), all at once.
     pub async fn reload_all(&self) {
         let names: Vec<String> = self.locations.read().await.keys().cloned().collect();
-        for name in names {
-            self.reload(&name).await;
+        futures::future::join_all(names.iter().map(|name| self.reload(name))).await;
+    }
+
+    /// Stop `name`'s code server: one this process runs stays stopped until the location
+    /// is reloaded; any other is asked to stop (`POST /v1/shutdown`) and is loaded again
+    /// once it answers with new code (see [`crate::supervisor`]). Its runs in flight
+    /// finish first. `None` if the workspace has no such location.
+    pub async fn shutdown(&self, name: &str) -> Option<Location> {
+        let location = self.location(name).await?;
+        match &location.control {
+            Some(control) => control.request(Request::Shutdown).await,
+            None => {
+                let reason = match location.client.shutdown().await {
+                    Ok(_) => "its code server was shut down".to_owned(),
+                    Err(e) => format!("its code server was asked to shut down: {e}"),
+                };
+                self.mark_down(name, reason).await;
+            }
         }
+        self.location(name).await
     }
 
     /// Say that `name` is down, and why (its code server exited, say): it stays
     /// listed, with `reason` as its load error, until it is loaded again.
     pub async fn mark_down(&self, name: &str, reason: String) {
-        if let Some(location) = self.locations.write().await.get_mut(name) {
+        self.update(name, |location| {
             location.state = LocationState::Failed(reason);
-            location.updated_at = now_timestamp();
+            location.newer_version_error = None;
+            location.snapshot_id = None;
+        })
+        .await;
+    }
+
+    /// Say that a newer version of `name`'s code did not load, and why, while the
+    /// version loaded keeps serving (or, if none is, that the location is down).
+    pub async fn newer_version_failed(&self, name: &str, reason: String) {
+        self.update(name, |location| match location.state {
+            LocationState::Loaded(_) => location.newer_version_error = Some(reason),
+            LocationState::Failed(_) => location.state = LocationState::Failed(reason),
+        })
+        .await;
+    }
+
+    /// Load `name` from the code server at `url` from now on (a new server, or a
+    /// restarted one), whatever it serves; the location as loaded.
+    pub async fn connect_location(&self, name: &str, url: &str) -> Location {
+        let client = CodeServerClient::from_url(url);
+        match fetch(name, &client).await {
+            Ok(loaded) => self.set_loaded(name, client, loaded).await,
+            Err(reason) => {
+                self.upsert(name, client.clone(), |location| {
+                    location.client = client;
+                    location.state = LocationState::Failed(reason);
+                    location.newer_version_error = None;
+                    location.snapshot_id = None;
+                })
+                .await
+            }
         }
     }
 
-    /// Load `name` from the code server at `url` (a restarted one), from now on.
-    pub async fn connect_location(&self, name: &str, url: &str) -> Location {
-        let location = load(name.to_owned(), CodeServerClient::from_url(url)).await;
+    /// `name` is served by `client` from now on, with `loaded` as its snapshot.
+    pub(crate) async fn set_loaded(
+        &self,
+        name: &str,
+        client: CodeServerClient,
+        loaded: Loaded,
+    ) -> Location {
+        self.upsert(name, client.clone(), |location| {
+            location.client = client;
+            location.state = LocationState::Loaded(Arc::new(loaded.snapshot));
+            location.snapshot_id = Some(loaded.snapshot_id);
+            location.newer_version_error = None;
+        })
+        .await
+    }
+
+    /// List `name`, run by this process through `control`, as not loaded yet.
+    pub(crate) async fn add_managed(&self, name: &str, control: ServerControl) {
+        let location = Location {
+            name: name.to_owned(),
+            client: CodeServerClient::from_url("http://127.0.0.1:0"),
+            state: LocationState::Failed("its code server is starting".to_owned()),
+            newer_version_error: None,
+            snapshot_id: None,
+            updated_at: now_timestamp(),
+            control: Some(control),
+        };
         self.locations
             .write()
             .await
-            .insert(name.to_owned(), location.clone());
-        location
+            .insert(name.to_owned(), location);
     }
 
     /// The location `name`, or `None` if the workspace has no such location.
@@ -252,41 +380,76 @@ impl Workspace {
     pub async fn locations(&self) -> Vec<Location> {
         self.locations.read().await.values().cloned().collect()
     }
+
+    async fn update(&self, name: &str, change: impl FnOnce(&mut Location)) {
+        if let Some(location) = self.locations.write().await.get_mut(name) {
+            change(location);
+            location.updated_at = now_timestamp();
+        }
+    }
+
+    async fn upsert(
+        &self,
+        name: &str,
+        client: CodeServerClient,
+        change: impl FnOnce(&mut Location),
+    ) -> Location {
+        let mut locations = self.locations.write().await;
+        let location = locations
+            .entry(name.to_owned())
+            .or_insert_with(|| Location {
+                name: name.to_owned(),
+                client,
+                state: LocationState::Failed(String::new()),
+                newer_version_error: None,
+                snapshot_id: None,
+                updated_at: 0.0,
+                control: None,
+            });
+        change(location);
+        location.updated_at = now_timestamp();
+        location.clone()
+    }
 }
 
-/// Read `workspace.yaml` at `path`, start the code servers of its `command` entries, and
-/// connect to every location. The started servers are restarted when they exit, and
-/// stop when the returned value is dropped or stopped.
-pub async fn open_workspace(
-    path: &Path,
-) -> Result<(StartedCodeServers, Workspace), WorkspaceError> {
+/// Read `workspace.yaml` at `path` and start supervising its locations (see
+/// [`Supervisor`]): code servers for its `command:` and `cargo:` entries are started
+/// (built first for `cargo:`), and every location is loaded once before this returns.
+/// Only a file that cannot be read or parsed is an error; a location that does not load
+/// is listed with its load error, and the others serve. The started servers stop when
+/// the supervisor is dropped or stopped.
+pub async fn open_workspace(path: &Path) -> Result<(Supervisor, Workspace), WorkspaceError> {
     let file = WorkspaceFile::load(path)?;
     let base_dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let (mut started, urls) = StartedCodeServers::start(&file, base_dir).await?;
-    let workspace = Workspace::connect(urls).await;
-    started.supervise(&workspace);
-    Ok((started, workspace))
+    let workspace = Workspace::default();
+    let supervisor = Supervisor::start(&file, base_dir, &workspace).await;
+    Ok((supervisor, workspace))
 }
 
-async fn load(name: String, client: CodeServerClient) -> Location {
-    let state = match client.snapshot().await {
-        Ok(snapshot) if snapshot.location_name == name => LocationState::Loaded(Arc::new(snapshot)),
-        Ok(snapshot) => LocationState::Failed(format!(
-            "the code server at {} serves location \"{}\", not \"{name}\"",
+/// A snapshot as fetched from a code server, with its id.
+pub(crate) struct Loaded {
+    pub(crate) snapshot: LocationSnapshot,
+    pub(crate) snapshot_id: String,
+}
+
+/// Fetch the snapshot `client`'s server serves, and check that it is `name`'s.
+pub(crate) async fn fetch(name: &str, client: &CodeServerClient) -> Result<Loaded, String> {
+    let health = client.health().await.map_err(|e| e.to_string())?;
+    let snapshot = client.snapshot().await.map_err(|e| e.to_string())?;
+    if snapshot.location_name != name {
+        return Err(format!(
+            "the code server at {} serves location \"{}\", but the workspace names it \"{name}\"; make `location_name` in workspace.yaml and the name the binary gives its location (`CodeLocation::new`) the same",
             client.url(),
             snapshot.location_name
-        )),
-        Err(e) => LocationState::Failed(e.to_string()),
-    };
-    Location {
-        name,
-        client,
-        state,
-        updated_at: now_timestamp(),
+        ));
     }
+    Ok(Loaded {
+        snapshot,
+        snapshot_id: health.snapshot_id,
+    })
 }
 
 #[cfg(test)]

@@ -199,7 +199,9 @@ impl Service {
         }
     }
 
-    /// Fetch a location's snapshot again.
+    /// Load a location again: a code server this instance runs is restarted (rebuilt,
+    /// for a `cargo:` entry) and swapped in once it loads; a remote one's snapshot is
+    /// fetched again.
     pub async fn reload_location(&self, name: &str) -> Result<Location> {
         self.workspace
             .reload(name)
@@ -207,7 +209,16 @@ impl Service {
             .ok_or_else(|| Error::LocationNotFound(name.to_owned()))
     }
 
-    /// Fetch every location's snapshot again.
+    /// Stop a location's code server (runs in flight finish first). One this instance
+    /// runs stays stopped until the location is reloaded.
+    pub async fn shutdown_location(&self, name: &str) -> Result<Location> {
+        self.workspace
+            .shutdown(name)
+            .await
+            .ok_or_else(|| Error::LocationNotFound(name.to_owned()))
+    }
+
+    /// Load every location again (see [`reload_location`](Self::reload_location)).
     pub async fn reload_workspace(&self) -> Vec<Location> {
         self.workspace.reload_all().await;
         self.workspace.locations().await

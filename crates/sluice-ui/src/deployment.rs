@@ -32,8 +32,13 @@ pub(crate) async fn overview(State(ui): State<Ui>) -> UiResult<Markup> {
                                 td { (location.name) }
                                 @match &location.state {
                                     LocationState::Loaded(snapshot) => {
-                                        td { (badge("success", "Loaded")) }
-                                        td { (count(snapshot.jobs.iter().filter(|j| !j.name.starts_with("__")).count(), "job", "jobs")) ", "
+                                        td { @if location.newer_version_error.is_some() { (badge("failure", "Newer code failed to load")) } @else { (badge("success", "Loaded")) } }
+                                        td {
+                                             @if let Some(error) = &location.newer_version_error {
+                                                 p { "The last version that loaded still serves." }
+                                                 pre.error-detail role="alert" { (error) }
+                                             }
+                                             (count(snapshot.jobs.iter().filter(|j| !j.name.starts_with("__")).count(), "job", "jobs")) ", "
                                              (count(snapshot.assets.len(), "asset", "assets")) ", "
                                              (count(snapshot.schedules.len(), "schedule", "schedules")) ", "
                                              (count(snapshot.sensors.len(), "sensor", "sensors")) }

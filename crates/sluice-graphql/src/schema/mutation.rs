@@ -652,16 +652,15 @@ impl Mutation {
         ReloadWorkspaceMutationResult::Workspace(Workspace(service(ctx).reload_workspace().await))
     }
 
-    /// Shuts down a code location server. Sluice's protocol cannot stop a code server
-    /// remotely: a known location is reloaded instead (what a restarted server would
-    /// show) and reported shut down, as Dagster reports it.
+    /// Shuts down a code location server. Runs in flight finish first; a server the
+    /// instance runs stays down until the location is reloaded.
     async fn shutdown_repository_location(
         &self,
         ctx: &Context<'_>,
         repository_location_name: String,
     ) -> ShutdownRepositoryLocationMutationResult {
         match service(ctx)
-            .reload_location(&repository_location_name)
+            .shutdown_location(&repository_location_name)
             .await
         {
             Ok(_) => ShutdownRepositoryLocationMutationResult::ShutdownRepositoryLocationSuccess(

@@ -1519,17 +1519,26 @@ pub enum RepositoryLocationOrLoadError {
 }
 
 /// A location's load error, as Dagster reports user code that fails to load.
+/// A location that loaded, but whose newer version did not, reports that version's
+/// error (the last version that loaded still serves runs and the daemon meanwhile).
 pub fn load_error(location: &Location) -> Option<PythonError> {
-    match &location.state {
-        LocationState::Failed(message) => Some(PythonError::new(
+    let message = location.load_error()?;
+    Some(match &location.state {
+        LocationState::Failed(_) => PythonError::new(
             "DagsterUserCodeUnreachableError",
             format!(
                 "Could not load code location \"{}\": {message}",
                 location.name
             ),
-        )),
-        LocationState::Loaded(_) => None,
-    }
+        ),
+        LocationState::Loaded(_) => PythonError::new(
+            "DagsterUserCodeLoadError",
+            format!(
+                "The latest code of location \"{}\" did not load; the last version that loaded still serves: {message}",
+                location.name
+            ),
+        ),
+    })
 }
 
 /// A location of the workspace.
@@ -1545,13 +1554,16 @@ impl WorkspaceLocationEntry {
         &self.0.name
     }
     pub(crate) async fn location_or_load_error(&self) -> Option<RepositoryLocationOrLoadError> {
+        if let Some(error) = load_error(&self.0) {
+            return Some(RepositoryLocationOrLoadError::PythonError(error));
+        }
         Some(match LoadedLocation::of(&self.0) {
             Some(loaded) => {
                 RepositoryLocationOrLoadError::RepositoryLocation(RepositoryLocation(loaded))
             }
-            None => RepositoryLocationOrLoadError::PythonError(
-                load_error(&self.0).unwrap_or_else(|| PythonError::new("Error", "not loaded")),
-            ),
+            None => {
+                RepositoryLocationOrLoadError::PythonError(PythonError::new("Error", "not loaded"))
+            }
         })
     }
     pub(crate) async fn load_status(&self) -> RepositoryLocationLoadStatus {
@@ -1681,10 +1693,12 @@ impl RepositoryLocationConnection {
             nodes: locations
                 .iter()
                 .map(|l| match LoadedLocation::of(l) {
-                    Some(loaded) => RepositoryLocationOrLoadFailure::RepositoryLocation(
-                        RepositoryLocation(loaded),
-                    ),
-                    None => RepositoryLocationOrLoadFailure::RepositoryLocationLoadFailure(
+                    Some(loaded) if l.load_error().is_none() => {
+                        RepositoryLocationOrLoadFailure::RepositoryLocation(RepositoryLocation(
+                            loaded,
+                        ))
+                    }
+                    _ => RepositoryLocationOrLoadFailure::RepositoryLocationLoadFailure(
                         RepositoryLocationLoadFailure(l.clone()),
                     ),
                 })
