@@ -100,13 +100,12 @@ pub async fn execute_run(
     let status = match prepare(defs, run) {
         Ok((plan, config, io_manager)) => {
             let ctx = RunContext {
-                run_id: run.run_id.clone(),
                 tags: run.tags.clone(),
-                events: Arc::clone(&events),
                 cancel,
                 io_manager: Some(io_manager),
                 reexecution: reexecution(storage.as_ref(), run).await?,
                 partitions: Some(partitions_context(storage.as_ref(), &plan).await?),
+                ..RunContext::new(&run.run_id, Arc::clone(&events))
             };
             executor::execute(&plan, config, ctx).await
         }

@@ -444,6 +444,15 @@ impl Definitions {
         &self.resources
     }
 
+    /// These definitions with `resource` bound to `key` in place of what was (a test's
+    /// stand-in for a database, say: `sluice::testing`). Every use of the key was
+    /// checked when the definitions were built; the stand-in's config, if any, is what
+    /// run config must now give.
+    pub fn with_resource(mut self, key: impl Into<String>, resource: ResourceDefinition) -> Self {
+        self.resources.insert(key.into(), resource);
+        self
+    }
+
     /// The resources `keys` with their [standalone
     /// config](ResourceDefinition::standalone_config), ready for
     /// [`Resources::setup`](crate::resource::Resources::setup): what a sensor or schedule

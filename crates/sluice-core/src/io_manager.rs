@@ -190,6 +190,98 @@ pub trait IoManager: Send + Sync {
     ) -> Result<StepValue, IoManagerError>;
 }
 
+/// Outputs kept in this process's memory, as the values themselves (Dagster's
+/// `mem_io_manager`): what in-process tests use (`sluice::testing`), which read typed
+/// outputs back from it, and a way to pass assets from one in-process run to the next.
+#[derive(Default)]
+pub struct MemoryIoManager {
+    values: std::sync::Mutex<std::collections::HashMap<MemoryKey, StepValue>>,
+}
+
+/// An [`OutputKey`], owned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum MemoryKey {
+    Step {
+        run_id: String,
+        step_key: String,
+        output_name: String,
+    },
+    Asset {
+        key: AssetKey,
+        partition: Option<String>,
+    },
+}
+
+impl From<OutputKey<'_>> for MemoryKey {
+    fn from(key: OutputKey<'_>) -> Self {
+        match key {
+            OutputKey::Step {
+                run_id,
+                step_key,
+                output_name,
+            } => Self::Step {
+                run_id: run_id.to_owned(),
+                step_key: step_key.to_owned(),
+                output_name: output_name.to_owned(),
+            },
+            OutputKey::Asset { key, partition } => Self::Asset {
+                key: key.clone(),
+                partition: partition.map(str::to_owned),
+            },
+        }
+    }
+}
+
+impl MemoryIoManager {
+    /// An empty one.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value stored under `key`, if any.
+    pub fn get(&self, key: OutputKey<'_>) -> Option<StepValue> {
+        self.lock().get(&MemoryKey::from(key)).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<MemoryKey, StepValue>> {
+        // A panic while holding the lock leaves the map whole: one insert or lookup.
+        self.values
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for MemoryIoManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryIoManager")
+            .field("values", &self.lock().len())
+            .finish()
+    }
+}
+
+impl IoManager for MemoryIoManager {
+    fn handle_output(
+        &self,
+        key: OutputKey<'_>,
+        _output: &OutputDefinition,
+        value: &StepValue,
+    ) -> Result<Metadata, IoManagerError> {
+        self.lock().insert(MemoryKey::from(key), Arc::clone(value));
+        Ok(Metadata::new())
+    }
+
+    fn load_input(
+        &self,
+        key: OutputKey<'_>,
+        _output: &OutputDefinition,
+    ) -> Result<StepValue, IoManagerError> {
+        self.get(key).ok_or_else(|| IoManagerError::NotStored {
+            what: key.to_string(),
+            is_asset: matches!(key, OutputKey::Asset { .. }),
+        })
+    }
+}
+
 /// Outputs as JSON files under a base directory (`$SLUICE_HOME/storage` for runs of an
 /// instance).
 #[derive(Debug, Clone)]

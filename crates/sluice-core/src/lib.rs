@@ -41,7 +41,7 @@ pub mod prelude {
     pub use crate::config::ConfigType;
     pub use crate::definitions::{DefinitionError, Definitions};
     pub use crate::events::LogLevel;
-    pub use crate::io_manager::{IoManager, IoManagerDefinition};
+    pub use crate::io_manager::{IoManager, IoManagerDefinition, MemoryIoManager};
     pub use crate::job::{JobDefinition, NodeHandle, OutputRef};
     pub use crate::metadata::{MetadataValue, TableColumn};
     pub use crate::op::{

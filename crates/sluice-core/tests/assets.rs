@@ -95,6 +95,7 @@ async fn run(
             io_manager: Some(io),
             reexecution,
             partitions: Some(partitions_context()),
+            keep_every_output: false,
         },
     )
     .await;

@@ -72,6 +72,7 @@ async fn execute_job(
             io_manager,
             reexecution,
             partitions: None,
+            keep_every_output: false,
         },
     )
     .await;

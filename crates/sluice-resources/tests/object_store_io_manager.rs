@@ -18,7 +18,6 @@ use sluice_core::plan::ExecutionPlan;
 use sluice_core::prelude::*;
 use sluice_core::run_config;
 use sluice_resources::{ObjectStoreIoManager, Table};
-use tokio_util::sync::CancellationToken;
 
 /// A new bucket on the moto server, and the options to reach it.
 async fn bucket(name: &str) -> (String, Vec<(&'static str, String)>) {
@@ -92,13 +91,8 @@ async fn run(defs: &Definitions, job: &str, io: Arc<dyn IoManager>) -> (RunStatu
         &ExecutionPlan::for_job(job),
         config,
         RunContext {
-            run_id: "run-1".into(),
-            tags: Default::default(),
-            events: sink.clone(),
-            cancel: CancellationToken::new(),
             io_manager: Some(io),
-            reexecution: None,
-            partitions: None,
+            ..RunContext::new("run-1", sink.clone())
         },
     )
     .await;

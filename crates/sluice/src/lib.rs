@@ -55,6 +55,7 @@ pub mod logging;
 pub mod memory;
 pub mod resource_check;
 pub mod signals;
+pub mod testing;
 pub mod user_code;
 
 pub use sluice_core::{DefinitionError, DefinitionProblem, Definitions};

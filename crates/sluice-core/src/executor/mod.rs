@@ -49,6 +49,26 @@ pub struct RunContext {
     /// The time and the dynamic partition keys that partition mappings are resolved
     /// with; `None`: now, and no dynamic partitions.
     pub partitions: Option<PartitionsContext>,
+    /// Give every output to the IO manager, not only those a later step or run could
+    /// load (assets' and consumed ones): what an in-process test reads its outputs from.
+    pub keep_every_output: bool,
+}
+
+impl RunContext {
+    /// The context of run `run_id`, its events going to `events`: no tags, not
+    /// cancelled, outputs in memory, every step executed, partitions resolved now.
+    pub fn new(run_id: impl Into<String>, events: Arc<dyn EventSink>) -> Self {
+        Self {
+            run_id: run_id.into(),
+            tags: BTreeMap::new(),
+            events,
+            cancel: CancellationToken::new(),
+            io_manager: None,
+            reexecution: None,
+            partitions: None,
+            keep_every_output: false,
+        }
+    }
 }
 
 /// The key under which IO manager events name the instance's IO manager, as in Dagster.
@@ -236,15 +256,7 @@ mod tests {
     use crate::events::MemorySink;
 
     fn run_with(sink: Arc<MemorySink>) -> RunContext {
-        RunContext {
-            run_id: "r".into(),
-            tags: BTreeMap::new(),
-            events: sink,
-            cancel: CancellationToken::new(),
-            io_manager: None,
-            reexecution: None,
-            partitions: None,
-        }
+        RunContext::new("r", sink)
     }
 
     #[test]

@@ -381,9 +381,18 @@ impl<'a> Executor<'a> {
     }
 
     /// The outputs of step `i` that some step takes as input: the ones worth storing
-    /// (an output nothing consumes could never be loaded by a re-execution).
+    /// (an output nothing consumes could never be loaded by a re-execution); all of
+    /// them when the run keeps every output.
     fn consumed_outputs(&self, i: usize) -> Vec<String> {
         let steps = self.plan.steps();
+        if self.run.keep_every_output {
+            return steps[i]
+                .op
+                .outputs()
+                .iter()
+                .map(|o| o.name.clone())
+                .collect();
+        }
         let mut names: Vec<String> = steps[i]
             .downstream
             .iter()

@@ -53,15 +53,7 @@ pub(crate) async fn execute_job(
     let status = sluice_core::executor::execute(
         &sluice_core::plan::ExecutionPlan::for_job(job),
         resolved,
-        sluice_core::executor::RunContext {
-            run_id: run_id.to_owned(),
-            tags: Default::default(),
-            events: sink.clone(),
-            cancel: tokio_util::sync::CancellationToken::new(),
-            io_manager: None,
-            reexecution: None,
-            partitions: None,
-        },
+        sluice_core::executor::RunContext::new(run_id, sink.clone()),
     )
     .await;
     (status, sink.events())
