@@ -3,6 +3,7 @@
 
 mod dev;
 mod instigators;
+mod new;
 mod partitions;
 mod tokens;
 
@@ -35,6 +36,22 @@ enum Command {
         host: String,
         #[arg(short = 'p', long, default_value_t = 3000)]
         port: u16,
+    },
+    /// Create a cargo crate for a code location of your own: definitions, tests, a
+    /// workspace.yaml for `sluice dev`, and a Dockerfile for its user-code image.
+    New {
+        /// The location's name, which is also its crate's and binary's.
+        name: String,
+        /// The directory to create (./NAME by default); it must be empty or absent.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Depend on Sluice from this git repository instead of the checkout this
+        /// `sluice` was built from.
+        #[arg(long)]
+        sluice_git: Option<String>,
+        /// The revision of --sluice-git to use.
+        #[arg(long, requires = "sluice_git")]
+        rev: Option<String>,
     },
     /// Manage the instance ($SLUICE_HOME, default ./.sluice).
     #[command(subcommand)]
@@ -126,6 +143,18 @@ async fn main() -> Result<()> {
             host,
             port,
         } => dev::run(&workspace, &host, port).await,
+        Command::New {
+            name,
+            dir,
+            sluice_git,
+            rev,
+        } => {
+            let source = match sluice_git {
+                Some(url) => new::SluiceSource::Git { url, rev },
+                None => new::SluiceSource::Checkout,
+            };
+            new::run(&name, dir, source)
+        }
         Command::Instance(command) => instance(command).await,
         Command::Run(command) => run_command(command).await,
         Command::Schedule(command) => {

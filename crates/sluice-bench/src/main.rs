@@ -12,6 +12,7 @@
 //! cargo build --release --bins && target/release/sluice-bench postgis [--points 1000000]
 //! cargo build --release --bins && target/release/sluice-bench resources [--runs 200]
 //! cargo build --release --bins && target/release/sluice-bench ui [--runs 100000] [--events 1000000]
+//! cargo build --bins && target/debug/sluice-bench edit-loop [--edits 5] [--target-dir DIR]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use std::time::Instant;
 mod assets;
 mod backfills;
 mod child;
+mod edit_loop;
 mod postgis;
 mod processes;
 mod queue;
@@ -84,6 +86,16 @@ enum Bench {
     },
     /// Many runs through `sluice dev` on Postgres, and every process's memory as they
     /// accumulate: it should stay flat.
+    /// Save a one-line change to an op of a `sluice new` crate, and time how long it
+    /// takes to be served by `sluice dev` (compile, link and swap apart).
+    EditLoop {
+        #[arg(long, default_value_t = 5)]
+        edits: usize,
+        /// The generated crate's target directory (a fresh one, for a cold build, by
+        /// default).
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+    },
     Soak {
         #[arg(long, default_value_t = 100_000)]
         runs: u64,
@@ -217,6 +229,7 @@ fn main() -> Result<()> {
             workspace,
             dagster,
         } => processes::bench(burst, total, &workspace, dagster),
+        Bench::EditLoop { edits, target_dir } => edit_loop::bench(edits, target_dir),
         Bench::Soak {
             runs,
             postgres_url,

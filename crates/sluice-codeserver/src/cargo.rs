@@ -1,14 +1,15 @@
 //! A `cargo:` location: building its binary, and watching its sources for changes.
 //!
 //! [`CargoBuild::build`] runs `cargo build --manifest-path M [--bin B] [--profile P]
-//! --message-format json` and reads cargo's messages: the path of the binary built, or
+//! --message-format json` in the crate's directory (so that its `.cargo/config.toml`
+//! applies) and reads cargo's messages: the path of the binary built, or
 //! the compiler's errors as rustc renders them (what a person would see in a terminal),
 //! which become the location's load error. The build inherits this process's
 //! environment, so `CARGO_TARGET_DIR`, `RUSTFLAGS` and a linker set in `.cargo/config.toml`
 //! apply as they would to the user's own `cargo build`.
 //!
-//! [`SourceWatch`] reports changes under the crate's directory (its `target/` and hidden
-//! files and directories aside), a burst of changes (an editor saving several files, a
+//! [`SourceWatch`] reports changes under the crate's directory (its `target/`, its lock
+//! file and hidden files and directories aside), a burst of changes (an editor saving several files, a
 //! `git checkout`) as one.
 
 use std::ffi::OsString;
@@ -99,12 +100,21 @@ impl CargoBuild {
                 path: self.manifest_path.clone(),
             });
         }
+        let manifest = self
+            .manifest_path
+            .canonicalize()
+            .unwrap_or_else(|_| self.manifest_path.clone());
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         let mut command = tokio::process::Command::new(&cargo);
+        // In the crate's directory, as `cargo build` typed there: cargo reads its config
+        // (`.cargo/config.toml`: the linker, rustflags) from the working directory up.
+        if let Some(dir) = manifest.parent() {
+            command.current_dir(dir);
+        }
         command
             .arg("build")
             .arg("--manifest-path")
-            .arg(&self.manifest_path)
+            .arg(&manifest)
             .args(["--message-format", "json"])
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
@@ -256,7 +266,7 @@ pub(crate) struct SourceWatch {
 }
 
 impl SourceWatch {
-    /// Watch everything under `dir`.
+    /// Watch everything under `dir` that [`is_source`].
     fn start(dir: &Path) -> notify::Result<Self> {
         use notify::Watcher;
         let (tx, changes) = mpsc::unbounded_channel();
@@ -271,7 +281,15 @@ impl SourceWatch {
                     let _ = tx.send(());
                 }
             })?;
-        watcher.watch(dir, notify::RecursiveMode::Recursive)?;
+        // The crate's own files, and each directory of it but the build output and
+        // hidden ones: `target/` holds thousands of directories, each a watch.
+        watcher.watch(dir, notify::RecursiveMode::NonRecursive)?;
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let path = entry.path();
+            if path.is_dir() && is_source(dir, &path) {
+                watcher.watch(&path, notify::RecursiveMode::Recursive)?;
+            }
+        }
         Ok(Self {
             _watcher: watcher,
             changes,
@@ -306,8 +324,9 @@ fn is_source(root: &Path, path: &Path) -> bool {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    // Vim probes a directory with a file named 4913 before it saves.
-    !hidden_or_output && !name.ends_with('~') && name != "4913"
+    // Vim probes a directory with a file named 4913 before it saves; cargo writes the
+    // lock file itself, during a build (a change to the manifest is seen anyway).
+    !hidden_or_output && !name.ends_with('~') && name != "4913" && name != "Cargo.lock"
 }
 
 #[cfg(test)]
@@ -355,5 +374,6 @@ mod tests {
         assert!(!is_source(root, Path::new("/w/acme/src/.lib.rs.swp")));
         assert!(!is_source(root, Path::new("/w/acme/src/lib.rs~")));
         assert!(!is_source(root, Path::new("/w/acme/src/4913")));
+        assert!(!is_source(root, Path::new("/w/acme/Cargo.lock")));
     }
 }
