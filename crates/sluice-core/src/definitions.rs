@@ -184,6 +184,24 @@ pub enum DefinitionProblem {
         /// What is wrong with the config.
         errors: Vec<ConfigError>,
     },
+    /// Two merged providers ([`DefinitionsBuilder::include`]) each set an IO manager.
+    #[error(
+        "the IO manager is set more than once (by merged definitions); set it once, where they are merged"
+    )]
+    DuplicateIoManager,
+    /// A schedule's run config (set with `.run_config(...)`) does not fit its job.
+    #[error(
+        "schedule \"{schedule}\": its run config for job \"{job}\" is invalid: {}",
+        join_errors(errors)
+    )]
+    InvalidScheduleConfig {
+        /// The schedule.
+        schedule: String,
+        /// The job it runs.
+        job: String,
+        /// What is wrong with the config.
+        errors: Vec<ConfigError>,
+    },
     /// A resource's config does not match its config schema.
     #[error("resource \"{key}\": its config is invalid: {}", join_errors(errors))]
     InvalidResourceConfig {
@@ -507,6 +525,8 @@ pub struct DefinitionsBuilder {
     schedules: Vec<ScheduleDefinition>,
     sensors: Vec<SensorDefinition>,
     io_manager: Option<IoManagerDefinition>,
+    /// How many included providers set an IO manager when one was set already.
+    io_manager_conflicts: usize,
 }
 
 impl DefinitionsBuilder {
@@ -571,9 +591,25 @@ impl DefinitionsBuilder {
         self
     }
 
+    /// Bind several resources, each to its key.
+    pub fn resources<K: Into<String>>(
+        mut self,
+        resources: impl IntoIterator<Item = (K, ResourceDefinition)>,
+    ) -> Self {
+        self.resources
+            .extend(resources.into_iter().map(|(key, r)| (key.into(), r)));
+        self
+    }
+
     /// Add a schedule.
     pub fn schedule(mut self, schedule: ScheduleDefinition) -> Self {
         self.schedules.push(schedule);
+        self
+    }
+
+    /// Add several schedules.
+    pub fn schedules(mut self, schedules: impl IntoIterator<Item = ScheduleDefinition>) -> Self {
+        self.schedules.extend(schedules);
         self
     }
 
@@ -583,9 +619,40 @@ impl DefinitionsBuilder {
         self
     }
 
+    /// Add several sensors.
+    pub fn sensors(mut self, sensors: impl IntoIterator<Item = SensorDefinition>) -> Self {
+        self.sensors.extend(sensors);
+        self
+    }
+
+    /// Add everything `provider` collected: the definitions of one part of a location
+    /// (a source system's assets and jobs, say), merged with the rest (Dagster's
+    /// `Definitions.merge`). A name both define is a problem at [`build`](Self::build)
+    /// (`DuplicateJob`, `DuplicateResource`, ...), so bind a resource the providers
+    /// share once, here, rather than in each. An IO manager set by both is a problem
+    /// too; one set by either is kept.
+    pub fn include(mut self, provider: DefinitionsBuilder) -> Self {
+        self.assets.extend(provider.assets);
+        self.asset_checks.extend(provider.asset_checks);
+        self.asset_jobs.extend(provider.asset_jobs);
+        self.jobs.extend(provider.jobs);
+        self.resources.extend(provider.resources);
+        self.schedules.extend(provider.schedules);
+        self.sensors.extend(provider.sensors);
+        match (&self.io_manager, provider.io_manager) {
+            (Some(_), Some(_)) => self.io_manager_conflicts += 1,
+            (None, Some(io)) => self.io_manager = Some(io),
+            (_, None) => {}
+        }
+        self
+    }
+
     /// Validate everything and return the definitions, or every problem found.
     pub fn build(self) -> Result<Definitions, DefinitionError> {
         let mut problems = Vec::new();
+        if self.io_manager_conflicts > 0 {
+            problems.push(DefinitionProblem::DuplicateIoManager);
+        }
         let mut resources = BTreeMap::new();
         for (key, def) in self.resources {
             if resources.contains_key(&key) {
@@ -685,6 +752,20 @@ impl DefinitionsBuilder {
                     && let Err(e) = crate::run_config::resolve(&defs, job, config)
                 {
                     problems.push(DefinitionProblem::InvalidDefaultConfig {
+                        job: job.name().to_owned(),
+                        errors: e.errors,
+                    });
+                }
+            }
+            // A schedule's fixed run config would fail every tick: say so now.
+            for schedule in defs.schedules.values() {
+                if let (Some(config), Some(job)) = (
+                    schedule.static_run_config(),
+                    defs.jobs.get(schedule.job_name()),
+                ) && let Err(e) = crate::run_config::resolve(&defs, job, config)
+                {
+                    problems.push(DefinitionProblem::InvalidScheduleConfig {
+                        schedule: schedule.name().to_owned(),
                         job: job.name().to_owned(),
                         errors: e.errors,
                     });

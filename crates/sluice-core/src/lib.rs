@@ -39,7 +39,7 @@ pub mod prelude {
         define_asset_job, multi_asset,
     };
     pub use crate::config::ConfigType;
-    pub use crate::definitions::{DefinitionError, Definitions};
+    pub use crate::definitions::{DefinitionError, Definitions, DefinitionsBuilder};
     pub use crate::events::LogLevel;
     pub use crate::io_manager::{IoManager, IoManagerDefinition, MemoryIoManager};
     pub use crate::job::{JobDefinition, NodeHandle, OutputRef};

@@ -297,6 +297,15 @@ impl ScheduleDefinition {
         &self.name
     }
 
+    /// The run config every run gets, when it is fixed (set with `.run_config(...)`,
+    /// and neither computed per tick nor left to an execution function).
+    pub fn static_run_config(&self) -> Option<&Value> {
+        if self.run_config_fn.is_some() || self.execution_fn.is_some() {
+            return None;
+        }
+        self.run_config.as_ref()
+    }
+
     /// The job it requests runs of.
     pub fn job_name(&self) -> &str {
         &self.job_name

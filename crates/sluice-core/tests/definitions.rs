@@ -176,6 +176,92 @@ fn bad_default_configs_are_definition_errors() {
     );
 }
 
+#[test]
+fn a_schedules_fixed_run_config_is_checked_at_load() {
+    let mut job = JobDefinition::builder("billing");
+    job.add(&configured("bill"));
+    let schedule = |name: &str, config| {
+        ScheduleDefinition::builder(name, "billing", "0 6 * * *")
+            .run_config(config)
+            .build()
+    };
+    let found = problems(
+        Definitions::builder()
+            .job(job.build())
+            .schedules([
+                schedule(
+                    "good",
+                    json!({"ops": {"bill": {"config": {"target_date": "2026-12-01"}}}}),
+                ),
+                schedule(
+                    "bad",
+                    json!({"ops": {"bill": {"config": {"target_date": 5}}}}),
+                ),
+            ])
+            .build(),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    let message = found[0].to_string();
+    assert!(
+        message.starts_with("schedule \"bad\": its run config for job \"billing\" is invalid")
+            && message.contains("target_date"),
+        "{message}"
+    );
+}
+
+/// A provider's part of a location: one job, and optionally a schedule of it.
+fn provider(job_name: &str, with_schedule: bool) -> DefinitionsBuilder {
+    let mut job = JobDefinition::builder(job_name);
+    job.add(&source("extract"));
+    let defs = Definitions::builder().job(job.build());
+    if with_schedule {
+        defs.schedule(
+            ScheduleDefinition::builder(format!("{job_name}_daily"), job_name, "0 6 * * *").build(),
+        )
+    } else {
+        defs
+    }
+}
+
+#[test]
+fn providers_merge_and_every_clash_is_named() {
+    let merged = Definitions::builder()
+        .include(provider("gocardless_sync", true))
+        .include(provider("warehouse_load", false))
+        .build()
+        .unwrap();
+    let jobs: Vec<&str> = merged.jobs().map(|j| j.name()).collect();
+    assert!(
+        jobs.contains(&"gocardless_sync") && jobs.contains(&"warehouse_load"),
+        "{jobs:?}"
+    );
+    assert!(merged.schedule("gocardless_sync_daily").is_some());
+
+    // The same job and the same resource from two providers, and two IO managers.
+    let clashing = |p: DefinitionsBuilder| {
+        p.resource("api", ResourceDefinition::value(1_u8))
+            .io_manager(IoManagerDefinition::fs())
+    };
+    let found = problems(
+        Definitions::builder()
+            .include(clashing(provider("sync", true)))
+            .include(clashing(provider("sync", true)))
+            .build(),
+    );
+    let messages: Vec<String> = found.iter().map(ToString::to_string).collect();
+    for expected in [
+        "job \"sync\"",
+        "resource key \"api\"",
+        "sync_daily",
+        "IO manager",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(expected)),
+            "no problem names {expected}: {messages:?}"
+        );
+    }
+}
+
 fn billing_defs() -> Definitions {
     let mut job = JobDefinition::builder("billing");
     job.add(&configured("bill_storage_credits"));
