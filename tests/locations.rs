@@ -144,6 +144,7 @@ async fn a_location_that_cannot_load_stops_neither_dev_nor_the_others() {
   - command: {{executable: /nonexistent/acme, location_name: missing}}
   - command: {{executable: {user_code}, args: [--location, demo], location_name: misnamed}}
   - cargo: {{manifest_path: ../acme/Cargo.toml, location_name: unbuilt}}
+  - command: {{executable: /bin/sh, args: [-c, 'echo \"error: code location failed to load: GET /reports answered 503\" >&2; exit 1'], location_name: reports}}
 ",
             user_code = user_code.display()
         ),
@@ -174,6 +175,13 @@ async fn a_location_that_cannot_load_stops_neither_dev_nor_the_others() {
     assert!(
         unbuilt.contains("acme/Cargo.toml does not exist") && unbuilt.contains("manifest_path"),
         "{unbuilt}"
+    );
+    // What a server that could not load said is its load error.
+    let reports = message("reports");
+    assert!(
+        reports.contains("exited before it was listening (exit status: 1)")
+            && reports.contains("GET /reports answered 503"),
+        "{reports}"
     );
     // The location that loaded serves.
     let run = launch(&url, "one_op_job", json!({})).await;

@@ -88,9 +88,26 @@ impl Spawn {
             .stderr
             .take()
             .ok_or_else(|| fail("no stderr".into()))?;
-        let url = announced_url(stderr, self.location.clone())
-            .await
-            .ok_or_else(|| fail("it exited before it was listening".into()))?;
+        let announced = announced_url(stderr, self.location.clone()).await;
+        let url = match announced {
+            Ok(url) => url,
+            Err(said) => {
+                // Its stderr closed: it is exiting, or has.
+                let status = match tokio::time::timeout(Duration::from_secs(2), child.wait()).await
+                {
+                    Ok(Ok(status)) => format!(" ({status})"),
+                    _ => String::new(),
+                };
+                return Err(fail(if said.is_empty() {
+                    format!("it exited before it was listening{status}")
+                } else {
+                    format!(
+                        "it exited before it was listening{status}, saying:\n{}",
+                        said.join("\n")
+                    )
+                }));
+            }
+        };
         Ok((child, url))
     }
 }
@@ -446,20 +463,35 @@ async fn follow_remote(name: String, workspace: Workspace, stopping: Cancellatio
     }
 }
 
+/// The most lines of a code server that exits before it listens kept for its load
+/// error (a definitions error lists every problem; a panic adds its backtrace note).
+const LAST_WORDS: usize = 30;
+
 /// Read a code server's stderr until it announces `listening on URL`; keep forwarding
-/// the rest of its output to ours, prefixed with the location's name.
-async fn announced_url(stderr: tokio::process::ChildStderr, location: String) -> Option<String> {
+/// the rest of its output to ours, prefixed with the location's name. When it ends
+/// before announcing, its last lines (why it could not load, as a rule).
+async fn announced_url(
+    stderr: tokio::process::ChildStderr,
+    location: String,
+) -> Result<String, Vec<String>> {
     let prefix = format!("[{location}] ");
     let mut lines = BufReader::new(stderr).lines();
+    let mut said = std::collections::VecDeque::new();
     let url = loop {
-        let line = lines.next_line().await.ok()??;
+        let Ok(Some(line)) = lines.next_line().await else {
+            return Err(said.into());
+        };
         if let Some(at) = line.find("listening on ") {
             break line[at + "listening on ".len()..].trim().to_owned();
         }
         write_stderr(format!("{prefix}{line}\n").as_bytes());
+        if said.len() == LAST_WORDS {
+            said.pop_front();
+        }
+        said.push_back(line);
     };
     tokio::spawn(forward_lines(lines.into_inner(), prefix, write_stderr));
-    Some(url)
+    Ok(url)
 }
 
 /// Copy `reader`'s lines to our stderr, each behind `prefix`. What arrives together is

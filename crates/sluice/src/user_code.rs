@@ -15,7 +15,9 @@
 //! input (unknown location or job, invalid config or tags), with nothing created;
 //! 130 a run terminated by Ctrl-C or SIGTERM.
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,7 +40,25 @@ use sluice_storage::{SqlStorage, Storage, StorageConfig, StorageError};
 #[derive(Clone)]
 pub struct CodeLocation {
     name: String,
-    load: fn() -> Result<Definitions, DefinitionError>,
+    load: Loader,
+}
+
+/// The error an async loader may return: any error at all.
+pub type LoaderError = Box<dyn std::error::Error + Send + Sync>;
+
+type AsyncLoad = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<Definitions, LoaderError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// How a location's definitions are built.
+#[derive(Clone)]
+enum Loader {
+    /// From code alone.
+    Sync(fn() -> Result<Definitions, DefinitionError>),
+    /// From data read at load time (an API, a database).
+    Async(AsyncLoad),
 }
 
 impl CodeLocation {
@@ -49,7 +69,42 @@ impl CodeLocation {
     ) -> Self {
         Self {
             name: name.into(),
-            load,
+            load: Loader::Sync(load),
+        }
+    }
+
+    /// The location `name`, whose definitions `load` builds from data it reads when the
+    /// location loads: one job per report an API lists, say. `load` may fail with any
+    /// error; a failure (or a panic) is the location's load error, shown in the UI and
+    /// GraphQL, and stops nothing else.
+    ///
+    /// The code server calls it once, when it starts (and again on each reload); the
+    /// run workers it forks inherit the definitions it built, so a run does not call
+    /// the API again (workers started with `--start-method exec` do).
+    ///
+    /// ```no_run
+    /// # use sluice::prelude::*;
+    /// # async fn list_reports() -> Result<Vec<String>, std::io::Error> { Ok(vec![]) }
+    /// # fn report_job(name: &str) -> JobDefinition { JobDefinition::builder(name).build() }
+    /// let reports = CodeLocation::new_async("reports", || async {
+    ///     let names = list_reports().await?;
+    ///     let defs = Definitions::builder().jobs(names.iter().map(|n| report_job(n))).build()?;
+    ///     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(defs)
+    /// });
+    /// ```
+    pub fn new_async<F, Fut, E>(name: impl Into<String>, load: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Definitions, E>> + Send + 'static,
+        E: Into<LoaderError> + 'static,
+    {
+        let load: AsyncLoad = Arc::new(move || {
+            let future = load();
+            Box::pin(async move { future.await.map_err(Into::into) })
+        });
+        Self {
+            name: name.into(),
+            load: Loader::Async(load),
         }
     }
 
@@ -58,13 +113,58 @@ impl CodeLocation {
         &self.name
     }
 
-    /// Build and validate the location's definitions.
+    /// Build and validate the location's definitions. A loader that panics is an
+    /// error here, like one that fails.
     pub fn load(&self) -> Result<Definitions, UserCodeError> {
-        (self.load)().map_err(|source| UserCodeError::Definitions {
-            location: self.name.clone(),
-            source,
-        })
+        let location = self.name.clone();
+        let panicked = |payload: Box<dyn Any + Send>| UserCodeError::Loader {
+            location: location.clone(),
+            message: format!("the loader panicked: {}", panic_message(&*payload)),
+        };
+        match &self.load {
+            Loader::Sync(load) => {
+                std::panic::catch_unwind(load)
+                    .map_err(panicked)?
+                    .map_err(|source| UserCodeError::Definitions {
+                        location: location.clone(),
+                        source,
+                    })
+            }
+            Loader::Async(load) => {
+                // A runtime of its own on this thread, shut down (its blocking threads
+                // joined) before this returns: the fork server must be forked from a
+                // process with one thread.
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(UserCodeError::Runtime)?;
+                let outcome =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(load())));
+                runtime.shutdown_timeout(Duration::from_secs(10));
+                outcome.map_err(panicked)?.map_err(|error| {
+                    match error.downcast::<DefinitionError>() {
+                        Ok(source) => UserCodeError::Definitions {
+                            location: location.clone(),
+                            source: *source,
+                        },
+                        Err(error) => UserCodeError::Loader {
+                            location: location.clone(),
+                            message: error.to_string(),
+                        },
+                    }
+                })
+            }
+        }
     }
+}
+
+/// The message a panic carried, when it is text.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 /// What can go wrong in a user-code command, each with what to do about it.
@@ -83,6 +183,14 @@ pub enum UserCodeError {
     LocationRequired {
         /// The binary's locations, comma-separated.
         available: String,
+    },
+    /// The location's loader failed or panicked.
+    #[error("code location \"{location}\" failed to load: {message}")]
+    Loader {
+        /// The location's name.
+        location: String,
+        /// The loader's error, or its panic's message.
+        message: String,
     },
     /// The location's definitions are invalid.
     #[error("code location \"{location}\" failed to load: {source}")]
