@@ -45,10 +45,7 @@ async fn wait_for_location(url: &str, done: impl Fn(&Value) -> bool) -> Value {
 
 #[tokio::test]
 async fn a_killed_code_server_is_restarted_and_its_location_reloaded() {
-    for trial in 1..=crate::trials() {
-        eprintln!("trial {trial}");
-        one_trial().await;
-    }
+    crate::repeat("code_servers", one_trial).await;
 }
 
 async fn one_trial() {

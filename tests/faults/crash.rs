@@ -19,10 +19,7 @@ const LAUNCH: &str = "mutation($p: ExecutionParams!) { launchRun(executionParams
 
 #[tokio::test]
 async fn a_crash_mid_burst_loses_no_run_and_runs_none_twice() {
-    for trial in 1..=crate::trials() {
-        eprintln!("trial {trial}");
-        one_trial().await;
-    }
+    crate::repeat("crash", one_trial).await;
 }
 
 async fn one_trial() {

@@ -13,10 +13,7 @@ const RUNS: usize = 100;
 
 #[tokio::test]
 async fn a_killed_daemon_loses_no_run_and_runs_none_twice() {
-    for trial in 1..=crate::trials() {
-        eprintln!("trial {trial}");
-        one_trial().await;
-    }
+    crate::repeat("daemon", one_trial).await;
 }
 
 async fn one_trial() {

@@ -70,10 +70,7 @@ const RUNS: usize = 40;
 // Several threads: the proxy must keep serving while `start_dev` waits for `sluice dev`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_survive_the_database_going_away_mid_run() {
-    for trial in 1..=crate::trials() {
-        eprintln!("trial {trial}");
-        one_trial().await;
-    }
+    crate::repeat("database", one_trial).await;
 }
 
 async fn one_trial() {

@@ -18,10 +18,7 @@ fn signal(pid: u32, signal: libc::c_int) {
 }
 
 async fn a_paused_worker_stops_once_its_run_has_ended(start_method: &str) {
-    for trial in 1..=crate::trials() {
-        eprintln!("trial {trial} ({start_method})");
-        one_trial(start_method).await;
-    }
+    crate::repeat(start_method, || one_trial(start_method)).await;
 }
 
 async fn one_trial(start_method: &str) {

@@ -25,6 +25,14 @@ fn trials() -> usize {
         .max(1)
 }
 
+/// Run `trial` [`trials`] times, saying which each time.
+async fn repeat<Fut: std::future::Future<Output = ()>>(what: &str, trial: impl Fn() -> Fut) {
+    for n in 1..=trials() {
+        eprintln!("{what}: trial {n}");
+        trial().await;
+    }
+}
+
 /// Check the trial's promises on `runs`, all finished: none started twice, none ran its
 /// step twice, every failure says why. Returns the failures' reasons.
 async fn check_runs(storage: &dyn Storage, runs: &[Run]) -> Vec<String> {
