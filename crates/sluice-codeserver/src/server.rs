@@ -474,25 +474,7 @@ pub async fn serve(
     Ok(())
 }
 
-/// A stable id of `snapshot`: a hash of its JSON, in hex.
+/// A stable id of `snapshot`: a hash of its JSON, in hex, the same in every process.
 fn snapshot_id(snapshot: &LocationSnapshot) -> String {
-    use std::hash::{Hash, Hasher};
-    // FNV-1a: stable across builds and Rust versions (std's hasher is not promised to be),
-    // so every process computes the same id for the same definitions.
-    struct Fnv(u64);
-    impl Hasher for Fnv {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for b in bytes {
-                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-    }
-    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
-    serde_json::to_vec(snapshot)
-        .unwrap_or_default()
-        .hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
+    sluice_core::hash::fnv1a_hex(serde_json::to_vec(snapshot).unwrap_or_default())
 }

@@ -325,6 +325,8 @@ impl Managed {
                     }
                     let _ = done.send(());
                 }
+                // An old version has finished its runs and exited: forget it.
+                Some(_) = retiring.join_next() => {}
                 () = stopping.cancelled() => break,
             }
         }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod definitions;
 pub mod events;
 pub mod executor;
+pub mod hash;
 pub mod io_manager;
 pub mod job;
 pub mod metadata;

@@ -17,16 +17,8 @@ const SCRIPT: &str = include_str!("../static/sluice.js");
 
 /// A fingerprint of the static files, put in their URLs so that browsers may cache them
 /// for good and still see a new version at once.
-static VERSION: LazyLock<String> = LazyLock::new(|| {
-    // FNV-1a: stable across builds and platforms, unlike std's hasher.
-    let hash = STYLESHEET
-        .bytes()
-        .chain(SCRIPT.bytes())
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    format!("{hash:016x}")
-});
+static VERSION: LazyLock<String> =
+    LazyLock::new(|| sluice_core::hash::fnv1a_hex(STYLESHEET.bytes().chain(SCRIPT.bytes())));
 
 /// `GET /static/{file}`: the stylesheet or the script.
 pub(crate) async fn static_file(Path(file): Path<String>) -> Response {

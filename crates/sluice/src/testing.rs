@@ -49,7 +49,7 @@ use sluice_core::executor::{self, Reexecution, RunContext};
 use sluice_core::io_manager::{MemoryIoManager, OutputKey};
 use sluice_core::plan::ExecutionPlan;
 use sluice_core::resource::ResourceDefinition;
-use sluice_core::run::{PARTITION_TAG, RunStatus};
+use sluice_core::run::{PARTITION_TAG, RunStatus, new_run_id};
 use sluice_core::run_config::{self, RunConfigError};
 
 /// An in-process run could not start, or a value asked of its result is not there.
@@ -185,7 +185,7 @@ impl InProcess {
         let plan = ExecutionPlan::for_job(job);
         let mut tags = job.tags().clone();
         tags.extend(self.tags);
-        let run_id = uuid_like();
+        let run_id = new_run_id();
         let events = Arc::new(MemorySink::default());
         let context = RunContext {
             tags,
@@ -218,17 +218,6 @@ fn asset_steps(defs: &Definitions, selection: &str) -> Result<Vec<String>, Testi
         return Err(error("it selects no asset".to_owned()));
     }
     Ok(steps)
-}
-
-/// A run id for an in-process run: unique within the process.
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!(
-        "in-process-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// What an in-process run did.

@@ -105,14 +105,11 @@ impl InstigatorKey {
 /// The selector id of the schedule or sensor `name` of `location_name` (64-bit FNV-1a
 /// of the location, repository and name, in hex).
 pub fn selector_id(location_name: &str, name: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [location_name, REPOSITORY_NAME, name] {
-        for byte in part.bytes().chain([0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
+    sluice_core::hash::fnv1a_hex(
+        [location_name, REPOSITORY_NAME, name]
+            .into_iter()
+            .flat_map(|part| part.bytes().chain([0])),
+    )
 }
 
 /// What storage knows of one schedule or sensor.
